@@ -1,0 +1,9 @@
+//! `cutscore-model`: everything Cutscore knows about music and taste, with no plugin code.
+//!
+//! - [`grid`]: beat grids (beats, bars, meter).
+//! - [`features`]: the 125-input per-beat schema shared by analysis, training and scoring.
+//! - [`edit`]: edits as removed beat spans, their joins, edit-aware features, scoring windows.
+
+pub mod edit;
+pub mod features;
+pub mod grid;

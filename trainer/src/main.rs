@@ -1,0 +1,46 @@
+//! `trainer`: Cutscore's command line. Each subcommand is a thin layer over `cutscore-model`
+//! and lives in its own module under `cmd/`; this file only parses arguments and reports errors.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Cutscore's trainer: inspect, benchmark, train and use the reward model.
+#[derive(Debug, Parser)]
+#[command(name = "trainer", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Describe a reward model: config, parameter count, feature schema, metrics, device.
+    Info(cmd::info::Args),
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp(None)
+        .init();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info(args) => cmd::info::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
