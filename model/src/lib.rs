@@ -3,7 +3,9 @@
 //! - [`grid`]: beat grids (beats, bars, meter).
 //! - [`features`]: the 125-input per-beat schema shared by analysis, training and scoring.
 //! - [`edit`]: edits as removed beat spans, their joins, edit-aware features, scoring windows.
+//! - [`reward`]: the reward transformer and how edits become its inputs.
 
 pub mod edit;
 pub mod features;
 pub mod grid;
+pub mod reward;

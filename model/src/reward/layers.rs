@@ -1,0 +1,230 @@
+//! The reward transformer's building blocks: dense layers, layer norm, attention, encoder layer.
+//!
+//! Each block is built from a [`VarBuilder`] whose `pp` names are the checkpoint's tensor names.
+//! Layer norm and softmax run candle's fused CPU kernels when scoring; those kernels have no
+//! backward pass, so while training the same maths runs as differentiable tensor ops instead
+//! (candle's own `LayerNorm` module would silently cut the gradient there).
+
+use candle_core::{D, Module, Result, Tensor};
+use candle_nn::{Dropout, Init, VarBuilder, ops};
+
+use super::Config;
+
+/// `y = x W^T + b` over the last dimension, with leading dimensions flattened into one matrix
+/// product (one large GEMM instead of one per batch item).
+#[derive(Debug, Clone)]
+pub struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    pub fn new(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Self> {
+        let bound = 1.0 / (inputs as f64).sqrt();
+        let uniform = Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        Ok(Self {
+            weight: vb.get_with_hints((outputs, inputs), "weight", uniform)?,
+            bias: vb.get_with_hints(outputs, "bias", uniform)?,
+        })
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let inputs = dims[dims.len() - 1];
+        let rows = x.elem_count() / inputs;
+        let y = x
+            .reshape((rows, inputs))?
+            .matmul(&self.weight.t()?)?
+            .broadcast_add(&self.bias)?;
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("a dense input has dimensions") = self.bias.dim(0)?;
+        y.reshape(out_dims)
+    }
+}
+
+/// Layer normalisation over the last dimension, with learned scale and shift.
+#[derive(Debug, Clone)]
+pub struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl Norm {
+    pub fn new(width: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(width, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(width, "bias", Init::Const(0.0))?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if train {
+            ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps as f32)
+        } else {
+            ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32)
+        }
+    }
+}
+
+fn softmax(x: &Tensor, train: bool) -> Result<Tensor> {
+    if train {
+        ops::softmax(x, D::Minus1)
+    } else {
+        ops::softmax_last_dim(x)
+    }
+}
+
+/// Multi-head self-attention with one fused input projection (q, k, v), like PyTorch's.
+#[derive(Debug, Clone)]
+pub struct SelfAttention {
+    in_proj: Dense,
+    out_proj: Dense,
+    heads: usize,
+    dropout: Dropout,
+}
+
+impl SelfAttention {
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            in_proj: Dense::new(cfg.d_model, 3 * cfg.d_model, vb.pp("in_proj"))?,
+            out_proj: Dense::new(cfg.d_model, cfg.d_model, vb.pp("out_proj"))?,
+            heads: cfg.heads,
+            dropout: Dropout::new(cfg.dropout),
+        })
+    }
+
+    /// `x`: (batch, beats, d); `key_bias`: (batch, 1, 1, beats), 0 for real beats and a large
+    /// negative number for padding, so no beat attends to padding.
+    pub fn forward(&self, x: &Tensor, key_bias: &Tensor, train: bool) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let dh = d / self.heads;
+        let qkv = self
+            .in_proj
+            .forward(x)?
+            .reshape((b, t, 3, self.heads, dh))?
+            .permute((2, 0, 3, 1, 4))?;
+        let scale = 1.0 / (dh as f64).sqrt();
+        let q = (qkv.get(0)?.contiguous()? * scale)?;
+        let k = qkv.get(1)?.contiguous()?;
+        let v = qkv.get(2)?.contiguous()?;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(key_bias)?;
+        let weights = self.dropout.forward(&softmax(&scores, train)?, train)?;
+        let heads = weights.matmul(&v)?;
+        let merged = heads.transpose(1, 2)?.reshape((b, t, d))?;
+        self.out_proj.forward(&merged)
+    }
+}
+
+/// One pre-norm transformer encoder layer: `x + attn(norm(x))`, then `x + ff(norm(x))`.
+#[derive(Debug, Clone)]
+pub struct EncoderLayer {
+    norm1: Norm,
+    attn: SelfAttention,
+    norm2: Norm,
+    ff1: Dense,
+    ff2: Dense,
+    dropout: Dropout,
+}
+
+impl EncoderLayer {
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            norm1: Norm::new(cfg.d_model, cfg.layer_norm_eps, vb.pp("norm1"))?,
+            attn: SelfAttention::new(cfg, vb.pp("attn"))?,
+            norm2: Norm::new(cfg.d_model, cfg.layer_norm_eps, vb.pp("norm2"))?,
+            ff1: Dense::new(cfg.d_model, cfg.ff, vb.pp("ff1"))?,
+            ff2: Dense::new(cfg.ff, cfg.d_model, vb.pp("ff2"))?,
+            dropout: Dropout::new(cfg.dropout),
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, key_bias: &Tensor, train: bool) -> Result<Tensor> {
+        let attended = self
+            .attn
+            .forward(&self.norm1.forward(x, train)?, key_bias, train)?;
+        let x = (x + self.dropout.forward(&attended, train)?)?;
+        let hidden = self.ff1.forward(&self.norm2.forward(&x, train)?)?.gelu_erf()?;
+        let hidden = self.dropout.forward(&hidden, train)?;
+        let out = self.ff2.forward(&hidden)?;
+        x + self.dropout.forward(&out, train)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device};
+    use candle_nn::VarMap;
+
+    use super::*;
+
+    fn close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol, "{a:?} != {b:?}");
+        }
+    }
+
+    #[test]
+    fn dense_computes_xw_plus_b_over_leading_dimensions() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut tensors = std::collections::HashMap::new();
+        tensors.insert(
+            "weight".to_string(),
+            Tensor::new(&[[1f32, 2.], [0., -1.], [3., 0.5]], &dev)?,
+        );
+        tensors.insert("bias".to_string(), Tensor::new(&[0.5f32, 0., -1.], &dev)?);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
+        let dense = Dense::new(2, 3, vb)?;
+        let x = Tensor::new(&[[[1f32, 1.], [2., 0.]], [[0., 1.], [-1., 2.]]], &dev)?;
+        let y = dense.forward(&x)?;
+        assert_eq!(y.dims(), &[2, 2, 3]);
+        let flat: Vec<f32> = y.flatten_all()?.to_vec1()?;
+        close(
+            &flat,
+            &[3.5, -1., 2.5, 2.5, 0., 5., 2.5, -1., -0.5, 3.5, -2., -3.],
+            1e-6,
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn norm_is_the_same_fused_and_differentiable() -> Result<()> {
+        let dev = Device::Cpu;
+        let map = VarMap::new();
+        let norm = Norm::new(4, 1e-5, VarBuilder::from_varmap(&map, DType::F32, &dev))?;
+        let x = Tensor::new(&[[1f32, 2., 3., 4.], [-1., 0., 0., 5.]], &dev)?;
+        let fused: Vec<f32> = norm.forward(&x, false)?.flatten_all()?.to_vec1()?;
+        let slow: Vec<f32> = norm.forward(&x, true)?.flatten_all()?.to_vec1()?;
+        close(&fused, &slow, 1e-5);
+        // Hand-computed: mean 2.5, variance 1.25 for the first row.
+        let s = (1.25f32 + 1e-5).sqrt();
+        close(&fused[..4], &[-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s], 1e-5);
+        Ok(())
+    }
+
+    #[test]
+    fn attention_ignores_padded_keys() -> Result<()> {
+        let dev = Device::Cpu;
+        let map = VarMap::new();
+        let cfg = Config::tiny();
+        let attn = SelfAttention::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev))?;
+        let x = Tensor::randn(0f32, 1., (1, 5, cfg.d_model), &dev)?;
+        let bias = Tensor::new(&[0f32, 0., 0., -1e9, -1e9], &dev)?.reshape((1, 1, 1, 5))?;
+        let full = attn.forward(&x, &bias, false)?.narrow(1, 0, 3)?;
+        // Change the padded beats: the real beats' outputs must not move.
+        let noise = Tensor::randn(0f32, 5., (1, 2, cfg.d_model), &dev)?;
+        let x2 = Tensor::cat(&[&x.narrow(1, 0, 3)?, &noise], 1)?;
+        let moved = attn.forward(&x2, &bias, false)?.narrow(1, 0, 3)?;
+        let a: Vec<f32> = full.flatten_all()?.to_vec1()?;
+        let b: Vec<f32> = moved.flatten_all()?.to_vec1()?;
+        close(&a, &b, 1e-5);
+        Ok(())
+    }
+}
