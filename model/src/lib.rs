@@ -4,7 +4,13 @@
 //! - [`features`]: the 125-input per-beat schema shared by analysis, training and scoring.
 //! - [`edit`]: edits as removed beat spans, their joins, edit-aware features, scoring windows.
 //! - [`reward`]: the reward transformer and how edits become its inputs.
+//! - [`checkpoint`]: checked, atomic `.safetensors` checkpoints with metadata.
+//! - [`device`]: CUDA or CPU, chosen at run time with a reason.
+//! - [`atomic`]: crash-safe file writes for user data.
 
+pub mod atomic;
+pub mod checkpoint;
+pub mod device;
 pub mod edit;
 pub mod features;
 pub mod grid;

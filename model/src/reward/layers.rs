@@ -150,7 +150,10 @@ impl EncoderLayer {
             .attn
             .forward(&self.norm1.forward(x, train)?, key_bias, train)?;
         let x = (x + self.dropout.forward(&attended, train)?)?;
-        let hidden = self.ff1.forward(&self.norm2.forward(&x, train)?)?.gelu_erf()?;
+        let hidden = self
+            .ff1
+            .forward(&self.norm2.forward(&x, train)?)?
+            .gelu_erf()?;
         let hidden = self.dropout.forward(&hidden, train)?;
         let out = self.ff2.forward(&hidden)?;
         x + self.dropout.forward(&out, train)?

@@ -108,7 +108,12 @@ impl RewardModel {
     /// Scores a padded batch: `inputs` (batch, beats, inputs), `mask` (batch, beats) with 1 for
     /// real beats and 0 for padding. Returns (batch,) scores. `train` turns dropout on and uses
     /// differentiable kernels.
-    pub fn forward(&self, inputs: &Tensor, mask: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+    pub fn forward(
+        &self,
+        inputs: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> Result<Tensor, ModelError> {
         let (b, t) = self.check_inputs(inputs, mask)?;
         let key_bias = ((mask.affine(1.0, -1.0))? * 1e9)?.reshape((b, 1, 1, t))?;
         let positions = self.pos.narrow(0, 0, t)?;
@@ -126,7 +131,10 @@ impl RewardModel {
 
     fn check_inputs(&self, inputs: &Tensor, mask: &Tensor) -> Result<(usize, usize), ModelError> {
         let dims = inputs.dims();
-        let expected = format!("(batch, beats <= {}, {})", self.config.max_len, self.config.inputs);
+        let expected = format!(
+            "(batch, beats <= {}, {})",
+            self.config.max_len, self.config.inputs
+        );
         let [b, t, width] = *dims else {
             return Err(ModelError::Shape {
                 what: "model input",
@@ -166,7 +174,9 @@ impl RewardModel {
             });
         }
         if !inputs.sum_all()?.to_scalar::<f32>()?.is_finite() {
-            return Err(ModelError::NonFinite { what: "model input" });
+            return Err(ModelError::NonFinite {
+                what: "model input",
+            });
         }
         Ok((b, t))
     }

@@ -21,7 +21,11 @@ pub struct Track<'a> {
 }
 
 /// The model inputs (`beats * 125` values each) of every scoring window of `edit`.
-pub fn window_inputs(track: Track, edit: &Edit, window: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+pub fn window_inputs(
+    track: Track,
+    edit: &Edit,
+    window: usize,
+) -> Result<Vec<Vec<f32>>, ModelError> {
     if track.features.beats() != edit.source_beats() {
         return Err(ModelError::Shape {
             what: "feature matrix",
@@ -110,14 +114,23 @@ pub fn score_edits(
     }
     let mut sums = vec![0f32; edits.len()];
     let mut counts = vec![0usize; edits.len()];
-    for (seqs, owners) in sequences.chunks(chunk.max(1)).zip(owners.chunks(chunk.max(1))) {
+    for (seqs, owners) in sequences
+        .chunks(chunk.max(1))
+        .zip(owners.chunks(chunk.max(1)))
+    {
         let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&slices, MODEL_INPUTS, max_len, model.device())?;
-        let scores: Vec<f32> = model.forward(&batch.inputs, &batch.mask, false)?.to_vec1()?;
+        let scores: Vec<f32> = model
+            .forward(&batch.inputs, &batch.mask, false)?
+            .to_vec1()?;
         for (&owner, score) in owners.iter().zip(scores) {
             sums[owner] += score;
             counts[owner] += 1;
         }
     }
-    Ok(sums.iter().zip(&counts).map(|(s, &c)| s / c as f32).collect())
+    Ok(sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, &c)| s / c as f32)
+        .collect())
 }

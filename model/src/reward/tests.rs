@@ -36,10 +36,23 @@ fn a_sequence_scores_the_same_alone_and_batched_with_longer_ones() {
     let short = noise(&mut rng, 5 * MODEL_INPUTS);
     let long = noise(&mut rng, 40 * MODEL_INPUTS);
     let alone = Batch::new(&[&short], MODEL_INPUTS, 128, &Device::Cpu).unwrap();
-    let alone: Vec<f32> = model.forward(&alone.inputs, &alone.mask, false).unwrap().to_vec1().unwrap();
+    let alone: Vec<f32> = model
+        .forward(&alone.inputs, &alone.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let mixed = Batch::new(&[&long, &short, &long], MODEL_INPUTS, 128, &Device::Cpu).unwrap();
-    let mixed: Vec<f32> = model.forward(&mixed.inputs, &mixed.mask, false).unwrap().to_vec1().unwrap();
-    assert!((alone[0] - mixed[1]).abs() < 1e-5, "{} vs {}", alone[0], mixed[1]);
+    let mixed: Vec<f32> = model
+        .forward(&mixed.inputs, &mixed.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert!(
+        (alone[0] - mixed[1]).abs() < 1e-5,
+        "{} vs {}",
+        alone[0],
+        mixed[1]
+    );
     assert!((mixed[0] - mixed[2]).abs() < 1e-6);
     assert_ne!(mixed[0], mixed[1]);
 }
@@ -48,42 +61,86 @@ fn a_sequence_scores_the_same_alone_and_batched_with_longer_ones() {
 fn scores_stay_within_the_output_bound() {
     let (model, _) = tiny();
     let mut rng = StdRng::seed_from_u64(1);
-    let seqs: Vec<Vec<f32>> = (0..8).map(|_| noise(&mut rng, 16 * MODEL_INPUTS).iter().map(|v| v * 1e4).collect()).collect();
+    let seqs: Vec<Vec<f32>> = (0..8)
+        .map(|_| {
+            noise(&mut rng, 16 * MODEL_INPUTS)
+                .iter()
+                .map(|v| v * 1e4)
+                .collect()
+        })
+        .collect();
     let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
     let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
-    let scores: Vec<f32> = model.forward(&batch.inputs, &batch.mask, false).unwrap().to_vec1().unwrap();
+    let scores: Vec<f32> = model
+        .forward(&batch.inputs, &batch.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     assert_eq!(scores.len(), 8);
-    assert!(scores.iter().all(|s| s.abs() <= 10.0 && s.is_finite()), "{scores:?}");
+    assert!(
+        scores.iter().all(|s| s.abs() <= 10.0 && s.is_finite()),
+        "{scores:?}"
+    );
 }
 
 #[test]
 fn bad_input_gets_typed_errors() {
     let (model, _) = tiny();
     let dev = Device::Cpu;
-    assert!(matches!(Batch::new(&[], MODEL_INPUTS, 128, &dev), Err(ModelError::EmptyBatch)));
+    assert!(matches!(
+        Batch::new(&[], MODEL_INPUTS, 128, &dev),
+        Err(ModelError::EmptyBatch)
+    ));
     let ragged = vec![0f32; MODEL_INPUTS + 3];
-    assert!(matches!(Batch::new(&[&ragged], MODEL_INPUTS, 128, &dev), Err(ModelError::Shape { .. })));
+    assert!(matches!(
+        Batch::new(&[&ragged], MODEL_INPUTS, 128, &dev),
+        Err(ModelError::Shape { .. })
+    ));
     let long = vec![0f32; 129 * MODEL_INPUTS];
     assert!(matches!(
         Batch::new(&[&long], MODEL_INPUTS, 128, &dev),
-        Err(ModelError::TooLong { beats: 129, max: 128, .. })
+        Err(ModelError::TooLong {
+            beats: 129,
+            max: 128,
+            ..
+        })
     ));
     let mut nan = vec![0f32; 2 * MODEL_INPUTS];
     nan[7] = f32::NAN;
-    assert!(matches!(Batch::new(&[&nan], MODEL_INPUTS, 128, &dev), Err(ModelError::NonFinite { .. })));
+    assert!(matches!(
+        Batch::new(&[&nan], MODEL_INPUTS, 128, &dev),
+        Err(ModelError::NonFinite { .. })
+    ));
     let wrong_width = Tensor::zeros((2, 4, 100), DType::F32, &dev).unwrap();
     let mask = Tensor::ones((2, 4), DType::F32, &dev).unwrap();
     let err = model.forward(&wrong_width, &mask, false).unwrap_err();
-    assert!(err.to_string().contains("expected (batch, beats <= 128, 125)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected (batch, beats <= 128, 125)"),
+        "{err}"
+    );
     let inputs = Tensor::zeros((2, 4, MODEL_INPUTS), DType::F32, &dev).unwrap();
     let bad_mask = Tensor::ones((2, 5), DType::F32, &dev).unwrap();
-    assert!(matches!(model.forward(&inputs, &bad_mask, false), Err(ModelError::Shape { what: "padding mask", .. })));
+    assert!(matches!(
+        model.forward(&inputs, &bad_mask, false),
+        Err(ModelError::Shape {
+            what: "padding mask",
+            ..
+        })
+    ));
     let too_long = Tensor::zeros((1, 129, MODEL_INPUTS), DType::F32, &dev).unwrap();
     let mask = Tensor::ones((1, 129), DType::F32, &dev).unwrap();
-    assert!(matches!(model.forward(&too_long, &mask, false), Err(ModelError::TooLong { .. })));
-    let inf = (Tensor::ones((1, 3, MODEL_INPUTS), DType::F32, &dev).unwrap() * f64::INFINITY).unwrap();
+    assert!(matches!(
+        model.forward(&too_long, &mask, false),
+        Err(ModelError::TooLong { .. })
+    ));
+    let inf =
+        (Tensor::ones((1, 3, MODEL_INPUTS), DType::F32, &dev).unwrap() * f64::INFINITY).unwrap();
     let mask = Tensor::ones((1, 3), DType::F32, &dev).unwrap();
-    assert!(matches!(model.forward(&inf, &mask, false), Err(ModelError::NonFinite { .. })));
+    assert!(matches!(
+        model.forward(&inf, &mask, false),
+        Err(ModelError::NonFinite { .. })
+    ));
 }
 
 #[test]
@@ -91,7 +148,10 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
     let (model, _) = tiny();
     let mut rng = StdRng::seed_from_u64(3);
     let features = FeatureMatrix::new(300, noise(&mut rng, 300 * 121)).unwrap();
-    let track = Track { features: &features, meter: 4 };
+    let track = Track {
+        features: &features,
+        meter: 4,
+    };
     let edits = vec![
         Edit::new(300, [(40, 56), (200, 216)]).unwrap(),
         Edit::new(300, [(120, 128)]).unwrap(),
@@ -105,23 +165,54 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
         assert!((a - b).abs() < 1e-5, "{chunked:?} vs {together:?}");
     }
     let wrong = FeatureMatrix::zeros(10);
-    let err = score_edits(&model, Track { features: &wrong, meter: 4 }, &edits, 64, 2).unwrap_err();
-    assert!(matches!(err, ModelError::Shape { what: "feature matrix", .. }));
+    let err = score_edits(
+        &model,
+        Track {
+            features: &wrong,
+            meter: 4,
+        },
+        &edits,
+        64,
+        2,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ModelError::Shape {
+            what: "feature matrix",
+            ..
+        }
+    ));
 }
 
 #[test]
 fn training_mode_passes_gradients_to_every_weight() {
     let (model, map) = tiny();
     let mut rng = StdRng::seed_from_u64(5);
-    let seqs = [noise(&mut rng, 6 * MODEL_INPUTS), noise(&mut rng, 9 * MODEL_INPUTS)];
+    let seqs = [
+        noise(&mut rng, 6 * MODEL_INPUTS),
+        noise(&mut rng, 9 * MODEL_INPUTS),
+    ];
     let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
     let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
-    let loss = model.forward(&batch.inputs, &batch.mask, true).unwrap().sum_all().unwrap();
+    let loss = model
+        .forward(&batch.inputs, &batch.mask, true)
+        .unwrap()
+        .sum_all()
+        .unwrap();
     let grads = loss.backward().unwrap();
     let data = map.data().lock().unwrap();
     for (name, var) in data.iter() {
-        let grad = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
-        let size = grad.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let grad = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        let size = grad
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         // Positions past the longest sequence get no gradient; everything else must.
         if name != "pos" {
             assert!(size > 0.0, "zero gradient for {name}");
