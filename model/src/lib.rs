@@ -5,6 +5,7 @@
 //! - [`edit`]: edits as removed beat spans, their joins, edit-aware features, scoring windows.
 //! - [`reward`]: the reward transformer and how edits become its inputs.
 //! - [`checkpoint`]: checked, atomic `.safetensors` checkpoints with metadata.
+//! - [`training`]: the Bradley–Terry loss and AdamW steps over preference pairs.
 //! - [`device`]: CUDA or CPU, chosen at run time with a reason.
 //! - [`atomic`]: crash-safe file writes for user data.
 
@@ -15,3 +16,4 @@ pub mod edit;
 pub mod features;
 pub mod grid;
 pub mod reward;
+pub mod training;
