@@ -4,6 +4,7 @@
 //! - [`features`]: the 125-input per-beat schema shared by analysis, training and scoring.
 //! - [`edit`]: edits as removed beat spans, their joins, edit-aware features, scoring windows.
 //! - [`reward`]: the reward transformer and how edits become its inputs.
+//! - [`prefs`]: the decision log the plugin writes and the trainer reads.
 //! - [`checkpoint`]: checked, atomic `.safetensors` checkpoints with metadata.
 //! - [`training`]: the Bradley–Terry loss and AdamW steps over preference pairs.
 //! - [`device`]: CUDA or CPU, chosen at run time with a reason.
@@ -15,5 +16,6 @@ pub mod device;
 pub mod edit;
 pub mod features;
 pub mod grid;
+pub mod prefs;
 pub mod reward;
 pub mod training;
