@@ -1,42 +1,23 @@
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use cutscore_model::reward::{Batch, Config, RewardModel};
+use cutscore_model::reward::{Config, RewardModel};
 use std::time::Instant;
 fn main() {
     let varmap = VarMap::new();
-    let model = RewardModel::init(
-        &Config {
-            dropout: 0.0,
-            ..Config::tiny()
-        },
-        &varmap,
-        &Device::Cpu,
-    )
-    .unwrap();
-    let seqs: Vec<Vec<f32>> = (0..128)
-        .map(|i| {
-            (0..36 * 125)
-                .map(|j| ((i * j) as f32 * 0.001).sin())
-                .collect()
-        })
-        .collect();
-    let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
-    for _ in 0..3 {
+    let b: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(16);
+    let model = RewardModel::init(&Config::default(), &varmap, &Device::Cpu).unwrap();
+    let x = Tensor::randn(0f32, 1., (b, 128, 125), &Device::Cpu).unwrap();
+    let m = Tensor::ones((b, 128), DType::F32, &Device::Cpu).unwrap();
+    for _ in 0..6 {
         let t = Instant::now();
-        let batch = Batch::new(&slices, 125, 128, &Device::Cpu).unwrap();
-        let t1 = t.elapsed();
-        let s = model.forward(&batch.inputs, &batch.mask, false).unwrap();
-        let t2 = t.elapsed();
-        let s = model.forward(&batch.inputs, &batch.mask, true).unwrap();
-        let t3 = t.elapsed();
-        let g = s.sum_all().unwrap().backward().unwrap();
-        let t4 = t.elapsed();
-        println!(
-            "batch {t1:?} fwd {:?} fwd_train {:?} bwd {:?}",
-            t2 - t1,
-            t3 - t2,
-            t4 - t3
-        );
-        let _ = (g, Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu));
+        let _ = model
+            .forward(&x, &m, false)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        println!("fwd {:?}", t.elapsed());
     }
 }

@@ -8,9 +8,11 @@
 //! - [`checkpoint`]: checked, atomic `.safetensors` checkpoints with metadata.
 //! - [`training`]: the Bradley–Terry loss and AdamW steps over preference pairs.
 //! - [`device`]: CUDA or CPU, chosen at run time with a reason.
+//! - [`bench`]: timing the model at given shapes (trainer bench, criterion).
 //! - [`atomic`]: crash-safe file writes for user data.
 
 pub mod atomic;
+pub mod bench;
 pub mod checkpoint;
 pub mod device;
 pub mod edit;

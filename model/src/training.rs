@@ -14,7 +14,7 @@ use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 
 use crate::edit::Edit;
 use crate::reward::scoring::{EditBatch, Track};
-use crate::reward::{ModelError, RewardModel};
+use crate::reward::{Batch, ModelError, RewardModel};
 
 /// One preference: on `track`, `chosen` beat `rejected` with `confidence` in [0.5, 1].
 #[derive(Debug, Clone, Copy)]
@@ -129,23 +129,40 @@ impl Trainer {
 
     /// One optimiser step on `pairs` (one batch). Returns the batch's loss and accuracy.
     pub fn step(&mut self, pairs: &[PairInput]) -> Result<PairStats, ModelError> {
-        let (chosen, rejected, confidence) = self.scores(pairs, true)?;
-        let loss = bradley_terry_loss(&chosen, &rejected, &confidence, self.config.centering)?;
+        let (chosen, rejected, confidence) = pair_scores(&self.model, pairs, true, &self.config)?;
+        self.descend(&chosen, &rejected, &confidence)
+    }
+
+    /// One optimiser step on a batch of `2 n` single-window sequences: the first `n` chosen,
+    /// the last `n` rejected, each pair certain. This is the step `trainer bench` times.
+    pub fn step_sequences(&mut self, batch: &Batch) -> Result<PairStats, ModelError> {
+        let scores = self.model.forward(&batch.inputs, &batch.mask, true)?;
+        let n = scores.dim(0)? / 2;
+        if n == 0 {
+            return Err(ModelError::EmptyBatch);
+        }
+        let confidence = Tensor::ones(n, candle_core::DType::F32, self.model.device())?;
+        self.descend(
+            &scores.narrow(0, 0, n)?,
+            &scores.narrow(0, n, n)?,
+            &confidence,
+        )
+    }
+
+    fn descend(
+        &mut self,
+        chosen: &Tensor,
+        rejected: &Tensor,
+        confidence: &Tensor,
+    ) -> Result<PairStats, ModelError> {
+        let loss = bradley_terry_loss(chosen, rejected, confidence, self.config.centering)?;
         self.optimizer.backward_step(&loss)?;
-        stats(&loss, &chosen, &rejected, pairs.len())
+        stats(&loss, chosen, rejected, chosen.dim(0)?)
     }
 
     /// Loss and accuracy on `pairs`, without training, `batch` pairs at a time.
     pub fn evaluate(&self, pairs: &[PairInput], batch: usize) -> Result<PairStats, ModelError> {
         evaluate(&self.model, pairs, batch, &self.config)
-    }
-
-    fn scores(
-        &self,
-        pairs: &[PairInput],
-        train: bool,
-    ) -> Result<(Tensor, Tensor, Tensor), ModelError> {
-        pair_scores(&self.model, pairs, train, &self.config)
     }
 }
 

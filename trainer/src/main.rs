@@ -17,6 +17,8 @@ pub struct Cli {
 enum Command {
     /// Describe a reward model: config, parameter count, feature schema, metrics, device.
     Info(cmd::info::Args),
+    /// Time inference and a training step of the reward model at a chosen shape.
+    Bench(cmd::bench::Args),
 }
 
 fn main() {
@@ -32,6 +34,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(args) => cmd::info::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     }
 }
 

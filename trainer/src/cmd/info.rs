@@ -1,26 +1,93 @@
-//! `trainer info`: what a model is and where it would run.
+//! `trainer info`: what a model is, what it was trained on, and where it would run.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cutscore_model::checkpoint::{
+    Checkpoint, CheckpointInfo, Provenance, TrainingMetrics, tensor_shapes,
+};
+use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::features::{BEAT_FEATURES, EDIT_FEATURES, FEATURE_SCHEMA_VERSION};
+use cutscore_model::reward::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// A model checkpoint (.safetensors). Without one, the default architecture is described.
+    model: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let schema = serde_json::json!({
-        "version": FEATURE_SCHEMA_VERSION,
-        "beat_features": BEAT_FEATURES,
-        "edit_features": EDIT_FEATURES,
-    });
+    let (info, source) = match &args.model {
+        Some(path) => {
+            let checkpoint =
+                Checkpoint::read(path).with_context(|| format!("loading {}", path.display()))?;
+            (checkpoint.info, path.display().to_string())
+        }
+        None => (
+            CheckpointInfo {
+                config: Config::default(),
+                feature_schema: FEATURE_SCHEMA_VERSION,
+                metrics: TrainingMetrics::default(),
+                provenance: Provenance::default(),
+                model_id: "untrained".into(),
+            },
+            "default architecture (no checkpoint given; untrained)".into(),
+        ),
+    };
+    let shapes = tensor_shapes(&info.config)?;
+    let parameters: usize = shapes.values().map(|s| s.iter().product::<usize>()).sum();
+    let selected = device::select(DeviceChoice::Auto)?;
     if args.json {
-        println!("{}", serde_json::json!({ "feature_schema": schema }));
-    } else {
+        let mut metrics = serde_json::to_value(&info.metrics)?;
+        metrics["best_val_accuracy"] = serde_json::json!(info.metrics.best_val_accuracy);
         println!(
-            "feature schema v{FEATURE_SCHEMA_VERSION}: {BEAT_FEATURES} beat + {EDIT_FEATURES} edit features"
+            "{}",
+            serde_json::json!({
+                "model": source,
+                "model_id": info.model_id,
+                "parameters": parameters,
+                "tensors": shapes.len(),
+                "config": info.config,
+                "feature_schema": {
+                    "version": info.feature_schema,
+                    "beat_features": BEAT_FEATURES,
+                    "edit_features": EDIT_FEATURES,
+                },
+                "device": { "name": selected.name, "reason": selected.reason },
+                "metrics": metrics,
+                "provenance": info.provenance,
+            })
         );
+        return Ok(());
+    }
+    let c = &info.config;
+    println!("model       {source}");
+    println!("model id    {}", info.model_id);
+    println!("parameters  {parameters} in {} tensors", shapes.len());
+    println!(
+        "layout      {} inputs -> d {} x {} layers x {} heads, ff {}, head {}, up to {} beats",
+        c.inputs, c.d_model, c.layers, c.heads, c.ff, c.head_hidden, c.max_len
+    );
+    println!(
+        "features    schema v{} ({BEAT_FEATURES} beat + {EDIT_FEATURES} edit-aware per beat)",
+        info.feature_schema
+    );
+    println!("device      {} ({})", selected.name, selected.reason);
+    match (info.metrics.best_val_accuracy, info.metrics.best_epoch) {
+        (Some(acc), epoch) => println!(
+            "trained     best validation accuracy {:.1} % (epoch {}), {} epochs, {} pairs",
+            acc * 100.0,
+            epoch.map_or("?".into(), |e| e.to_string()),
+            info.metrics.epochs.len(),
+            info.provenance.pairs
+        ),
+        (None, _) => println!("trained     no training metrics recorded"),
+    }
+    if let Some(reason) = &info.metrics.stop_reason {
+        println!("stopped     {reason}");
     }
     Ok(())
 }

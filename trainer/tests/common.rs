@@ -1,0 +1,49 @@
+//! Shared helpers for the `trainer` integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use candle_core::Device;
+use candle_nn::VarMap;
+use cutscore_model::checkpoint::{Provenance, StorageType, TrainingMetrics, save};
+use cutscore_model::reward::{Config, RewardModel};
+
+/// The `trainer` binary, quiet logging.
+pub fn trainer() -> Command {
+    let mut cmd = Command::cargo_bin("trainer").expect("the trainer binary is built");
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Saves a freshly initialised tiny model to `dir/name` and returns its path.
+pub fn tiny_model(dir: &Path, name: &str) -> PathBuf {
+    let varmap = VarMap::new();
+    RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu).expect("tiny model builds");
+    let path = dir.join(name);
+    let metrics = TrainingMetrics {
+        best_val_accuracy: Some(0.9),
+        best_epoch: Some(2),
+        ..Default::default()
+    };
+    save(
+        &path,
+        &varmap,
+        &Config::tiny(),
+        &metrics,
+        &Provenance::default(),
+        StorageType::F32,
+    )
+    .expect("model saves");
+    path
+}
+
+/// Parses stdout as one JSON value.
+pub fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
