@@ -9,13 +9,17 @@
 //! - [`training`]: the Bradley–Terry loss and AdamW steps over preference pairs.
 //! - [`device`]: CUDA or CPU, chosen at run time with a reason.
 //! - [`bench`]: timing the model at given shapes (trainer bench, criterion).
+//! - [`audio`]: interleaved audio and WAV output.
+//! - [`editing`]: the editing engine (rendering so far).
 //! - [`atomic`]: crash-safe file writes for user data.
 
 pub mod atomic;
+pub mod audio;
 pub mod bench;
 pub mod checkpoint;
 pub mod device;
 pub mod edit;
+pub mod editing;
 pub mod features;
 pub mod grid;
 pub mod prefs;
