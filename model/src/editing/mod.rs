@@ -2,6 +2,8 @@
 //!
 //! - [`candidates`]: bar-aligned candidate cuts, ranked by the reward model.
 //! - [`render`]: kept audio with equal-power crossfades at the joins.
+//! - [`markers`]: Audacity labels, REAPER marker CSV and edit-list JSON.
 
 pub mod candidates;
+pub mod markers;
 pub mod render;
