@@ -44,7 +44,7 @@ impl Audio {
                 sample_rate,
             });
         }
-        if samples.len() % usize::from(channels) != 0 {
+        if !samples.len().is_multiple_of(usize::from(channels)) {
             return Err(AudioError::PartialFrame {
                 channels,
                 samples: samples.len(),

@@ -307,7 +307,7 @@ mod tests {
                 features: &features,
                 meter: 4,
             },
-            &[best.edit.clone()],
+            std::slice::from_ref(&best.edit),
             DEFAULT_WINDOW,
             1,
         )

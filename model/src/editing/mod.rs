@@ -1,9 +1,11 @@
 //! The editing engine: turning beat grids and reward scores into edits a person can hear.
 //!
 //! - [`candidates`]: bar-aligned candidate cuts, ranked by the reward model.
+//! - [`fit`]: reward-guided fit to a target length, with variations.
 //! - [`render`]: kept audio with equal-power crossfades at the joins.
 //! - [`markers`]: Audacity labels, REAPER marker CSV and edit-list JSON.
 
 pub mod candidates;
+pub mod fit;
 pub mod markers;
 pub mod render;

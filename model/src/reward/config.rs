@@ -103,7 +103,7 @@ impl Config {
                 });
             }
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return Err(ConfigError::Heads {
                 d_model: self.d_model,
                 heads: self.heads,
