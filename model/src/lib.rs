@@ -4,6 +4,7 @@
 //! - [`features`]: the 125-input per-beat schema shared by analysis, training and scoring.
 //! - [`edit`]: edits as removed beat spans, their joins, edit-aware features, scoring windows.
 
+pub mod analysis;
 pub mod edit;
 pub mod features;
 pub mod grid;
