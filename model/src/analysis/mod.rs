@@ -1,9 +1,12 @@
 //! Beat analysis: decoding, the front end, the streaming and offline beat trackers, and the
 //! 121 beat features.
 
+pub mod beat_features;
 pub mod decode;
 pub mod frontend;
+pub mod offline;
 pub mod resample;
+pub mod tempo;
 
 /// Sample rate of all analysis, in Hz. 22.05 kHz keeps everything up to 11 kHz (all the
 /// spectral shape the features describe), halves the work of 44.1 kHz sources exactly, and is
