@@ -4,6 +4,7 @@
 pub mod beat_features;
 pub mod decode;
 pub mod frontend;
+pub mod metrics;
 pub mod offline;
 pub mod resample;
 pub mod tempo;
