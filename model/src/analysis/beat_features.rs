@@ -250,9 +250,7 @@ pub fn first_frame_at_or_after(t: f64) -> usize {
 
 /// Frames of beat `beat` of `grid`: centres from its time up to the next beat's (or the end).
 pub fn beat_frame_range(grid: &BeatGrid, beat: usize) -> std::ops::Range<usize> {
-    let start = first_frame_at_or_after(grid.time_of(beat));
-    let end = first_frame_at_or_after(grid.time_of(beat + 1));
-    start..end.max(start + 1)
+    span_frame_range(grid.time_of(beat), grid.time_of(beat + 1))
 }
 
 /// Summarises the frames of beat `beat`. Frames missing from `frames` are left out; a beat with
@@ -262,11 +260,27 @@ pub fn summarize_beat<S: FrameSource + ?Sized>(
     grid: &BeatGrid,
     beat: usize,
 ) -> BeatSummary {
+    summarize_span(frames, grid.time_of(beat), grid.time_of(beat + 1))
+}
+
+/// Frames whose centres fall in `start_s..end_s` (at least one).
+pub fn span_frame_range(start_s: f64, end_s: f64) -> std::ops::Range<usize> {
+    let start = first_frame_at_or_after(start_s);
+    let end = first_frame_at_or_after(end_s);
+    start..end.max(start + 1)
+}
+
+/// Summarises the frames of a beat from `start_s` to `end_s` (see [`summarize_beat`]).
+pub fn summarize_span<S: FrameSource + ?Sized>(
+    frames: &S,
+    start_s: f64,
+    end_s: f64,
+) -> BeatSummary {
     let mut summary = BeatSummary::default();
     if frames.end() <= frames.start() {
         return summary;
     }
-    let range = beat_frame_range(grid, beat);
+    let range = span_frame_range(start_s, end_s);
     let mut lo = range.start.max(frames.start());
     let mut hi = range.end.min(frames.end());
     if lo >= hi {
@@ -280,7 +294,7 @@ pub fn summarize_beat<S: FrameSource + ?Sized>(
     let mut onset_sq = 0.0f32;
     summary.loudness[1] = f32::NEG_INFINITY;
     summary.loudness[2] = f32::INFINITY;
-    let beat_time = grid.time_of(beat);
+    let beat_time = start_s;
     let quarter_len = ((hi - lo) as f32 / 4.0).max(1.0);
     let mut quarter_counts = [0.0f32; 4];
     for k in lo..hi {

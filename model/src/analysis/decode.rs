@@ -95,7 +95,7 @@ pub struct StreamInfo {
 /// [`decode_with`] for long files.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, DecodeError> {
     let mut mono = Vec::new();
-    let info = decode_with(path, |_| {}, |chunk| mono.extend_from_slice(chunk))?;
+    let info = decode_with(path, |_, chunk| mono.extend_from_slice(chunk))?;
     Ok(DecodedAudio {
         sample_rate: info.sample_rate,
         channels: info.channels,
@@ -103,15 +103,14 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, DecodeError> {
     })
 }
 
-/// Decodes `path` packet by packet: `on_start` gets the stream's format once, then `on_mono`
-/// gets each packet mixed down to mono. Returns the stream's format.
+/// Decodes `path` packet by packet: `on_mono` gets the stream's format and each packet mixed
+/// down to mono. Returns the stream's format.
 ///
 /// A file that breaks off mid-stream (truncated) keeps what decoded before the break; one that
 /// yields no samples at all is [`DecodeError::NoSamples`].
 pub fn decode_with(
     path: &Path,
-    mut on_start: impl FnMut(StreamInfo),
-    mut on_mono: impl FnMut(&[f32]),
+    mut on_mono: impl FnMut(StreamInfo, &[f32]),
 ) -> Result<StreamInfo, DecodeError> {
     let file = File::open(path).map_err(|source| DecodeError::Io {
         path: path.to_owned(),
@@ -232,7 +231,6 @@ pub fn decode_with(
                     sample_rate,
                     channels,
                 };
-                on_start(known);
                 info = Some(known);
                 known
             }
@@ -259,7 +257,7 @@ pub fn decode_with(
         }
         buffer.copy_to_vec_interleaved(&mut interleaved);
         mix_to_mono(&interleaved, channels, &mut mono);
-        on_mono(&mono);
+        on_mono(current, &mono);
     }
     match info {
         Some(known) if frames_total > 0 => Ok(known),

@@ -450,7 +450,7 @@ fn find_bars(frames: &[Frame], times: &[f64], duration_s: f64) -> (u8, u8) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::frontend::analyse_frames;
 
