@@ -17,6 +17,8 @@ pub struct Cli {
 enum Command {
     /// Describe a reward model: config, parameter count, feature schema, metrics, device.
     Info(cmd::info::Args),
+    /// Render a synthetic song with exact beat/bar truth (or the whole evaluation set).
+    Synth(cmd::synth::Args),
 }
 
 fn main() {
@@ -32,6 +34,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(args) => cmd::info::run(args),
+        Command::Synth(args) => cmd::synth::run(args),
     }
 }
 

@@ -307,13 +307,9 @@ fn continuity_at_level(
 fn nearest_index(reference: &[f64], time: f64) -> usize {
     let above = reference.partition_point(|&r| r < time);
     let distance = |i: usize| (time - reference[i]).abs();
-    let mut best = if above == reference.len() {
-        above - 1
-    } else if above > 0 && distance(above - 1) <= distance(above) {
-        above - 1
-    } else {
-        above
-    };
+    let below_is_nearer =
+        above == reference.len() || (above > 0 && distance(above - 1) <= distance(above));
+    let mut best = if below_is_nearer { above - 1 } else { above };
     // Distances only fall towards `time`, so equal ones can only sit just before `best`.
     while best > 0 && distance(best - 1) == distance(best) {
         best -= 1;

@@ -157,6 +157,12 @@ impl SongSpec {
         intro + breakdown + MIN_BODY_BARS
     }
 
+    /// Length of the bars at the start tempo, seconds (lead-in, tempo changes and the release
+    /// tail make the rendered song differ a little).
+    pub fn nominal_duration_s(&self) -> f64 {
+        self.beats() as f64 * 60.0 / self.bpm
+    }
+
     /// Beats in the whole song.
     pub fn beats(&self) -> usize {
         self.bars * usize::from(self.meter)

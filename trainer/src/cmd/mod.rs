@@ -1,3 +1,4 @@
 //! One module per `trainer` subcommand.
 
 pub mod info;
+pub mod synth;
