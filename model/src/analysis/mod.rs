@@ -15,6 +15,7 @@
 
 pub mod beat_features;
 pub mod decode;
+pub mod evaluation;
 pub mod frontend;
 pub mod metrics;
 pub mod offline;

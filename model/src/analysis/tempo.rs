@@ -128,9 +128,9 @@ pub enum OctaveVote {
 }
 
 /// Every other beat weaker than this fraction of the strong ones marks a subdivision.
-pub const ALTERNATION_RATIO: f32 = 0.45;
+pub const ALTERNATION_RATIO: f32 = 0.3;
 /// Midpoints at least this fraction as strong as the beats mark a level twice as fast.
-pub const MIDPOINT_RATIO: f32 = 0.7;
+pub const MIDPOINT_RATIO: f32 = 0.5;
 
 /// Votes on the metrical level from the mean detection at even beats, odd beats and the
 /// midpoints between beats.
