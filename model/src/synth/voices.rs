@@ -90,9 +90,8 @@ pub(crate) enum Wave {
 }
 
 impl Wave {
-    /// Value at `phase` in cycles (only the fractional part matters).
-    fn at(self, phase: f32) -> f32 {
-        let p = phase - phase.floor();
+    /// Value at `phase` in cycles, `0 <= phase < 1`.
+    fn at(self, p: f32) -> f32 {
         match self {
             Wave::Sine => (TAU * p).sin(),
             Wave::Triangle => 1.0 - 4.0 * (p - 0.5).abs(),
@@ -230,40 +229,52 @@ pub(crate) struct Voice {
 
 impl Voice {
     /// Renders a note of `held` samples plus its release into `out` (cleared first).
+    ///
+    /// The exponential decay and release are recurrences (one multiply per sample), and the
+    /// vibrato uses `2^x ~ 1 + x ln 2` for its few cents, so a note costs a handful of
+    /// operations per sample.
     pub fn render_into(&self, midi: f32, held: usize, sample_rate: u32, out: &mut Vec<f32>) {
         let sr = sample_rate as f32;
         let release = (self.release_s * 4.0 * sr) as usize;
-        let attack = (self.attack_s * sr).max(1.0);
-        let hz = midi_hz(midi);
+        let attack = (self.attack_s * sr) as usize;
+        let step = midi_hz(midi) / sr;
+        let decay_factor = (-1.0 / (self.decay_s * sr)).exp();
+        let release_factor = (-1.0 / (self.release_s * sr)).exp();
+        let vibrato_step = self.vibrato_hz / sr;
+        let vibrato_depth = 0.15 / 12.0 * std::f32::consts::LN_2;
         let mut filter = OnePole::new(self.cutoff_hz, sr);
         // Start the filter at the first sample's value so a plucked note starts at full level.
         filter.y = self.wave.at(0.25);
         let mut phase = 0.25f32;
+        let mut vibrato_phase = 0.0f32;
+        let mut decay = 1.0f32;
+        let mut level = 0.0f32;
         out.clear();
-        out.extend((0..held + release).map(|k| {
-            let t = k as f32 / sr;
-            let level = if (k as f32) < attack && self.attack_s > 0.0 {
-                k as f32 / attack
+        out.reserve(held + release);
+        for k in 0..held + release {
+            if k >= held {
+                level *= release_factor;
+            } else if k < attack {
+                level = k as f32 / attack as f32;
             } else {
-                self.sustain + (1.0 - self.sustain) * (-(t - self.attack_s) / self.decay_s).exp()
-            };
-            let envelope = if k < held {
-                level
-            } else {
-                level * (-((k - held) as f32 / sr) / self.release_s).exp()
-            };
-            let vibrato = if self.vibrato_hz > 0.0 {
-                2f32.powf(0.15 / 12.0 * (TAU * self.vibrato_hz * t).sin())
+                level = self.sustain + (1.0 - self.sustain) * decay;
+                decay *= decay_factor;
+            }
+            let bend = if self.vibrato_hz > 0.0 {
+                vibrato_phase += vibrato_step;
+                if vibrato_phase >= 1.0 {
+                    vibrato_phase -= 1.0;
+                }
+                1.0 + vibrato_depth * (TAU * vibrato_phase).sin()
             } else {
                 1.0
             };
-            let x = filter.low(self.wave.at(phase));
-            phase += hz * vibrato / sr;
-            if phase > 1.0 {
+            out.push(filter.low(self.wave.at(phase)) * level);
+            phase += step * bend;
+            if phase >= 1.0 {
                 phase -= 1.0;
             }
-            x * envelope
-        }));
+        }
     }
 }
 
