@@ -1,4 +1,5 @@
 //! One module per `trainer` subcommand.
 
+pub mod analyze;
 pub mod info;
 pub mod synth;
