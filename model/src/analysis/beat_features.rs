@@ -560,6 +560,25 @@ mod tests {
         assert_eq!(next, BEAT_FEATURES);
     }
 
+    #[test]
+    fn the_documented_table_matches_the_code() {
+        let doc = include_str!("../../../docs/features.md");
+        for group in FEATURE_TABLE {
+            let row = format!(
+                "| {}..{} | `{}` | {} |",
+                group.start,
+                group.start + group.len,
+                group.name,
+                group.len
+            );
+            assert!(doc.contains(&row), "docs/features.md lacks {row}");
+        }
+        assert!(doc.contains(&format!(
+            "feature schema v{}",
+            crate::features::FEATURE_SCHEMA_VERSION
+        )));
+    }
+
     /// Clicks every 0.5 s with a 440 Hz tone on even beats and 660 Hz on odd beats.
     fn clicks_and_tones(seconds: f32) -> Vec<f32> {
         let rate = 22_050usize;
