@@ -18,7 +18,7 @@ pub const EDIT_FEATURES: usize = 4;
 /// Inputs per beat of the reward model.
 pub const MODEL_INPUTS: usize = BEAT_FEATURES + EDIT_FEATURES;
 /// Version of the 125-input layout. Bump it whenever either table changes.
-pub const FEATURE_SCHEMA_VERSION: u32 = 1;
+pub const FEATURE_SCHEMA_VERSION: u32 = 2;
 
 /// Why a feature matrix was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

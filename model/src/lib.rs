@@ -2,6 +2,9 @@
 //!
 //! - [`grid`]: beat grids (beats, bars, meter).
 //! - [`features`]: the 125-input per-beat schema shared by analysis, training and scoring.
+//! - [`analysis`]: decoding, the onset front end, offline and streaming beat tracking, and the
+//!   121 beat features.
+//! - [`synth`]: deterministic synthetic songs with exact ground truth (beats, bars, sections).
 //! - [`edit`]: edits as removed beat spans, their joins, edit-aware features, scoring windows.
 //! - [`reward`]: the reward transformer and how edits become its inputs.
 //! - [`prefs`]: the decision log the plugin writes and the trainer reads.
@@ -9,10 +12,11 @@
 //! - [`training`]: the Bradley–Terry loss and AdamW steps over preference pairs.
 //! - [`device`]: CUDA or CPU, chosen at run time with a reason.
 //! - [`bench`]: timing the model at given shapes (trainer bench, criterion).
+//! - [`editing`]: candidate cuts, fit to length, crossfaded rendering, marker exports.
 //! - [`audio`]: interleaved audio and WAV output.
-//! - [`editing`]: the editing engine (rendering so far).
 //! - [`atomic`]: crash-safe file writes for user data.
 
+pub mod analysis;
 pub mod atomic;
 pub mod audio;
 pub mod bench;
@@ -24,4 +28,5 @@ pub mod features;
 pub mod grid;
 pub mod prefs;
 pub mod reward;
+pub mod synth;
 pub mod training;

@@ -19,6 +19,10 @@ enum Command {
     Info(cmd::info::Args),
     /// Time inference and a training step of the reward model at a chosen shape.
     Bench(cmd::bench::Args),
+    /// Render a synthetic song with exact beat/bar truth (or the whole evaluation set).
+    Synth(cmd::synth::Args),
+    /// Find tempo, meter, beats and downbeats of an audio file; optionally write its 121 beat features.
+    Analyze(cmd::analyze::Args),
 }
 
 fn main() {
@@ -35,6 +39,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(args) => cmd::info::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Synth(args) => cmd::synth::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args),
     }
 }
 

@@ -1,0 +1,154 @@
+//! Beat analysis: decoding, the front end, the streaming and offline beat trackers, and the
+//! 121 beat features.
+//!
+//! - [`decode`]: WAV/AIFF/FLAC/MP3/Ogg Vorbis to mono (symphonia).
+//! - [`resample`]: any rate to [`ANALYSIS_RATE`] (rubato).
+//! - [`frontend`]: STFT, log-mel, MFCC, chroma, spectral shape, onset strength per frame.
+//! - [`tempo`]: detection function, autocorrelation tempo with a prior, octave vote.
+//! - [`offline`]: the whole-track tracker (dynamic programming, bars).
+//! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
+//! - [`beat_features`]: the 121 features per beat, shared by both paths.
+//!
+//! [`analyze_file`] and [`analyze_samples`] run the offline path; [`StreamingAnalyzer`] the
+//! streaming one. Given the same beat grid both produce the same features, because both feed
+//! the same [`frontend::FrameAnalyzer`] and the same [`beat_features`] functions.
+
+pub mod beat_features;
+pub mod decode;
+pub mod evaluation;
+pub mod frontend;
+pub mod metrics;
+pub mod offline;
+pub mod resample;
+pub mod streaming;
+pub mod tempo;
+
+use std::path::Path;
+
+pub use streaming::{StreamingAnalyzer, StreamingBeat};
+
+use crate::features::FeatureMatrix;
+use crate::grid::BeatGrid;
+use decode::{DecodeError, decode_with};
+use frontend::{Frame, FrameAnalyzer};
+use resample::ResampleError;
+
+/// Sample rate of all analysis, in Hz. 22.05 kHz keeps everything up to 11 kHz (all the
+/// spectral shape the features describe), halves the work of 44.1 kHz sources exactly, and is
+/// the rate librosa analyses at by default.
+pub const ANALYSIS_RATE: u32 = 22_050;
+/// STFT frame length in analysis samples (46 ms).
+pub const FFT_SIZE: usize = 1024;
+/// STFT hop in analysis samples (23.2 ms, 43.07 frames per second).
+pub const HOP: usize = 512;
+
+/// Why a track could not be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    #[error("sample rate {actual} Hz is not supported; expected {min} to {max} Hz")]
+    SampleRate { min: u32, max: u32, actual: u32 },
+}
+
+/// Everything the offline analysis knows about a track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackAnalysis {
+    /// Beats and bars.
+    pub grid: BeatGrid,
+    /// The 121 features of each beat of `grid`.
+    pub features: FeatureMatrix,
+    /// Median tempo, BPM (0 when no beat was found).
+    pub tempo_bpm: f64,
+    /// Beats per bar.
+    pub meter: u8,
+    /// 0 (no pulse) to 1 (clear, regular beats).
+    pub confidence: f32,
+    /// Length of the audio in seconds.
+    pub duration_s: f64,
+}
+
+/// Decodes and analyses a file, never holding it whole at its source rate.
+pub fn analyze_file(path: &Path) -> Result<TrackAnalysis, AnalysisError> {
+    let mut analyzer: Option<FrameAnalyzer> = None;
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut failure: Option<ResampleError> = None;
+    let mut samples = 0u64;
+    let info = decode_with(path, |info, mono| {
+        if failure.is_some() {
+            return;
+        }
+        samples += mono.len() as u64;
+        let analyzer = match analyzer.as_mut() {
+            Some(a) => a,
+            None => match FrameAnalyzer::new(info.sample_rate) {
+                Ok(a) => analyzer.insert(a),
+                Err(error) => {
+                    failure = Some(error);
+                    return;
+                }
+            },
+        };
+        if let Err(error) = analyzer.push(mono, &mut |_, f: &Frame| frames.push(*f)) {
+            failure = Some(error);
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    if let Some(a) = analyzer.as_mut() {
+        a.finish(&mut |_, f: &Frame| frames.push(*f))?;
+    }
+    let duration_s = samples as f64 / info.sample_rate as f64;
+    Ok(analyze_frames(&frames, duration_s))
+}
+
+/// Analyses mono samples at `sample_rate` Hz (8 to 192 kHz).
+pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, AnalysisError> {
+    check_rate(sample_rate)?;
+    let frames = frontend::analyse_frames(mono, sample_rate)?;
+    Ok(analyze_frames(
+        &frames,
+        mono.len() as f64 / sample_rate as f64,
+    ))
+}
+
+/// The features of `grid` for mono samples at `sample_rate`: what [`analyze_samples`] computes
+/// for its own grid, here for any grid (used to compare with the streaming path and to
+/// featurise a known grid).
+pub fn features_for_grid(
+    mono: &[f32],
+    sample_rate: u32,
+    grid: &BeatGrid,
+) -> Result<FeatureMatrix, AnalysisError> {
+    check_rate(sample_rate)?;
+    let frames = frontend::analyse_frames(mono, sample_rate)?;
+    Ok(beat_features::track_features(&frames, grid))
+}
+
+fn check_rate(sample_rate: u32) -> Result<(), AnalysisError> {
+    if !(decode::MIN_SAMPLE_RATE..=decode::MAX_SAMPLE_RATE).contains(&sample_rate) {
+        return Err(AnalysisError::SampleRate {
+            min: decode::MIN_SAMPLE_RATE,
+            max: decode::MAX_SAMPLE_RATE,
+            actual: sample_rate,
+        });
+    }
+    Ok(())
+}
+
+/// Beats, bars and features from a track's frames.
+pub fn analyze_frames(frames: &[Frame], duration_s: f64) -> TrackAnalysis {
+    let beats = offline::track(frames, duration_s);
+    let features = beat_features::track_features(frames, &beats.grid);
+    TrackAnalysis {
+        meter: beats.grid.meter,
+        duration_s: beats.grid.duration_s,
+        grid: beats.grid,
+        features,
+        tempo_bpm: beats.tempo_bpm,
+        confidence: beats.confidence,
+    }
+}

@@ -1,0 +1,40 @@
+//! Regression guard for the beat trackers' goals on a few short synthetic songs.
+//!
+//! Thresholds sit a little below what `cargo run --release --example beat_eval` measures on
+//! these songs (see the report in the analysis commit), so a real regression fails here.
+
+use cutscore_model::analysis::evaluation::evaluate_song;
+use cutscore_model::synth::evaluation_set;
+
+#[test]
+fn offline_and_streaming_trackers_meet_their_goals() {
+    let wanted = ["tempo_120", "waltz_150", "ramp_100_130", "breakdown_128"];
+    let songs: Vec<_> = evaluation_set()
+        .into_iter()
+        .filter(|(name, _)| wanted.contains(&name.as_str()))
+        .collect();
+    assert_eq!(songs.len(), wanted.len());
+    let mut offline_f = 0.0;
+    let mut offline_db = 0.0;
+    let mut streaming_f = 0.0;
+    for (name, spec) in &songs {
+        let report = evaluate_song(name, spec).unwrap();
+        eprintln!(
+            "{name}: offline F {:.3} DbF {:.3}, streaming F {:.3}, lock after {:?} beats",
+            report.offline.beats.f_measure,
+            report.offline.downbeat_f,
+            report.streaming.beats.f_measure,
+            report.lock_beats_after_drums
+        );
+        offline_f += report.offline.beats.f_measure / songs.len() as f64;
+        offline_db += report.offline.downbeat_f / songs.len() as f64;
+        streaming_f += report.streaming.beats.f_measure / songs.len() as f64;
+        assert_eq!(report.offline_meter, spec.meter, "{name}");
+        let lock = report.lock_beats_after_drums.expect("locks");
+        assert!(lock <= 4, "{name}: locked {lock} beats after the drums");
+    }
+    // Measured: offline F 0.987, downbeat F 0.973, streaming F 0.892.
+    assert!(offline_f >= 0.95, "offline F {offline_f}");
+    assert!(offline_db >= 0.90, "offline downbeat F {offline_db}");
+    assert!(streaming_f >= 0.85, "streaming F {streaming_f}");
+}

@@ -1,0 +1,118 @@
+//! `trainer analyze` end to end on synthetic songs written by `trainer synth`, and on bad input.
+
+use assert_cmd::Command;
+use cutscore_model::analysis::metrics;
+use cutscore_model::synth::read_truth;
+
+fn trainer() -> Command {
+    Command::cargo_bin("trainer").expect("the trainer binary is built")
+}
+
+fn song(dir: &std::path::Path) -> std::path::PathBuf {
+    let wav = dir.join("song.wav");
+    trainer()
+        .args([
+            "synth", "--seed", "5", "--bpm", "120", "--meter", "4", "--bars", "12",
+        ])
+        .arg("--out")
+        .arg(&wav)
+        .assert()
+        .success();
+    wav
+}
+
+fn json_of(output: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(output).expect("analyze --json prints one JSON object")
+}
+
+#[test]
+fn offline_json_has_the_beats_of_the_song_and_features_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = song(dir.path());
+    let truth = read_truth(&dir.path().join("song.truth.json")).unwrap();
+    let features = dir.path().join("features.json");
+    let output = trainer()
+        .arg("analyze")
+        .arg(&wav)
+        .arg("--json")
+        .arg("--features")
+        .arg(&features)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result = json_of(&output.stdout);
+    assert!(
+        (result["tempo_bpm"].as_f64().unwrap() - 120.0).abs() < 2.0,
+        "{result}"
+    );
+    assert_eq!(result["meter"], 4);
+    assert!((result["seconds"].as_f64().unwrap() - truth.duration_s).abs() < 0.05);
+    let beats: Vec<f64> = serde_json::from_value(result["beats"].clone()).unwrap();
+    let f = metrics::f_measure(
+        &metrics::trim_beats(&truth.beats),
+        &metrics::trim_beats(&beats),
+    )
+    .unwrap();
+    assert!(f > 0.9, "F {f}");
+    assert!(!result["downbeats"].as_array().unwrap().is_empty());
+
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&features).unwrap()).unwrap();
+    assert_eq!(written["beat_features"], 121);
+    let rows = written["values"].as_array().unwrap();
+    assert_eq!(rows.len(), beats.len());
+    assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 121));
+}
+
+#[test]
+fn streaming_runs_the_causal_tracker_in_host_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = song(dir.path());
+    let features = dir.path().join("features.json");
+    let output = trainer()
+        .arg("analyze")
+        .arg(&wav)
+        .args(["--streaming", "--block", "256", "--json", "--features"])
+        .arg(&features)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result = json_of(&output.stdout);
+    assert_eq!(result["tracker"], "streaming");
+    assert!(
+        (result["tempo_bpm"].as_f64().unwrap() - 120.0).abs() < 3.0,
+        "{result}"
+    );
+    let beats = result["beats"].as_array().unwrap().len();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&features).unwrap()).unwrap();
+    assert_eq!(written["values"].as_array().unwrap().len(), beats);
+}
+
+#[test]
+fn bad_files_give_an_error_that_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    let text = dir.path().join("notes.mp3");
+    std::fs::write(
+        &text,
+        b"these are not the bytes of an audio file\n".repeat(50),
+    )
+    .unwrap();
+    for (path, says) in [(&empty, "empty"), (&text, "not audio")] {
+        let output = trainer().arg("analyze").arg(path).output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

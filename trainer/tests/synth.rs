@@ -1,0 +1,90 @@
+//! `trainer synth` end to end: the real binary writes WAV + truth files that read back.
+
+use assert_cmd::Command;
+use cutscore_model::synth::{SongTruth, evaluation_set, read_truth};
+
+fn trainer() -> Command {
+    Command::cargo_bin("trainer").expect("the trainer binary is built")
+}
+
+#[test]
+fn writes_a_song_and_its_truth_with_the_flags_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("song.wav");
+    trainer()
+        .args([
+            "synth", "--seed", "3", "--bpm", "100", "--meter", "3", "--bars", "20",
+        ])
+        .args(["--sample-rate", "22050", "--out"])
+        .arg(&wav)
+        .assert()
+        .success();
+    let truth: SongTruth = read_truth(&dir.path().join("song.truth.json")).unwrap();
+    assert_eq!(truth.meter, 3);
+    assert_eq!(truth.bpm, 100.0);
+    assert_eq!(truth.beats.len(), 60);
+    assert_eq!(truth.downbeats.len(), 20);
+    truth.grid().unwrap();
+
+    let reader = hound::WavReader::open(&wav).unwrap();
+    assert_eq!(reader.spec().sample_rate, 22_050);
+    assert_eq!(reader.spec().channels, 2);
+    let seconds = f64::from(reader.duration()) / 22_050.0;
+    assert!((seconds - truth.duration_s).abs() < 1e-9);
+}
+
+#[test]
+fn the_same_seed_writes_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let render = |name: &str| {
+        let wav = dir.path().join(name);
+        trainer()
+            .args([
+                "synth",
+                "--seed",
+                "11",
+                "--bars",
+                "4",
+                "--sample-rate",
+                "16000",
+                "--out",
+            ])
+            .arg(&wav)
+            .assert()
+            .success();
+        std::fs::read(wav).unwrap()
+    };
+    assert_eq!(render("a.wav"), render("b.wav"));
+}
+
+#[test]
+fn writes_the_whole_evaluation_set() {
+    let dir = tempfile::tempdir().unwrap();
+    trainer()
+        .args(["synth", "--sample-rate", "8000", "--evaluation-set"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    for (name, spec) in evaluation_set() {
+        let truth = read_truth(&dir.path().join(format!("{name}.truth.json"))).unwrap();
+        assert_eq!(truth.meter, spec.meter, "{name}");
+        assert_eq!(truth.beats.len(), spec.beats(), "{name}");
+        assert!(dir.path().join(format!("{name}.wav")).is_file(), "{name}");
+    }
+}
+
+#[test]
+fn bad_flags_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.wav");
+    let stderr = |args: &[&str]| {
+        let assert = trainer().args(args).arg(&out).assert().failure();
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let tempo = stderr(&["synth", "--bpm", "1000", "--out"]);
+    assert!(tempo.contains("expected 40 to 300 BPM"), "{tempo}");
+    let meter = stderr(&["synth", "--meter", "5", "--out"]);
+    assert!(meter.contains("--meter"), "{meter}");
+    trainer().args(["synth"]).assert().failure();
+    assert!(!out.exists());
+}
