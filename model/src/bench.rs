@@ -29,7 +29,7 @@ impl Workload {
         device: &Device,
     ) -> Result<Self, ModelError> {
         let varmap = VarMap::new();
-        let model = RewardModel::init(config, &varmap, device)?;
+        let model = RewardModel::init(config, &varmap, device, 0)?;
         let random = |b: usize| -> Result<Batch, ModelError> {
             let inputs = Tensor::randn(0f32, 1.0, (b, beats, config.inputs), device)?;
             let mask = Tensor::ones((b, beats), candle_core::DType::F32, device)?;

@@ -139,7 +139,10 @@ pub enum CheckpointError {
 /// Names and shapes of every weight the config makes, sorted by name.
 pub fn tensor_shapes(config: &Config) -> Result<BTreeMap<String, Vec<usize>>, ModelError> {
     let map = VarMap::new();
-    RewardModel::init(config, &map, &Device::Cpu)?;
+    RewardModel::new(
+        config,
+        VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+    )?;
     let data = map.data().lock().expect("a fresh VarMap is not poisoned");
     Ok(data
         .iter()
@@ -294,15 +297,9 @@ impl Checkpoint {
     /// The model with trainable weights in a fresh [`VarMap`], for fine-tuning.
     pub fn trainable(&self, device: &Device) -> Result<(RewardModel, VarMap), CheckpointError> {
         let varmap = VarMap::new();
-        let model = RewardModel::init(&self.info.config, &varmap, device)?;
-        let data = varmap
-            .data()
-            .lock()
-            .expect("a fresh VarMap is not poisoned");
-        for (name, var) in data.iter() {
-            var.set(&self.tensors[name].to_device(device)?)?;
-        }
-        drop(data);
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = RewardModel::new(&self.info.config, vb)?;
+        crate::reward::set_vars(&varmap, &self.tensors, device)?;
         Ok((model, varmap))
     }
 }

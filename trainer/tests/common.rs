@@ -19,7 +19,7 @@ pub fn trainer() -> Command {
 /// Saves a freshly initialised tiny model to `dir/name` and returns its path.
 pub fn tiny_model(dir: &Path, name: &str) -> PathBuf {
     let varmap = VarMap::new();
-    RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu).expect("tiny model builds");
+    RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu, 0).expect("tiny model builds");
     let path = dir.join(name);
     let metrics = TrainingMetrics {
         best_val_accuracy: Some(0.9),

@@ -7,7 +7,7 @@ use crate::reward::{Batch, Config};
 
 fn saved(dir: &Path, storage: StorageType) -> (PathBuf, VarMap, String) {
     let varmap = VarMap::new();
-    RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu).unwrap();
+    RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu, 0).unwrap();
     let path = dir.join("model.safetensors");
     let metrics = TrainingMetrics {
         best_val_accuracy: Some(0.97),

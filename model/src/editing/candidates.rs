@@ -275,7 +275,7 @@ mod tests {
         )
         .unwrap();
         let varmap = VarMap::new();
-        let model = RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu).unwrap();
+        let model = RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu, 0).unwrap();
         let options = CandidateOptions {
             max_bars: 4,
             limit: 5,

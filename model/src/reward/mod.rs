@@ -12,10 +12,13 @@
 //! two can be timed side by side.
 
 mod config;
+mod init;
 mod layers;
 pub mod scoring;
 
 pub use config::{Config, ConfigError};
+pub use init::seeded_weights;
+pub(crate) use init::set_vars;
 
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -90,9 +93,17 @@ impl RewardModel {
         })
     }
 
-    /// A freshly initialised model whose weights live in `varmap` (for training).
-    pub fn init(config: &Config, varmap: &VarMap, device: &Device) -> Result<Self, ModelError> {
-        Self::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))
+    /// A freshly initialised model whose weights live in `varmap` (for training); the same
+    /// `seed` always gives the same weights.
+    pub fn init(
+        config: &Config,
+        varmap: &VarMap,
+        device: &Device,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
+        let model = Self::new(config, VarBuilder::from_varmap(varmap, DType::F32, device))?;
+        set_vars(varmap, &seeded_weights(config, seed)?, device)?;
+        Ok(model)
     }
 
     /// The model's dimensions.

@@ -12,7 +12,7 @@ use crate::features::{FeatureMatrix, MODEL_INPUTS};
 
 fn tiny() -> (RewardModel, VarMap) {
     let map = VarMap::new();
-    let model = RewardModel::init(&Config::tiny(), &map, &Device::Cpu).unwrap();
+    let model = RewardModel::init(&Config::tiny(), &map, &Device::Cpu, 0).unwrap();
     (model, map)
 }
 
@@ -23,7 +23,7 @@ fn noise(rng: &mut StdRng, n: usize) -> Vec<f32> {
 #[test]
 fn default_model_has_the_parameters_its_config_counts() {
     let map = VarMap::new();
-    RewardModel::init(&Config::default(), &map, &Device::Cpu).unwrap();
+    RewardModel::init(&Config::default(), &map, &Device::Cpu, 0).unwrap();
     let total: usize = map.all_vars().iter().map(|v| v.elem_count()).sum();
     assert_eq!(total, Config::default().parameter_count());
     assert_eq!(map.all_vars().len(), 3 + 3 * 12 + 2 + 4);

@@ -122,6 +122,7 @@ fn a_tiny_model_learns_a_toy_preference() {
         },
         &varmap,
         &Device::Cpu,
+        0,
     )
     .unwrap();
     let config = TrainConfig {
@@ -146,7 +147,7 @@ fn a_tiny_model_learns_a_toy_preference() {
 #[test]
 fn empty_batches_are_refused() {
     let varmap = VarMap::new();
-    let model = RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu).unwrap();
+    let model = RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu, 0).unwrap();
     let mut trainer = Trainer::new(model, varmap, TrainConfig::default()).unwrap();
     assert!(matches!(trainer.step(&[]), Err(ModelError::EmptyBatch)));
 }

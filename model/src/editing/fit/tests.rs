@@ -20,7 +20,7 @@ fn song(bars: usize) -> (BeatGrid, FeatureMatrix) {
 }
 
 fn tiny() -> RewardModel {
-    RewardModel::init(&Config::tiny(), &VarMap::new(), &Device::Cpu).unwrap()
+    RewardModel::init(&Config::tiny(), &VarMap::new(), &Device::Cpu, 0).unwrap()
 }
 
 fn fit(bars: usize, options: FitOptions) -> (BeatGrid, FitResult) {
