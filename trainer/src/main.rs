@@ -23,6 +23,10 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Find tempo, meter, beats and downbeats of an audio file; optionally write its 121 beat features.
     Analyze(cmd::analyze::Args),
+    /// List the best candidate cuts of a song, ranked by the reward model.
+    Score(cmd::score::Args),
+    /// Fit a song to a target length and write the edited audio and markers.
+    Edit(cmd::edit::Args),
 }
 
 fn main() {
@@ -41,6 +45,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Synth(args) => cmd::synth::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Score(args) => cmd::score::run(args),
+        Command::Edit(args) => cmd::edit::run(args),
     }
 }
 

@@ -112,6 +112,32 @@ pub fn decode_with(
     path: &Path,
     mut on_mono: impl FnMut(StreamInfo, &[f32]),
 ) -> Result<StreamInfo, DecodeError> {
+    let mut mono: Vec<f32> = Vec::new();
+    decode_interleaved_with(path, |info, interleaved| {
+        mix_to_mono(interleaved, info.channels, &mut mono);
+        on_mono(info, &mono);
+    })
+}
+
+/// Decodes a whole file keeping its channels and rate (for rendering edits of it).
+pub fn decode_audio(path: &Path) -> Result<crate::audio::Audio, DecodeError> {
+    let mut samples = Vec::new();
+    let info = decode_interleaved_with(path, |_, interleaved| {
+        samples.extend_from_slice(interleaved)
+    })?;
+    // The stream's format was checked while decoding: 1 to MAX_CHANNELS channels.
+    Ok(crate::audio::Audio {
+        sample_rate: info.sample_rate,
+        channels: info.channels as u16,
+        samples,
+    })
+}
+
+/// Like [`decode_with`], with each packet's samples interleaved at the source channel count.
+pub fn decode_interleaved_with(
+    path: &Path,
+    mut on_packet: impl FnMut(StreamInfo, &[f32]),
+) -> Result<StreamInfo, DecodeError> {
     let file = File::open(path).map_err(|source| DecodeError::Io {
         path: path.to_owned(),
         source,
@@ -168,7 +194,6 @@ pub fn decode_with(
 
     let mut info: Option<StreamInfo> = None;
     let mut interleaved: Vec<f32> = Vec::new();
-    let mut mono: Vec<f32> = Vec::new();
     let mut frames_total: u64 = 0;
     loop {
         let packet = match format.next_packet() {
@@ -256,8 +281,7 @@ pub fn decode_with(
             });
         }
         buffer.copy_to_vec_interleaved(&mut interleaved);
-        mix_to_mono(&interleaved, channels, &mut mono);
-        on_mono(current, &mono);
+        on_packet(current, &interleaved);
     }
     match info {
         Some(known) if frames_total > 0 => Ok(known),

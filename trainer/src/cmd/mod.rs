@@ -2,5 +2,8 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod edit;
 pub mod info;
+mod model_arg;
+pub mod score;
 pub mod synth;
