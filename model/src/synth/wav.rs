@@ -1,11 +1,12 @@
 //! Writing songs and their truth to disk, and reading the truth back.
 //!
-//! Audio is 16-bit PCM WAV (via `hound`), the format every decoder reads; the truth is pretty
-//! JSON. Both are written to a temporary file in the destination folder and renamed over the
-//! destination, so a reader never sees half a file.
+//! Audio is 16-bit PCM WAV (dithered, via [`crate::audio`]), the format every decoder reads; the
+//! truth is pretty JSON. Both are written through [`crate::atomic`], so a reader never sees
+//! half a file.
 
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use crate::audio::{Audio, AudioError, WavFormat};
 
 use super::{Song, SongTruth};
 
@@ -17,15 +18,13 @@ pub enum SongFileError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot encode WAV {path}: {source}")]
-    Wav { path: PathBuf, source: hound::Error },
+    #[error(transparent)]
+    Audio(#[from] AudioError),
     #[error("truth file {path} is not valid truth JSON: {source}")]
     Json {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("song has {channels} channels and {samples} samples; expected whole frames")]
-    PartialFrame { channels: u16, samples: usize },
 }
 
 /// `song.wav` -> `song.truth.json` (the truth file that belongs beside an audio file).
@@ -33,33 +32,10 @@ pub fn truth_path_for(audio: &Path) -> PathBuf {
     audio.with_extension("truth.json")
 }
 
-/// Writes `song` as a 16-bit PCM WAV file at `path` (atomically: temp file, then rename).
+/// Writes `song` as a 16-bit PCM WAV file at `path`, atomically.
 pub fn write_wav(path: &Path, song: &Song) -> Result<(), SongFileError> {
-    let channels = usize::from(song.channels.max(1));
-    if song.channels == 0 || !song.samples.len().is_multiple_of(channels) {
-        return Err(SongFileError::PartialFrame {
-            channels: song.channels,
-            samples: song.samples.len(),
-        });
-    }
-    let spec = hound::WavSpec {
-        channels: song.channels,
-        sample_rate: song.sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    write_atomically(path, |file| {
-        let wav_error = |source| SongFileError::Wav {
-            path: path.to_owned(),
-            source,
-        };
-        let mut writer = hound::WavWriter::new(BufWriter::new(file), spec).map_err(wav_error)?;
-        for &x in &song.samples {
-            let quantised = (x.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16;
-            writer.write_sample(quantised).map_err(wav_error)?;
-        }
-        writer.finalize().map_err(wav_error)
-    })
+    let audio = Audio::new(song.sample_rate, song.channels, song.samples.clone())?;
+    Ok(crate::audio::write_wav(path, &audio, WavFormat::Int16)?)
 }
 
 /// Writes `truth` as pretty JSON at `path` (atomically: temp file, then rename).
@@ -68,15 +44,9 @@ pub fn write_truth(path: &Path, truth: &SongTruth) -> Result<(), SongFileError> 
         path: path.to_owned(),
         source,
     })?;
-    write_atomically(path, |file| {
-        let mut writer = BufWriter::new(file);
-        writer
-            .write_all(&json)
-            .and_then(|()| writer.flush())
-            .map_err(|source| SongFileError::Io {
-                path: path.to_owned(),
-                source,
-            })
+    crate::atomic::write(path, &json).map_err(|source| SongFileError::Io {
+        path: path.to_owned(),
+        source,
     })
 }
 
@@ -90,29 +60,6 @@ pub fn read_truth(path: &Path) -> Result<SongTruth, SongFileError> {
         path: path.to_owned(),
         source,
     })
-}
-
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&std::fs::File) -> Result<(), SongFileError>,
-) -> Result<(), SongFileError> {
-    let io_error = |source| SongFileError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".cutscore-")
-        .suffix(".tmp")
-        .tempfile_in(folder)
-        .map_err(io_error)?;
-    write(temp.as_file())?;
-    temp.as_file().sync_all().map_err(io_error)?;
-    temp.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -145,7 +92,10 @@ mod tests {
             .zip(&song.samples)
             .map(|(&q, &x)| (f32::from(q) / 32767.0 - x).abs())
             .fold(0.0f32, f32::max);
-        assert!(worst <= 0.5 / 32767.0 + 1e-6, "quantisation error {worst}");
+        assert!(
+            worst <= 1.5 / 32767.0 + 1e-6,
+            "quantisation error {worst} (dither is +-1 LSB)"
+        );
         assert_eq!(read_truth(&truth_path).unwrap(), song.truth);
         // Nothing but the two files is left in the folder.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
@@ -170,7 +120,7 @@ mod tests {
                 })
                 .unwrap()
             ),
-            Err(SongFileError::Io { .. })
+            Err(SongFileError::Audio(_))
         ));
     }
 }
