@@ -101,8 +101,9 @@ impl SelfAttention {
     }
 
     /// `x`: (batch, beats, d); `key_bias`: (batch, 1, 1, beats), 0 for real beats and a large
-    /// negative number for padding, so no beat attends to padding.
-    pub fn forward(&self, x: &Tensor, key_bias: &Tensor, train: bool) -> Result<Tensor> {
+    /// negative number for padding, so no beat attends to padding; `None` when nothing is
+    /// padded.
+    pub fn forward(&self, x: &Tensor, key_bias: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let dh = d / self.heads;
         let qkv = self
@@ -111,10 +112,14 @@ impl SelfAttention {
             .reshape((b, t, 3, self.heads, dh))?
             .permute((2, 0, 3, 1, 4))?;
         let scale = 1.0 / (dh as f64).sqrt();
-        let q = (qkv.get(0)?.contiguous()? * scale)?;
+        // Scaling q writes it contiguously, so it needs no copy of its own.
+        let q = (qkv.get(0)? * scale)?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(key_bias)?;
+        let mut scores = q.matmul(&k.t()?)?;
+        if let Some(bias) = key_bias {
+            scores = scores.broadcast_add(bias)?;
+        }
         let weights = self.dropout.forward(&softmax(&scores, train)?, train)?;
         let heads = weights.matmul(&v)?;
         let merged = heads.transpose(1, 2)?.reshape((b, t, d))?;
@@ -145,7 +150,7 @@ impl EncoderLayer {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, key_bias: &Tensor, train: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, key_bias: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let attended = self
             .attn
             .forward(&self.norm1.forward(x, train)?, key_bias, train)?;
@@ -220,11 +225,11 @@ mod tests {
         let attn = SelfAttention::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev))?;
         let x = Tensor::randn(0f32, 1., (1, 5, cfg.d_model), &dev)?;
         let bias = Tensor::new(&[0f32, 0., 0., -1e9, -1e9], &dev)?.reshape((1, 1, 1, 5))?;
-        let full = attn.forward(&x, &bias, false)?.narrow(1, 0, 3)?;
+        let full = attn.forward(&x, Some(&bias), false)?.narrow(1, 0, 3)?;
         // Change the padded beats: the real beats' outputs must not move.
         let noise = Tensor::randn(0f32, 5., (1, 2, cfg.d_model), &dev)?;
         let x2 = Tensor::cat(&[&x.narrow(1, 0, 3)?, &noise], 1)?;
-        let moved = attn.forward(&x2, &bias, false)?.narrow(1, 0, 3)?;
+        let moved = attn.forward(&x2, Some(&bias), false)?.narrow(1, 0, 3)?;
         let a: Vec<f32> = full.flatten_all()?.to_vec1()?;
         let b: Vec<f32> = moved.flatten_all()?.to_vec1()?;
         close(&a, &b, 1e-5);

@@ -126,11 +126,15 @@ impl RewardModel {
         train: bool,
     ) -> Result<Tensor, ModelError> {
         let (b, t) = self.check_inputs(inputs, mask)?;
-        let key_bias = ((mask.affine(1.0, -1.0))? * 1e9)?.reshape((b, 1, 1, t))?;
+        let padded = mask.min_all()?.to_scalar::<f32>()? < 1.0;
+        let key_bias = match padded {
+            true => Some(((mask.affine(1.0, -1.0))? * 1e9)?.reshape((b, 1, 1, t))?),
+            false => None,
+        };
         let positions = self.pos.narrow(0, 0, t)?;
         let mut h = self.proj.forward(inputs)?.broadcast_add(&positions)?;
         for layer in &self.layers {
-            h = layer.forward(&h, &key_bias, train)?;
+            h = layer.forward(&h, key_bias.as_ref(), train)?;
         }
         let h = self.norm.forward(&h, train)?;
         let weights = mask.broadcast_div(&mask.sum_keepdim(1)?)?.unsqueeze(1)?;
