@@ -94,6 +94,23 @@ fn spec_from(args: &Args) -> SongSpec {
     spec
 }
 
+fn write_song(spec: &SongSpec, wav: &Path) -> anyhow::Result<()> {
+    let song = synth::render(spec).context("cannot render the song")?;
+    synth::write_wav(wav, &song)?;
+    let truth = synth::truth_path_for(wav);
+    synth::write_truth(&truth, &song.truth)?;
+    log::info!(
+        "wrote {} ({:.1} s, {} BPM, {}/4, {} beats) and {}",
+        wav.display(),
+        song.truth.duration_s,
+        spec.bpm,
+        spec.meter,
+        song.truth.beats.len(),
+        truth.display()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,21 +152,4 @@ mod tests {
         let fixed = spec_from(&args(9, None, None, Some(20)));
         assert_eq!(fixed.bars, 20);
     }
-}
-
-fn write_song(spec: &SongSpec, wav: &Path) -> anyhow::Result<()> {
-    let song = synth::render(spec).context("cannot render the song")?;
-    synth::write_wav(wav, &song)?;
-    let truth = synth::truth_path_for(wav);
-    synth::write_truth(&truth, &song.truth)?;
-    log::info!(
-        "wrote {} ({:.1} s, {} BPM, {}/4, {} beats) and {}",
-        wav.display(),
-        song.truth.duration_s,
-        spec.bpm,
-        spec.meter,
-        song.truth.beats.len(),
-        truth.display()
-    );
-    Ok(())
 }
