@@ -454,12 +454,19 @@ impl FrameAnalyzer {
             }
         }
         frame.rolloff = rolloff as f32 / nyquist_bin;
-        let mean_log: f32 = self
+        // Logs of products of 8 (in f64, which cannot underflow here) instead of 513 logs.
+        let log_sum: f64 = self
             .power
-            .iter()
-            .map(|p| (p + POWER_FLOOR).ln())
-            .sum::<f32>()
-            / BINS as f32;
+            .chunks(8)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|&p| (p + POWER_FLOOR) as f64)
+                    .product::<f64>()
+                    .ln()
+            })
+            .sum();
+        let mean_log = (log_sum / BINS as f64) as f32;
         let mean: f32 = total / BINS as f32 + POWER_FLOOR;
         frame.flatness = (mean_log.exp() / mean).clamp(0.0, 1.0);
     }
@@ -469,10 +476,13 @@ impl FrameAnalyzer {
             let (lo, hi) = (self.contrast_edges[band], self.contrast_edges[band + 1]);
             let values = &mut self.contrast_scratch[..hi - lo];
             values.copy_from_slice(&self.power[lo..hi]);
-            values.sort_unstable_by(f32::total_cmp);
-            let fifth = (values.len() / 5).max(1);
+            let len = values.len();
+            let fifth = (len / 5).max(1);
+            // Partition instead of sorting: the bottom and top fifths, each in any order.
+            values.select_nth_unstable_by(fifth - 1, f32::total_cmp);
             let valley: f32 = values[..fifth].iter().sum::<f32>() / fifth as f32;
-            let peak: f32 = values[values.len() - fifth..].iter().sum::<f32>() / fifth as f32;
+            values[fifth..].select_nth_unstable_by(len - 2 * fifth, f32::total_cmp);
+            let peak: f32 = values[len - fifth..].iter().sum::<f32>() / fifth as f32;
             let db = |p: f32| 10.0 * (p + POWER_FLOOR).log10();
             frame.contrast[band] = (db(peak) - db(valley)) / 20.0;
         }
