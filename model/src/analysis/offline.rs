@@ -466,7 +466,7 @@ pub(crate) mod tests {
             if start >= n {
                 break;
             }
-            let accent = if beat % meter == 0 { 1.0 } else { 0.6 };
+            let accent = if beat.is_multiple_of(meter) { 1.0 } else { 0.6 };
             let freq = [220.0, 330.0, 262.0, 392.0][(beat / meter) % 4];
             let len = (period * rate as f64) as usize;
             for i in 0..len.min(n - start) {

@@ -302,7 +302,7 @@ impl StreamingAnalyzer {
                 actual: channels,
             });
         }
-        if samples.len() % channels != 0 {
+        if !samples.len().is_multiple_of(channels) {
             return Err(StreamingError::PartialFrame {
                 samples: samples.len(),
                 channels,
@@ -574,7 +574,7 @@ impl Tracker {
             self.music_from = Some(k);
         }
 
-        if self.now % TEMPO_EVERY == 0 {
+        if self.now.is_multiple_of(TEMPO_EVERY) {
             self.update_tempo();
         }
         self.next_beat()

@@ -157,7 +157,7 @@ mod tests {
         (0..len)
             .map(|i| {
                 if i % period == 0 {
-                    if (i / period) % strong_every == 0 {
+                    if (i / period).is_multiple_of(strong_every) {
                         1.0
                     } else {
                         weak
