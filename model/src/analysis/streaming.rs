@@ -52,6 +52,10 @@ const MIN_HISTORY: usize = 64;
 const DETREND: usize = 16;
 /// Tempo estimates in a row that must agree before a tempo change is taken.
 const SWITCH_AFTER: usize = 3;
+/// Weak-beat strength (relative to the strong beats) that halves the streaming tempo.
+const STREAMING_ALTERNATION_RATIO: f32 = 0.15;
+/// Midpoint strength (relative to the beats) that doubles the streaming tempo.
+const STREAMING_MIDPOINT_RATIO: f32 = 0.65;
 /// Relative tempo difference that counts as a change.
 const TEMPO_TOLERANCE: f64 = 0.06;
 
@@ -607,7 +611,13 @@ impl Tracker {
         for _ in 0..2 {
             let (phase, _) = self.comb_phase(period);
             let (even, odd, mid) = self.comb_strengths(period, phase);
-            match tempo::octave_vote(even, odd, mid) {
+            match tempo::octave_vote_with(
+                even,
+                odd,
+                mid,
+                STREAMING_ALTERNATION_RATIO,
+                STREAMING_MIDPOINT_RATIO,
+            ) {
                 OctaveVote::Slower if period * 2.0 <= tempo::max_lag() as f64 => period *= 2.0,
                 OctaveVote::Faster if period / 2.0 >= tempo::min_lag() as f64 => period /= 2.0,
                 _ => break,
