@@ -56,6 +56,9 @@ const SWITCH_AFTER: usize = 3;
 const STREAMING_ALTERNATION_RATIO: f32 = 0.15;
 /// Midpoint strength (relative to the beats) that doubles the streaming tempo.
 const STREAMING_MIDPOINT_RATIO: f32 = 0.65;
+/// Frame level below which the stream counts as silent: -70 dBFS in the front end's
+/// `(dB + 40) / 20` units.
+const SILENT_LOUDNESS: f32 = -1.5;
 /// Relative tempo difference that counts as a change.
 const TEMPO_TOLERANCE: f64 = 0.06;
 
@@ -145,6 +148,8 @@ struct Tracker {
     acf: Vec<f32>,
     /// Frames seen.
     now: usize,
+    /// Frames in a row quieter than [`SILENT_LOUDNESS`].
+    silent_frames: usize,
     /// Frame the detection function first rose above silence.
     music_from: Option<usize>,
     /// Current beat period, frames (0 until the first tempo estimate).
@@ -435,7 +440,10 @@ impl StreamingAnalyzer {
         let capacity = self.ring.frames.len();
         self.ring.frames[k % capacity] = *frame;
         self.ring.end = k + 1;
-        if let Some(beat) = self.tracker.on_frame(tempo::detection(frame)) {
+        if let Some(beat) = self
+            .tracker
+            .on_frame(tempo::detection(frame), frame.loudness)
+        {
             self.report(beat);
         }
     }
@@ -539,6 +547,7 @@ impl Tracker {
             window: sized(TEMPO_WINDOW),
             acf: sized(lags),
             now: 0,
+            silent_frames: 0,
             music_from: None,
             period: 0.0,
             tempo_strength: 0.0,
@@ -562,7 +571,7 @@ impl Tracker {
     }
 
     /// Takes one frame's detection value; returns a beat (fractional frame) when one is due.
-    fn on_frame(&mut self, detection: f32) -> Option<f64> {
+    fn on_frame(&mut self, detection: f32, loudness: f32) -> Option<f64> {
         if self.odf.is_empty() {
             return None;
         }
@@ -573,6 +582,11 @@ impl Tracker {
         let value = (detection - mean).max(0.0);
         self.odf[k % ODF_RING] = value;
         self.now = k + 1;
+        self.silent_frames = if loudness < SILENT_LOUDNESS {
+            self.silent_frames + 1
+        } else {
+            0
+        };
         self.mean_odf += 0.01 * (value - self.mean_odf);
         if self.music_from.is_none() && value > 1e-4 {
             self.music_from = Some(k);
@@ -791,6 +805,10 @@ impl Tracker {
         };
         self.last_beat = Some(beat);
         self.expected = Some(beat + self.period);
+        // In silence (the music stopped) the pulse is carried on but not reported.
+        if self.silent_frames as f64 > 2.0 * self.period {
+            return None;
+        }
         let ratio = if self.mean_odf > 1e-6 {
             self.mean_beat_odf / self.mean_odf
         } else {
@@ -841,6 +859,23 @@ mod tests {
             }
             assert!(analyzer.confidence() > 0.3);
         }
+    }
+
+    #[test]
+    fn stops_reporting_beats_when_the_music_stops() {
+        let mut audio = click_track(120.0, 4, 12.0, 22_050);
+        audio.extend(std::iter::repeat_n(0.0, 22_050 * 6));
+        let mut analyzer = StreamingAnalyzer::new();
+        analyzer.prepare(512, 22_050).unwrap();
+        let mut last = 0.0f64;
+        for chunk in audio.chunks(512) {
+            analyzer.push(chunk).unwrap();
+            while let Some(beat) = analyzer.poll_beat() {
+                last = beat.time_s;
+            }
+        }
+        // Two periods of silence (1 s) end the reports; 6 s of silence follow the music.
+        assert!(last > 11.0 && last < 13.5, "last beat at {last} s");
     }
 
     #[test]
