@@ -511,9 +511,9 @@ impl Bars {
         self.mean_change += RATE * (change - self.mean_change);
         self.mean_low += RATE * (low - self.mean_low);
         let unit = |v: f32, mean: f32| if mean > 1e-9 { v / mean } else { 0.0 };
-        let evidence = unit(change, self.mean_change) + 0.5 * unit(low, self.mean_low);
+        let evidence = unit(change, self.mean_change) + 0.25 * unit(low, self.mean_low);
         for s in self.score3.iter_mut().chain(self.score4.iter_mut()) {
-            *s *= 0.97;
+            *s *= 0.92;
         }
         self.score3[index % 3] += evidence;
         self.score4[index % 4] += evidence;
