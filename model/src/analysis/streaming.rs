@@ -796,7 +796,13 @@ impl Tracker {
             Some((j, _)) if self.odf_at(j) > 1.5 * self.mean_odf && self.odf_at(j) > 1e-4 => {
                 let value = self.odf_at(j);
                 self.mean_beat_odf += 0.1 * (value - self.mean_beat_odf);
-                j as f64
+                // Between frames, by a parabola through the peak (as the offline tracker does).
+                let (left, right) = (self.odf_at(j.saturating_sub(1)), self.odf_at(j + 1));
+                if j > 0 && j + 1 < self.now && value >= left && value >= right {
+                    tempo::refine_peak(&[left, value, right], 1) - 1.0 + j as f64
+                } else {
+                    j as f64
+                }
             }
             _ => {
                 self.mean_beat_odf *= 0.9;
