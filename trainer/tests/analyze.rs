@@ -21,6 +21,16 @@ fn song(dir: &std::path::Path) -> std::path::PathBuf {
     wav
 }
 
+fn assert_tempo_within_truth(tempo: f64, beats: &[f64]) {
+    let tempi: Vec<f64> = beats.windows(2).map(|w| 60.0 / (w[1] - w[0])).collect();
+    let slowest = tempi.iter().copied().fold(f64::INFINITY, f64::min);
+    let fastest = tempi.iter().copied().fold(0.0, f64::max);
+    assert!(
+        tempo >= slowest * 0.97 && tempo <= fastest * 1.03,
+        "tempo {tempo} outside the song's {slowest}..{fastest} BPM"
+    );
+}
+
 fn json_of(output: &[u8]) -> serde_json::Value {
     serde_json::from_slice(output).expect("analyze --json prints one JSON object")
 }
@@ -45,10 +55,8 @@ fn offline_json_has_the_beats_of_the_song_and_features_are_written() {
         String::from_utf8_lossy(&output.stderr)
     );
     let result = json_of(&output.stdout);
-    assert!(
-        (result["tempo_bpm"].as_f64().unwrap() - 120.0).abs() < 2.0,
-        "{result}"
-    );
+    // The drawn song may change tempo: the reported tempo lies within the song's tempi.
+    assert_tempo_within_truth(result["tempo_bpm"].as_f64().unwrap(), &truth.beats);
     assert_eq!(result["meter"], 4);
     assert!((result["seconds"].as_f64().unwrap() - truth.duration_s).abs() < 0.05);
     let beats: Vec<f64> = serde_json::from_value(result["beats"].clone()).unwrap();
@@ -87,11 +95,16 @@ fn streaming_runs_the_causal_tracker_in_host_blocks() {
     );
     let result = json_of(&output.stdout);
     assert_eq!(result["tracker"], "streaming");
-    assert!(
-        (result["tempo_bpm"].as_f64().unwrap() - 120.0).abs() < 3.0,
-        "{result}"
-    );
-    let beats = result["beats"].as_array().unwrap().len();
+    let truth = read_truth(&dir.path().join("song.truth.json")).unwrap();
+    assert_tempo_within_truth(result["tempo_bpm"].as_f64().unwrap(), &truth.beats);
+    let beats: Vec<f64> = serde_json::from_value(result["beats"].clone()).unwrap();
+    let f = metrics::f_measure(
+        &metrics::trim_beats(&truth.beats),
+        &metrics::trim_beats(&beats),
+    )
+    .unwrap();
+    assert!(f > 0.8, "streaming F {f}");
+    let beats = beats.len();
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&features).unwrap()).unwrap();
     assert_eq!(written["values"].as_array().unwrap().len(), beats);

@@ -302,9 +302,9 @@ pub fn summarize_span<S: FrameSource + ?Sized>(
         for (b, m) in summary.mel.iter_mut().enumerate() {
             *m += 0.5 * (f.mel[2 * b] + f.mel[2 * b + 1]);
         }
-        for c in 0..N_MFCC {
-            summary.mfcc_mean[c] += f.mfcc[c];
-            mfcc_sq[c] += f.mfcc[c] * f.mfcc[c];
+        for ((mean, sq), &v) in summary.mfcc_mean.iter_mut().zip(&mut mfcc_sq).zip(&f.mfcc) {
+            *mean += v;
+            *sq += v * v;
         }
         for c in 0..N_CHROMA {
             summary.chroma[c] += f.chroma[c];
@@ -339,9 +339,14 @@ pub fn summarize_span<S: FrameSource + ?Sized>(
     for m in &mut summary.mel {
         *m /= n;
     }
-    for c in 0..N_MFCC {
-        summary.mfcc_std[c] = std(summary.mfcc_mean[c], mfcc_sq[c]);
-        summary.mfcc_mean[c] /= n;
+    for ((mean, deviation), sq) in summary
+        .mfcc_mean
+        .iter_mut()
+        .zip(&mut summary.mfcc_std)
+        .zip(mfcc_sq)
+    {
+        *deviation = std(*mean, sq);
+        *mean /= n;
     }
     for c in &mut summary.chroma {
         *c /= n;
@@ -349,9 +354,14 @@ pub fn summarize_span<S: FrameSource + ?Sized>(
     for c in &mut summary.contrast {
         *c /= n;
     }
-    for c in 0..4 {
-        summary.shape_std[c] = std(summary.shape_mean[c], shape_sq[c]);
-        summary.shape_mean[c] /= n;
+    for ((mean, deviation), sq) in summary
+        .shape_mean
+        .iter_mut()
+        .zip(&mut summary.shape_std)
+        .zip(shape_sq)
+    {
+        *deviation = std(*mean, sq);
+        *mean /= n;
     }
     summary.loudness[0] /= n;
     summary.onset[3] = std(summary.onset[0], onset_sq);

@@ -408,6 +408,25 @@ mod tests {
     }
 
     #[test]
+    fn an_unsupported_codec_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A WAV declaring IMA ADPCM (format tag 0x11), which this build does not decode.
+        let mut bytes = wav_bytes(22_050, 1, &[0.1; 2_000]);
+        bytes[20..22].copy_from_slice(&0x11u16.to_le_bytes());
+        let path = write(dir.path(), "adpcm.wav", &bytes);
+        let error = decode_file(&path).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::UnsupportedCodec { .. }
+                    | DecodeError::UnknownFormat { .. }
+                    | DecodeError::Malformed { .. }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn refuses_rates_outside_the_supported_range() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "low.wav", &wav_bytes(4_000, 1, &[0.0; 4_000]));

@@ -132,7 +132,7 @@ pub struct FrameAnalyzer {
     spectrum: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
     power: Vec<f32>,
-    contrast_scratch: Vec<f32>,
+    contrast_scratch: Vec<u32>,
     mel_filters: Vec<MelFilter>,
     dct: Vec<f32>,
     /// Per bin: (pitch class a, weight a, pitch class b, weight b), weights 0 outside the range.
@@ -187,7 +187,7 @@ impl FrameAnalyzer {
             spectrum,
             scratch,
             power: vec![0.0; BINS],
-            contrast_scratch: vec![0.0; BINS],
+            contrast_scratch: vec![0; BINS],
             mel_filters: Self::mel_filters(),
             dct: Self::dct_matrix(),
             chroma_map: Self::chroma_map(),
@@ -454,12 +454,19 @@ impl FrameAnalyzer {
             }
         }
         frame.rolloff = rolloff as f32 / nyquist_bin;
-        let mean_log: f32 = self
+        // Logs of products of 8 (in f64, which cannot underflow here) instead of 513 logs.
+        let log_sum: f64 = self
             .power
-            .iter()
-            .map(|p| (p + POWER_FLOOR).ln())
-            .sum::<f32>()
-            / BINS as f32;
+            .chunks(8)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|&p| (p + POWER_FLOOR) as f64)
+                    .product::<f64>()
+                    .ln()
+            })
+            .sum();
+        let mean_log = (log_sum / BINS as f64) as f32;
         let mean: f32 = total / BINS as f32 + POWER_FLOOR;
         frame.flatness = (mean_log.exp() / mean).clamp(0.0, 1.0);
     }
@@ -468,11 +475,21 @@ impl FrameAnalyzer {
         for band in 0..N_CONTRAST {
             let (lo, hi) = (self.contrast_edges[band], self.contrast_edges[band + 1]);
             let values = &mut self.contrast_scratch[..hi - lo];
-            values.copy_from_slice(&self.power[lo..hi]);
-            values.sort_unstable_by(f32::total_cmp);
-            let fifth = (values.len() / 5).max(1);
-            let valley: f32 = values[..fifth].iter().sum::<f32>() / fifth as f32;
-            let peak: f32 = values[values.len() - fifth..].iter().sum::<f32>() / fifth as f32;
+            // Powers are non-negative, so their bit patterns sort as the numbers do, and
+            // integer comparisons are cheaper.
+            for (v, p) in values.iter_mut().zip(&self.power[lo..hi]) {
+                *v = p.to_bits();
+            }
+            let len = values.len();
+            let fifth = (len / 5).max(1);
+            // Partition instead of sorting: the bottom and top fifths, each in any order.
+            values.select_nth_unstable(fifth - 1);
+            let mean_of = |bits: &[u32]| {
+                bits.iter().map(|&b| f32::from_bits(b)).sum::<f32>() / bits.len() as f32
+            };
+            let valley = mean_of(&values[..fifth]);
+            values[fifth..].select_nth_unstable(len - 2 * fifth);
+            let peak = mean_of(&values[len - fifth..]);
             let db = |p: f32| 10.0 * (p + POWER_FLOOR).log10();
             frame.contrast[band] = (db(peak) - db(valley)) / 20.0;
         }

@@ -152,3 +152,79 @@ pub fn analyze_frames(frames: &[Frame], duration_s: f64) -> TrackAnalysis {
         confidence: beats.confidence,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(seconds: f32, rate: u32, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..(seconds * rate as f32) as usize)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn silence_dc_noise_and_short_clips_give_empty_or_unconfident_results() {
+        let rate = 44_100;
+        let cases: Vec<(&str, Vec<f32>)> = vec![
+            ("silence", vec![0.0; rate as usize * 10]),
+            ("dc", vec![0.7; rate as usize * 10]),
+            ("white noise", noise(10.0, rate, 3)),
+            ("half a second", noise(0.5, rate, 4)),
+            ("one sample", vec![0.3]),
+            ("nothing", Vec::new()),
+        ];
+        for (name, audio) in cases {
+            let analysis = analyze_samples(&audio, rate).unwrap();
+            analysis.grid.validate().unwrap();
+            analysis.features.validate().unwrap();
+            assert_eq!(analysis.features.beats(), analysis.grid.len(), "{name}");
+            assert!(
+                analysis.grid.is_empty() || analysis.confidence < 0.3,
+                "{name}: {} beats at confidence {}",
+                analysis.grid.len(),
+                analysis.confidence
+            );
+        }
+    }
+
+    #[test]
+    fn clipped_and_non_finite_audio_still_gives_finite_features() {
+        let rate = 22_050;
+        let mut audio: Vec<f32> = (0..rate as usize * 8)
+            .map(|i| {
+                let t = i as f32 / rate as f32;
+                // A loud pulse every 0.5 s, clipped hard.
+                let beat = (t * 2.0).fract();
+                (8.0 * (-beat * 20.0).exp() * (std::f32::consts::TAU * 80.0 * t).sin())
+                    .clamp(-1.0, 1.0)
+            })
+            .collect();
+        for i in (0..audio.len()).step_by(997) {
+            audio[i] = if i % 2 == 0 { f32::NAN } else { f32::INFINITY };
+        }
+        let analysis = analyze_samples(&audio, rate).unwrap();
+        analysis.features.validate().unwrap();
+        assert!(
+            (analysis.tempo_bpm - 120.0).abs() < 3.0,
+            "{}",
+            analysis.tempo_bpm
+        );
+    }
+
+    #[test]
+    fn refuses_rates_outside_8_to_192_khz() {
+        for rate in [0u32, 4_000, 400_000] {
+            assert!(matches!(
+                analyze_samples(&[0.0; 100], rate),
+                Err(AnalysisError::SampleRate { actual, .. }) if actual == rate
+            ));
+        }
+    }
+}

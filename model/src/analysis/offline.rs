@@ -29,6 +29,8 @@ const WINDOW_HOP: usize = 32;
 const TIGHTNESS: f64 = 100.0;
 /// Half-width of the moving average removed from the detection function, in frames.
 const DETREND: usize = 8;
+/// Mean autocorrelation at the beat period that counts as fully periodic.
+const PERIODIC_ACF: f32 = 0.3;
 /// Meters considered for bars.
 pub const METERS: [u8; 2] = [4, 3];
 
@@ -326,11 +328,16 @@ pub fn track(frames: &[Frame], duration_s: f64) -> OfflineBeats {
         .sum::<f32>()
         / beats.len() as f32;
     let overall = odf.iter().sum::<f32>() / odf.len() as f32;
-    let confidence = if overall > 1e-6 {
+    // Two kinds of evidence, both needed: beats sit on strong onsets, and the onsets repeat
+    // at the beat period (noise has peaks to sit on but no periodicity).
+    let alignment = if overall > 1e-6 {
         ((on_beats / overall - 1.0) / 4.0).clamp(0.0, 1.0)
     } else {
         0.0
     };
+    let lag = (seed.round() as usize).min(mean_acf.len() - 1);
+    let periodicity = (mean_acf[lag] / PERIODIC_ACF).clamp(0.0, 1.0);
+    let confidence = (alignment * periodicity).sqrt();
     let duration_s = duration_s.max(*times.last().unwrap_or(&0.0));
     let (meter, first_position) = find_bars(frames, &times, duration_s);
     let count = times.len();
@@ -466,7 +473,7 @@ pub(crate) mod tests {
             if start >= n {
                 break;
             }
-            let accent = if beat % meter == 0 { 1.0 } else { 0.6 };
+            let accent = if beat.is_multiple_of(meter) { 1.0 } else { 0.6 };
             let freq = [220.0, 330.0, 262.0, 392.0][(beat / meter) % 4];
             let len = (period * rate as f64) as usize;
             for i in 0..len.min(n - start) {

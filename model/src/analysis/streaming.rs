@@ -52,6 +52,13 @@ const MIN_HISTORY: usize = 64;
 const DETREND: usize = 16;
 /// Tempo estimates in a row that must agree before a tempo change is taken.
 const SWITCH_AFTER: usize = 3;
+/// Weak-beat strength (relative to the strong beats) that halves the streaming tempo.
+const STREAMING_ALTERNATION_RATIO: f32 = 0.15;
+/// Midpoint strength (relative to the beats) that doubles the streaming tempo.
+const STREAMING_MIDPOINT_RATIO: f32 = 0.65;
+/// Frame level below which the stream counts as silent: -70 dBFS in the front end's
+/// `(dB + 40) / 20` units.
+const SILENT_LOUDNESS: f32 = -1.5;
 /// Relative tempo difference that counts as a change.
 const TEMPO_TOLERANCE: f64 = 0.06;
 
@@ -141,6 +148,8 @@ struct Tracker {
     acf: Vec<f32>,
     /// Frames seen.
     now: usize,
+    /// Frames in a row quieter than [`SILENT_LOUDNESS`].
+    silent_frames: usize,
     /// Frame the detection function first rose above silence.
     music_from: Option<usize>,
     /// Current beat period, frames (0 until the first tempo estimate).
@@ -302,7 +311,7 @@ impl StreamingAnalyzer {
                 actual: channels,
             });
         }
-        if samples.len() % channels != 0 {
+        if !samples.len().is_multiple_of(channels) {
             return Err(StreamingError::PartialFrame {
                 samples: samples.len(),
                 channels,
@@ -431,7 +440,10 @@ impl StreamingAnalyzer {
         let capacity = self.ring.frames.len();
         self.ring.frames[k % capacity] = *frame;
         self.ring.end = k + 1;
-        if let Some(beat) = self.tracker.on_frame(tempo::detection(frame)) {
+        if let Some(beat) = self
+            .tracker
+            .on_frame(tempo::detection(frame), frame.loudness)
+        {
             self.report(beat);
         }
     }
@@ -499,9 +511,9 @@ impl Bars {
         self.mean_change += RATE * (change - self.mean_change);
         self.mean_low += RATE * (low - self.mean_low);
         let unit = |v: f32, mean: f32| if mean > 1e-9 { v / mean } else { 0.0 };
-        let evidence = unit(change, self.mean_change) + 0.5 * unit(low, self.mean_low);
+        let evidence = unit(change, self.mean_change) + 0.25 * unit(low, self.mean_low);
         for s in self.score3.iter_mut().chain(self.score4.iter_mut()) {
-            *s *= 0.97;
+            *s *= 0.92;
         }
         self.score3[index % 3] += evidence;
         self.score4[index % 4] += evidence;
@@ -535,6 +547,7 @@ impl Tracker {
             window: sized(TEMPO_WINDOW),
             acf: sized(lags),
             now: 0,
+            silent_frames: 0,
             music_from: None,
             period: 0.0,
             tempo_strength: 0.0,
@@ -558,7 +571,7 @@ impl Tracker {
     }
 
     /// Takes one frame's detection value; returns a beat (fractional frame) when one is due.
-    fn on_frame(&mut self, detection: f32) -> Option<f64> {
+    fn on_frame(&mut self, detection: f32, loudness: f32) -> Option<f64> {
         if self.odf.is_empty() {
             return None;
         }
@@ -569,12 +582,17 @@ impl Tracker {
         let value = (detection - mean).max(0.0);
         self.odf[k % ODF_RING] = value;
         self.now = k + 1;
+        self.silent_frames = if loudness < SILENT_LOUDNESS {
+            self.silent_frames + 1
+        } else {
+            0
+        };
         self.mean_odf += 0.01 * (value - self.mean_odf);
         if self.music_from.is_none() && value > 1e-4 {
             self.music_from = Some(k);
         }
 
-        if self.now % TEMPO_EVERY == 0 {
+        if self.now.is_multiple_of(TEMPO_EVERY) {
             self.update_tempo();
         }
         self.next_beat()
@@ -607,7 +625,13 @@ impl Tracker {
         for _ in 0..2 {
             let (phase, _) = self.comb_phase(period);
             let (even, odd, mid) = self.comb_strengths(period, phase);
-            match tempo::octave_vote(even, odd, mid) {
+            match tempo::octave_vote_with(
+                even,
+                odd,
+                mid,
+                STREAMING_ALTERNATION_RATIO,
+                STREAMING_MIDPOINT_RATIO,
+            ) {
                 OctaveVote::Slower if period * 2.0 <= tempo::max_lag() as f64 => period *= 2.0,
                 OctaveVote::Faster if period / 2.0 >= tempo::min_lag() as f64 => period /= 2.0,
                 _ => break,
@@ -772,7 +796,13 @@ impl Tracker {
             Some((j, _)) if self.odf_at(j) > 1.5 * self.mean_odf && self.odf_at(j) > 1e-4 => {
                 let value = self.odf_at(j);
                 self.mean_beat_odf += 0.1 * (value - self.mean_beat_odf);
-                j as f64
+                // Between frames, by a parabola through the peak (as the offline tracker does).
+                let (left, right) = (self.odf_at(j.saturating_sub(1)), self.odf_at(j + 1));
+                if j > 0 && j + 1 < self.now && value >= left && value >= right {
+                    tempo::refine_peak(&[left, value, right], 1) - 1.0 + j as f64
+                } else {
+                    j as f64
+                }
             }
             _ => {
                 self.mean_beat_odf *= 0.9;
@@ -781,6 +811,10 @@ impl Tracker {
         };
         self.last_beat = Some(beat);
         self.expected = Some(beat + self.period);
+        // In silence (the music stopped) the pulse is carried on but not reported.
+        if self.silent_frames as f64 > 2.0 * self.period {
+            return None;
+        }
         let ratio = if self.mean_odf > 1e-6 {
             self.mean_beat_odf / self.mean_odf
         } else {
@@ -831,6 +865,23 @@ mod tests {
             }
             assert!(analyzer.confidence() > 0.3);
         }
+    }
+
+    #[test]
+    fn stops_reporting_beats_when_the_music_stops() {
+        let mut audio = click_track(120.0, 4, 12.0, 22_050);
+        audio.extend(std::iter::repeat_n(0.0, 22_050 * 6));
+        let mut analyzer = StreamingAnalyzer::new();
+        analyzer.prepare(512, 22_050).unwrap();
+        let mut last = 0.0f64;
+        for chunk in audio.chunks(512) {
+            analyzer.push(chunk).unwrap();
+            while let Some(beat) = analyzer.poll_beat() {
+                last = beat.time_s;
+            }
+        }
+        // Two periods of silence (1 s) end the reports; 6 s of silence follow the music.
+        assert!(last > 11.0 && last < 13.5, "last beat at {last} s");
     }
 
     #[test]

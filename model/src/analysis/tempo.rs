@@ -135,14 +135,26 @@ pub const MIDPOINT_RATIO: f32 = 0.5;
 /// Votes on the metrical level from the mean detection at even beats, odd beats and the
 /// midpoints between beats.
 pub fn octave_vote(even: f32, odd: f32, midpoints: f32) -> OctaveVote {
+    octave_vote_with(even, odd, midpoints, ALTERNATION_RATIO, MIDPOINT_RATIO)
+}
+
+/// [`octave_vote`] with other ratios (the streaming tracker, which sees only a few seconds,
+/// asks for stronger evidence before changing octave).
+pub fn octave_vote_with(
+    even: f32,
+    odd: f32,
+    midpoints: f32,
+    alternation_ratio: f32,
+    midpoint_ratio: f32,
+) -> OctaveVote {
     let strong = even.max(odd);
     let weak = even.min(odd);
     if strong <= 1e-9 {
         return OctaveVote::Keep;
     }
-    if weak < ALTERNATION_RATIO * strong {
+    if weak < alternation_ratio * strong {
         OctaveVote::Slower
-    } else if midpoints > MIDPOINT_RATIO * 0.5 * (even + odd) {
+    } else if midpoints > midpoint_ratio * 0.5 * (even + odd) {
         OctaveVote::Faster
     } else {
         OctaveVote::Keep
@@ -157,7 +169,7 @@ mod tests {
         (0..len)
             .map(|i| {
                 if i % period == 0 {
-                    if (i / period) % strong_every == 0 {
+                    if (i / period).is_multiple_of(strong_every) {
                         1.0
                     } else {
                         weak

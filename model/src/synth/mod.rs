@@ -423,6 +423,33 @@ mod tests {
     }
 
     #[test]
+    fn random_songs_of_every_form_render_with_a_valid_truth() {
+        for seed in 0..40 {
+            let spec = SongSpec {
+                sample_rate: 8_000,
+                ..SongSpec::random(seed)
+            };
+            let song = render(&spec).unwrap();
+            let truth = &song.truth;
+            let grid = truth.grid().unwrap();
+            assert_eq!(grid.len(), spec.beats(), "seed {seed}");
+            let peak = song.samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(
+                song.samples.iter().all(|x| x.is_finite()) && (peak - PEAK).abs() < 1e-6,
+                "seed {seed}: peak {peak}"
+            );
+            assert_eq!(truth.drums_enter_s.is_some(), spec.drums, "seed {seed}");
+            let covered: usize = truth.sections.iter().map(|s| s.bars).sum();
+            assert_eq!(covered, spec.bars, "seed {seed}");
+            assert_eq!(
+                truth.sections.iter().any(|s| s.name == "breakdown"),
+                spec.breakdown,
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
     fn invalid_specs_are_refused_before_rendering() {
         assert_eq!(
             render(&SongSpec {

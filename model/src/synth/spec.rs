@@ -21,8 +21,11 @@ pub const MIN_SAMPLE_RATE: u32 = 8_000;
 pub const MAX_SAMPLE_RATE: u32 = 192_000;
 /// Largest swing: off-beat 8ths move at most to three quarters of the beat.
 pub const MAX_SWING: f32 = 0.5;
-/// Longest song a spec may describe, so a typo in `bars` cannot ask for gigabytes.
-pub const MAX_DURATION_S: f64 = 20.0 * 60.0;
+/// Longest song a spec may describe.
+pub const MAX_DURATION_S: f64 = 10.0 * 60.0;
+/// Most frames a song may have (10 minutes at 48 kHz, 230 MB of stereo `f32`), so a typo in
+/// `bars` or a high sample rate cannot ask for gigabytes.
+pub const MAX_FRAMES: usize = 600 * 48_000;
 /// Bars of the quiet intro (drums enter after it).
 pub const QUIET_INTRO_BARS: usize = 8;
 /// Bars of the breakdown (drums stop for it).
@@ -227,9 +230,10 @@ impl SongSpec {
             TempoChange::Ramp { to_bpm } | TempoChange::Step { to_bpm, .. } => self.bpm.min(to_bpm),
         };
         let longest_s = self.beats() as f64 * 60.0 / slowest;
-        if longest_s > MAX_DURATION_S {
+        let max_s = MAX_DURATION_S.min(MAX_FRAMES as f64 / f64::from(self.sample_rate));
+        if longest_s > max_s {
             return Err(SynthError::TooLong {
-                max_s: MAX_DURATION_S,
+                max_s,
                 actual_s: longest_s,
             });
         }
@@ -411,9 +415,47 @@ mod tests {
         assert!(matches!(
             check(SongSpec {
                 bars: 100_000,
-                ..base
+                ..base.clone()
             }),
             SynthError::TooLong { .. }
         ));
+        // 8 minutes are fine at 44.1 kHz but not at 192 kHz.
+        let long = SongSpec { bars: 240, ..base };
+        long.validate().unwrap();
+        assert!(matches!(
+            check(SongSpec {
+                sample_rate: 192_000,
+                ..long
+            }),
+            SynthError::TooLong { max_s: 150.0, .. }
+        ));
+    }
+
+    #[test]
+    fn specs_round_trip_through_json() {
+        let spec = SongSpec {
+            tempo: TempoChange::Step {
+                at_bar: 8,
+                to_bpm: 96.5,
+            },
+            swing: 0.25,
+            ..SongSpec::default()
+        };
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(
+            json.contains(r#""tempo":{"kind":"step","at_bar":8,"to_bpm":96.5}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<SongSpec>(&json).unwrap(), spec);
+        // Missing fields take their defaults.
+        let partial: SongSpec = serde_json::from_str(r#"{"seed": 4, "bpm": 90}"#).unwrap();
+        assert_eq!(
+            partial,
+            SongSpec {
+                seed: 4,
+                bpm: 90.0,
+                ..SongSpec::default()
+            }
+        );
     }
 }

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::analysis::decode::decode_file;
+use cutscore_model::analysis::decode::decode_with;
 use cutscore_model::analysis::{StreamingAnalyzer, analyze_file};
 use cutscore_model::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
 use cutscore_model::grid::BeatGrid;
@@ -112,50 +112,120 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn streaming(args: &Args) -> anyhow::Result<Found> {
-    let audio =
-        decode_file(&args.audio).with_context(|| format!("decoding {}", args.audio.display()))?;
-    let mut analyzer = StreamingAnalyzer::new();
-    analyzer.prepare(args.block, audio.sample_rate)?;
-    let mut beats: Vec<f64> = Vec::new();
-    let mut positions: Vec<u8> = Vec::new();
-    let mut meter = 4u8;
-    let mut confidence = 0.0f32;
-    let mut rows: Vec<f32> = Vec::new();
-    let mut row = vec![0.0f32; BEAT_FEATURES];
-    for block in audio.mono.chunks(args.block.max(1)) {
-        analyzer.push(block)?;
-        let before = beats.len();
-        while let Some(beat) = analyzer.poll_beat() {
-            beats.push(beat.time_s);
-            positions.push(beat.beat_in_bar);
-            meter = beat.meter;
-            confidence = beat.confidence;
+    let block = args.block.max(1);
+    let mut state: Option<StreamState> = None;
+    let mut failure: Option<anyhow::Error> = None;
+    // Decoded packets are regrouped into host blocks of exactly `block` frames, as a host
+    // delivers them; the file is never held whole.
+    let mut pending: Vec<f32> = Vec::with_capacity(block);
+    let mut samples = 0u64;
+    let info = decode_with(&args.audio, |info, mono| {
+        if failure.is_some() {
+            return;
         }
-        // Every beat but the newest is complete once a later beat has been reported.
-        if beats.len() > before {
-            let grid = partial_grid(&beats, &positions, meter, analyzer.duration_s())?;
-            while rows.len() / BEAT_FEATURES + 1 < beats.len() {
-                let index = rows.len() / BEAT_FEATURES;
-                analyzer.features_into(&grid, index, &mut row)?;
-                rows.extend_from_slice(&row);
+        let stream = match state.as_mut() {
+            Some(stream) => stream,
+            None => match StreamState::new(block, info.sample_rate) {
+                Ok(stream) => state.insert(stream),
+                Err(error) => {
+                    failure = Some(error);
+                    return;
+                }
+            },
+        };
+        samples += mono.len() as u64;
+        for &sample in mono {
+            pending.push(sample);
+            if pending.len() == block {
+                if let Err(error) = stream.push(&pending) {
+                    failure = Some(error);
+                    return;
+                }
+                pending.clear();
             }
         }
-    }
-    analyzer.finish()?;
-    let duration = audio.duration_s();
-    let grid = partial_grid(&beats, &positions, meter, duration)?;
-    while rows.len() / BEAT_FEATURES < beats.len() {
-        let index = rows.len() / BEAT_FEATURES;
-        analyzer.features_into(&grid, index, &mut row)?;
-        rows.extend_from_slice(&row);
-    }
-    let features = FeatureMatrix::new(beats.len(), rows)?;
-    Ok(Found {
-        tempo_bpm: grid.tempo_bpm().unwrap_or(0.0),
-        grid,
-        features,
-        confidence,
     })
+    .with_context(|| format!("decoding {}", args.audio.display()))?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let mut stream = state.context("the file decoded to no audio")?;
+    if !pending.is_empty() {
+        stream.push(&pending)?;
+    }
+    stream.finish(samples as f64 / info.sample_rate as f64)
+}
+
+/// The streaming analyzer with what it reported so far, featurising beats as they complete.
+struct StreamState {
+    analyzer: StreamingAnalyzer,
+    beats: Vec<f64>,
+    positions: Vec<u8>,
+    meter: u8,
+    confidence: f32,
+    rows: Vec<f32>,
+    row: Vec<f32>,
+}
+
+impl StreamState {
+    fn new(block: usize, sample_rate: u32) -> anyhow::Result<Self> {
+        let mut analyzer = StreamingAnalyzer::new();
+        analyzer.prepare(block, sample_rate)?;
+        Ok(Self {
+            analyzer,
+            beats: Vec::new(),
+            positions: Vec::new(),
+            meter: 4,
+            confidence: 0.0,
+            rows: Vec::new(),
+            row: vec![0.0; BEAT_FEATURES],
+        })
+    }
+
+    fn push(&mut self, block: &[f32]) -> anyhow::Result<()> {
+        self.analyzer.push(block)?;
+        let before = self.beats.len();
+        while let Some(beat) = self.analyzer.poll_beat() {
+            self.beats.push(beat.time_s);
+            self.positions.push(beat.beat_in_bar);
+            self.meter = beat.meter;
+            self.confidence = beat.confidence;
+        }
+        // Every beat but the newest is complete once a later beat has been reported.
+        if self.beats.len() > before {
+            let grid = partial_grid(
+                &self.beats,
+                &self.positions,
+                self.meter,
+                self.analyzer.duration_s(),
+            )?;
+            self.featurise(&grid, self.beats.len() - 1)?;
+        }
+        Ok(())
+    }
+
+    /// Features of the beats not yet featurised, up to (not including) `until`.
+    fn featurise(&mut self, grid: &BeatGrid, until: usize) -> anyhow::Result<()> {
+        while self.rows.len() / BEAT_FEATURES < until {
+            let index = self.rows.len() / BEAT_FEATURES;
+            self.analyzer.features_into(grid, index, &mut self.row)?;
+            self.rows.extend_from_slice(&self.row);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, duration_s: f64) -> anyhow::Result<Found> {
+        self.analyzer.finish()?;
+        let grid = partial_grid(&self.beats, &self.positions, self.meter, duration_s)?;
+        self.featurise(&grid, self.beats.len())?;
+        let features = FeatureMatrix::new(self.beats.len(), std::mem::take(&mut self.rows))?;
+        Ok(Found {
+            tempo_bpm: grid.tempo_bpm().unwrap_or(0.0),
+            grid,
+            features,
+            confidence: self.confidence,
+        })
+    }
 }
 
 /// The beats so far as a grid in one meter (the latest belief), positions as reported.

@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cutscore_model::synth::{self, SongSpec};
+use cutscore_model::synth::spec::{MAX_BPM, MIN_BPM};
+use cutscore_model::synth::{self, SongSpec, TempoChange};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,13 +16,13 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Start tempo in beats per minute (default: drawn from the seed, 60-200).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "evaluation_set")]
     bpm: Option<f64>,
     /// Beats per bar, 3 or 4 (default: drawn from the seed).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(3..=4))]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(3..=4), conflicts_with = "evaluation_set")]
     meter: Option<u8>,
     /// Length in bars (default: drawn from the seed, 30-60 s).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "evaluation_set")]
     bars: Option<usize>,
     /// Sample rate of the WAV file in Hz.
     #[arg(long)]
@@ -56,31 +57,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(out) = &args.out else {
         anyhow::bail!("give --out FILE or --evaluation-set DIR");
     };
-    let mut spec = SongSpec::random(args.seed);
+    write_song(&spec_from(&args), out)
+}
+
+/// `SongSpec::random(seed)` with the flags applied. A new tempo scales a drawn ramp or step
+/// target by the same factor, and a new tempo or meter keeps the drawn length in seconds.
+fn spec_from(args: &Args) -> SongSpec {
+    let drawn = SongSpec::random(args.seed);
+    let mut spec = drawn.clone();
     if let Some(bpm) = args.bpm {
+        let factor = bpm / drawn.bpm;
         spec.bpm = bpm;
+        match &mut spec.tempo {
+            TempoChange::Constant => {}
+            TempoChange::Ramp { to_bpm } | TempoChange::Step { to_bpm, .. } => {
+                *to_bpm = (*to_bpm * factor).clamp(MIN_BPM, MAX_BPM);
+            }
+        }
     }
     if let Some(meter) = args.meter {
         spec.meter = meter;
     }
-    // Keep the drawn length in seconds when the tempo or meter changed.
-    if args.bpm.is_some() || args.meter.is_some() {
-        let seconds = SongSpec::random(args.seed).nominal_duration_s();
-        spec.bars = spec.bars_for_seconds(seconds);
-        if let synth::TempoChange::Step { at_bar, .. } = &mut spec.tempo {
-            *at_bar = spec.bars / 2;
+    spec.bars = match args.bars {
+        Some(bars) => bars,
+        None if args.bpm.is_some() || args.meter.is_some() => {
+            spec.bars_for_seconds(drawn.nominal_duration_s())
         }
-    }
-    if let Some(bars) = args.bars {
-        spec.bars = bars;
-        if let synth::TempoChange::Step { at_bar, .. } = &mut spec.tempo {
-            *at_bar = (bars / 2).max(1);
-        }
+        None => drawn.bars,
+    };
+    if let TempoChange::Step { at_bar, .. } = &mut spec.tempo {
+        *at_bar = (spec.bars / 2).max(1);
     }
     if let Some(rate) = args.sample_rate {
         spec.sample_rate = rate;
     }
-    write_song(&spec, out)
+    spec
 }
 
 fn write_song(spec: &SongSpec, wav: &Path) -> anyhow::Result<()> {
@@ -98,4 +109,47 @@ fn write_song(spec: &SongSpec, wav: &Path) -> anyhow::Result<()> {
         truth.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(seed: u64, bpm: Option<f64>, meter: Option<u8>, bars: Option<usize>) -> Args {
+        Args {
+            seed,
+            bpm,
+            meter,
+            bars,
+            sample_rate: None,
+            out: Some(PathBuf::from("song.wav")),
+            evaluation_set: None,
+        }
+    }
+
+    #[test]
+    fn flags_override_the_drawn_spec_and_keep_it_valid() {
+        assert_eq!(spec_from(&args(5, None, None, None)), SongSpec::random(5));
+        for seed in 0..64 {
+            let drawn = SongSpec::random(seed);
+            let bpm = (drawn.bpm * 1.5).min(MAX_BPM);
+            let spec = spec_from(&args(seed, Some(bpm), Some(3), None));
+            spec.validate().unwrap();
+            assert_eq!(spec.meter, 3);
+            // Same length in seconds, to within a bar.
+            let bar_s = 180.0 / spec.bpm;
+            let difference = (spec.nominal_duration_s() - drawn.nominal_duration_s()).abs();
+            assert!(
+                difference <= bar_s || spec.bars == spec.min_bars(),
+                "seed {seed}"
+            );
+            if let (TempoChange::Ramp { to_bpm: a }, TempoChange::Ramp { to_bpm: b }) =
+                (drawn.tempo, spec.tempo)
+            {
+                assert!((b - (a * bpm / drawn.bpm).clamp(MIN_BPM, MAX_BPM)).abs() < 1e-9);
+            }
+        }
+        let fixed = spec_from(&args(9, None, None, Some(20)));
+        assert_eq!(fixed.bars, 20);
+    }
 }
