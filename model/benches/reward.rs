@@ -7,6 +7,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use cutscore_model::bench::Workload;
 use cutscore_model::reward::Config;
 
+// As in the `trainer` binary: candle allocates per op, and the system allocator returns large
+// buffers to the OS each time (page faults and zeroing on every op).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn inference(c: &mut Criterion) {
     let mut group = c.benchmark_group("reward_inference");
     group.sample_size(10);

@@ -5,6 +5,11 @@ mod cmd;
 
 use clap::{Parser, Subcommand};
 
+// Candle allocates a fresh buffer for every tensor op; the system allocator hands large ones
+// back to the OS each time, so every op paid page faults and zeroing. mimalloc keeps them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cutscore's trainer: inspect, benchmark, train and use the reward model.
 #[derive(Debug, Parser)]
 #[command(name = "trainer", version, about)]
