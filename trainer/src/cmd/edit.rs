@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use cutscore_model::analysis::analyze_file;
 use cutscore_model::analysis::decode::decode_audio;
 use cutscore_model::audio::{WavFormat, write_wav};
 use cutscore_model::editing::fit::{FitEdit, FitOptions, fit_to_length};
@@ -13,7 +12,7 @@ use cutscore_model::editing::markers::{
 use cutscore_model::editing::render::{DEFAULT_CROSSFADE_S, render};
 use cutscore_model::reward::scoring::Track;
 
-use super::model_arg::ModelArgs;
+use super::shared::{ModelArgs, analyze_bars};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -106,14 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let (model, _) = args.model.load()?;
-    let analysis =
-        analyze_file(&args.audio).with_context(|| format!("analysing {}", args.audio.display()))?;
-    anyhow::ensure!(
-        analysis.grid.bar_starts().len() >= 2,
-        "{} has no bars to cut (found {} beats); is it music with a pulse?",
-        args.audio.display(),
-        analysis.grid.len()
-    );
+    let analysis = analyze_bars(&args.audio)?;
     let options = FitOptions {
         target_s: args.target,
         slack_s: args.slack,

@@ -4,6 +4,6 @@ pub mod analyze;
 pub mod bench;
 pub mod edit;
 pub mod info;
-mod model_arg;
 pub mod score;
+mod shared;
 pub mod synth;

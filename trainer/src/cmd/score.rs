@@ -2,13 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use cutscore_model::analysis::analyze_file;
 use cutscore_model::editing::candidates::{CandidateOptions, rank_candidates};
 use cutscore_model::editing::markers::clock;
 use cutscore_model::reward::scoring::Track;
 
-use super::model_arg::ModelArgs;
+use super::shared::{ModelArgs, analyze_bars};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,14 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--min-bars must be at least 1 and at most --max-bars"
     );
     let (model, info) = args.model.load()?;
-    let analysis =
-        analyze_file(&args.audio).with_context(|| format!("analysing {}", args.audio.display()))?;
-    anyhow::ensure!(
-        analysis.grid.bar_starts().len() >= 2,
-        "{} has no bars to cut (found {} beats); is it music with a pulse?",
-        args.audio.display(),
-        analysis.grid.len()
-    );
+    let analysis = analyze_bars(&args.audio)?;
     let options = CandidateOptions {
         min_bars: args.min_bars,
         max_bars: args.max_bars,

@@ -1,8 +1,10 @@
-//! The `--model` and `--device` arguments shared by the subcommands that score with the model.
+//! What `score` and `edit` share: the `--model`/`--device` arguments and analysing a song
+//! that must have bars to cut.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use cutscore_model::analysis::{TrackAnalysis, analyze_file};
 use cutscore_model::checkpoint::{Checkpoint, CheckpointInfo};
 use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::reward::RewardModel;
@@ -29,4 +31,16 @@ impl ModelArgs {
         let model = checkpoint.model(&selected.device)?;
         Ok((model, checkpoint.info))
     }
+}
+
+/// Analyses `audio`, refusing songs without at least two bars.
+pub fn analyze_bars(audio: &Path) -> anyhow::Result<TrackAnalysis> {
+    let analysis = analyze_file(audio).with_context(|| format!("analysing {}", audio.display()))?;
+    anyhow::ensure!(
+        analysis.grid.bar_starts().len() >= 2,
+        "{} has no bars to cut (found {} beats); is it music with a pulse?",
+        audio.display(),
+        analysis.grid.len()
+    );
+    Ok(analysis)
 }
