@@ -200,7 +200,7 @@ impl<'a> Oracle<'a> {
             score -= w.off_downbeat * (self.off_downbeat(cut) + self.off_downbeat(land));
             if self.off_downbeat(cut) == 0.0 && self.off_downbeat(land) == 0.0 {
                 let bars = self.bar_of[land] - self.bar_of[cut];
-                if bars % PHRASE_BARS != 0 {
+                if !bars.is_multiple_of(PHRASE_BARS) {
                     score -= w.partial_phrase;
                 }
                 if !self.on_phrase(cut) || !self.on_phrase(land) {
@@ -208,7 +208,7 @@ impl<'a> Oracle<'a> {
                 }
                 let whole_sections =
                     self.section_bounds.contains(&cut) && self.section_bounds.contains(&land);
-                if whole_sections || (bars > 0 && bars % (2 * PHRASE_BARS) == 0) {
+                if whole_sections || (bars > 0 && bars.is_multiple_of(2 * PHRASE_BARS)) {
                     score += w.whole_section_bonus;
                 }
             } else {
@@ -262,7 +262,7 @@ impl<'a> Oracle<'a> {
 
     /// Whether downbeat `i` starts a 4-bar phrase (or a section, where phrases restart).
     fn on_phrase(&self, i: usize) -> bool {
-        self.section_bounds.contains(&i) || self.bar_of[i] % PHRASE_BARS == 0
+        self.section_bounds.contains(&i) || self.bar_of[i].is_multiple_of(PHRASE_BARS)
     }
 }
 

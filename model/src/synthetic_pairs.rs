@@ -236,7 +236,7 @@ pub fn song_pairs(
         } else {
             (second, first)
         };
-        let (a, b, preferred) = if (first_index + k) % 2 == 0 {
+        let (a, b, preferred) = if (first_index + k).is_multiple_of(2) {
             (better, worse, Side::A)
         } else {
             (worse, better, Side::B)
