@@ -2,6 +2,7 @@
 //! and lives in its own module under `cmd/`; this file only parses arguments and reports errors.
 
 mod cmd;
+mod curves;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,14 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Find tempo, meter, beats and downbeats of an audio file; optionally write its 121 beat features.
     Analyze(cmd::analyze::Args),
+    /// Generate synthetic preference pairs judged by the editing oracle (a prefs folder).
+    Pairs(cmd::pairs::Args),
+    /// Train a reward model on preference pairs, with early stopping and curves.
+    Train(cmd::train::Args),
+    /// Fine-tune a model on your own decisions and install it as your model.
+    Finetune(cmd::finetune::Args),
+    /// Measure a model on preference pairs: accuracy, loss, calibration, rewards.
+    Eval(cmd::eval::Args),
 }
 
 fn main() {
@@ -41,6 +50,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Synth(args) => cmd::synth::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Pairs(args) => cmd::pairs::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Finetune(args) => cmd::finetune::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
     }
 }
 
