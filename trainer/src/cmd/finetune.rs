@@ -56,6 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let user = PairSet::load(&args.prefs)
         .with_context(|| format!("reading decisions from {}", args.prefs.display()))?;
+    if args.base.is_none() && !base_path.exists() {
+        anyhow::bail!(
+            "there is no user model at {} yet; pass --base with the model to start from",
+            base_path.display()
+        );
+    }
     let base = Checkpoint::read(&base_path)
         .with_context(|| format!("loading the base model {}", base_path.display()))?;
     let synthetic = args

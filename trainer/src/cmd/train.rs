@@ -64,6 +64,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.pairs.display(),
         set.track_ids().len()
     );
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
     let selected = device::select(args.device)?;
     let config = if args.tiny {
         Config::tiny()
@@ -128,15 +132,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bar.set_message(format!("loss {:.4} acc {:.3}", stats.loss, stats.accuracy));
             }
             Progress::EpochEnd { metrics, improved } => {
-                bar.println(format!(
-                    "epoch {:>3}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3}{}",
-                    metrics.epoch,
-                    metrics.train_loss,
-                    metrics.train_accuracy,
-                    metrics.val_loss,
-                    metrics.val_accuracy,
-                    if improved { "  (saved)" } else { "" }
-                ));
+                // NOTE: `suspend`, not `println`: a hidden bar (no terminal) drops `println`.
+                bar.suspend(|| {
+                    eprintln!(
+                        "epoch {:>3}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3}{}",
+                        metrics.epoch,
+                        metrics.train_loss,
+                        metrics.train_accuracy,
+                        metrics.val_loss,
+                        metrics.val_accuracy,
+                        if improved { "  (saved)" } else { "" }
+                    )
+                });
                 epochs.push(metrics.clone());
                 if let Err(e) = crate::curves::draw(&curves, &epochs, 800, 600) {
                     log::warn!("cannot draw {}: {e:#}", curves.display());
