@@ -2,6 +2,7 @@
 //! and lives in its own module under `cmd/`; this file only parses arguments and reports errors.
 
 mod cmd;
+mod curves;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,14 @@ enum Command {
     Score(cmd::score::Args),
     /// Fit a song to a target length and write the edited audio and markers.
     Edit(cmd::edit::Args),
+    /// Generate synthetic preference pairs judged by the editing oracle (a prefs folder).
+    Pairs(cmd::pairs::Args),
+    /// Train a reward model on preference pairs, with early stopping and curves.
+    Train(cmd::train::Args),
+    /// Fine-tune a model on your own decisions and install it as your model.
+    Finetune(cmd::finetune::Args),
+    /// Measure a model on preference pairs: accuracy, loss, calibration, rewards.
+    Eval(cmd::eval::Args),
 }
 
 fn main() {
@@ -52,6 +61,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Score(args) => cmd::score::run(args),
         Command::Edit(args) => cmd::edit::run(args),
+        Command::Pairs(args) => cmd::pairs::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Finetune(args) => cmd::finetune::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
     }
 }
 

@@ -3,7 +3,11 @@
 pub mod analyze;
 pub mod bench;
 pub mod edit;
+pub mod eval;
+pub mod finetune;
 pub mod info;
+pub mod pairs;
 pub mod score;
 mod shared;
 pub mod synth;
+pub mod train;

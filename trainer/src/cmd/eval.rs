@@ -1,0 +1,73 @@
+//! `trainer eval`: how well a model agrees with a prefs folder's pairs: accuracy, loss,
+//! calibration by the model's confidence, reward mean and spread.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cutscore_model::checkpoint::Checkpoint;
+use cutscore_model::device::{self, DeviceChoice};
+use cutscore_model::pair_set::PairSet;
+use cutscore_model::scorecard;
+use cutscore_model::training::TrainConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The model to evaluate.
+    #[arg(long)]
+    model: PathBuf,
+    /// Prefs folder of pairs (synthetic comparisons or the user's decisions).
+    #[arg(long)]
+    pairs: PathBuf,
+    /// Beats the model reads around each join.
+    #[arg(long, default_value_t = cutscore_model::edit::DEFAULT_WINDOW)]
+    window: usize,
+    /// Where to run: auto (CUDA if available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::read(&args.model)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let set = PairSet::load(&args.pairs)
+        .with_context(|| format!("reading pairs from {}", args.pairs.display()))?;
+    let selected = device::select(args.device)?;
+    let model = checkpoint.model(&selected.device)?;
+    let config = TrainConfig {
+        window: args.window,
+        ..TrainConfig::default()
+    };
+    let card = scorecard::evaluate(&model, &set, &config, 128).context("scoring the pairs")?;
+    if args.json {
+        let mut value = serde_json::to_value(&card)?;
+        value["model_id"] = checkpoint.info.model_id.into();
+        value["skipped_lines"] = set.report.skipped.len().into();
+        println!("{value}");
+        return Ok(());
+    }
+    println!(
+        "{} pairs: accuracy {:.3} (labels' own confidence {:.3}), loss {:.4}",
+        card.pairs, card.accuracy, card.label_confidence, card.loss
+    );
+    println!(
+        "reward mean {:.3}, spread {:.3}; mean margin chosen - rejected {:.3}",
+        card.reward_mean, card.reward_std, card.margin_mean
+    );
+    println!(
+        "calibration (expected error {:.3}):",
+        card.calibration_error
+    );
+    for b in &card.calibration {
+        match (b.confidence, b.accuracy) {
+            (Some(c), Some(a)) => println!(
+                "  model confidence {:.1}-{:.1}: {:>6} pairs, mean confidence {c:.3}, accuracy {a:.3}",
+                b.low, b.high, b.pairs
+            ),
+            _ => println!("  model confidence {:.1}-{:.1}: no pairs", b.low, b.high),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `trainer finetune`: fine-tune a reward model on the user's own accept/reject decisions,
+//! replaying synthetic pairs so earlier skills are kept, and install it as the user's model
+//! (the previous one is kept as `model.prev.safetensors`). The prefs folder is only read.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cutscore_model::checkpoint::Checkpoint;
+use cutscore_model::device::{self, DeviceChoice};
+use cutscore_model::pair_set::PairSet;
+use cutscore_model::training_run::{self, FinetuneOptions, FinetuneTarget, Progress};
+use cutscore_model::user_model;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The prefs folder the plugin writes (decisions.jsonl + tracks/).
+    prefs: PathBuf,
+    /// Model to start from (default: the user's current model).
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Where to write the fine-tuned model (default: the user's model path).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Synthetic pairs (`trainer pairs --out`) to replay and to measure kept skill on.
+    #[arg(long, value_name = "DIR")]
+    synthetic: Option<PathBuf>,
+    /// Passes over the user's pairs.
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    learning_rate: f64,
+    /// Seeds the hold-out, the replay sample and the shuffling; use the `trainer train` seed
+    /// so the synthetic validation songs are the ones the base was validated on.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to run: auto (CUDA if available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let user_path = user_model::user_model_path();
+    let no_home =
+        || anyhow::anyhow!("this system has no per-user data folder; pass --base and --out");
+    let out = match args.out.clone() {
+        Some(out) => out,
+        None => user_path.clone().ok_or_else(no_home)?,
+    };
+    let base_path = match args.base.clone() {
+        Some(base) => base,
+        None => user_path.ok_or_else(no_home)?,
+    };
+    let user = PairSet::load(&args.prefs)
+        .with_context(|| format!("reading decisions from {}", args.prefs.display()))?;
+    if args.base.is_none() && !base_path.exists() {
+        anyhow::bail!(
+            "there is no user model at {} yet; pass --base with the model to start from",
+            base_path.display()
+        );
+    }
+    let base = Checkpoint::read(&base_path)
+        .with_context(|| format!("loading the base model {}", base_path.display()))?;
+    let synthetic = args
+        .synthetic
+        .as_ref()
+        .map(|dir| {
+            PairSet::load(dir)
+                .with_context(|| format!("reading synthetic pairs from {}", dir.display()))
+        })
+        .transpose()?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let selected = device::select(args.device)?;
+    let options = FinetuneOptions {
+        epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        ..FinetuneOptions::default()
+    };
+    let target = FinetuneTarget {
+        device: &selected.device,
+        device_name: &selected.name,
+        out: &out,
+        command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+    };
+    let report = training_run::finetune(&base, &user, synthetic.as_ref(), &options, &target, |p| {
+        if let Progress::EpochEnd { metrics, .. } = p {
+            log::info!(
+                "epoch {}: train loss {:.4} acc {:.3}",
+                metrics.epoch,
+                metrics.train_loss,
+                metrics.train_accuracy
+            );
+        }
+    })
+    .context("fine-tuning")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let pct = |v: Option<f32>| v.map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0));
+    println!(
+        "{} user pairs ({} held out), {} synthetic pairs replayed from",
+        report.user_pairs, report.user_held_out, report.synthetic_train
+    );
+    println!(
+        "agreement with you (held out): {} -> {}",
+        pct(report.user_agreement_before),
+        pct(report.user_agreement_after)
+    );
+    println!(
+        "synthetic validation accuracy: {} -> {}",
+        pct(report.base_accuracy_before),
+        pct(report.base_accuracy_after)
+    );
+    println!(
+        "wrote {} (model {})",
+        report.written.display(),
+        report.model_id
+    );
+    if let Some(backup) = &report.backup {
+        println!("previous model kept as {}", backup.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! `trainer pairs`, `train`, `eval` and `finetune` through the real binary, on tiny inputs,
+//! including the bad inputs a user's prefs folder can hold.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{json, tiny_model, trainer};
+use cutscore_model::edit::Edit;
+use cutscore_model::prefs::{Decision, PrefsLog, Record, TrackRecord, Verdict};
+use cutscore_model::synthetic_pairs::prepare_song;
+use sha2::{Digest, Sha256};
+
+/// `trainer pairs` into `dir/name`; returns the folder.
+fn make_pairs(dir: &Path, name: &str, count: usize, per_song: usize, seed: u64) -> PathBuf {
+    let out = dir.join(name);
+    let output = trainer()
+        .args(["pairs", "--count", &count.to_string(), "--per-song"])
+        .arg(per_song.to_string())
+        .args(["--seed", &seed.to_string(), "--json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    out
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// SHA-256 over every file's relative path and bytes in `dir`, sorted.
+fn folder_hash(dir: &Path) -> String {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for f in files {
+        hash.update(f.strip_prefix(dir).unwrap().to_string_lossy().as_bytes());
+        hash.update(std::fs::read(&f).unwrap());
+    }
+    format!("{:x}", hash.finalize())
+}
+
+/// A user's prefs folder: for each of `songs` synthetic songs, accepted clean phrase cuts and
+/// rejected off-beat cuts (or only accepts with `accepts_only`).
+fn user_prefs(dir: &Path, songs: u64, accepts_only: bool) -> PathBuf {
+    let prefs = dir.join("prefs");
+    let log = PrefsLog::create(&prefs).unwrap();
+    for seed in 0..songs {
+        let song = prepare_song(100 + seed).unwrap();
+        log.save_track(&TrackRecord::new(
+            song.track.clone(),
+            None,
+            song.grid.clone(),
+            song.features.clone(),
+        ))
+        .unwrap();
+        let beats = song.grid.len();
+        let bars = song.grid.bar_starts();
+        for k in 0..4 {
+            let start = bars[2 + k];
+            let clean = Edit::new(beats, [(start, start + 4 * usize::from(song.grid.meter))]);
+            let sloppy = Edit::new(beats, [(start + 1, start + 6)]);
+            for (edit, verdict) in [(clean, Verdict::Accept), (sloppy, Verdict::Reject)] {
+                if accepts_only && verdict == Verdict::Reject {
+                    continue;
+                }
+                log.append(&Record::Decision(Decision {
+                    v: 1,
+                    time: Record::now(),
+                    track: song.track.clone(),
+                    edit: edit.unwrap(),
+                    verdict,
+                    score: None,
+                    model: None,
+                    shown: Vec::new(),
+                }))
+                .unwrap();
+            }
+        }
+    }
+    prefs
+}
+
+#[test]
+fn pairs_are_balanced_reproducible_and_never_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pairs");
+    let run = |out: &Path| {
+        trainer()
+            .args([
+                "pairs",
+                "--count",
+                "10",
+                "--per-song",
+                "5",
+                "--seed",
+                "3",
+                "--json",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let output = run(&out);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = json(&output);
+    assert_eq!(summary["pairs"], 10);
+    assert_eq!(summary["songs"], 2);
+    assert_eq!(summary["a_preferred"], 5);
+    let again = run(&out);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    let other = dir.path().join("again");
+    assert!(run(&other).status.success());
+    let pairs = |dir: &Path| {
+        cutscore_model::prefs::PrefsContents::read(dir)
+            .unwrap()
+            .pairs()
+    };
+    assert_eq!(pairs(&out), pairs(&other));
+}
+
+#[test]
+fn train_writes_the_model_metrics_and_curves_and_eval_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = make_pairs(dir.path(), "pairs", 24, 8, 1);
+    let model = dir.path().join("out").join("model.safetensors");
+    std::fs::create_dir_all(model.parent().unwrap()).unwrap();
+    let output = trainer()
+        .args([
+            "train", "--tiny", "--epochs", "2", "--window", "32", "--batch", "8",
+        ])
+        .args(["--device", "cpu", "--json", "--pairs"])
+        .arg(&pairs)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let metrics = json(&output);
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 2);
+    assert_eq!(metrics["device"], "cpu");
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.with_file_name("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(on_disk, metrics);
+    let png = std::fs::read(model.with_file_name("curves.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+
+    let output = trainer()
+        .args([
+            "eval", "--json", "--window", "32", "--device", "cpu", "--model",
+        ])
+        .arg(&model)
+        .arg("--pairs")
+        .arg(&pairs)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let card = json(&output);
+    assert_eq!(card["pairs"], 24);
+    let accuracy = card["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    assert!(card["loss"].as_f64().unwrap() > 0.0);
+    assert!(card["reward_std"].as_f64().unwrap() > 0.0);
+    let buckets = card["calibration"].as_array().unwrap();
+    assert_eq!(buckets.len(), 5);
+    let counted: u64 = buckets.iter().map(|b| b["pairs"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 24);
+}
+
+#[test]
+fn train_refuses_pairs_from_a_single_song() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = make_pairs(dir.path(), "pairs", 6, 6, 2);
+    let output = trainer()
+        .args(["train", "--tiny", "--epochs", "1", "--pairs"])
+        .arg(&pairs)
+        .arg("--out")
+        .arg(dir.path().join("m.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("at least 2"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefs = user_prefs(dir.path(), 2, false);
+    let synthetic = make_pairs(dir.path(), "synthetic", 16, 4, 4);
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let base = tiny_model(&models, "model.safetensors");
+    let before_model = std::fs::read(&base).unwrap();
+    let before = folder_hash(&prefs);
+    let output = trainer()
+        .args(["finetune", "--json", "--epochs", "2", "--device", "cpu"])
+        .arg(&prefs)
+        .arg("--base")
+        .arg(&base)
+        .arg("--out")
+        .arg(&base)
+        .arg("--synthetic")
+        .arg(&synthetic)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(folder_hash(&prefs), before);
+    let report = json(&output);
+    // 2 songs x 4 accepts x 4 rejects.
+    assert_eq!(report["user_pairs"], 32);
+    for key in [
+        "user_agreement_before",
+        "user_agreement_after",
+        "base_accuracy_before",
+        "base_accuracy_after",
+    ] {
+        let v = report[key].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&v), "{key} = {}", report[key]);
+    }
+    assert_eq!(report["written"], base.display().to_string());
+    let backup = models.join("model.prev.safetensors");
+    assert_eq!(std::fs::read(&backup).unwrap(), before_model);
+    assert_ne!(std::fs::read(&base).unwrap(), before_model);
+}
+
+#[test]
+fn finetune_explains_bad_prefs_folders_and_never_touches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = tiny_model(dir.path(), "base.safetensors");
+    let out = dir.path().join("new.safetensors");
+    let expect_failure = |prefs: &Path, needle: &str| {
+        let before = prefs.exists().then(|| folder_hash(prefs));
+        let output = trainer()
+            .arg("finetune")
+            .arg(prefs)
+            .arg("--base")
+            .arg(&base)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{} succeeded", prefs.display());
+        let text = stderr(&output);
+        assert!(text.contains(needle), "expected `{needle}` in: {text}");
+        assert!(!text.contains("panicked"), "{text}");
+        assert_eq!(prefs.exists().then(|| folder_hash(prefs)), before);
+        assert!(!out.exists());
+    };
+    expect_failure(&dir.path().join("missing"), "does not exist");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    expect_failure(&empty, "empty");
+
+    let accepts = dir.path().join("accepts");
+    std::fs::create_dir_all(&accepts).unwrap();
+    let prefs = user_prefs(&accepts, 1, true);
+    expect_failure(&prefs, "only accepts or only rejects");
+
+    let corrupt = dir.path().join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(
+        corrupt.join("decisions.jsonl"),
+        "{\"kind\":\"decis\n\u{0}\u{1}garbage\n",
+    )
+    .unwrap();
+    expect_failure(&corrupt, "torn or corrupt");
+
+    let orphans = dir.path().join("orphans");
+    std::fs::create_dir_all(&orphans).unwrap();
+    let prefs = user_prefs(&orphans, 1, false);
+    for entry in std::fs::read_dir(prefs.join("tracks")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    expect_failure(&prefs, "is missing");
+
+    let schema = dir.path().join("schema");
+    std::fs::create_dir_all(&schema).unwrap();
+    let prefs = user_prefs(&schema, 1, false);
+    for entry in std::fs::read_dir(prefs.join("tracks")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut track: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        track["feature_schema"] = 1.into();
+        std::fs::write(&path, serde_json::to_vec(&track).unwrap()).unwrap();
+    }
+    expect_failure(&prefs, "feature schema v1");
+
+    // A good prefs folder with a base model that does not load.
+    let good = dir.path().join("good");
+    std::fs::create_dir_all(&good).unwrap();
+    let prefs = user_prefs(&good, 1, false);
+    let before = folder_hash(&prefs);
+    let broken = dir.path().join("broken.safetensors");
+    std::fs::write(&broken, b"not a model").unwrap();
+    let output = trainer()
+        .arg("finetune")
+        .arg(&prefs)
+        .arg("--base")
+        .arg(&broken)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("loading the base model"), "{text}");
+    assert!(text.contains("not a safetensors file"), "{text}");
+    assert_eq!(folder_hash(&prefs), before);
+    assert!(!out.exists());
+    // Torn last line next to good records: the good ones are still used.
+    let torn = prefs.join("decisions.jsonl");
+    let mut text = std::fs::read_to_string(&torn).unwrap();
+    text.push_str("{\"kind\":\"decision\",\"v\":1,\"ti");
+    std::fs::write(&torn, text).unwrap();
+    let before = folder_hash(&prefs);
+    let output = trainer()
+        .args(["finetune", "--epochs", "1", "--device", "cpu"])
+        .arg(&prefs)
+        .arg("--base")
+        .arg(&base)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(folder_hash(&prefs), before);
+    assert!(out.exists());
+}
+
+#[test]
+fn eval_refuses_a_model_that_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = make_pairs(dir.path(), "pairs", 4, 4, 5);
+    let output = trainer()
+        .args(["eval", "--model"])
+        .arg(dir.path().join("none.safetensors"))
+        .arg("--pairs")
+        .arg(&pairs)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot read"),
+        "{}",
+        stderr(&output)
+    );
+}
