@@ -22,13 +22,13 @@ use crate::edit::Edit;
 use crate::features::FeatureMatrix;
 use crate::grid::BeatGrid;
 use crate::oracle::{DEFAULT_TEMPERATURE, Oracle, OracleError, target_beats};
-use crate::prefs::{Comparison, PrefsError, PrefsLog, Record, Side, TrackRecord, track_id};
+use crate::prefs::{
+    Comparison, PrefsError, PrefsLog, RECORD_VERSION, Record, Side, TrackRecord, track_id,
+};
 use crate::synth::{SongSpec, SongTruth, SynthError, render};
 
 /// The `source` of every comparison written here.
 pub const SOURCE: &str = "synthetic-oracle";
-/// Record version of the comparisons (`docs/prefs-format.md`, format version 1).
-const RECORD_VERSION: u32 = 1;
 /// Sample rate the songs are rendered at (the analysis rate).
 pub const SAMPLE_RATE: u32 = 22_050;
 

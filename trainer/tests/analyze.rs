@@ -1,12 +1,10 @@
 //! `trainer analyze` end to end on synthetic songs written by `trainer synth`, and on bad input.
 
-use assert_cmd::Command;
+mod common;
+
+use common::trainer;
 use cutscore_model::analysis::metrics;
 use cutscore_model::synth::read_truth;
-
-fn trainer() -> Command {
-    Command::cargo_bin("trainer").expect("the trainer binary is built")
-}
 
 fn song(dir: &std::path::Path) -> std::path::PathBuf {
     let wav = dir.join("song.wav");

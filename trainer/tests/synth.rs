@@ -1,11 +1,9 @@
 //! `trainer synth` end to end: the real binary writes WAV + truth files that read back.
 
-use assert_cmd::Command;
-use cutscore_model::synth::{SongTruth, evaluation_set, read_truth};
+mod common;
 
-fn trainer() -> Command {
-    Command::cargo_bin("trainer").expect("the trainer binary is built")
-}
+use common::trainer;
+use cutscore_model::synth::{SongTruth, evaluation_set, read_truth};
 
 #[test]
 fn writes_a_song_and_its_truth_with_the_flags_applied() {

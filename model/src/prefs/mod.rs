@@ -17,7 +17,9 @@ mod pairs;
 mod record;
 
 pub use pairs::{PairSource, Preference, pairs_from_records};
-pub use record::{Comparison, Decision, Record, Side, TrackRecord, Verdict, track_id};
+pub use record::{
+    Comparison, Decision, RECORD_VERSION, Record, Side, TrackRecord, Verdict, track_id,
+};
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
