@@ -15,6 +15,8 @@
 //! - [`editing`]: candidate cuts, fit to length, crossfaded rendering, marker exports.
 //! - [`audio`]: interleaved audio and WAV output.
 //! - [`atomic`]: crash-safe file writes for user data.
+//! - [`shipped`]: the default reward model, embedded.
+//! - [`user_model`]: where the user's fine-tuned model lives.
 
 pub mod analysis;
 pub mod atomic;
@@ -31,6 +33,7 @@ pub mod pair_set;
 pub mod prefs;
 pub mod reward;
 pub mod scorecard;
+pub mod shipped;
 pub mod synth;
 pub mod synthetic_pairs;
 pub mod training;

@@ -1,0 +1,211 @@
+//! What the editor's buttons do, as plain functions over the [`Session`] so tests can call
+//! them: accept or reject a proposal (one decision appended to the prefs log, the track's
+//! analysis saved once), prepare an audition, render the captured track with an edit, and
+//! export markers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use cutscore_model::audio::{Audio, WavFormat, write_wav};
+use cutscore_model::edit::Edit;
+use cutscore_model::editing::markers::{edit_list, join_markers, write_markers};
+use cutscore_model::editing::render::{DEFAULT_CROSSFADE_S, render};
+use cutscore_model::features::{BEAT_FEATURES, FeatureMatrix};
+use cutscore_model::grid::BeatGrid;
+use cutscore_model::prefs::{
+    DECISIONS_FILE, Decision, PrefsContents, PrefsLog, RECORD_VERSION, Record, TrackRecord,
+    Verdict, track_id,
+};
+
+use crate::session::{Capture, Proposal, Session, lock};
+
+/// Bars played on each side of the join in an audition.
+pub const AUDITION_BARS: usize = 2;
+
+/// Why an action could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("no prefs folder: this platform has no per-user data folder; choose one")]
+    NoPrefsFolder,
+    #[error(
+        "the proposal refers to {expected} beats but the capture has {actual}; wait for the rescoring"
+    )]
+    StaleProposal { expected: usize, actual: usize },
+    #[error("cannot write to the prefs folder: {0}")]
+    Prefs(#[from] cutscore_model::prefs::PrefsError),
+    #[error("the edit does not fit the capture: {0}")]
+    Edit(String),
+    #[error("cannot render: {0}")]
+    Render(#[from] cutscore_model::editing::render::RenderError),
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+/// The edit a proposal stands for, over `beats` source beats.
+pub fn proposal_edit(proposal: &Proposal, beats: usize) -> Result<Edit, ActionError> {
+    Edit::new(beats, [(proposal.start, proposal.end)]).map_err(|e| ActionError::Edit(e.to_string()))
+}
+
+/// Appends one decision on `proposal` (made while `shown` were on screen) to the prefs log in
+/// `prefs_dir`, saving the analysis of the captured track first. Returns the log's path.
+pub fn decide(
+    session: &Session,
+    prefs_dir: Option<&Path>,
+    beats: usize,
+    proposal: &Proposal,
+    shown: &[Proposal],
+    verdict: Verdict,
+) -> Result<PathBuf, ActionError> {
+    let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
+    let (track, record) = {
+        let capture = lock(&session.capture);
+        track_record(&capture, beats)?
+    };
+    let log = PrefsLog::create(dir)?;
+    log.save_track(&record)?;
+    let edit = proposal_edit(proposal, beats)?;
+    let shown = shown
+        .iter()
+        .filter(|p| **p != *proposal)
+        .map(|p| proposal_edit(p, beats))
+        .collect::<Result<Vec<_>, _>>()?;
+    let model = lock(&session.model).model_id.clone();
+    log.append(&Record::Decision(Decision {
+        v: RECORD_VERSION,
+        time: Record::now(),
+        track,
+        edit,
+        verdict,
+        score: Some(proposal.score),
+        model: (!model.is_empty()).then_some(model),
+        shown,
+    }))?;
+    session.decisions.fetch_add(1, Ordering::Relaxed);
+    Ok(dir.join(DECISIONS_FILE))
+}
+
+/// Decisions already in a prefs folder (0 if it does not exist or cannot be read).
+pub fn count_decisions(prefs_dir: Option<&Path>) -> u64 {
+    prefs_dir
+        .and_then(|dir| PrefsContents::read(dir).ok())
+        .map_or(0, |contents| {
+            contents
+                .records
+                .iter()
+                .filter(|r| matches!(r, Record::Decision(_)))
+                .count() as u64
+        })
+}
+
+/// The id and stored analysis of the first `beats` beats of the capture. The id hashes the
+/// audio up to the end of those beats, so it names exactly what was analysed.
+fn track_record(capture: &Capture, beats: usize) -> Result<(String, TrackRecord), ActionError> {
+    let complete = capture.complete_beats();
+    if beats > complete || beats < 2 {
+        return Err(ActionError::StaleProposal {
+            expected: beats,
+            actual: complete,
+        });
+    }
+    let grid = capture.grid_prefix(beats);
+    let audio = &capture.audio;
+    let channels = usize::from(audio.channels.max(1));
+    let end = (audio.frame_at(grid.duration_s) * channels).min(audio.samples.len());
+    let id = track_id(&audio.samples[..end], audio.sample_rate);
+    let features = FeatureMatrix::new(beats, capture.features[..beats * BEAT_FEATURES].to_vec())
+        .map_err(|e| ActionError::Edit(e.to_string()))?;
+    let record = TrackRecord::new(id.clone(), Some("DAW capture".into()), grid, features);
+    Ok((id, record))
+}
+
+/// The audition of `proposal`: [`AUDITION_BARS`] bars before the cut straight into as many
+/// after it, crossfaded as a render would be, interleaved at the capture's rate.
+pub fn audition(capture: &Capture, proposal: &Proposal) -> Result<Vec<f32>, ActionError> {
+    let beats = capture.complete_beats();
+    if proposal.end >= beats {
+        return Err(ActionError::StaleProposal {
+            expected: proposal.end + 1,
+            actual: beats,
+        });
+    }
+    let meter = usize::from(capture.grid.meter.max(1));
+    let first = proposal.start.saturating_sub(AUDITION_BARS * meter);
+    let last = (proposal.end + AUDITION_BARS * meter).min(beats);
+    let full = capture.grid_prefix(last);
+    let rate = f64::from(capture.audio.sample_rate);
+    let channels = usize::from(capture.audio.channels.max(1));
+    let from_frame = (full.beats[first] * rate) as usize;
+    let to_frame = ((full.duration_s * rate) as usize).min(capture.audio.frames());
+    let excerpt = Audio {
+        sample_rate: capture.audio.sample_rate,
+        channels: capture.audio.channels,
+        samples: capture.audio.samples[from_frame * channels..to_frame * channels].to_vec(),
+    };
+    let offset = full.beats[first];
+    let grid = BeatGrid {
+        beats: full.beats[first..].iter().map(|t| t - offset).collect(),
+        beat_in_bar: full.beat_in_bar[first..].to_vec(),
+        meter: full.meter,
+        duration_s: full.duration_s - offset,
+    };
+    let edit = Edit::new(grid.len(), [(proposal.start - first, proposal.end - first)])
+        .map_err(|e| ActionError::Edit(e.to_string()))?;
+    Ok(render(&excerpt, &grid, &edit, DEFAULT_CROSSFADE_S)?
+        .audio
+        .samples)
+}
+
+/// Renders `edit` (over `beats` beats) of the capture into a 24-bit WAV at `path`; returns
+/// the rendered length in seconds.
+pub fn render_to(
+    capture: &Capture,
+    beats: usize,
+    edit: &Edit,
+    path: &Path,
+) -> Result<f64, ActionError> {
+    let grid = renderable(capture, beats)?;
+    let rendered = render(&capture.audio, &grid, edit, DEFAULT_CROSSFADE_S)?;
+    write_wav(path, &rendered.audio, WavFormat::Int24).map_err(|e| ActionError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(rendered.audio.seconds())
+}
+
+/// Writes the joins of `edit` as markers (Audacity labels for `.txt`, REAPER regions for
+/// `.csv`), in output time.
+pub fn export_markers(
+    capture: &Capture,
+    beats: usize,
+    edit: &Edit,
+    score: Option<f32>,
+    path: &Path,
+) -> Result<(), ActionError> {
+    let grid = renderable(capture, beats)?;
+    let rendered = render(&capture.audio, &grid, edit, DEFAULT_CROSSFADE_S)?;
+    let list = edit_list(
+        grid.duration_s,
+        rendered.audio.seconds(),
+        score,
+        &rendered.joins,
+        None,
+    );
+    write_markers(path, &list, &join_markers(&list.joins)).map_err(|e| ActionError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The grid of the capture's first `beats` beats, ending with the capture (the audio after the
+/// last complete beat is kept after the last join).
+fn renderable(capture: &Capture, beats: usize) -> Result<BeatGrid, ActionError> {
+    if beats > capture.complete_beats() || beats < 2 {
+        return Err(ActionError::StaleProposal {
+            expected: beats,
+            actual: capture.complete_beats(),
+        });
+    }
+    let mut grid = capture.grid_prefix(beats);
+    grid.duration_s = capture.seconds().max(grid.duration_s);
+    Ok(grid)
+}

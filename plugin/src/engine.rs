@@ -1,0 +1,97 @@
+//! Starting and stopping the plugin's worker threads. An [`Engine`] exists while the plugin is
+//! active: activation starts the analysis thread and the scoring worker and hands the audio
+//! thread its ring ends; deactivation (or drop) stops both threads and joins them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use nice_plug_egui::RepaintNotifier;
+
+use crate::analysis::AnalysisThread;
+use crate::params::CutscoreParams;
+use crate::scoring::{Job, ScoringWorker};
+use crate::session::{Session, lock};
+use crate::tap::{AUDITION_RING_S, AudioTap, AuditionPlayer, CAPTURE_RING_S};
+
+/// Jobs queued for the worker (new-bar wake-ups coalesce: one queued is enough).
+const JOB_QUEUE: usize = 8;
+
+/// The running threads of an active plugin.
+pub struct Engine {
+    stop: Arc<AtomicBool>,
+    jobs: Sender<Job>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What the audio thread gets from [`Engine::start`].
+pub struct AudioEnds {
+    pub tap: AudioTap,
+    pub player: AuditionPlayer,
+}
+
+impl Engine {
+    /// Starts the threads for audio of `channels` channels at `sample_rate` Hz.
+    pub fn start(
+        session: &Arc<Session>,
+        params: &Arc<CutscoreParams>,
+        repaint: &RepaintNotifier,
+        sample_rate: u32,
+        channels: usize,
+    ) -> std::io::Result<(Self, AudioEnds)> {
+        let frames = |seconds: f64| (seconds * f64::from(sample_rate)).ceil() as usize;
+        let (tap, ring) = AudioTap::new(channels, frames(CAPTURE_RING_S), session.tap.clone());
+        let (player, audition) =
+            AuditionPlayer::new(channels, frames(AUDITION_RING_S), session.audition.clone());
+        let (jobs, receiver) = crossbeam_channel::bounded(JOB_QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let analysis = AnalysisThread {
+            session: session.clone(),
+            ring,
+            audition,
+            jobs: jobs.clone(),
+            sample_rate,
+            channels: channels.max(1),
+            stop: stop.clone(),
+        };
+        let worker = ScoringWorker {
+            session: session.clone(),
+            params: params.clone(),
+            jobs: receiver,
+            repaint: repaint.clone(),
+        };
+        let mut engine = Self {
+            stop,
+            jobs: jobs.clone(),
+            threads: Vec::new(),
+        };
+        engine.threads.push(
+            std::thread::Builder::new()
+                .name("cutscore-analysis".into())
+                .spawn(move || analysis.run())?,
+        );
+        engine.threads.push(
+            std::thread::Builder::new()
+                .name("cutscore-scoring".into())
+                .spawn(move || worker.run())?,
+        );
+        *lock(&session.jobs) = Some(jobs);
+        Ok((engine, AudioEnds { tap, player }))
+    }
+
+    /// Asks the threads to stop and waits for them.
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.jobs.send(Job::Stop);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,185 @@
+//! Cutscore as a CLAP and VST3 plugin. It passes its input through untouched (bit for bit,
+//! zero latency) while it listens: the audio thread copies each block into a lock-free ring;
+//! the analysis thread finds beats and bars and computes features; the scoring worker proposes
+//! cuts and scores them with the reward model; the egui editor lists them for audition,
+//! accept/reject (logged for `trainer finetune`), fit-to-length, render and marker export.
+//!
+//! Threads: audio → [`tap`] ring → [`analysis`] thread → [`scoring`] worker → [`session`] →
+//! [`editor`]. [`engine`] starts and stops them with activation.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, RepaintNotifier};
+
+pub mod actions;
+pub mod analysis;
+pub mod editor;
+pub mod engine;
+pub mod params;
+pub mod scoring;
+pub mod session;
+pub mod tap;
+
+use engine::{AudioEnds, Engine};
+use params::CutscoreParams;
+use session::Session;
+
+pub struct Cutscore {
+    params: Arc<CutscoreParams>,
+    session: Arc<Session>,
+    repaint: RepaintNotifier,
+    engine: Option<Engine>,
+    audio: Option<AudioEnds>,
+}
+
+impl Default for Cutscore {
+    fn default() -> Self {
+        Self {
+            params: Arc::new(CutscoreParams::default()),
+            session: Arc::new(Session::new(cutscore_model::user_model::user_model_path())),
+            repaint: RepaintNotifier::new(),
+            engine: None,
+            audio: None,
+        }
+    }
+}
+
+impl Cutscore {
+    /// The state the threads and the editor share (for tests and the editor).
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+}
+
+impl Plugin for Cutscore {
+    const NAME: &'static str = "Cutscore";
+    const VENDOR: &'static str = "Cutscore";
+    const URL: &'static str = "https://cutscore.invalid";
+    const EMAIL: &'static str = "dev@cutscore.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    type Editor = EguiEditor<editor::CutscoreEditor>;
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let (width, height) = self
+            .params
+            .window_size
+            .read()
+            .map(|size| *size)
+            .unwrap_or(params::DEFAULT_WINDOW_SIZE);
+        let state = EguiEditorState::from_size(
+            nice_plug::editor::dpi::LogicalSize::new(width as f64, height as f64),
+            1.0,
+        );
+        let settings = EguiNiceSettings::new()
+            .with_tile("Cutscore")
+            .with_resize_hint(ResizeHint {
+                can_resize: true,
+                ..ResizeHint::default()
+            });
+        nice_plug_egui::create_egui_editor(
+            state,
+            self.repaint.clone(),
+            settings,
+            editor::CutscoreEditor::new(self.params.clone(), self.session.clone()),
+        )
+    }
+
+    fn activate(
+        &mut self,
+        audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        _context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        self.audio = None;
+        self.engine = None;
+        let channels = audio_io_layout
+            .main_input_channels
+            .map_or(2, |c| c.get() as usize);
+        let sample_rate = buffer_config.sample_rate.round() as u32;
+        match Engine::start(
+            &self.session,
+            &self.params,
+            &self.repaint,
+            sample_rate,
+            channels,
+        ) {
+            Ok((engine, audio)) => {
+                self.engine = Some(engine);
+                self.audio = Some(audio);
+                true
+            }
+            Err(e) => {
+                nice_error!("Cutscore could not start its threads: {e}");
+                false
+            }
+        }
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        // The main buffer is processed in place: the output already holds the input.
+        if let Some(audio) = self.audio.as_mut() {
+            let playing = context.transport().playing;
+            let block = buffer.as_slice();
+            audio.tap.capture(block, playing);
+            audio.player.play(block, playing);
+        }
+        ProcessStatus::Normal
+    }
+
+    fn deactivate(&mut self) {
+        self.audio = None;
+        self.engine = None;
+    }
+}
+
+impl ClapPlugin for Cutscore {
+    const CLAP_ID: &'static str = "com.cutscore.plugin";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Finds beats and bars and proposes cuts scored by a learned reward model");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::Analyzer,
+        ClapFeature::Utility,
+    ];
+}
+
+impl Vst3Plugin for Cutscore {
+    const VST3_CLASS_ID: [u8; 16] = *b"CutscoreCutsPlug";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[
+        Vst3SubCategory::Fx,
+        Vst3SubCategory::Analyzer,
+        Vst3SubCategory::Tools,
+    ];
+}
+
+nice_export_clap!(Cutscore);
+nice_export_vst3!(Cutscore);

@@ -1,0 +1,385 @@
+//! The scoring worker: owns the reward model (CUDA or CPU), turns the bar grid into candidate
+//! cuts within the user's limits, scores them in batches and publishes them best first. New
+//! cuts (those a new bar makes possible) are scored before stale ones (whose track length or
+//! model changed) are rescored, so a new bar reaches the editor quickly on long tracks. It also
+//! watches the user-model file and swaps in a new model when the trainer writes one, and runs
+//! fit-to-length requests.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use candle_core::Device;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use cutscore_model::checkpoint::Checkpoint;
+use cutscore_model::device::{DeviceChoice, select};
+use cutscore_model::edit::{DEFAULT_WINDOW, Edit};
+use cutscore_model::editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
+use cutscore_model::editing::fit::{FitOptions, fit_to_length};
+use cutscore_model::features::FeatureMatrix;
+use cutscore_model::grid::BeatGrid;
+use cutscore_model::reward::RewardModel;
+use cutscore_model::reward::scoring::{Track, score_edits};
+use nice_plug_egui::RepaintNotifier;
+
+use crate::params::{CutscoreParams, Summary};
+use crate::session::{FitState, ModelStatus, Proposal, Session, lock};
+
+/// Scoring windows per forward pass: one batch holds the proposals of several bars.
+pub const BATCH: usize = 64;
+/// How often the user-model file is checked for a new version.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// What the worker is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    /// A bar was completed at this instant.
+    NewBar(Instant),
+    /// The cut limits changed.
+    Options,
+    /// Fit the captured track to this many seconds.
+    Fit {
+        target_s: f64,
+    },
+    Stop,
+}
+
+/// The model in service.
+struct Serving {
+    model: RewardModel,
+    /// Bumped on every swap: scores from older models are stale.
+    generation: u64,
+    /// The user-model file's modification time when it was last read.
+    user_file: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Scored {
+    score: f32,
+    beats: usize,
+    generation: u64,
+}
+
+pub struct ScoringWorker {
+    pub session: Arc<Session>,
+    pub params: Arc<CutscoreParams>,
+    pub jobs: Receiver<Job>,
+    pub repaint: RepaintNotifier,
+}
+
+impl ScoringWorker {
+    pub fn run(self) {
+        let Some(mut serving) = self.load_initial() else {
+            return;
+        };
+        let mut cache: HashMap<(usize, usize), Scored> = HashMap::new();
+        let mut bar_at: Option<Instant> = None;
+        let mut last_watch = Instant::now();
+        loop {
+            match self.jobs.recv_timeout(WATCH_EVERY) {
+                Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Job::NewBar(at)) => {
+                    bar_at.get_or_insert(at);
+                }
+                Ok(Job::Options) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Job::Fit { target_s }) => self.fit(&serving, target_s),
+            }
+            if last_watch.elapsed() >= WATCH_EVERY {
+                last_watch = Instant::now();
+                self.watch_user_model(&mut serving);
+            }
+            if self.update(&serving, &mut cache, &mut bar_at) {
+                return;
+            }
+        }
+    }
+
+    /// Scores what is new, then what is stale. Returns `true` if asked to stop meanwhile.
+    fn update(
+        &self,
+        serving: &Serving,
+        cache: &mut HashMap<(usize, usize), Scored>,
+        bar_at: &mut Option<Instant>,
+    ) -> bool {
+        let Some((grid, features)) = lock(&self.session.capture).scoring_view() else {
+            return false;
+        };
+        let (min_bars, max_bars) = self.params.cut_bars();
+        let options = CandidateOptions {
+            min_bars,
+            max_bars,
+            ..CandidateOptions::default()
+        };
+        let spans = candidate_spans(&grid, &options);
+        let current = |s: &Scored| s.generation == serving.generation;
+        let fresh: Vec<(usize, usize)> = spans
+            .iter()
+            .copied()
+            .filter(|span| !cache.get(span).is_some_and(current))
+            .collect();
+        if !self.score(serving, &grid, &features, &fresh, cache) {
+            return false;
+        }
+        self.publish(serving, &grid, &spans, cache, bar_at.take());
+        let stale: Vec<(usize, usize)> = spans
+            .iter()
+            .copied()
+            .filter(|span| cache.get(span).is_some_and(|s| s.beats != grid.len()))
+            .collect();
+        for chunk in stale.chunks(BATCH) {
+            if !self.jobs.is_empty() {
+                // A new bar or request first; the rest stay stale until the next round.
+                return false;
+            }
+            if !self.score(serving, &grid, &features, chunk, cache) {
+                return false;
+            }
+            self.publish(serving, &grid, &spans, cache, None);
+        }
+        false
+    }
+
+    /// Scores `spans` into `cache`; `false` (with the status set) if the model failed.
+    fn score(
+        &self,
+        serving: &Serving,
+        grid: &BeatGrid,
+        features: &FeatureMatrix,
+        spans: &[(usize, usize)],
+        cache: &mut HashMap<(usize, usize), Scored>,
+    ) -> bool {
+        if spans.is_empty() {
+            return true;
+        }
+        let edits: Result<Vec<Edit>, _> = spans
+            .iter()
+            .map(|&span| Edit::new(grid.len(), [span]))
+            .collect();
+        let track = Track {
+            features,
+            meter: grid.meter,
+        };
+        let scores = edits.map_err(|e| e.to_string()).and_then(|edits| {
+            score_edits(&serving.model, track, &edits, DEFAULT_WINDOW, BATCH)
+                .map_err(|e| e.to_string())
+        });
+        match scores {
+            Ok(scores) => {
+                for (&span, score) in spans.iter().zip(scores) {
+                    cache.insert(
+                        span,
+                        Scored {
+                            score,
+                            beats: grid.len(),
+                            generation: serving.generation,
+                        },
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                lock(&self.session.model).problem = Some(format!("scoring failed: {e}"));
+                false
+            }
+        }
+    }
+
+    fn publish(
+        &self,
+        serving: &Serving,
+        grid: &BeatGrid,
+        spans: &[(usize, usize)],
+        cache: &HashMap<(usize, usize), Scored>,
+        bar_at: Option<Instant>,
+    ) {
+        let positions = bar_beats(grid);
+        let meter = f64::from(grid.meter.max(1));
+        let mut ranked: Vec<Proposal> = spans
+            .iter()
+            .filter_map(|&(start, end)| {
+                let scored = cache.get(&(start, end))?;
+                Some(Proposal {
+                    start,
+                    end,
+                    from_s: grid.time_of(start),
+                    to_s: grid.time_of(end),
+                    start_at: positions[start],
+                    resume_at: positions[end],
+                    bars: (end - start) as f64 / meter,
+                    score: scored.score,
+                })
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let pending = spans
+            .iter()
+            .filter(|span| {
+                cache
+                    .get(span)
+                    .is_none_or(|s| s.beats != grid.len() || s.generation != serving.generation)
+            })
+            .count();
+        let summary = Summary {
+            beats: grid.len(),
+            bars: grid.bar_starts().len(),
+            tempo_bpm: grid.tempo_bpm().unwrap_or(0.0),
+            captured_seconds: grid.duration_s,
+            candidates: ranked.len(),
+            best_score: ranked.first().map(|p| p.score),
+            model_id: Some(lock(&self.session.model).model_id.clone()),
+        };
+        {
+            let mut proposals = lock(&self.session.proposals);
+            proposals.beats = grid.len();
+            proposals.ranked = ranked;
+            proposals.pending = pending;
+            if let Some(at) = bar_at {
+                proposals.latency = Some(at.elapsed());
+            }
+        }
+        if let Ok(mut saved) = self.params.summary.write() {
+            *saved = summary;
+        }
+        self.repaint.request_repaint();
+    }
+
+    fn fit(&self, serving: &Serving, target_s: f64) {
+        let Some((grid, features)) = lock(&self.session.capture).scoring_view() else {
+            *lock(&self.session.fit) = Some(FitState::Failed(
+                "nothing to fit yet: play at least two bars".into(),
+            ));
+            return;
+        };
+        let options = FitOptions {
+            target_s,
+            keep_intro_bars: 1,
+            keep_outro_bars: 1,
+            ..FitOptions::default()
+        };
+        let track = Track {
+            features: &features,
+            meter: grid.meter,
+        };
+        let state = match fit_to_length(&serving.model, &grid, track, &options) {
+            Ok(result) => FitState::Done {
+                beats: grid.len(),
+                result,
+            },
+            Err(e) => FitState::Failed(e.to_string()),
+        };
+        *lock(&self.session.fit) = Some(state);
+        self.repaint.request_repaint();
+    }
+
+    /// The user's model if it loads, else the shipped one.
+    fn load_initial(&self) -> Option<Serving> {
+        let device = match select(DeviceChoice::Auto) {
+            Ok(selected) => selected,
+            Err(e) => {
+                lock(&self.session.model).problem = Some(format!("no device: {e}"));
+                return None;
+            }
+        };
+        lock(&self.session.model).device = format!("{} ({})", device.name, device.reason);
+        let mut problem = None;
+        let mut user_file = None;
+        if let Some(path) = self.session.user_model.as_deref().filter(|p| p.exists()) {
+            user_file = modified(path);
+            match load_user(path, &device.device) {
+                Ok((model, status)) => {
+                    self.set_status(status, None);
+                    return Some(Serving {
+                        model,
+                        generation: 0,
+                        user_file,
+                    });
+                }
+                Err(e) => problem = Some(e),
+            }
+        }
+        match load_shipped(&device.device) {
+            Ok((model, status)) => {
+                self.set_status(status, problem);
+                Some(Serving {
+                    model,
+                    generation: 0,
+                    user_file,
+                })
+            }
+            Err(e) => {
+                lock(&self.session.model).problem = Some(e);
+                None
+            }
+        }
+    }
+
+    fn watch_user_model(&self, serving: &mut Serving) {
+        let Some(path) = self.session.user_model.as_deref() else {
+            return;
+        };
+        let stamp = modified(path);
+        if stamp.is_none() || stamp == serving.user_file {
+            return;
+        }
+        serving.user_file = stamp;
+        match load_user(path, serving.model.device()) {
+            Ok((model, status)) => {
+                serving.model = model;
+                serving.generation += 1;
+                self.set_status(status, None);
+            }
+            Err(e) => lock(&self.session.model).problem = Some(e),
+        }
+        self.repaint.request_repaint();
+    }
+
+    fn set_status(&self, loaded: ModelStatus, problem: Option<String>) {
+        let mut status = lock(&self.session.model);
+        let device = std::mem::take(&mut status.device);
+        *status = ModelStatus {
+            device,
+            problem,
+            ..loaded
+        };
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn status_of(checkpoint: &Checkpoint, source: &str) -> ModelStatus {
+    ModelStatus {
+        device: String::new(),
+        model_id: checkpoint.info.model_id.clone(),
+        created: checkpoint.info.provenance.created.clone(),
+        source: source.into(),
+        problem: None,
+    }
+}
+
+fn load_user(path: &Path, device: &Device) -> Result<(RewardModel, ModelStatus), String> {
+    let checkpoint = Checkpoint::read(path).map_err(|e| {
+        format!(
+            "{} is not a usable model ({e}); keeping the current one",
+            path.display()
+        )
+    })?;
+    let model = checkpoint.model(device).map_err(|e| {
+        format!(
+            "{} does not load ({e}); keeping the current one",
+            path.display()
+        )
+    })?;
+    Ok((model, status_of(&checkpoint, "your model")))
+}
+
+fn load_shipped(device: &Device) -> Result<(RewardModel, ModelStatus), String> {
+    let checkpoint = cutscore_model::shipped::checkpoint()
+        .map_err(|e| format!("the shipped model does not load: {e}"))?;
+    let model = checkpoint
+        .model(device)
+        .map_err(|e| format!("the shipped model does not load: {e}"))?;
+    Ok((model, status_of(&checkpoint, "the shipped model")))
+}

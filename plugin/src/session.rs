@@ -1,0 +1,236 @@
+//! What the plugin's threads share: the captured track and its analysis (written by the
+//! analysis thread), the scored proposals and fit results (written by the scoring worker), and
+//! the status line. The audio thread never touches any of it; the locks here are only ever
+//! contended by the analysis thread, the worker and the editor.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use cutscore_model::audio::Audio;
+use cutscore_model::editing::candidates::BarBeat;
+use cutscore_model::editing::fit::FitResult;
+use cutscore_model::features::{BEAT_FEATURES, FeatureMatrix};
+use cutscore_model::grid::BeatGrid;
+
+use crossbeam_channel::Sender;
+
+use crate::scoring::Job;
+use crate::tap::{AuditionFlags, TapStats};
+
+/// Longest track the plugin captures: 20 minutes. Stereo 48 kHz audio takes 23 MB a minute,
+/// so a full capture holds about 460 MB; memory grows with what was actually heard.
+pub const MAX_CAPTURE_S: f64 = 20.0 * 60.0;
+/// Frames per point of the overview envelope.
+pub const ENVELOPE_FRAMES: usize = 1024;
+
+/// The track heard so far and its analysis.
+#[derive(Debug)]
+pub struct Capture {
+    /// Interleaved audio at the host's rate, non-finite samples replaced by zeros.
+    pub audio: Audio,
+    /// Every beat the streaming analysis reported; the last one may still be incomplete.
+    pub grid: BeatGrid,
+    /// Features of the complete beats, `BEAT_FEATURES` values per beat.
+    pub features: Vec<f32>,
+    /// Peak level of every [`ENVELOPE_FRAMES`] frames, for the editor's overview.
+    pub envelope: Vec<f32>,
+    pub tempo_bpm: f64,
+    /// Non-finite input samples replaced by zeros.
+    pub non_finite: u64,
+    /// The capture reached [`MAX_CAPTURE_S`]; later audio passes through unanalysed.
+    pub full: bool,
+    /// Why the analysis stopped, if it did.
+    pub error: Option<String>,
+}
+
+impl Capture {
+    pub fn new(sample_rate: u32, channels: u16) -> Self {
+        Self {
+            audio: Audio {
+                sample_rate,
+                channels,
+                samples: Vec::new(),
+            },
+            grid: BeatGrid {
+                beats: Vec::new(),
+                beat_in_bar: Vec::new(),
+                meter: 4,
+                duration_s: 0.0,
+            },
+            features: Vec::new(),
+            envelope: Vec::new(),
+            tempo_bpm: 0.0,
+            non_finite: 0,
+            full: false,
+            error: None,
+        }
+    }
+
+    /// Appends interleaved audio and extends the envelope.
+    pub fn append(&mut self, block: &[f32]) {
+        self.audio.samples.extend_from_slice(block);
+        let channels = usize::from(self.audio.channels.max(1));
+        let step = ENVELOPE_FRAMES * channels;
+        while (self.envelope.len() + 1) * step <= self.audio.samples.len() {
+            let from = self.envelope.len() * step;
+            let peak = self.audio.samples[from..from + step]
+                .iter()
+                .fold(0f32, |m, s| m.max(s.abs()));
+            self.envelope.push(peak);
+        }
+    }
+
+    /// Beats whose features are known.
+    pub fn complete_beats(&self) -> usize {
+        self.features.len() / BEAT_FEATURES
+    }
+
+    /// The grid of the complete beats and their features: what proposals are scored on.
+    /// `None` until there are at least two bars.
+    pub fn scoring_view(&self) -> Option<(BeatGrid, FeatureMatrix)> {
+        let beats = self.complete_beats();
+        let meter = usize::from(self.grid.meter.max(1));
+        if beats < 2 * meter {
+            return None;
+        }
+        let grid = self.grid_prefix(beats);
+        let features = FeatureMatrix::new(beats, self.features.clone()).ok()?;
+        Some((grid, features))
+    }
+
+    /// The first `beats` beats as a grid that ends where beat `beats` starts.
+    pub fn grid_prefix(&self, beats: usize) -> BeatGrid {
+        let beats = beats.min(self.grid.len());
+        let end = self
+            .grid
+            .beats
+            .get(beats)
+            .copied()
+            .unwrap_or(self.grid.duration_s);
+        BeatGrid {
+            beats: self.grid.beats[..beats].to_vec(),
+            beat_in_bar: self.grid.beat_in_bar[..beats].to_vec(),
+            meter: self.grid.meter,
+            duration_s: end,
+        }
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.audio.seconds()
+    }
+}
+
+/// One scored cut proposal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// First removed beat and the first beat played after the cut, in source beats.
+    pub start: usize,
+    pub end: usize,
+    pub from_s: f64,
+    pub to_s: f64,
+    pub start_at: BarBeat,
+    pub resume_at: BarBeat,
+    pub bars: f64,
+    pub score: f32,
+}
+
+/// The scoring worker's latest results.
+#[derive(Debug, Clone, Default)]
+pub struct Proposals {
+    /// Beats of the grid the proposals refer to (their edits are over this many beats).
+    pub beats: usize,
+    /// Every proposal scored so far, best first.
+    pub ranked: Vec<Proposal>,
+    /// Proposals still waiting for a score with the current model and track length.
+    pub pending: usize,
+    /// Time from the newest bar's arrival to its proposals being published.
+    pub latency: Option<Duration>,
+}
+
+/// Which model scores, for the status line.
+#[derive(Debug, Clone, Default)]
+pub struct ModelStatus {
+    pub device: String,
+    pub model_id: String,
+    pub created: Option<String>,
+    /// "your model" or "the shipped model".
+    pub source: String,
+    /// A problem with the user's model file, if any (the previous model keeps serving).
+    pub problem: Option<String>,
+}
+
+/// What a fit-to-length request produced.
+#[derive(Debug, Clone)]
+pub enum FitState {
+    Running { target_s: f64 },
+    Done { beats: usize, result: FitResult },
+    Failed(String),
+}
+
+/// Everything the plugin's threads share.
+#[derive(Debug)]
+pub struct Session {
+    pub capture: Mutex<Capture>,
+    pub proposals: Mutex<Proposals>,
+    pub model: Mutex<ModelStatus>,
+    pub fit: Mutex<Option<FitState>>,
+    /// An audition waiting for the analysis thread to feed it to the audio thread.
+    pub audition_request: Mutex<Option<Vec<f32>>>,
+    pub audition: Arc<AuditionFlags>,
+    pub tap: Arc<TapStats>,
+    /// Decisions in the prefs log (counted at start, then as they are written).
+    pub decisions: AtomicU64,
+    /// Asks the analysis thread to forget the capture and start a new track.
+    pub restart: AtomicBool,
+    /// Where the last action (accept, render, ...) left a message for the user.
+    pub message: Mutex<Option<String>>,
+    /// The user model file the worker watches; `None` where the platform has none.
+    pub user_model: Option<PathBuf>,
+    /// The scoring worker's queue while the plugin is active.
+    pub jobs: Mutex<Option<Sender<Job>>>,
+}
+
+impl Session {
+    pub fn new(user_model: Option<PathBuf>) -> Self {
+        Self {
+            capture: Mutex::new(Capture::new(44_100, 2)),
+            proposals: Mutex::new(Proposals::default()),
+            model: Mutex::new(ModelStatus::default()),
+            fit: Mutex::new(None),
+            audition_request: Mutex::new(None),
+            audition: Arc::new(AuditionFlags::default()),
+            tap: Arc::new(TapStats::default()),
+            decisions: AtomicU64::new(0),
+            restart: AtomicBool::new(false),
+            message: Mutex::new(None),
+            user_model,
+            jobs: Mutex::new(None),
+        }
+    }
+
+    /// Queues `job` for the scoring worker; `false` if the plugin is not active or the queue
+    /// is full.
+    pub fn request(&self, job: Job) -> bool {
+        lock(&self.jobs)
+            .as_ref()
+            .is_some_and(|jobs| jobs.try_send(job).is_ok())
+    }
+
+    pub fn auditioning(&self) -> bool {
+        self.audition.active.load(Ordering::Acquire)
+    }
+
+    pub fn set_message(&self, message: impl Into<String>) {
+        *lock(&self.message) = Some(message.into());
+    }
+}
+
+/// Locks `mutex`, recovering the data if a thread panicked while holding it (the data is
+/// still consistent: every writer replaces whole values).
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

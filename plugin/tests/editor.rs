@@ -1,0 +1,158 @@
+//! The editor's buttons, driven through egui_kittest on a real analysed synthetic song:
+//! Accept and Reject each append exactly one valid decision to the prefs log (with the track's
+//! analysis saved once), and Render writes a WAV of the edited length.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cutscore_model::analysis::analyze_samples;
+use cutscore_model::editing::candidates::bar_beats;
+use cutscore_model::prefs::{PrefsContents, Record, Verdict};
+use cutscore_model::synth::{SongSpec, render};
+use cutscore_plugin::editor::CutscoreEditor;
+use cutscore_plugin::params::CutscoreParams;
+use cutscore_plugin::session::{Capture, Proposal, Session, lock};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+/// A session holding 24 s of an analysed synthetic song and three proposals on its bars.
+fn session_with_song() -> (Arc<Session>, Vec<Proposal>) {
+    let mut spec = SongSpec::random(11);
+    spec.sample_rate = 44_100;
+    spec.bars = spec.bars_for_seconds(24.0);
+    let song = render(&spec).unwrap();
+    let analysis = analyze_samples(&song.mono(), song.sample_rate).unwrap();
+    let grid = analysis.grid;
+    let downbeats = grid.bar_starts();
+    assert!(
+        downbeats.len() >= 6,
+        "the song needs bars to cut: {}",
+        downbeats.len()
+    );
+    let positions = bar_beats(&grid);
+    let proposals: Vec<Proposal> = [(1, 2, 1.5f32), (2, 4, 0.5), (3, 4, -2.0)]
+        .into_iter()
+        .map(|(a, b, score)| {
+            let (start, end) = (downbeats[a], downbeats[b]);
+            Proposal {
+                start,
+                end,
+                from_s: grid.time_of(start),
+                to_s: grid.time_of(end),
+                start_at: positions[start],
+                resume_at: positions[end],
+                bars: (b - a) as f64,
+                score,
+            }
+        })
+        .collect();
+    let session = Arc::new(Session::new(None));
+    {
+        let mut capture = lock(&session.capture);
+        *capture = Capture::new(song.sample_rate, song.channels);
+        capture.append(&song.samples);
+        capture.features = analysis.features.as_slice().to_vec();
+        capture.grid = grid.clone();
+        capture.tempo_bpm = analysis.tempo_bpm;
+    }
+    {
+        let mut shown = lock(&session.proposals);
+        shown.beats = grid.len();
+        shown.ranked = proposals.clone();
+    }
+    (session, proposals)
+}
+
+fn decisions(prefs: &Path) -> Vec<(Verdict, (usize, usize))> {
+    let contents = PrefsContents::read(prefs).unwrap();
+    assert_eq!(contents.report.skipped.len(), 0, "every line is valid");
+    contents
+        .records
+        .iter()
+        .map(|r| match r {
+            Record::Decision(d) => {
+                let span = d.edit.removed()[0];
+                (d.verdict, (span.start, span.end))
+            }
+            other => panic!("unexpected record {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn accept_and_reject_each_log_one_decision_and_render_writes_the_edited_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefs = dir.path().join("prefs");
+    let renders = dir.path().join("renders");
+    let (session, proposals) = session_with_song();
+    let params = Arc::new(CutscoreParams::default());
+    *params.prefs_dir.write().unwrap() = Some(prefs.clone());
+    let editor = CutscoreEditor::new(params, session.clone()).with_output_dir(renders.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+
+    // The best proposal is selected first.
+    harness.get_by_label("Accept").click();
+    harness.run();
+    let best = (proposals[0].start, proposals[0].end);
+    assert_eq!(decisions(&prefs), vec![(Verdict::Accept, best)]);
+    let contents = PrefsContents::read(&prefs).unwrap();
+    assert_eq!(
+        contents.tracks.len(),
+        1,
+        "the track's analysis is saved once"
+    );
+    let track = contents.tracks.values().next().unwrap();
+    track.validate().unwrap();
+    assert_eq!(track.grid.len(), lock(&session.capture).complete_beats());
+    assert_eq!(harness.state().accepted(), &[best]);
+
+    harness.get_by_label("Reject").click();
+    harness.run();
+    assert_eq!(
+        decisions(&prefs),
+        vec![(Verdict::Accept, best), (Verdict::Reject, best)]
+    );
+    assert_eq!(PrefsContents::read(&prefs).unwrap().tracks.len(), 1);
+
+    harness.get_by_label("Render").click();
+    harness.run();
+    let wavs: Vec<_> = std::fs::read_dir(&renders)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .collect();
+    assert_eq!(wavs.len(), 1, "one render: {wavs:?}");
+    let reader = hound::WavReader::open(&wavs[0]).unwrap();
+    let spec = reader.spec();
+    assert_eq!((spec.sample_rate, spec.channels), (44_100, 2));
+    let seconds = f64::from(reader.duration()) / 44_100.0;
+    let captured = lock(&session.capture).seconds();
+    let expected = captured - (proposals[0].to_s - proposals[0].from_s);
+    assert!(
+        (seconds - expected).abs() < 0.05,
+        "rendered {seconds:.3} s; expected {expected:.3} s"
+    );
+}
+
+#[test]
+fn decisions_to_an_unwritable_folder_report_and_log_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-folder");
+    let contents = b"a file where the prefs folder should be";
+    std::fs::write(&blocker, contents).unwrap();
+    let (session, _) = session_with_song();
+    let params = Arc::new(CutscoreParams::default());
+    *params.prefs_dir.write().unwrap() = Some(blocker.join("prefs"));
+    let editor = CutscoreEditor::new(params, session.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+    harness.get_by_label("Accept").click();
+    harness.run();
+    let message = lock(&session.message).clone().unwrap();
+    assert!(message.starts_with("Not logged"), "{message}");
+    assert!(harness.state().accepted().is_empty());
+    assert_eq!(std::fs::read(&blocker).unwrap(), contents);
+}
