@@ -3,6 +3,8 @@
 //! oracle (`docs/oracle.md`) with the seeded command recorded in its metadata and in
 //! `model/shipped/README.md`, which also lists its validation figures.
 
+use std::path::{Path, PathBuf};
+
 use crate::checkpoint::{Checkpoint, CheckpointError};
 
 /// The checkpoint file's bytes (`model/shipped/cutscore-default.safetensors`).
@@ -14,6 +16,57 @@ pub const MODEL_NAME: &str = "the shipped default model";
 /// Parses the embedded checkpoint.
 pub fn checkpoint() -> Result<Checkpoint, CheckpointError> {
     Checkpoint::from_bytes(MODEL_BYTES)
+}
+
+/// Where a checkpoint in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A file named on the command line.
+    Given(PathBuf),
+    /// The user's fine-tuned model (`crate::user_model::user_model_path`).
+    User(PathBuf),
+    /// The embedded default.
+    Shipped,
+}
+
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Given(path) => write!(f, "{}", path.display()),
+            Self::User(path) => write!(f, "your model ({})", path.display()),
+            Self::Shipped => f.write_str(MODEL_NAME),
+        }
+    }
+}
+
+/// The model to use: `given` if any; else the user's model if the trainer has written one;
+/// else the shipped model. A user model that does not load is an error (it is never silently
+/// skipped: the user asked for their taste).
+pub fn resolve(given: Option<&Path>) -> Result<(Checkpoint, ModelSource), CheckpointError> {
+    if let Some(path) = given {
+        return Ok((
+            Checkpoint::read(path)?,
+            ModelSource::Given(path.to_path_buf()),
+        ));
+    }
+    if let Some(path) = crate::user_model::user_model_path().filter(|p| p.exists()) {
+        return Ok((Checkpoint::read(&path)?, ModelSource::User(path)));
+    }
+    Ok((checkpoint()?, ModelSource::Shipped))
+}
+
+/// `given` if any, else the shipped model (for evaluation, which should not depend on who runs
+/// it).
+pub fn given_or_shipped(
+    given: Option<&Path>,
+) -> Result<(Checkpoint, ModelSource), CheckpointError> {
+    match given {
+        Some(path) => Ok((
+            Checkpoint::read(path)?,
+            ModelSource::Given(path.to_path_buf()),
+        )),
+        None => Ok((checkpoint()?, ModelSource::Shipped)),
+    }
 }
 
 #[cfg(test)]

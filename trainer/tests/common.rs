@@ -9,10 +9,13 @@ use candle_nn::VarMap;
 use cutscore_model::checkpoint::{Provenance, StorageType, TrainingMetrics, save};
 use cutscore_model::reward::{Config, RewardModel};
 
-/// The `trainer` binary, quiet logging.
+/// The `trainer` binary, quiet logging, with a per-user data folder of its own (empty unless
+/// a test puts a user model there), so the developer's own model never changes a result.
 pub fn trainer() -> Command {
     let mut cmd = Command::cargo_bin("trainer").expect("the trainer binary is built");
     cmd.env("RUST_LOG", "warn");
+    let data = std::env::temp_dir().join(format!("cutscore-tests-{}", std::process::id()));
+    cmd.env("XDG_DATA_HOME", data);
     cmd
 }
 

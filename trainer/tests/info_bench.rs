@@ -32,11 +32,14 @@ fn info_reports_a_checkpoint_as_json() {
 }
 
 #[test]
-fn info_without_a_model_describes_the_default_architecture() {
+fn info_without_a_model_describes_the_shipped_model() {
     let output = trainer().args(["info"]).output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("parameters  2566145 in 45 tensors"), "{text}");
+    let shipped = cutscore_model::shipped::checkpoint().unwrap();
+    assert!(text.contains("the shipped default model"), "{text}");
+    assert!(text.contains(&shipped.info.model_id), "{text}");
 }
 
 #[test]

@@ -129,7 +129,12 @@ fn impossible_targets_and_missing_models_write_nothing() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("longer than the song"));
     assert!(!out.exists());
+    // A broken user model is reported, not silently replaced by the shipped one.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("cutscore")).unwrap();
+    std::fs::write(data.join("cutscore/model.safetensors"), b"not a model").unwrap();
     let output = trainer()
+        .env("XDG_DATA_HOME", &data)
         .arg("edit")
         .arg(&audio)
         .args(["--target", "40"])
@@ -138,7 +143,9 @@ fn impossible_targets_and_missing_models_write_nothing() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no reward model given"));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("loading the default model"), "{text}");
+    assert!(!out.exists());
     let output = trainer()
         .arg("edit")
         .arg(&audio)

@@ -4,17 +4,17 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::checkpoint::Checkpoint;
 use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::pair_set::PairSet;
 use cutscore_model::scorecard;
+use cutscore_model::shipped;
 use cutscore_model::training::TrainConfig;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model to evaluate.
+    /// The model to evaluate [default: the shipped model].
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Prefs folder of pairs (synthetic comparisons or the user's decisions).
     #[arg(long)]
     pairs: PathBuf,
@@ -30,8 +30,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::read(&args.model)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let (checkpoint, _) =
+        shipped::given_or_shipped(args.model.as_deref()).with_context(|| match &args.model {
+            Some(path) => format!("loading {}", path.display()),
+            None => "loading the shipped model".into(),
+        })?;
     let set = PairSet::load(&args.pairs)
         .with_context(|| format!("reading pairs from {}", args.pairs.display()))?;
     let selected = device::select(args.device)?;

@@ -5,23 +5,30 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::checkpoint::Checkpoint;
 use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::pair_set::PairSet;
+use cutscore_model::shipped;
+use cutscore_model::synthetic_pairs::{self, PairOptions};
 use cutscore_model::training_run::{self, FinetuneOptions, FinetuneTarget, Progress};
 use cutscore_model::user_model;
+
+/// Synthetic pairs generated for replay when `--synthetic` is not given: 24 songs, about 2 s.
+const REPLAY_PAIRS: usize = 600;
+/// Keeps the generated replay songs apart from the ones `trainer pairs --seed S` makes.
+const REPLAY_SEED: u64 = 0x5eed_f00d;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The prefs folder the plugin writes (decisions.jsonl + tracks/).
     prefs: PathBuf,
-    /// Model to start from (default: the user's current model).
+    /// Model to start from [default: your current model, else the shipped one].
     #[arg(long)]
     base: Option<PathBuf>,
     /// Where to write the fine-tuned model (default: the user's model path).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Synthetic pairs (`trainer pairs --out`) to replay and to measure kept skill on.
+    /// Synthetic pairs (`trainer pairs --out`) to replay and to measure kept skill on
+    /// [default: 600 freshly generated pairs].
     #[arg(long, value_name = "DIR")]
     synthetic: Option<PathBuf>,
     /// Passes over the user's pairs.
@@ -48,30 +55,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         || anyhow::anyhow!("this system has no per-user data folder; pass --base and --out");
     let out = match args.out.clone() {
         Some(out) => out,
-        None => user_path.clone().ok_or_else(no_home)?,
-    };
-    let base_path = match args.base.clone() {
-        Some(base) => base,
         None => user_path.ok_or_else(no_home)?,
     };
     let user = PairSet::load(&args.prefs)
         .with_context(|| format!("reading decisions from {}", args.prefs.display()))?;
-    if args.base.is_none() && !base_path.exists() {
-        anyhow::bail!(
-            "there is no user model at {} yet; pass --base with the model to start from",
-            base_path.display()
-        );
-    }
-    let base = Checkpoint::read(&base_path)
-        .with_context(|| format!("loading the base model {}", base_path.display()))?;
-    let synthetic = args
-        .synthetic
-        .as_ref()
-        .map(|dir| {
-            PairSet::load(dir)
-                .with_context(|| format!("reading synthetic pairs from {}", dir.display()))
-        })
-        .transpose()?;
+    let (base, base_source) =
+        shipped::resolve(args.base.as_deref()).with_context(|| match &args.base {
+            Some(base) => format!("loading the base model {}", base.display()),
+            None => "loading your current model (pass --base to start from another)".into(),
+        })?;
+    log::info!("fine-tuning {base_source}");
+    // Without a replay set, a fresh one is generated (songs the base model never saw): the
+    // replay keeps the base's skills, and its validation share measures that they were kept.
+    let replay_dir;
+    let synthetic_dir = match &args.synthetic {
+        Some(dir) => dir.clone(),
+        None => {
+            replay_dir = tempfile::tempdir().context("creating a folder for replay pairs")?;
+            let options = PairOptions {
+                count: REPLAY_PAIRS,
+                seed: args.seed ^ REPLAY_SEED,
+                ..PairOptions::default()
+            };
+            synthetic_pairs::generate(replay_dir.path(), &options, |_| {})
+                .context("generating synthetic replay pairs")?;
+            replay_dir.path().to_path_buf()
+        }
+    };
+    let synthetic = PairSet::load(&synthetic_dir)
+        .with_context(|| format!("reading synthetic pairs from {}", synthetic_dir.display()))?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -89,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out: &out,
         command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
     };
-    let report = training_run::finetune(&base, &user, synthetic.as_ref(), &options, &target, |p| {
+    let report = training_run::finetune(&base, &user, Some(&synthetic), &options, &target, |p| {
         if let Progress::EpochEnd { metrics, .. } = p {
             log::info!(
                 "epoch {}: train loss {:.4} acc {:.3}",

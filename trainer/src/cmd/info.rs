@@ -3,16 +3,15 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::checkpoint::{
-    Checkpoint, CheckpointInfo, Provenance, TrainingMetrics, tensor_shapes,
-};
+use cutscore_model::checkpoint::tensor_shapes;
 use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::features::{BEAT_FEATURES, EDIT_FEATURES, FEATURE_SCHEMA_VERSION};
-use cutscore_model::reward::Config;
+use cutscore_model::features::{BEAT_FEATURES, EDIT_FEATURES};
+use cutscore_model::shipped;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A model checkpoint (.safetensors). Without one, the default architecture is described.
+    /// A model checkpoint (.safetensors) [default: your fine-tuned model if `trainer finetune`
+    /// has written one, else the shipped model].
     model: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -20,23 +19,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (info, source) = match &args.model {
-        Some(path) => {
-            let checkpoint =
-                Checkpoint::read(path).with_context(|| format!("loading {}", path.display()))?;
-            (checkpoint.info, path.display().to_string())
-        }
-        None => (
-            CheckpointInfo {
-                config: Config::default(),
-                feature_schema: FEATURE_SCHEMA_VERSION,
-                metrics: TrainingMetrics::default(),
-                provenance: Provenance::default(),
-                model_id: "untrained".into(),
-            },
-            "default architecture (no checkpoint given; untrained)".into(),
-        ),
-    };
+    let (checkpoint, source) =
+        shipped::resolve(args.model.as_deref()).with_context(|| match &args.model {
+            Some(path) => format!("loading {}", path.display()),
+            None => "loading the default model".into(),
+        })?;
+    let (info, source) = (checkpoint.info, source.to_string());
     let shapes = tensor_shapes(&info.config)?;
     let parameters: usize = shapes.values().map(|s| s.iter().product::<usize>()).sum();
     let selected = device::select(DeviceChoice::Auto)?;

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cutscore_model::analysis::{TrackAnalysis, analyze_file};
-use cutscore_model::checkpoint::{Checkpoint, CheckpointInfo};
+use cutscore_model::checkpoint::CheckpointInfo;
 use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::reward::RewardModel;
+use cutscore_model::shipped;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
-    /// Reward model checkpoint (.safetensors) to score with.
+    /// Reward model checkpoint (.safetensors) to score with [default: your fine-tuned model if
+    /// `trainer finetune` has written one, else the shipped model].
     #[arg(long)]
     model: Option<PathBuf>,
     /// Where to run the model: auto (CUDA if available), cpu or cuda.
@@ -22,11 +24,12 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Loads and checks the model on the chosen device.
     pub fn load(&self) -> anyhow::Result<(RewardModel, CheckpointInfo)> {
-        let path = self.model.as_ref().context(
-            "no reward model given: pass --model PATH (a .safetensors checkpoint made by `trainer train` or `trainer finetune`)",
-        )?;
-        let checkpoint =
-            Checkpoint::read(path).with_context(|| format!("loading {}", path.display()))?;
+        let (checkpoint, source) =
+            shipped::resolve(self.model.as_deref()).with_context(|| match &self.model {
+                Some(path) => format!("loading {}", path.display()),
+                None => "loading the default model".into(),
+            })?;
+        log::info!("scoring with {source}");
         let selected = device::select(self.device)?;
         let model = checkpoint.model(&selected.device)?;
         Ok((model, checkpoint.info))
