@@ -125,7 +125,10 @@ impl Plugin for Cutscore {
             sample_rate,
             channels,
         ) {
-            Ok((engine, audio)) => {
+            Ok((engine, mut audio)) => {
+                audio
+                    .tap
+                    .set_offline(buffer_config.process_mode == ProcessMode::Offline);
                 self.engine = Some(engine);
                 self.audio = Some(audio);
                 true

@@ -28,6 +28,11 @@ use crate::session::{FitState, ModelStatus, Proposal, Session, lock};
 
 /// Scoring windows per forward pass: one batch holds the proposals of several bars.
 pub const BATCH: usize = 64;
+/// Stale scores are rescored in batches this small, so a new bar never waits long.
+const STALE_BATCH: usize = 16;
+/// A score goes stale when the track has grown by this factor since it was computed (the
+/// `kept_fraction` input moves with the track's length; smaller growth barely changes it).
+const STALE_GROWTH: f64 = 1.05;
 /// How often the user-model file is checked for a new version.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -125,9 +130,9 @@ impl ScoringWorker {
         let stale: Vec<(usize, usize)> = spans
             .iter()
             .copied()
-            .filter(|span| cache.get(span).is_some_and(|s| s.beats != grid.len()))
+            .filter(|span| cache.get(span).is_some_and(|s| is_stale(s, grid.len())))
             .collect();
-        for chunk in stale.chunks(BATCH) {
+        for chunk in stale.chunks(STALE_BATCH) {
             if !self.jobs.is_empty() {
                 // A new bar or request first; the rest stay stale until the next round.
                 return false;
@@ -217,7 +222,7 @@ impl ScoringWorker {
             .filter(|span| {
                 cache
                     .get(span)
-                    .is_none_or(|s| s.beats != grid.len() || s.generation != serving.generation)
+                    .is_none_or(|s| is_stale(s, grid.len()) || s.generation != serving.generation)
             })
             .count();
         let summary = Summary {
@@ -343,6 +348,10 @@ impl ScoringWorker {
             ..loaded
         };
     }
+}
+
+fn is_stale(scored: &Scored, beats: usize) -> bool {
+    beats as f64 > scored.beats as f64 * STALE_GROWTH
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

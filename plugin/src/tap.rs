@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub const CAPTURE_RING_S: f64 = 4.0;
 /// Seconds of audition audio queued ahead of the audio thread.
 pub const AUDITION_RING_S: f64 = 1.0;
+/// Longest an offline render waits for the analysis thread to make room in the ring.
+pub const OFFLINE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Counters the audio thread keeps for the status line.
 #[derive(Debug, Default)]
@@ -28,6 +30,9 @@ pub struct AudioTap {
     producer: rtrb::Producer<f32>,
     channels: usize,
     stats: Arc<TapStats>,
+    /// The host renders offline (a bounce): no deadline, so a full ring is waited on instead
+    /// of dropping audio the analysis has not seen.
+    offline: bool,
 }
 
 impl AudioTap {
@@ -45,9 +50,15 @@ impl AudioTap {
                 producer,
                 channels,
                 stats,
+                offline: false,
             },
             consumer,
         )
+    }
+
+    /// Waits for ring space instead of dropping blocks (for offline rendering only: it sleeps).
+    pub fn set_offline(&mut self, offline: bool) {
+        self.offline = offline;
     }
 
     /// Copies one block (one slice per channel). Blocks of exact digital silence while the
@@ -61,6 +72,13 @@ impl AudioTap {
         if !transport_playing && block.iter().all(|c| c.iter().all(|&s| s == 0.0)) {
             self.stats.silent_blocks.fetch_add(1, Ordering::Relaxed);
             return true;
+        }
+        if self.offline {
+            let started = std::time::Instant::now();
+            while self.producer.slots() < frames * self.channels && started.elapsed() < OFFLINE_WAIT
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
         match self.producer.write_chunk_uninit(frames * self.channels) {
             Ok(chunk) => {
@@ -180,6 +198,28 @@ mod tests {
         );
         assert_eq!(stats.dropped_frames.load(Ordering::Relaxed), 3);
         assert_eq!(stats.frames.load(Ordering::Relaxed), 6);
+    }
+
+    #[test]
+    fn offline_rendering_waits_for_room_instead_of_dropping() {
+        let stats = Arc::new(TapStats::default());
+        let (mut tap, mut ring) = AudioTap::new(1, 4, stats.clone());
+        tap.set_offline(true);
+        let mut block = vec![vec![0.5; 4]];
+        assert!(tap.capture(&block_of(&mut block), true));
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let got: Vec<f32> = (0..4).map(|_| ring.pop().unwrap()).collect();
+            (got, ring)
+        });
+        assert!(
+            tap.capture(&block_of(&mut block), true),
+            "waited for the reader"
+        );
+        let (got, ring) = reader.join().unwrap();
+        assert_eq!(got, [0.5; 4]);
+        assert_eq!(ring.slots(), 4);
+        assert_eq!(stats.dropped_frames.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! Soak run of the plugin's real threads: feeds minutes of a synthetic song through the audio
+//! thread's tap (blocks of 512 frames) at a chosen speed and reports what the issue asks to
+//! measure: the analysis thread's CPU time per second of audio, the time from each new bar to
+//! updated proposals, and the process's resident memory at the end.
+//!
+//! `cargo run --release -p cutscore-plugin --example soak -- [MINUTES] [SPEED] [RATE]`
+//! (defaults: 20 minutes at 8x real time, 48 kHz).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cutscore_model::synth::{SongSpec, render};
+use cutscore_plugin::engine::Engine;
+use cutscore_plugin::params::CutscoreParams;
+use cutscore_plugin::session::{Session, lock};
+use nice_plug_egui::RepaintNotifier;
+
+const BLOCK: usize = 512;
+
+fn main() {
+    let args: Vec<f64> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            a.parse()
+                .expect("arguments are numbers: MINUTES SPEED RATE")
+        })
+        .collect();
+    let minutes = args.first().copied().unwrap_or(20.0);
+    let speed = args.get(1).copied().unwrap_or(8.0);
+    let rate = args.get(2).copied().unwrap_or(48_000.0) as u32;
+
+    let mut spec = SongSpec::random(33);
+    spec.sample_rate = rate;
+    spec.bars = spec.bars_for_seconds(180.0);
+    let song = render(&spec).expect("the song renders");
+    let frames = song.frames();
+
+    let session = Arc::new(Session::new(None));
+    let params = Arc::new(CutscoreParams::default());
+    let (engine, mut audio) = Engine::start(&session, &params, &RepaintNotifier::new(), rate, 2)
+        .expect("the threads start");
+    let rss_start = rss_mb();
+
+    let total = (minutes * 60.0 * f64::from(rate)) as usize;
+    let mut left = vec![0f32; BLOCK];
+    let mut right = vec![0f32; BLOCK];
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut last_beats = 0;
+    let mut next_poll = Instant::now();
+    let mut fed = 0;
+    while fed < total {
+        for i in 0..BLOCK {
+            let frame = (fed + i) % frames;
+            left[i] = song.samples[2 * frame];
+            right[i] = song.samples[2 * frame + 1];
+        }
+        let block = [&mut left[..], &mut right[..]];
+        audio.tap.capture(&block, true);
+        fed += BLOCK;
+        let due = started + Duration::from_secs_f64(fed as f64 / f64::from(rate) / speed);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if Instant::now() >= next_poll {
+            next_poll = Instant::now() + Duration::from_millis(20);
+            let proposals = lock(&session.proposals);
+            if proposals.beats != last_beats {
+                last_beats = proposals.beats;
+                if let Some(latency) = proposals.latency {
+                    latencies.push(latency);
+                }
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let wall = started.elapsed();
+    let analysis_cpu = thread_cpu("cutscore-analys");
+    let scoring_cpu = thread_cpu("cutscore-scorin");
+    let audio_s = fed as f64 / f64::from(rate);
+    let capture = lock(&session.capture);
+    let proposals = lock(&session.proposals);
+    latencies.sort();
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "fed {:.1} min of {} Hz stereo in {:.1} s ({speed}x); dropped {} frames",
+        audio_s / 60.0,
+        rate,
+        wall.as_secs_f64(),
+        session
+            .tap
+            .dropped_frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    println!(
+        "captured {:.1} min, {} beats, {} proposals ({} pending); capture full: {}",
+        capture.seconds() / 60.0,
+        capture.complete_beats(),
+        proposals.ranked.len(),
+        proposals.pending,
+        capture.full
+    );
+    println!(
+        "analysis thread: {:.2} s CPU for {:.0} s of audio = {:.3} % of one core in real time",
+        analysis_cpu,
+        audio_s,
+        analysis_cpu / audio_s * 100.0
+    );
+    println!("scoring worker: {scoring_cpu:.2} s CPU");
+    println!(
+        "new bar -> updated proposals: median {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} updates",
+        pct(0.5),
+        pct(0.95),
+        pct(1.0),
+        latencies.len()
+    );
+    println!(
+        "resident memory: {:.0} MB at start, {:.0} MB after (capture holds {:.0} MB of audio)",
+        rss_start,
+        rss_mb(),
+        capture.audio.samples.len() as f64 * 4.0 / 1e6
+    );
+    drop(capture);
+    drop(proposals);
+    drop(audio);
+    drop(engine);
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1000.0)
+}
+
+/// CPU seconds (user + system) of the thread whose name starts with `name` (Linux).
+fn thread_cpu(name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(name) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        // After the command name: state is field 3, utime 14 and stime 15 (1-based).
+        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks(14), ticks(15)) {
+            return (user + system) / 100.0;
+        }
+    }
+    f64::NAN
+}
