@@ -1,7 +1,49 @@
-//! `cargo xtask bundle cutscore-plugin --release`: builds the plugin and lays out
-//! `bundles/Cutscore.clap` and `bundles/Cutscore.vst3` (names from `bundler.toml`), using
-//! nice-plug's bundler.
+//! `cargo xtask bundle cutscore-plugin --release`: builds the plugin with nice-plug's bundler
+//! (bundle names from `bundler.toml`) and then copies the bundles from `target/bundled/` to
+//! `bundles/`, where the README and `bundles/README.md` say they are.
 
-fn main() -> nice_plug_xtask::Result<()> {
-    nice_plug_xtask::main()
+use std::path::{Path, PathBuf};
+
+use nice_plug_xtask::Result;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    nice_plug_xtask::main_with_args("cargo xtask", args.clone())?;
+    if args
+        .first()
+        .is_some_and(|command| command.starts_with("bundle"))
+    {
+        // `main_with_args` moved us to the workspace root.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        let bundled = target.join("bundled");
+        let out = Path::new("bundles");
+        for entry in std::fs::read_dir(&bundled)? {
+            let from = entry?.path();
+            let Some(name) = from.file_name() else {
+                continue;
+            };
+            let to = out.join(name);
+            if to.is_dir() {
+                std::fs::remove_dir_all(&to)?;
+            }
+            copy(&from, &to)?;
+            println!("Copied {} to {}", from.display(), to.display());
+        }
+    }
+    Ok(())
+}
+
+/// Copies a file, or a folder recursively.
+fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    if from.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(from, to).map(|_| ())
+    }
 }
