@@ -4,7 +4,7 @@
 //!   `assert_no_alloc` (nice-plug's `assert_process_allocs` puts the allocation checker in
 //!   this test binary): block sizes 1 to 4096, a full ring, NaN/Inf/denormal input, auditions
 //!   starting and being cut off by the transport.
-//! - 100 activations' worth of engine start/stop leave no threads behind.
+//! - 100 activations' worth of engine start/stop leave no threads and no memory behind.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -80,6 +80,18 @@ fn the_audio_thread_path_never_allocates() {
     );
 }
 
+fn rss_kb() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn threads() -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -97,14 +109,22 @@ fn engines_start_and_stop_without_leaving_threads() {
     let session = Arc::new(Session::new(None));
     let params = Arc::new(CutscoreParams::default());
     let repaint = RepaintNotifier::new();
-    let before = threads();
-    for round in 0..100 {
+    let cycle = |round: usize| {
         let rate = [44_100, 48_000, 96_000][round % 3];
         let (engine, mut audio) = Engine::start(&session, &params, &repaint, rate, 2).unwrap();
         let mut channels = vec![vec![0.1f32; 256]; 2];
         audio.tap.capture(&blocks(&mut channels, 256), true);
         drop(audio);
         drop(engine);
+    };
+    // Warm up: the first cycles fill the allocator's and candle's pools.
+    for round in 0..10 {
+        cycle(round);
+    }
+    let before = threads();
+    let memory_before = rss_kb();
+    for round in 0..100 {
+        cycle(round);
     }
     // The last engine's worker loaded the shipped model before it stopped.
     let deadline = Instant::now() + Duration::from_secs(5);
