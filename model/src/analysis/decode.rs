@@ -4,6 +4,9 @@
 //! (its format probe picks the container from the bytes, the extension is only a hint). Every
 //! decoded packet is mixed down to mono (the mean of its channels) and handed to a visitor, so
 //! the analysis can resample and frame a file without ever holding it whole at the source rate.
+//! 16-bit PCM, the usual WAV, is converted straight from the packets' bytes with symphonia's own
+//! formula (several times faster than its sample-by-sample PCM decoder); every other codec goes
+//! through symphonia's decoders.
 //!
 //! Limits that keep bad files from taking unbounded memory or time: 1 to
 //! [`MAX_CHANNELS`] channels, [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`] Hz, and at most
@@ -13,12 +16,14 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::packet::Packet;
 
 /// Most channels a file may have.
 pub const MAX_CHANNELS: usize = 8;
@@ -138,60 +143,7 @@ pub fn decode_interleaved_with(
     path: &Path,
     mut on_packet: impl FnMut(StreamInfo, &[f32]),
 ) -> Result<StreamInfo, DecodeError> {
-    let file = File::open(path).map_err(|source| DecodeError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let length = file
-        .metadata()
-        .map_err(|source| DecodeError::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .len();
-    if length == 0 {
-        return Err(DecodeError::EmptyFile {
-            path: path.to_owned(),
-        });
-    }
-    let stream = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(extension);
-    }
-    let mut format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            stream,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|error| DecodeError::UnknownFormat {
-            path: path.to_owned(),
-            reason: error.to_string(),
-        })?;
-    let track =
-        format
-            .default_track(TrackType::Audio)
-            .ok_or_else(|| DecodeError::NoAudioTrack {
-                path: path.to_owned(),
-            })?;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| DecodeError::UnsupportedCodec {
-            path: path.to_owned(),
-            reason: "the track has no audio codec parameters".into(),
-        })?;
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(params, &AudioDecoderOptions::default())
-        .map_err(|error| DecodeError::UnsupportedCodec {
-            path: path.to_owned(),
-            reason: error.to_string(),
-        })?;
-    let track_id = track.id;
-
+    let (mut format, track_id, mut decoder) = open(path)?;
     let mut info: Option<StreamInfo> = None;
     let mut interleaved: Vec<f32> = Vec::new();
     let mut frames_total: u64 = 0;
@@ -220,56 +172,11 @@ pub fn decode_interleaved_with(
         if packet.track_id != track_id {
             continue;
         }
-        let buffer = match decoder.decode(&packet) {
-            Ok(buffer) => buffer,
-            // A corrupt packet is skipped, as players do.
-            Err(SymphoniaError::DecodeError(_)) | Err(SymphoniaError::IoError(_)) => continue,
-            Err(error) => {
-                return Err(DecodeError::UnsupportedCodec {
-                    path: path.to_owned(),
-                    reason: error.to_string(),
-                });
-            }
+        let Some(packet_info) = decoder.decode(path, &packet, &mut interleaved)? else {
+            continue;
         };
-        let spec = buffer.spec();
-        let channels = spec.channels().count();
-        let sample_rate = spec.rate();
-        let current = match info {
-            Some(known) => known,
-            None => {
-                if channels == 0 || channels > MAX_CHANNELS {
-                    return Err(DecodeError::Channels {
-                        path: path.to_owned(),
-                        expected: MAX_CHANNELS,
-                        actual: channels,
-                    });
-                }
-                if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
-                    return Err(DecodeError::SampleRate {
-                        path: path.to_owned(),
-                        min: MIN_SAMPLE_RATE,
-                        max: MAX_SAMPLE_RATE,
-                        actual: sample_rate,
-                    });
-                }
-                let known = StreamInfo {
-                    sample_rate,
-                    channels,
-                };
-                info = Some(known);
-                known
-            }
-        };
-        if channels != current.channels || sample_rate != current.sample_rate {
-            return Err(DecodeError::Malformed {
-                path: path.to_owned(),
-                reason: format!(
-                    "the stream changes from {} channels at {} Hz to {channels} channels at {sample_rate} Hz",
-                    current.channels, current.sample_rate
-                ),
-            });
-        }
-        let frames = buffer.frames();
+        let current = check_stream(path, &mut info, packet_info)?;
+        let frames = interleaved.len() / current.channels;
         if frames == 0 {
             continue;
         }
@@ -280,7 +187,6 @@ pub fn decode_interleaved_with(
                 max_s: MAX_DURATION_S,
             });
         }
-        buffer.copy_to_vec_interleaved(&mut interleaved);
         on_packet(current, &interleaved);
     }
     match info {
@@ -291,19 +197,205 @@ pub fn decode_interleaved_with(
     }
 }
 
+/// Probes `path` and opens its default audio track: the format reader, the track's id and
+/// its decoder.
+fn open(path: &Path) -> Result<(Box<dyn FormatReader>, u32, PacketDecoder), DecodeError> {
+    let file = File::open(path).map_err(|source| DecodeError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let length = file
+        .metadata()
+        .map_err(|source| DecodeError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    if length == 0 {
+        return Err(DecodeError::EmptyFile {
+            path: path.to_owned(),
+        });
+    }
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(extension);
+    }
+    let format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            stream,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|error| DecodeError::UnknownFormat {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+    let track =
+        format
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| DecodeError::NoAudioTrack {
+                path: path.to_owned(),
+            })?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| DecodeError::UnsupportedCodec {
+            path: path.to_owned(),
+            reason: "the track has no audio codec parameters".into(),
+        })?;
+    let decoder = PacketDecoder::new(path, params)?;
+    let track_id = track.id;
+    Ok((format, track_id, decoder))
+}
+
+/// Turns packets into interleaved `f32` samples.
+enum PacketDecoder {
+    /// Any codec, through symphonia's decoder.
+    Symphonia(Box<dyn AudioDecoder>),
+    /// 16-bit little-endian PCM (most WAV files), converted straight from the packet's bytes.
+    /// Symphonia's PCM decoder reads such packets sample by sample into an intermediate buffer;
+    /// this is several times faster and gives the same numbers (`s / 32768`, as symphonia's
+    /// `i16` to `f32` conversion).
+    PcmS16Le(StreamInfo),
+}
+
+impl PacketDecoder {
+    fn new(path: &Path, params: &AudioCodecParameters) -> Result<Self, DecodeError> {
+        let plain_16_bit = params.codec == CODEC_ID_PCM_S16LE
+            && params.bits_per_sample.unwrap_or(16) == 16
+            && params.bits_per_coded_sample.unwrap_or(16) == 16;
+        let channels = params.channels.as_ref().map_or(0, |c| c.count());
+        if plain_16_bit
+            && channels > 0
+            && let Some(sample_rate) = params.sample_rate
+        {
+            return Ok(Self::PcmS16Le(StreamInfo {
+                sample_rate,
+                channels,
+            }));
+        }
+        symphonia::default::get_codecs()
+            .make_audio_decoder(params, &AudioDecoderOptions::default())
+            .map(Self::Symphonia)
+            .map_err(|error| DecodeError::UnsupportedCodec {
+                path: path.to_owned(),
+                reason: error.to_string(),
+            })
+    }
+
+    /// Decodes `packet` into `interleaved` and returns its format, or `None` for a corrupt
+    /// packet to skip (as players do).
+    fn decode(
+        &mut self,
+        path: &Path,
+        packet: &Packet,
+        interleaved: &mut Vec<f32>,
+    ) -> Result<Option<StreamInfo>, DecodeError> {
+        match self {
+            Self::PcmS16Le(info) => {
+                let whole_frames = packet.data.len() / (2 * info.channels) * 2 * info.channels;
+                interleaved.clear();
+                interleaved.extend(
+                    packet.data[..whole_frames]
+                        .chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0),
+                );
+                Ok(Some(*info))
+            }
+            Self::Symphonia(decoder) => {
+                let buffer = match decoder.decode(packet) {
+                    Ok(buffer) => buffer,
+                    Err(SymphoniaError::DecodeError(_)) | Err(SymphoniaError::IoError(_)) => {
+                        return Ok(None);
+                    }
+                    Err(error) => {
+                        return Err(DecodeError::UnsupportedCodec {
+                            path: path.to_owned(),
+                            reason: error.to_string(),
+                        });
+                    }
+                };
+                let spec = buffer.spec();
+                let info = StreamInfo {
+                    sample_rate: spec.rate(),
+                    channels: spec.channels().count(),
+                };
+                if buffer.frames() == 0 || info.channels == 0 {
+                    interleaved.clear();
+                } else {
+                    buffer.copy_to_vec_interleaved(interleaved);
+                }
+                Ok(Some(info))
+            }
+        }
+    }
+}
+
+/// Checks a packet's format: the first sets the stream's (within the limits), later ones must
+/// match it. Returns the stream's format.
+fn check_stream(
+    path: &Path,
+    known: &mut Option<StreamInfo>,
+    packet: StreamInfo,
+) -> Result<StreamInfo, DecodeError> {
+    let StreamInfo {
+        sample_rate,
+        channels,
+    } = packet;
+    let current = match *known {
+        Some(known) => known,
+        None => {
+            if channels == 0 || channels > MAX_CHANNELS {
+                return Err(DecodeError::Channels {
+                    path: path.to_owned(),
+                    expected: MAX_CHANNELS,
+                    actual: channels,
+                });
+            }
+            if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
+                return Err(DecodeError::SampleRate {
+                    path: path.to_owned(),
+                    min: MIN_SAMPLE_RATE,
+                    max: MAX_SAMPLE_RATE,
+                    actual: sample_rate,
+                });
+            }
+            *known.insert(packet)
+        }
+    };
+    if packet != current {
+        return Err(DecodeError::Malformed {
+            path: path.to_owned(),
+            reason: format!(
+                "the stream changes from {} channels at {} Hz to {channels} channels at {sample_rate} Hz",
+                current.channels, current.sample_rate
+            ),
+        });
+    }
+    Ok(current)
+}
+
 /// Mixes interleaved `channels`-channel audio into `mono` (resized to the frame count): the
 /// mean of the channels of each frame.
 pub fn mix_to_mono(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
     mono.clear();
-    if channels == 0 {
-        return;
+    match channels {
+        0 => {}
+        1 => mono.extend_from_slice(interleaved),
+        // The common case spelled out so that it vectorises; the same arithmetic as below.
+        2 => mono.extend(interleaved.chunks_exact(2).map(|f| (f[0] + f[1]) * 0.5)),
+        _ => {
+            let scale = 1.0 / channels as f32;
+            mono.extend(
+                interleaved
+                    .chunks_exact(channels)
+                    .map(|frame| frame.iter().sum::<f32>() * scale),
+            );
+        }
     }
-    let scale = 1.0 / channels as f32;
-    mono.extend(
-        interleaved
-            .chunks_exact(channels)
-            .map(|frame| frame.iter().sum::<f32>() * scale),
-    );
 }
 
 #[cfg(test)]
@@ -358,6 +450,55 @@ mod tests {
         for (i, &m) in audio.mono.iter().enumerate() {
             let expected = ((i as f32 * 0.01).sin() * 0.5 + 0.25) / 2.0;
             assert!((m - expected).abs() < 1e-4, "frame {i}: {m} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_pcm_decodes_exactly_as_symphonia_converts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples: Vec<f32> = (0..3000)
+            .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+            .collect();
+        let bytes = wav_bytes(44_100, 2, &samples);
+        // Cut in the middle of a frame: the half frame is dropped.
+        let bytes = &bytes[..bytes.len() - 2];
+        let path = write(dir.path(), "s16.wav", bytes);
+        let audio = decode_file(&path).unwrap();
+        let ints: Vec<i16> = bytes[44..bytes.len() - 2]
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let expected: Vec<f32> = ints
+            .chunks_exact(2)
+            .map(|f| (f[0] as f32 / 32_768.0 + f[1] as f32 / 32_768.0) * 0.5)
+            .collect();
+        assert_eq!(audio.mono, expected);
+        let interleaved = decode_audio(&path).unwrap();
+        assert_eq!(interleaved.channels, 2);
+        assert!(
+            interleaved
+                .samples
+                .iter()
+                .zip(&ints)
+                .all(|(&f, &i)| f == i as f32 / 32_768.0)
+        );
+        assert_eq!(interleaved.samples.len(), ints.len());
+    }
+
+    #[test]
+    fn mixing_to_mono_averages_any_channel_count() {
+        let mut mono = Vec::new();
+        for channels in 1..=MAX_CHANNELS {
+            let interleaved: Vec<f32> = (0..channels * 5).map(|i| i as f32 * 0.1 - 1.0).collect();
+            mix_to_mono(&interleaved, channels, &mut mono);
+            assert_eq!(mono.len(), 5);
+            for (frame, &m) in interleaved.chunks_exact(channels).zip(&mono) {
+                let mean = frame.iter().sum::<f32>() / channels as f32;
+                assert!(
+                    (m - mean).abs() < 1e-6,
+                    "{channels} channels: {m} vs {mean}"
+                );
+            }
         }
     }
 
