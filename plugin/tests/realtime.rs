@@ -137,5 +137,11 @@ fn engines_start_and_stop_without_leaving_threads() {
         before,
         threads()
     );
+    let growth_mb = (rss_kb() as f64 - memory_before as f64) / 1000.0;
+    eprintln!("resident memory change over 100 activations: {growth_mb:+.1} MB");
+    assert!(
+        growth_mb < 16.0,
+        "resident memory grew by {growth_mb:.1} MB over 100 activations"
+    );
     assert!(lock(&session.jobs).is_some());
 }
