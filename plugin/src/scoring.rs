@@ -199,21 +199,11 @@ impl ScoringWorker {
         bar_at: Option<Instant>,
     ) {
         let positions = bar_beats(grid);
-        let meter = f64::from(grid.meter.max(1));
         let mut ranked: Vec<Proposal> = spans
             .iter()
-            .filter_map(|&(start, end)| {
-                let scored = cache.get(&(start, end))?;
-                Some(Proposal {
-                    start,
-                    end,
-                    from_s: grid.time_of(start),
-                    to_s: grid.time_of(end),
-                    start_at: positions[start],
-                    resume_at: positions[end],
-                    bars: (end - start) as f64 / meter,
-                    score: scored.score,
-                })
+            .filter_map(|&span| {
+                let scored = cache.get(&span)?;
+                Some(Proposal::on_grid(grid, &positions, span, scored.score))
             })
             .collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));

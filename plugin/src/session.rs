@@ -136,6 +136,27 @@ pub struct Proposal {
     pub score: f32,
 }
 
+impl Proposal {
+    /// The proposal to cut beats `start..end` of `grid`; `positions` is `bar_beats(grid)`.
+    pub fn on_grid(
+        grid: &BeatGrid,
+        positions: &[BarBeat],
+        (start, end): (usize, usize),
+        score: f32,
+    ) -> Self {
+        Self {
+            start,
+            end,
+            from_s: grid.time_of(start),
+            to_s: grid.time_of(end),
+            start_at: positions[start],
+            resume_at: positions[end],
+            bars: (end - start) as f64 / f64::from(grid.meter.max(1)),
+            score,
+        }
+    }
+}
+
 /// The scoring worker's latest results.
 #[derive(Debug, Clone, Default)]
 pub struct Proposals {

@@ -33,17 +33,7 @@ fn session_with_song() -> (Arc<Session>, Vec<Proposal>) {
     let proposals: Vec<Proposal> = [(1, 2, 1.5f32), (2, 4, 0.5), (3, 4, -2.0)]
         .into_iter()
         .map(|(a, b, score)| {
-            let (start, end) = (downbeats[a], downbeats[b]);
-            Proposal {
-                start,
-                end,
-                from_s: grid.time_of(start),
-                to_s: grid.time_of(end),
-                start_at: positions[start],
-                resume_at: positions[end],
-                bars: (b - a) as f64,
-                score,
-            }
+            Proposal::on_grid(&grid, &positions, (downbeats[a], downbeats[b]), score)
         })
         .collect();
     let session = Arc::new(Session::new(None));

@@ -11,14 +11,12 @@ use cutscore_model::analysis::{TrackAnalysis, analyze_samples};
 use cutscore_model::audio::{Audio, WavFormat, write_wav};
 use cutscore_model::editing::candidates::{CandidateOptions, rank_candidates};
 use cutscore_model::editing::fit::{FitOptions, fit_to_length};
-use cutscore_model::editing::markers::{
-    audacity_labels, clock, edit_list, join_markers, reaper_csv,
-};
-use cutscore_model::editing::render::{DEFAULT_CROSSFADE_S, render};
+use cutscore_model::editing::markers::{audacity_labels, clock, join_markers, reaper_csv};
+use cutscore_model::editing::render::DEFAULT_CROSSFADE_S;
 use cutscore_model::reward::scoring::Track;
 use cutscore_model::synth::{SongSpec, render as render_song};
 
-use super::shared::{ModelArgs, analyze_bars};
+use super::shared::{ModelArgs, analyze_bars, render_fit};
 
 /// Length of the synthetic demo song.
 const SONG_SECONDS: f64 = 75.0;
@@ -123,15 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..FitOptions::default()
         },
     )?;
-    let rendered = render(&audio, &analysis.grid, &fit.best.edit, DEFAULT_CROSSFADE_S)?;
-    let join_scores: Vec<f32> = fit.best.joins.iter().map(|j| j.score).collect();
-    let list = edit_list(
-        audio.seconds(),
-        rendered.audio.seconds(),
-        Some(fit.best.score),
-        &rendered.joins,
-        Some(&join_scores),
-    );
+    let (rendered, list) = render_fit(&audio, &analysis.grid, &fit.best, DEFAULT_CROSSFADE_S)?;
     let markers = join_markers(&list.joins);
     let edited = args.out_dir.join(format!("{name}.edited.wav"));
     let labels = args.out_dir.join(format!("{name}.edited.txt"));

@@ -6,13 +6,11 @@ use anyhow::{Context, bail};
 use cutscore_model::analysis::decode::decode_audio;
 use cutscore_model::audio::{WavFormat, write_wav};
 use cutscore_model::editing::fit::{FitEdit, FitOptions, fit_to_length};
-use cutscore_model::editing::markers::{
-    MarkerFormat, clock, edit_list, join_markers, write_markers,
-};
-use cutscore_model::editing::render::{DEFAULT_CROSSFADE_S, render};
+use cutscore_model::editing::markers::{MarkerFormat, clock, join_markers, write_markers};
+use cutscore_model::editing::render::DEFAULT_CROSSFADE_S;
 use cutscore_model::reward::scoring::Track;
 
-use super::shared::{ModelArgs, analyze_bars};
+use super::shared::{ModelArgs, analyze_bars, render_fit};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -134,17 +132,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let audio =
         decode_audio(&args.audio).with_context(|| format!("decoding {}", args.audio.display()))?;
-    let rendered = render(&audio, &analysis.grid, &fit.best.edit, args.crossfade)?;
+    let (rendered, list) = render_fit(&audio, &analysis.grid, &fit.best, args.crossfade)?;
     write_wav(&args.out, &rendered.audio, args.format)?;
     if let Some(path) = &args.markers {
-        let join_scores: Vec<f32> = fit.best.joins.iter().map(|j| j.score).collect();
-        let list = edit_list(
-            audio.seconds(),
-            rendered.audio.seconds(),
-            Some(fit.best.score),
-            &rendered.joins,
-            Some(&join_scores),
-        );
         write_markers(path, &list, &join_markers(&list.joins))
             .with_context(|| format!("writing {}", path.display()))?;
     }

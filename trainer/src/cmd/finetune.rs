@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::pair_set::PairSet;
-use cutscore_model::shipped;
 use cutscore_model::synthetic_pairs::{self, PairOptions};
 use cutscore_model::training_run::{self, FinetuneOptions, FinetuneTarget, Progress};
 use cutscore_model::user_model;
+
+use super::shared::resolve_model;
 
 /// Synthetic pairs generated for replay when `--synthetic` is not given: 24 songs, about 2 s.
 const REPLAY_PAIRS: usize = 600;
@@ -60,10 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let user = PairSet::load(&args.prefs)
         .with_context(|| format!("reading decisions from {}", args.prefs.display()))?;
     let (base, base_source) =
-        shipped::resolve(args.base.as_deref()).with_context(|| match &args.base {
-            Some(base) => format!("loading the base model {}", base.display()),
-            None => "loading your current model (pass --base to start from another)".into(),
-        })?;
+        resolve_model(args.base.as_deref()).context("loading the base model")?;
     log::info!("fine-tuning {base_source}");
     // Without a replay set, a fresh one is generated (songs the base model never saw): the
     // replay keeps the base's skills, and its validation share measures that they were kept.

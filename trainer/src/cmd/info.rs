@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use cutscore_model::checkpoint::tensor_shapes;
 use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::features::{BEAT_FEATURES, EDIT_FEATURES};
-use cutscore_model::shipped;
+
+use super::shared::resolve_model;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,11 +19,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (checkpoint, source) =
-        shipped::resolve(args.model.as_deref()).with_context(|| match &args.model {
-            Some(path) => format!("loading {}", path.display()),
-            None => "loading the default model".into(),
-        })?;
+    let (checkpoint, source) = resolve_model(args.model.as_deref())?;
     let (info, source) = (checkpoint.info, source.to_string());
     let shapes = tensor_shapes(&info.config)?;
     let parameters: usize = shapes.values().map(|s| s.iter().product::<usize>()).sum();

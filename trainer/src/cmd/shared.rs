@@ -1,14 +1,20 @@
-//! What `score` and `edit` share: the `--model`/`--device` arguments and analysing a song
-//! that must have bars to cut.
+//! What the scoring commands share: the `--model`/`--device` arguments and loading the default
+//! model, analysing a song that must have bars to cut, and rendering a fitted edit with its
+//! marker list.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cutscore_model::analysis::{TrackAnalysis, analyze_file};
-use cutscore_model::checkpoint::CheckpointInfo;
+use cutscore_model::audio::Audio;
+use cutscore_model::checkpoint::{Checkpoint, CheckpointInfo};
 use cutscore_model::device::{self, DeviceChoice};
+use cutscore_model::editing::fit::FitEdit;
+use cutscore_model::editing::markers::{EditList, edit_list};
+use cutscore_model::editing::render::{Rendered, render};
+use cutscore_model::grid::BeatGrid;
 use cutscore_model::reward::RewardModel;
-use cutscore_model::shipped;
+use cutscore_model::shipped::{self, ModelSource};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
@@ -34,6 +40,34 @@ impl ModelArgs {
         let model = checkpoint.model(&selected.device)?;
         Ok((model, checkpoint.info))
     }
+}
+
+/// `fit` rendered from `audio` with crossfades, and the edit list of its joins (with the
+/// joins' scores) for the marker files.
+pub fn render_fit(
+    audio: &Audio,
+    grid: &BeatGrid,
+    fit: &FitEdit,
+    crossfade_s: f64,
+) -> anyhow::Result<(Rendered, EditList)> {
+    let rendered = render(audio, grid, &fit.edit, crossfade_s)?;
+    let join_scores: Vec<f32> = fit.joins.iter().map(|j| j.score).collect();
+    let list = edit_list(
+        audio.seconds(),
+        rendered.audio.seconds(),
+        Some(fit.score),
+        &rendered.joins,
+        Some(&join_scores),
+    );
+    Ok((rendered, list))
+}
+
+/// Loads `given`, else the default model, saying which in the error.
+pub fn resolve_model(given: Option<&Path>) -> anyhow::Result<(Checkpoint, ModelSource)> {
+    shipped::resolve(given).with_context(|| match given {
+        Some(path) => format!("loading {}", path.display()),
+        None => "loading the default model (your model if `trainer finetune` wrote one, else the shipped one)".into(),
+    })
 }
 
 /// Analyses `audio`, refusing songs without at least two bars.
