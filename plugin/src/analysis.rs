@@ -128,8 +128,8 @@ impl AnalysisThread {
             match analyzer.features_into(&capture.grid, index, row) {
                 Ok(()) => capture.features.extend_from_slice(row),
                 // Too old for the analyzer's frame ring (after a stall): reuse the last row
-                // so indices stay aligned; a stall long enough for this is reported.
-                Err(e) => {
+                // so indices stay aligned, and count it for the status line.
+                Err(_) => {
                     let fallback = capture
                         .features
                         .len()
@@ -137,9 +137,7 @@ impl AnalysisThread {
                         .map(|start| capture.features[start..].to_vec())
                         .unwrap_or_else(|| vec![0.0; BEAT_FEATURES]);
                     capture.features.extend_from_slice(&fallback);
-                    capture
-                        .error
-                        .get_or_insert(format!("features of beat {index}: {e}"));
+                    capture.feature_gaps += 1;
                 }
             }
             new_bar |= beat.beat_in_bar == 0;

@@ -121,6 +121,7 @@ impl CutscoreEditor {
         );
         let error = capture.error.clone();
         let non_finite = capture.non_finite;
+        let gaps = capture.feature_gaps;
         drop(capture);
         ui.horizontal(|ui| {
             ui.heading("Cutscore");
@@ -133,6 +134,12 @@ impl CutscoreEditor {
         });
         if let Some(error) = error {
             ui.colored_label(Color32::LIGHT_RED, error);
+        }
+        if gaps > 0 {
+            ui.colored_label(
+                Color32::YELLOW,
+                format!("{gaps} beats analysed late reuse their neighbour's features"),
+            );
         }
         if non_finite > 0 {
             ui.colored_label(

@@ -39,6 +39,9 @@ pub struct Capture {
     pub tempo_bpm: f64,
     /// Non-finite input samples replaced by zeros.
     pub non_finite: u64,
+    /// Beats whose features could not be computed (the analysis fell too far behind) and
+    /// repeat the previous beat's.
+    pub feature_gaps: usize,
     /// The capture reached [`MAX_CAPTURE_S`]; later audio passes through unanalysed.
     pub full: bool,
     /// Why the analysis stopped, if it did.
@@ -63,6 +66,7 @@ impl Capture {
             envelope: Vec::new(),
             tempo_bpm: 0.0,
             non_finite: 0,
+            feature_gaps: 0,
             full: false,
             error: None,
         }
