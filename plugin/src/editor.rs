@@ -83,9 +83,13 @@ impl CutscoreEditor {
 
     /// Draws the whole window into `ui`.
     pub fn show(&mut self, ui: &mut Ui) {
-        let proposals = lock(&self.session.proposals).clone();
         let shown_count = self.params.shown.value().max(1) as usize;
-        let shown: Vec<Proposal> = proposals.ranked.iter().take(shown_count).cloned().collect();
+        // Copy only what is drawn: a long track has thousands of ranked proposals.
+        let (shown, beats, pending, latency) = {
+            let proposals = lock(&self.session.proposals);
+            let shown: Vec<Proposal> = proposals.ranked.iter().take(shown_count).cloned().collect();
+            (shown, proposals.beats, proposals.pending, proposals.latency)
+        };
         if self
             .selected
             .is_none_or(|span| !shown.iter().any(|p| (p.start, p.end) == span))
@@ -97,12 +101,12 @@ impl CutscoreEditor {
         ui.separator();
         self.limits(ui);
         ui.separator();
-        self.proposal_list(ui, &shown, proposals.pending);
-        self.proposal_buttons(ui, proposals.beats, &shown);
+        self.proposal_list(ui, &shown, pending);
+        self.proposal_buttons(ui, beats, &shown);
         ui.separator();
         self.fit_and_render(ui);
         ui.separator();
-        self.status(ui, proposals.latency);
+        self.status(ui, latency);
     }
 
     fn header(&mut self, ui: &mut Ui) {
