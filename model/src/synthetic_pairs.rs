@@ -4,14 +4,16 @@
 //!
 //! Each song is a [`SongSpec::random`] (30-60 s) rendered at 22.05 kHz (the analysis rate, so
 //! nothing is resampled); its beat grid is the exact ground truth and its 121 features are
-//! computed on that grid. Per song a target length (55-85 % of the song, whole bars) is drawn,
-//! then pairs of edits drawn independently of each other: one to three removed spans whose
-//! total is near the target, each span sometimes whole bars or whole phrases from a downbeat,
-//! sometimes any length from any beat, sometimes a trim of the start or the end. A pair whose
-//! edits differ only by a beat or so at every boundary is redrawn, so no pair is a trivial
-//! ±1-beat variant. The preferred side alternates between `a` and `b`, so labels are balanced
-//! exactly 50/50.
+//! computed on that grid. Per song a target length (55-85 % of the song, whole bars) is drawn.
+//! Each pair follows one [`EditPlan`] (how many spans, about how much removed, only between
+//! the intro and the outro), and its two edits are drawn independently within it: each span
+//! sometimes whole bars or whole phrases from a downbeat, sometimes any length from any beat.
+//! A pair whose edits differ only by a beat or so at every boundary is redrawn, so no pair is a
+//! trivial ±1-beat variant, and so is a pair the oracle scores closer than a margin. The
+//! preferred side alternates between `a` and `b`, so labels are balanced exactly 50/50.
+//! `docs/oracle.md` says why the whole-edit rules are constraints here rather than labels.
 
+use std::ops::Range;
 use std::path::Path;
 
 use rand::rngs::StdRng;
@@ -21,7 +23,7 @@ use crate::analysis::{AnalysisError, features_for_grid};
 use crate::edit::Edit;
 use crate::features::FeatureMatrix;
 use crate::grid::BeatGrid;
-use crate::oracle::{DEFAULT_TEMPERATURE, Oracle, OracleError, target_beats};
+use crate::oracle::{DEFAULT_TEMPERATURE, Oracle, OracleError, OracleWeights, target_beats};
 use crate::prefs::{
     Comparison, PrefsError, PrefsLog, RECORD_VERSION, Record, Side, TrackRecord, track_id,
 };
@@ -29,6 +31,8 @@ use crate::synth::{SongSpec, SongTruth, SynthError, render};
 
 /// The `source` of every comparison written here.
 pub const SOURCE: &str = "synthetic-oracle";
+/// Default [`PairOptions::min_margin`], in craft points (half a clear flaw).
+pub const DEFAULT_MIN_MARGIN: f32 = 0.5;
 /// Sample rate the songs are rendered at (the analysis rate).
 pub const SAMPLE_RATE: u32 = 22_050;
 
@@ -43,6 +47,9 @@ pub struct PairOptions {
     pub pairs_per_song: usize,
     /// Width of the oracle's logistic curve (see [`Oracle::with_temperature`]).
     pub temperature: f32,
+    /// Pairs the oracle scores closer than this (craft points) are redrawn: a close call
+    /// teaches the model nothing but noise.
+    pub min_margin: f32,
     /// Songs rendered at once.
     pub threads: usize,
 }
@@ -54,6 +61,7 @@ impl Default for PairOptions {
             seed: 0,
             pairs_per_song: 50,
             temperature: DEFAULT_TEMPERATURE,
+            min_margin: DEFAULT_MIN_MARGIN,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -70,6 +78,10 @@ pub struct PairSummary {
     pub mean_confidence: f32,
     /// Labels that went against the oracle's own majority (sampled noise).
     pub flipped: usize,
+    /// Drawn pairs redrawn for being closer than the margin.
+    pub close_redrawn: usize,
+    /// Songs left out for having too little music between their intro and outro.
+    pub songs_skipped: usize,
 }
 
 /// Why pairs could not be generated.
@@ -142,12 +154,14 @@ pub fn generate(
         });
     }
     let log = PrefsLog::create(dir)?;
-    let songs = options.count.div_ceil(options.pairs_per_song);
     let mut seeds = StdRng::seed_from_u64(options.seed);
-    let song_seeds: Vec<u64> = (0..songs).map(|_| seeds.random()).collect();
     let mut summary = PairSummary::default();
     let mut confidence_sum = 0.0;
-    for batch in song_seeds.chunks(options.threads.max(1)) {
+    while summary.pairs < options.count {
+        let songs_left = (options.count - summary.pairs).div_ceil(options.pairs_per_song);
+        let batch: Vec<u64> = (0..songs_left.min(options.threads.max(1)))
+            .map(|_| seeds.random())
+            .collect();
         let prepared: Vec<Result<SongData, PairsError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
@@ -161,14 +175,29 @@ pub fn generate(
         for song in prepared {
             let song = song?;
             let wanted = options.pairs_per_song.min(options.count - summary.pairs);
+            let judged = match song_pairs(
+                &song,
+                wanted,
+                summary.pairs,
+                options.temperature,
+                options.min_margin,
+            ) {
+                Ok(judged) => judged,
+                // A song with too little between its intro and outro: take the next seed.
+                Err(PairsError::TooShort { .. }) => {
+                    summary.songs_skipped += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             log.save_track(&TrackRecord::new(
                 song.track.clone(),
                 Some(format!("synthetic song, seed {}", song.seed)),
                 song.grid.clone(),
                 song.features.clone(),
             ))?;
-            let judged = song_pairs(&song, wanted, summary.pairs, options.temperature)?;
             summary.flipped += judged.flipped;
+            summary.close_redrawn += judged.close_redrawn;
             for comparison in judged.comparisons {
                 summary.a_preferred += usize::from(comparison.preferred == Side::A);
                 confidence_sum += f64::from(comparison.confidence);
@@ -189,15 +218,20 @@ pub struct SongPairs {
     pub comparisons: Vec<Comparison>,
     /// Labels that went against the oracle's majority.
     pub flipped: usize,
+    /// Drawn pairs the oracle scored closer than the margin, redrawn.
+    pub close_redrawn: usize,
 }
 
 /// `count` judged comparisons of edits of `song`; pair `first_index + k` puts the preferred
-/// edit on side `a` when even, `b` when odd.
+/// edit on side `a` when even, `b` when odd. Both edits of a pair come from one
+/// [`EditPlan`] and have as many joins; a pair the oracle scores less than `min_margin` apart
+/// is redrawn (up to [`MARGIN_TRIES`] times, then the widest pair drawn is kept).
 pub fn song_pairs(
     song: &SongData,
     count: usize,
     first_index: usize,
     temperature: f32,
+    min_margin: f32,
 ) -> Result<SongPairs, PairsError> {
     let seed = song.seed;
     let beats = song.grid.len();
@@ -205,26 +239,47 @@ pub fn song_pairs(
     if beats < 8 * meter {
         return Err(PairsError::TooShort { seed, beats });
     }
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x0dd5_ca1e_0000_0002);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x0dd5_ca1e_0000_0003);
     let fraction = rng.random_range(0.55..0.85);
     let target = target_beats(&song.grid, fraction);
     let oracle = Oracle::new(&song.truth, &song.features, target)
         .map_err(|source| PairsError::Oracle { seed, source })?
+        .with_weights(pair_weights())
         .with_temperature(temperature);
+    let region = oracle.editable_region();
+    if region.len() < 4 * meter {
+        return Err(PairsError::TooShort { seed, beats });
+    }
     let time = Record::now();
     let mut out = SongPairs {
         comparisons: Vec::with_capacity(count),
         flipped: 0,
+        close_redrawn: 0,
     };
     for k in 0..count {
-        let first = draw_edit(&mut rng, &song.grid, target);
-        let mut second = draw_edit(&mut rng, &song.grid, target);
-        for _ in 0..32 {
-            if !near_variant(&first, &second) {
+        let mut widest: Option<(f32, Edit, Edit)> = None;
+        for _ in 0..MARGIN_TRIES {
+            let Some((first, second)) = draw_pair(&mut rng, &song.grid, target, &region) else {
+                continue;
+            };
+            let margin = (oracle
+                .score(&first)
+                .map_err(|source| PairsError::Oracle { seed, source })?
+                - oracle
+                    .score(&second)
+                    .map_err(|source| PairsError::Oracle { seed, source })?)
+            .abs();
+            if widest.as_ref().is_none_or(|(m, ..)| margin > *m) {
+                widest = Some((margin, first, second));
+            }
+            if margin >= min_margin {
                 break;
             }
-            second = draw_edit(&mut rng, &song.grid, target);
+            out.close_redrawn += 1;
         }
+        let Some((_, first, second)) = widest else {
+            return Err(PairsError::TooShort { seed, beats });
+        };
         let judgement = oracle
             .judge(&first, &second, &mut rng)
             .map_err(|source| PairsError::Oracle { seed, source })?;
@@ -255,62 +310,111 @@ pub fn song_pairs(
     Ok(out)
 }
 
-/// One random edit aiming (loosely) at `target` kept beats; see the module docs.
-pub fn draw_edit(rng: &mut impl Rng, grid: &BeatGrid, target: usize) -> Edit {
-    let beats = grid.len();
+/// Draws before a close pair is kept anyway.
+pub const MARGIN_TRIES: usize = 64;
+
+/// The oracle's weights for pairs: its length term is off. Both edits of a pair remove about
+/// the same amount (one [`EditPlan`]), and hitting a length is the fit search's hard
+/// constraint, not a taste; left on, the term only adds labels no join can explain.
+pub fn pair_weights() -> OracleWeights {
+    OracleWeights {
+        length: 0.0,
+        ..OracleWeights::default()
+    }
+}
+
+/// What both edits of a pair share: how many spans, about how many beats in all, and the beats
+/// they may remove (the song between its intro and its outro).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditPlan {
+    pub spans: usize,
+    pub removed: usize,
+    pub region: Range<usize>,
+}
+
+impl EditPlan {
+    /// A plan aiming (loosely) at `target` kept beats of `grid`, removing only inside `region`.
+    pub fn draw(rng: &mut impl Rng, grid: &BeatGrid, target: usize, region: &Range<usize>) -> Self {
+        let meter = usize::from(grid.meter.max(1));
+        let spans = match rng.random_range(0..20) {
+            0..11 => 1,
+            11..17 => 2,
+            _ => 3,
+        };
+        // Each span needs a kept beat or two beside it; leave a bar per span free.
+        let room = region.len().saturating_sub(spans * meter).max(spans);
+        let wanted = (grid.len() - target) as f64 * rng.random_range(0.6..1.4);
+        Self {
+            spans,
+            removed: (wanted.round() as usize).clamp(spans, room),
+            region: region.clone(),
+        }
+    }
+}
+
+/// Two edits of one plan with as many joins, not near variants of each other; `None` when the
+/// draws keep colliding.
+pub fn draw_pair(
+    rng: &mut impl Rng,
+    grid: &BeatGrid,
+    target: usize,
+    region: &Range<usize>,
+) -> Option<(Edit, Edit)> {
+    let plan = EditPlan::draw(rng, grid, target, region);
+    let first = draw_edit(rng, grid, &plan)?;
+    for _ in 0..32 {
+        if let Some(second) = draw_edit(rng, grid, &plan)
+            && !near_variant(&first, &second)
+        {
+            return Some((first, second));
+        }
+    }
+    None
+}
+
+/// One random edit following `plan`: `plan.spans` joins inside `plan.region`, each span whole
+/// 4-bar phrases, whole bars or any length (±2 beats around its share), starting on a
+/// downbeat or on any beat; `None` when the spans could not be placed.
+pub fn draw_edit(rng: &mut impl Rng, grid: &BeatGrid, plan: &EditPlan) -> Option<Edit> {
     let meter = usize::from(grid.meter.max(1));
-    let downbeats = grid.bar_starts();
-    let wanted_removed = ((beats - target) as f64 * rng.random_range(0.6..1.4)).round() as usize;
-    let wanted_removed = wanted_removed.clamp(1, beats - meter);
-    let spans_wanted = match rng.random_range(0..20) {
-        0..11 => 1,
-        11..17 => 2,
-        _ => 3,
-    };
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    for part in 0..spans_wanted {
-        let share = wanted_removed / spans_wanted
-            + usize::from(part == 0) * (wanted_removed % spans_wanted);
+    let region = &plan.region;
+    let downbeats: Vec<usize> = grid
+        .bar_starts()
+        .into_iter()
+        .filter(|b| region.contains(b))
+        .collect();
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(plan.spans);
+    for part in 0..plan.spans {
+        let share =
+            plan.removed / plan.spans + usize::from(part == 0) * (plan.removed % plan.spans);
         for _ in 0..20 {
-            let mut len = share.max(1);
-            match rng.random_range(0..10) {
+            let len = match rng.random_range(0..10) {
                 // Whole phrases of four bars.
-                0..3 => {
-                    len = (len as f64 / (4 * meter) as f64).round().max(1.0) as usize * 4 * meter
-                }
+                0..3 => (share as f64 / (4 * meter) as f64).round().max(1.0) as usize * 4 * meter,
                 // Whole bars.
-                3..7 => len = (len as f64 / meter as f64).round().max(1.0) as usize * meter,
+                3..7 => (share as f64 / meter as f64).round().max(1.0) as usize * meter,
                 // Any length.
-                _ => len = (len as i64 + rng.random_range(-2..=2)).max(1) as usize,
-            }
-            let start = match rng.random_range(0..20) {
-                // A trim of the start or the end.
-                0 => 0,
-                1 => beats.saturating_sub(len),
-                2..13 if !downbeats.is_empty() => downbeats[rng.random_range(0..downbeats.len())],
-                _ => rng.random_range(0..beats),
+                _ => (share as i64 + rng.random_range(-2..=2)).max(1) as usize,
             };
-            let end = (start + len).min(beats);
+            if len >= region.len() {
+                continue;
+            }
+            let start = if rng.random_bool(0.6) && !downbeats.is_empty() {
+                downbeats[rng.random_range(0..downbeats.len())]
+            } else {
+                rng.random_range(region.clone())
+            };
+            let end = start + len;
             let clear = spans.iter().all(|&(s, e)| end + 1 < s || e + 1 < start);
-            if start < end && clear {
+            if end <= region.end && clear {
                 spans.push((start, end));
                 break;
             }
         }
     }
-    Edit::new(beats, spans.iter().copied())
+    Edit::new(grid.len(), spans.iter().copied())
         .ok()
-        .filter(|e| e.kept_len() >= meter)
-        .unwrap_or_else(|| fallback_edit(grid, target))
-}
-
-/// A single whole-bar cut in the middle (used when random draws keep colliding).
-fn fallback_edit(grid: &BeatGrid, target: usize) -> Edit {
-    let beats = grid.len();
-    let removed = (beats - target).max(1).min(beats - 1);
-    let start = (beats - removed) / 2;
-    Edit::new(beats, [(start, start + removed)])
-        .expect("a middle cut of a non-empty track is valid")
+        .filter(|e| e.joins().len() == plan.spans)
 }
 
 /// True when `a` and `b` are the same edit or differ by at most one beat at every boundary.
@@ -354,45 +458,55 @@ mod tests {
     }
 
     #[test]
-    fn the_same_seed_gives_the_same_pairs() {
+    fn the_same_seed_gives_the_same_pairs_and_labels_follow_the_oracle() {
         let song = prepare_song(11).unwrap();
-        let a = song_pairs(&song, 20, 0, DEFAULT_TEMPERATURE).unwrap();
-        let b = song_pairs(&song, 20, 0, DEFAULT_TEMPERATURE).unwrap();
+        let a = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN).unwrap();
+        let b = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN).unwrap();
         assert_eq!(a, b);
-        // The oracle's choice is mostly the better-crafted edit: the chosen side scores higher.
-        let target = target_beats(
-            &song.grid,
-            StdRng::seed_from_u64(11 ^ 0x0dd5_ca1e_0000_0002).random_range(0.55..0.85),
-        );
-        let oracle = Oracle::new(&song.truth, &song.features, target).unwrap();
-        let agree = a
-            .comparisons
-            .iter()
-            .filter(|c| {
-                let (sa, sb) = (oracle.score(&c.a).unwrap(), oracle.score(&c.b).unwrap());
-                (sa >= sb) == (c.preferred == Side::A)
-            })
-            .count();
-        assert!(
-            agree >= 14,
-            "{agree} of 20 labels agree with the oracle's scores"
-        );
+        // Scores at least the margin apart at temperature 0.1: the chosen side scores higher.
+        let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
+            .unwrap()
+            .with_weights(pair_weights());
+        let region = oracle.editable_region();
+        for c in &a.comparisons {
+            let (sa, sb) = (oracle.score(&c.a).unwrap(), oracle.score(&c.b).unwrap());
+            assert!((sa >= sb) == (c.preferred == Side::A), "{sa} vs {sb}");
+            assert!((sa - sb).abs() >= DEFAULT_MIN_MARGIN, "{sa} vs {sb}");
+            assert_eq!(c.a.joins().len(), c.b.joins().len());
+            for span in c.a.removed().iter().chain(c.b.removed()) {
+                assert!(
+                    region.start <= span.start && span.end <= region.end,
+                    "{span:?}"
+                );
+            }
+        }
     }
 
     #[test]
-    fn drawn_edits_vary_and_stay_valid() {
+    fn drawn_edits_vary_and_follow_their_plan() {
         let grid = BeatGrid::regular(0.0, 0.5, 160, 4, 0).unwrap();
+        let region = 16..144;
         let mut rng = StdRng::seed_from_u64(0);
-        let edits: Vec<Edit> = (0..200).map(|_| draw_edit(&mut rng, &grid, 112)).collect();
-        let joins: std::collections::HashSet<usize> =
-            edits.iter().map(|e| e.joins().len()).collect();
-        assert!(joins.len() >= 3, "join counts {joins:?}");
-        let on_downbeat = edits
-            .iter()
-            .filter(|e| e.removed().iter().all(|s| s.start % 4 == 0))
-            .count();
-        assert!((40..190).contains(&on_downbeat), "{on_downbeat}");
-        let mean_kept = edits.iter().map(|e| e.kept_len()).sum::<usize>() as f64 / 200.0;
-        assert!((90.0..135.0).contains(&mean_kept), "{mean_kept}");
+        let mut join_counts = std::collections::HashSet::new();
+        let (mut on_downbeat, mut kept, mut drawn) = (0, 0, 0);
+        for _ in 0..200 {
+            let Some((a, b)) = draw_pair(&mut rng, &grid, 112, &region) else {
+                continue;
+            };
+            drawn += 1;
+            assert_eq!(a.joins().len(), b.joins().len());
+            assert!(!near_variant(&a, &b));
+            join_counts.insert(a.joins().len());
+            for edit in [&a, &b] {
+                assert!(edit.removed().iter().all(|s| s.start >= 16 && s.end <= 144));
+                on_downbeat += usize::from(edit.removed().iter().all(|s| s.start % 4 == 0));
+                kept += edit.kept_len();
+            }
+        }
+        assert!(drawn >= 190, "{drawn} of 200 pairs drawn");
+        assert_eq!(join_counts.len(), 3, "join counts {join_counts:?}");
+        assert!((80..2 * drawn - 40).contains(&on_downbeat), "{on_downbeat}");
+        let mean_kept = kept as f64 / (2 * drawn) as f64;
+        assert!((95.0..135.0).contains(&mean_kept), "{mean_kept}");
     }
 }

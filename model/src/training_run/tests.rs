@@ -63,7 +63,7 @@ fn training_fits_the_pairs_and_keeps_the_best_validation_epoch() {
     let first = &metrics.epochs[0];
     let last = metrics.epochs.last().unwrap();
     assert!(
-        last.train_loss < first.train_loss && last.train_accuracy > 0.7,
+        last.train_loss < 0.9 * first.train_loss,
         "{:?}",
         metrics.epochs
     );

@@ -22,6 +22,9 @@ pub struct Args {
     /// labels.
     #[arg(long, default_value_t = cutscore_model::oracle::DEFAULT_TEMPERATURE)]
     temperature: f32,
+    /// Pairs the oracle scores closer than this many craft points are redrawn.
+    #[arg(long, default_value_t = cutscore_model::synthetic_pairs::DEFAULT_MIN_MARGIN)]
+    min_margin: f32,
     /// Prefs folder to write (created if needed; must not already hold a decision log).
     #[arg(long)]
     out: PathBuf,
@@ -42,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         pairs_per_song: args.per_song,
         temperature: args.temperature,
+        min_margin: args.min_margin,
         ..PairOptions::default()
     };
     let bar = ProgressBar::new(args.count as u64).with_style(
@@ -60,18 +64,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{value}");
     } else {
         println!(
-            "{} pairs on {} songs in {seconds:.1} s ({:.0} pairs/s) -> {}",
+            "{} pairs on {} songs ({} too short to edit, skipped) in {seconds:.1} s ({:.0} pairs/s) -> {}",
             summary.pairs,
             summary.songs,
+            summary.songs_skipped,
             summary.pairs as f64 / seconds,
             args.out.display()
         );
         println!(
-            "a preferred {} / b preferred {}; mean label confidence {:.3}; {} labels against the oracle's majority",
+            "a preferred {} / b preferred {}; mean label confidence {:.3}; {} labels against the oracle's majority; {} close calls redrawn",
             summary.a_preferred,
             summary.pairs - summary.a_preferred,
             summary.mean_confidence,
-            summary.flipped
+            summary.flipped,
+            summary.close_redrawn
         );
     }
     Ok(())
