@@ -3,7 +3,7 @@
 //! It judges an [`Edit`] of a synthetic song knowing the song's ground truth (downbeats, the
 //! 4/8/16-bar phrase grid, the sections) and its 121 beat features. The rules are the ones
 //! editors teach for cutting music to length: cut on downbeats, cut whole phrases, land where
-//! the music would have gone anyway (same timbre, harmony and level across the join), keep the
+//! the music flows on (same timbre, harmony and level on both sides of the join), keep the
 //! intro and the ending, hit the target length, and use as few joins as possible.
 //!
 //! A score is a sum of penalties and bonuses (0 for a perfect edit, negative otherwise; the
@@ -37,8 +37,8 @@ pub struct OracleWeights {
     pub mid_phrase: f32,
     /// Bonus per join that removes whole 8- or 16-bar phrases or whole sections.
     pub whole_section_bonus: f32,
-    /// Per unit of timbral distance (MFCC 1-12) between the beat heard after the join and the
-    /// beat that would have followed without the cut.
+    /// Per unit of timbral distance (MFCC 1-12) between the bar heard before the join and the
+    /// bar heard after it (a bar's worth of beats on each side, features averaged).
     pub timbre: f32,
     /// Per unit of harmonic distance (mean absolute chroma difference) across the join.
     pub harmony: f32,
@@ -211,6 +211,8 @@ impl<'a> Oracle<'a> {
             });
         }
         let w = &self.weights;
+        let kept = edit.kept_beats();
+        let meter = usize::from(self.truth.meter.max(1));
         let mut score = 0.0;
         for join in edit.joins() {
             // The removed span is before+1 .. after; the listener expected beat before+1.
@@ -233,10 +235,12 @@ impl<'a> Oracle<'a> {
             } else {
                 score -= w.mid_phrase;
             }
-            let (expected, heard) = (self.features.row(cut), self.features.row(land));
-            score -= w.timbre * timbre_distance(expected, heard);
-            score -= w.harmony * harmony_distance(expected, heard);
-            score -= w.loudness * loudness_jump(expected, heard);
+            let left = self.mean_row(&kept[join.position.saturating_sub(meter)..join.position]);
+            let right =
+                self.mean_row(&kept[join.position..(join.position + meter).min(kept.len())]);
+            score -= w.timbre * timbre_distance(&left, &right);
+            score -= w.harmony * harmony_distance(&left, &right);
+            score -= w.loudness * loudness_jump(&left, &right);
         }
         let intro_end = self.section_bounds.get(1).copied().unwrap_or(beats);
         let outro_start = self.section_bounds[self.section_bounds.len().saturating_sub(2)];
@@ -268,6 +272,19 @@ impl<'a> Oracle<'a> {
             a_preferred: rng.random::<f32>() < p_a,
             confidence: p_a.max(1.0 - p_a),
         })
+    }
+
+    /// The mean feature vector of `beats`.
+    fn mean_row(&self, beats: &[usize]) -> Vec<f32> {
+        let mut mean = vec![0.0; self.features.row(0).len()];
+        for &b in beats {
+            for (m, v) in mean.iter_mut().zip(self.features.row(b)) {
+                *m += v;
+            }
+        }
+        let n = beats.len().max(1) as f32;
+        mean.iter_mut().for_each(|m| *m /= n);
+        mean
     }
 
     /// 1 when beat `i` is not a downbeat, else 0.
