@@ -8,7 +8,13 @@ use cutscore_model::synth::evaluation_set;
 
 #[test]
 fn offline_and_streaming_trackers_meet_their_goals() {
-    let wanted = ["tempo_120", "waltz_150", "ramp_100_130", "breakdown_128"];
+    let wanted = [
+        "tempo_120",
+        "tempo_200",
+        "waltz_150",
+        "ramp_100_130",
+        "breakdown_128",
+    ];
     let songs: Vec<_> = evaluation_set()
         .into_iter()
         .filter(|(name, _)| wanted.contains(&name.as_str()))
@@ -17,24 +23,30 @@ fn offline_and_streaming_trackers_meet_their_goals() {
     let mut offline_f = 0.0;
     let mut offline_db = 0.0;
     let mut streaming_f = 0.0;
+    let mut streaming_db = 0.0;
     for (name, spec) in &songs {
         let report = evaluate_song(name, spec).unwrap();
         eprintln!(
-            "{name}: offline F {:.3} DbF {:.3}, streaming F {:.3}, lock after {:?} beats",
+            "{name}: offline F {:.3} DbF {:.3}, streaming F {:.3} DbF {:.3}, lock after {:?} beats",
             report.offline.beats.f_measure,
             report.offline.downbeat_f,
             report.streaming.beats.f_measure,
+            report.streaming.downbeat_f,
             report.lock_beats_after_drums
         );
         offline_f += report.offline.beats.f_measure / songs.len() as f64;
         offline_db += report.offline.downbeat_f / songs.len() as f64;
         streaming_f += report.streaming.beats.f_measure / songs.len() as f64;
+        streaming_db += report.streaming.downbeat_f / songs.len() as f64;
         assert_eq!(report.offline_meter, spec.meter, "{name}");
         let lock = report.lock_beats_after_drums.expect("locks");
         assert!(lock <= 4, "{name}: locked {lock} beats after the drums");
     }
-    // Measured (beat_eval, release): offline F 0.989, downbeat F 0.976, streaming F 0.930.
+    // Measured (beat_eval, release): offline F 0.986, downbeat F 0.974, streaming F 0.934,
+    // streaming downbeat F 0.751 (0.658 before the streaming meter stopped flickering between
+    // 3/4 and 4/4 on tempo_200).
     assert!(offline_f >= 0.95, "offline F {offline_f}");
     assert!(offline_db >= 0.90, "offline downbeat F {offline_db}");
     assert!(streaming_f >= 0.85, "streaming F {streaming_f}");
+    assert!(streaming_db >= 0.70, "streaming downbeat F {streaming_db}");
 }

@@ -17,8 +17,11 @@
 //! Plumbley's causal trackers).
 //!
 //! Bars: after each beat, the chroma change and low-band onset of the beat just completed add
-//! to decaying scores per bar position for 3/4 and 4/4; the meter and downbeat are the
-//! strongest contrast, as in [`super::offline::choose_bars`].
+//! to decaying scores per bar position for 3/4 and 4/4, as in
+//! [`super::offline::choose_bars`]. The meter follows a slow average of each meter's contrast
+//! and changes only when the other is clearly stronger (a 4/4 song whose chords change every
+//! other beat would otherwise flicker between 3/4 and 4/4); the downbeat moves only to a bar
+//! position that clearly outscores the current one.
 //!
 //! Features: [`StreamingAnalyzer::features_into`] computes the 121 features of a beat of any
 //! grid from the frames still in the ring, with the functions the offline path uses.
@@ -179,6 +182,9 @@ struct Bars {
     previous_summary: Option<BeatSummary>,
     score3: [f32; 3],
     score4: [f32; 4],
+    /// Slow averages of the 3/4 and 4/4 contrasts: the meter follows these, not one bar.
+    trend3: f32,
+    trend4: f32,
     mean_change: f32,
     mean_low: f32,
     meter: u8,
@@ -490,6 +496,13 @@ impl StreamingAnalyzer {
     }
 }
 
+/// Weight of each beat's contrasts in the slow per-meter averages.
+const METER_TREND_RATE: f32 = 0.05;
+/// How much stronger the other meter's average contrast must be to switch to it.
+const METER_SWITCH: f32 = 1.5;
+/// How much stronger another bar position's score must be to move the downbeat there.
+const PHASE_SWITCH: f32 = 1.2;
+
 impl Bars {
     fn new() -> Self {
         Self {
@@ -498,6 +511,8 @@ impl Bars {
             previous_summary: None,
             score3: [0.0; 3],
             score4: [0.0; 4],
+            trend3: 0.0,
+            trend4: 0.0,
             mean_change: 0.0,
             mean_low: 0.0,
             meter: 4,
@@ -532,9 +547,21 @@ impl Bars {
         };
         let (c3, p3) = contrast(&self.score3);
         let (c4, p4) = contrast(&self.score4);
-        let (meter, phase) = if c3 > c4 * 1.2 { (3u8, p3) } else { (4u8, p4) };
-        self.meter = meter;
-        self.downbeat_at = phase;
+        self.trend3 += METER_TREND_RATE * (c3 - self.trend3);
+        self.trend4 += METER_TREND_RATE * (c4 - self.trend4);
+        self.meter = match self.meter {
+            3 if self.trend4 * METER_SWITCH > self.trend3 => 4,
+            4 if self.trend3 > self.trend4 * METER_SWITCH => 3,
+            m => m,
+        };
+        let (scores, best) = if self.meter == 3 {
+            (&self.score3[..], p3)
+        } else {
+            (&self.score4[..], p4)
+        };
+        if scores[best] > PHASE_SWITCH * scores[self.downbeat_at % scores.len()] {
+            self.downbeat_at = best;
+        }
     }
 }
 
