@@ -8,8 +8,9 @@
 //! 3. Beats: dynamic programming over the detection function (Ellis 2007, "Beat tracking by
 //!    dynamic programming", as in librosa's `beat_track`), with the local period of the tempo
 //!    curve and Ellis's tightness of 100; beat times are refined to a fraction of a frame.
-//! 4. Octave: [`tempo::octave_vote`] on the tracked beats; a vote to halve or double the tempo
-//!    re-runs steps 2-3 at that level.
+//! 4. Octave: [`tempo::octave_vote`] on the tracked beats (its midpoint ratio from
+//!    [`tempo::midpoint_ratio`], so a half-time groove at 55 BPM is doubled to 110); a vote to
+//!    halve or double the tempo re-runs steps 2-3 at that level.
 //! 5. Bars: each meter (3 or 4) and phase is scored by how much more the harmony (chroma) and
 //!    the low-band onsets change at its bar starts than elsewhere; chord changes and kicks mark
 //!    downbeats (the bar-level periodicity idea of Goto 2001 and Davies & Plumbley 2006).
@@ -299,7 +300,13 @@ pub fn track(frames: &[Frame], duration_s: f64) -> OfflineBeats {
         let curve = period_curve(&acfs, &periods, odf.len());
         beats = dynamic_programme(&odf, &curve);
         let (even, odd, mid) = beat_strengths(&odf, &beats);
-        let vote = tempo::octave_vote(even, odd, mid);
+        let vote = tempo::octave_vote_with(
+            even,
+            odd,
+            mid,
+            tempo::ALTERNATION_RATIO,
+            tempo::midpoint_ratio(seed),
+        );
         let next = match vote {
             OctaveVote::Slower if seed * 2.0 <= hi_lag => seed * 2.0,
             OctaveVote::Faster if seed / 2.0 >= lo_lag => seed / 2.0,

@@ -138,6 +138,15 @@ pub fn octave_vote(even: f32, odd: f32, midpoints: f32) -> OctaveVote {
     octave_vote_with(even, odd, midpoints, ALTERNATION_RATIO, MIDPOINT_RATIO)
 }
 
+/// The midpoint ratio for beats `period` frames apart: [`MIDPOINT_RATIO`], lowered by how much
+/// likelier the tempo prior finds twice the tempo when that is closer to the prior's centre.
+/// Doubling a slow tempo towards the centre (55 -> 110 BPM, where a half-time groove hides the
+/// beat) takes less evidence than doubling one already near it (100 -> 200 BPM), where
+/// off-beat chords and bass would otherwise win.
+pub fn midpoint_ratio(period: f64) -> f32 {
+    (f64::from(MIDPOINT_RATIO) * (prior(period) / prior(period / 2.0)).min(1.0)) as f32
+}
+
 /// [`octave_vote`] with other ratios (the streaming tracker, which sees only a few seconds,
 /// asks for stronger evidence before changing octave).
 pub fn octave_vote_with(
@@ -200,6 +209,15 @@ mod tests {
         assert_eq!(octave_vote(1.0, 0.9, 0.8), OctaveVote::Faster);
         assert_eq!(octave_vote(1.0, 0.9, 0.2), OctaveVote::Keep);
         assert_eq!(octave_vote(0.0, 0.0, 0.0), OctaveVote::Keep);
+    }
+
+    #[test]
+    fn doubling_towards_the_prior_centre_takes_less_evidence() {
+        let at = |bpm: f64| midpoint_ratio(period_frames(bpm));
+        assert_eq!(at(100.0), MIDPOINT_RATIO);
+        assert_eq!(at(170.0), MIDPOINT_RATIO);
+        assert!(at(55.0) < 0.3 && at(55.0) > 0.2, "{}", at(55.0));
+        assert!(at(72.0) < at(85.0) && at(85.0) <= MIDPOINT_RATIO);
     }
 
     #[test]
