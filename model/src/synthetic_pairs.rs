@@ -33,6 +33,8 @@ use crate::synth::{SongSpec, SongTruth, SynthError, render};
 pub const SOURCE: &str = "synthetic-oracle";
 /// Default [`PairOptions::min_margin`], in craft points (half a clear flaw).
 pub const DEFAULT_MIN_MARGIN: f32 = 0.5;
+/// Songs too short to edit that are skipped before giving up (about 2 % of songs are).
+const MAX_SKIPPED_SONGS: usize = 1000;
 /// Sample rate the songs are rendered at (the analysis rate).
 pub const SAMPLE_RATE: u32 = 22_050;
 
@@ -184,7 +186,7 @@ pub fn generate(
             ) {
                 Ok(judged) => judged,
                 // A song with too little between its intro and outro: take the next seed.
-                Err(PairsError::TooShort { .. }) => {
+                Err(PairsError::TooShort { .. }) if summary.songs_skipped < MAX_SKIPPED_SONGS => {
                     summary.songs_skipped += 1;
                     continue;
                 }
