@@ -376,10 +376,14 @@ pub fn draw_pair(
 
 /// One random edit following `plan`: `plan.spans` joins inside `plan.region`, each span whole
 /// 4-bar phrases, whole bars or any length (±2 beats around its share), starting on a
-/// downbeat or on any beat; `None` when the spans could not be placed.
+/// downbeat or on any beat; `None` when the spans could not be placed or the region is empty
+/// or outside the track.
 pub fn draw_edit(rng: &mut impl Rng, grid: &BeatGrid, plan: &EditPlan) -> Option<Edit> {
     let meter = usize::from(grid.meter.max(1));
     let region = &plan.region;
+    if region.is_empty() || region.end > grid.len() {
+        return None;
+    }
     let downbeats: Vec<usize> = grid
         .bar_starts()
         .into_iter()
@@ -506,6 +510,8 @@ mod tests {
             }
         }
         assert!(drawn >= 190, "{drawn} of 200 pairs drawn");
+        assert_eq!(draw_pair(&mut rng, &grid, 112, &(40..40)), None);
+        assert_eq!(draw_pair(&mut rng, &grid, 112, &(100..200)), None);
         assert_eq!(join_counts.len(), 3, "join counts {join_counts:?}");
         assert!((80..2 * drawn - 40).contains(&on_downbeat), "{on_downbeat}");
         let mean_kept = kept as f64 / (2 * drawn) as f64;
