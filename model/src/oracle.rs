@@ -188,8 +188,9 @@ impl<'a> Oracle<'a> {
     /// second bar to the start of the last bar.
     pub fn editable_region(&self) -> Range<usize> {
         let beats = self.truth.beats.len();
-        if self.truth.sections.len() > 2 {
-            let n = self.section_bounds.len();
+        // Three or more sections that start on bars, plus the end of the track.
+        let n = self.section_bounds.len();
+        if self.truth.sections.len() > 2 && n >= 4 {
             return self.section_bounds[1]..self.section_bounds[n - 2];
         }
         let bar_starts: Vec<usize> = (0..beats)
