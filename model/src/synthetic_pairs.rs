@@ -264,13 +264,12 @@ pub fn song_pairs(
             let Some((first, second)) = draw_pair(&mut rng, &song.grid, target, &region) else {
                 continue;
             };
-            let margin = (oracle
-                .score(&first)
-                .map_err(|source| PairsError::Oracle { seed, source })?
-                - oracle
-                    .score(&second)
-                    .map_err(|source| PairsError::Oracle { seed, source })?)
-            .abs();
+            let score = |edit: &Edit| {
+                oracle
+                    .score(edit)
+                    .map_err(|source| PairsError::Oracle { seed, source })
+            };
+            let margin = (score(&first)? - score(&second)?).abs();
             if widest.as_ref().is_none_or(|(m, ..)| margin > *m) {
                 widest = Some((margin, first, second));
             }
