@@ -52,3 +52,31 @@ fn offline_and_streaming_trackers_meet_their_goals() {
     assert!(streaming_f >= 0.85, "streaming F {streaming_f}");
     assert!(streaming_db >= 0.62, "streaming downbeat F {streaming_db}");
 }
+
+/// Song 31003 (189 BPM, 4/4) was tracked offline at 95 BPM on its backbeats: its midpoints
+/// carry 0.48 of the beats' onset strength, just too little to double the tempo, but its
+/// chords change there. The harmony decides the octave now.
+#[test]
+fn a_fast_song_is_not_tracked_on_its_backbeats() {
+    use cutscore_model::analysis::analyze_samples;
+    use cutscore_model::synth::{SongSpec, render};
+
+    let mut spec = SongSpec::random(31003);
+    spec.sample_rate = 22_050;
+    spec.bars = spec.bars_for_seconds(120.0);
+    let song = render(&spec).unwrap();
+    let analysis = analyze_samples(&song.mono(), song.sample_rate).unwrap();
+    let ratio = analysis.tempo_bpm / song.truth.bpm;
+    assert!(
+        (ratio - 1.0).abs() < 0.04,
+        "tracked {:.1} BPM; the song is at {:.1}",
+        analysis.tempo_bpm,
+        song.truth.bpm
+    );
+    let grid = &analysis.grid;
+    let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
+    let downbeat_f =
+        cutscore_model::analysis::metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats)
+            .unwrap();
+    assert!(downbeat_f > 0.9, "downbeat F {downbeat_f:.3}");
+}

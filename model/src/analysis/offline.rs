@@ -10,7 +10,10 @@
 //!    curve and Ellis's tightness of 100; beat times are refined to a fraction of a frame.
 //! 4. Octave: [`tempo::octave_vote`] on the tracked beats (its midpoint ratio from
 //!    [`tempo::midpoint_ratio`], so a half-time groove at 55 BPM is doubled to 110); a vote to
-//!    halve or double the tempo re-runs steps 2-3 at that level.
+//!    halve or double the tempo re-runs steps 2-3 at that level. Where the midpoints have some
+//!    onsets but too few to vote, the harmony decides: chords change on beats, so beats whose
+//!    midpoints carry more chord change than they do are the off-beats of a level twice as
+//!    slow (a fast song followed on its backbeats).
 //! 5. Bars: each meter (3 or 4) and phase is scored by how much more the harmony (chroma) and
 //!    the low-band onsets change at its bar starts than elsewhere; chord changes and kicks mark
 //!    downbeats (the bar-level periodicity idea of Goto 2001 and Davies & Plumbley 2006).
@@ -32,6 +35,11 @@ const TIGHTNESS: f64 = 100.0;
 const DETREND: usize = 8;
 /// Mean autocorrelation at the beat period that counts as fully periodic.
 const PERIODIC_ACF: f32 = 0.3;
+/// Chords changing this much more at the midpoints than at the beats mark a level twice as
+/// slow as the true beat, tracked on its off-beats.
+const HARMONY_MIDPOINT_RATIO: f32 = 1.2;
+/// ... provided the midpoints carry at least this fraction of the beats' onsets.
+const MIN_MIDPOINT_ONSETS: f32 = 0.25;
 /// Meters considered for bars.
 pub const METERS: [u8; 2] = [4, 3];
 
@@ -246,6 +254,49 @@ fn beat_strengths(odf: &[f32], beats: &[usize]) -> (f32, f32, f32) {
     (mean(0), mean(1), mean(2))
 }
 
+/// Mean chroma change across the tracked beats and across the midpoints between them: the L1
+/// distance between the mean chroma of the quarter-beat just before a point and the quarter-beat
+/// just after it. Chords change on beats (mostly on downbeats), not half-way between them.
+fn harmonic_change(frames: &[Frame], beats: &[usize]) -> (f32, f32) {
+    let change_at = |point: f64, half: usize| -> Option<f32> {
+        let centre = point.round() as usize;
+        if centre < half || centre + half > frames.len() {
+            return None;
+        }
+        let mean = |range: std::ops::Range<usize>| {
+            let mut sum = [0.0f32; super::frontend::N_CHROMA];
+            for frame in &frames[range] {
+                for (s, c) in sum.iter_mut().zip(&frame.chroma) {
+                    *s += c;
+                }
+            }
+            sum
+        };
+        let (before, after) = (mean(centre - half..centre), mean(centre..centre + half));
+        Some(
+            before
+                .iter()
+                .zip(&after)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / half as f32,
+        )
+    };
+    let (mut on, mut mid) = ((0.0f32, 0usize), (0.0f32, 0usize));
+    for pair in beats.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let half = ((b - a) / 4).max(1);
+        if let Some(c) = change_at(a as f64, half) {
+            on = (on.0 + c, on.1 + 1);
+        }
+        if let Some(c) = change_at((a + b) as f64 / 2.0, half) {
+            mid = (mid.0 + c, mid.1 + 1);
+        }
+    }
+    let mean = |(sum, n): (f32, usize)| if n > 0 { sum / n as f32 } else { 0.0 };
+    (mean(on), mean(mid))
+}
+
 /// Beat times, refined between frames by a parabola through the detection peak.
 fn beat_times(odf: &[f32], beats: &[usize]) -> Vec<f64> {
     let mut times: Vec<f64> = beats
@@ -300,13 +351,24 @@ pub fn track(frames: &[Frame], duration_s: f64) -> OfflineBeats {
         let curve = period_curve(&acfs, &periods, odf.len());
         beats = dynamic_programme(&odf, &curve);
         let (even, odd, mid) = beat_strengths(&odf, &beats);
-        let vote = tempo::octave_vote_with(
+        let vote = match tempo::octave_vote_with(
             even,
             odd,
             mid,
             tempo::ALTERNATION_RATIO,
             tempo::midpoint_ratio(seed),
-        );
+        ) {
+            // Too few onsets between the beats to double the tempo, but the chords change
+            // there: the beats are the off-beats of a level twice as slow as the true one.
+            OctaveVote::Keep if mid > MIN_MIDPOINT_ONSETS * 0.5 * (even + odd) => {
+                let (on_beats, midpoints) = harmonic_change(frames, &beats);
+                match midpoints > HARMONY_MIDPOINT_RATIO * on_beats {
+                    true => OctaveVote::Faster,
+                    false => OctaveVote::Keep,
+                }
+            }
+            vote => vote,
+        };
         let next = match vote {
             OctaveVote::Slower if seed * 2.0 <= hi_lag => seed * 2.0,
             OctaveVote::Faster if seed / 2.0 >= lo_lag => seed / 2.0,
