@@ -5,11 +5,13 @@
 //! frames live in a ring of [`FRAME_RING`] frames (95 s), the detection function in a ring of
 //! [`ODF_RING`] frames, and reported beats wait in a queue of [`BEAT_QUEUE`] until polled.
 //!
-//! Method: the same front end and detection function as the offline tracker, with a causal
-//! moving average removed. Every [`TEMPO_EVERY`] frames the tempo is re-estimated from the
-//! autocorrelation of the last [`TEMPO_WINDOW`] frames under the tempo prior, and its octave is
-//! checked with the same strong/weak vote the offline tracker uses, on the beats of a comb
-//! aligned to the recent onsets. Beats are placed by a phase-locked predictor: each beat is
+//! Method: the same front end as the offline tracker, its detection function with the hats
+//! weighted up ([`tempo::streaming_detection`]) and a causal moving average removed. Every
+//! [`TEMPO_EVERY`] frames the tempo is re-estimated from the autocorrelation of the last
+//! [`TEMPO_WINDOW`] frames under the tempo prior, and its octave is checked with the same
+//! strong/weak vote the offline tracker uses, on the beats of a comb aligned to the recent
+//! onsets; a slow period whose thirds carry hats as strong as its teeth is a 3/4 bar taken for
+//! a beat, and is divided by three. Beats are placed by a phase-locked predictor: each beat is
 //! expected one period after the last, and is reported [`LOOKAHEAD`] frames after that moment,
 //! snapped to the strongest onset near the prediction (or at the prediction when there is
 //! none, so the pulse carries through breaks). A tempo change that persists re-phases the
@@ -49,6 +51,11 @@ pub const TEMPO_EVERY: usize = 4;
 pub const LOOKAHEAD: usize = 3;
 /// Beats waiting to be polled.
 pub const BEAT_QUEUE: usize = 256;
+/// Tempo (BPM) at or below which the streaming tracker checks for a bar of three beats taken
+/// for one beat (a 3/4 bar at 120 BPM lasts as long as a beat at 40).
+const THIRDS_BELOW_BPM: f64 = 64.0;
+/// Onsets at both thirds of the period, relative to those on the beats, that divide it by three.
+const THIRDS_RATIO: f32 = 0.5;
 /// Frames of history needed before the first tempo estimate (about 1.5 s).
 const MIN_HISTORY: usize = 64;
 /// Half-width of the causal moving average removed from the detection function.
@@ -145,6 +152,8 @@ struct Tracker {
     raw: Vec<f32>,
     /// Detrended detection function.
     odf: Vec<f32>,
+    /// High-band onset strength (hats and cymbals), for telling a beat from a bar.
+    high: Vec<f32>,
     /// Scratch: the tempo window, unrolled.
     window: Vec<f32>,
     /// Scratch: its autocorrelation.
@@ -446,10 +455,11 @@ impl StreamingAnalyzer {
         let capacity = self.ring.frames.len();
         self.ring.frames[k % capacity] = *frame;
         self.ring.end = k + 1;
-        if let Some(beat) = self
-            .tracker
-            .on_frame(tempo::detection(frame), frame.loudness)
-        {
+        if let Some(beat) = self.tracker.on_frame(
+            tempo::streaming_detection(frame),
+            frame.onset_high,
+            frame.loudness,
+        ) {
             self.report(beat);
         }
     }
@@ -571,6 +581,7 @@ impl Tracker {
         Self {
             raw: sized(ODF_RING),
             odf: sized(ODF_RING),
+            high: sized(ODF_RING),
             window: sized(TEMPO_WINDOW),
             acf: sized(lags),
             now: 0,
@@ -598,12 +609,13 @@ impl Tracker {
     }
 
     /// Takes one frame's detection value; returns a beat (fractional frame) when one is due.
-    fn on_frame(&mut self, detection: f32, loudness: f32) -> Option<f64> {
+    fn on_frame(&mut self, detection: f32, high: f32, loudness: f32) -> Option<f64> {
         if self.odf.is_empty() {
             return None;
         }
         let k = self.now;
         self.raw[k % ODF_RING] = detection;
+        self.high[k % ODF_RING] = high;
         let lo = k.saturating_sub(DETREND);
         let mean = (lo..=k).map(|j| self.raw[j % ODF_RING]).sum::<f32>() / (k - lo + 1) as f32;
         let value = (detection - mean).max(0.0);
@@ -661,6 +673,7 @@ impl Tracker {
             ) {
                 OctaveVote::Slower if period * 2.0 <= tempo::max_lag() as f64 => period *= 2.0,
                 OctaveVote::Faster if period / 2.0 >= tempo::min_lag() as f64 => period /= 2.0,
+                _ if self.is_bar_of_three(period, phase) => period /= 3.0,
                 _ => break,
             }
         }
@@ -740,14 +753,47 @@ impl Tracker {
         (mean(0), mean(1), mean(2))
     }
 
+    /// Whether a slow `period` is a bar of three beats taken for one beat: both thirds of the way
+    /// between the comb's teeth carry high-band onsets (hats) comparable to the teeth's. The
+    /// detection function weights the high band down (hats on every 8th would halve the beat),
+    /// so where a waltz's other beats have only hats, it sees its downbeats alone.
+    fn is_bar_of_three(&self, period: f64, phase: f64) -> bool {
+        if tempo::bpm_of(period) > THIRDS_BELOW_BPM || period / 3.0 < tempo::min_lag() as f64 {
+            return false;
+        }
+        let history = self.history() as f64;
+        let (mut teeth, mut first, mut second, mut n) = (0.0, 0.0, 0.0, 0.0);
+        let mut back = phase;
+        while back + period + 1.0 <= history {
+            let k = self.now as f64 - 1.0 - back;
+            teeth += self.high_near(k);
+            second += self.high_near(k - period / 3.0);
+            first += self.high_near(k - 2.0 * period / 3.0);
+            n += 1.0;
+            back += period;
+        }
+        n > 0.0 && first.min(second) >= THIRDS_RATIO * teeth
+    }
+
     fn peak_near(&self, k: f64) -> f32 {
+        Self::max_near(k, |j| self.odf_at(j))
+    }
+
+    fn high_near(&self, k: f64) -> f32 {
+        Self::max_near(k, |j| match j < self.now && j + ODF_RING >= self.now {
+            true => self.high[j % ODF_RING],
+            false => 0.0,
+        })
+    }
+
+    /// The largest of `value` within one frame of `k`.
+    fn max_near(k: f64, value: impl Fn(usize) -> f32) -> f32 {
         if k < 0.0 {
             return 0.0;
         }
         let centre = k.round() as usize;
-        let lo = centre.saturating_sub(1);
-        (lo..=centre + 1)
-            .map(|j| self.odf_at(j))
+        (centre.saturating_sub(1)..=centre + 1)
+            .map(value)
             .fold(0.0, f32::max)
     }
 
