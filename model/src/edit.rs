@@ -16,7 +16,7 @@
 //! | 124 | `removed_bars` | `log2(1 + removed beats at the nearest join / meter) / 4`; `0.0` without a join |
 //!
 //! # Scoring windows
-//! The reward model reads at most `window` beats (default [`DEFAULT_WINDOW`]) of the edited
+//! The reward model reads at most `window` beats (its own, [`DEFAULT_WINDOW`] for new models) of the edited
 //! sequence at once, so scoring cost does not grow with the length of the song. Each join gets
 //! a window centred on it (shifted to stay inside the edited sequence); windows that come out
 //! identical, as when the whole edit fits in one, are scored once. An edit's score is the mean
@@ -27,10 +27,9 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-/// Beats the reward model reads around each join, unless told otherwise: 8 bars of 4/4 on each
-/// side of the join. The shipped model is trained on windows of this length (its learned
-/// positions past it are untrained), and it keeps a 64-candidate rescoring inside the plugin's
-/// latency budget on two CPU cores; 128-beat windows cost about 5x more to train and score.
+/// Beats a new reward model reads around each join: 8 bars of 4/4 on each side of the join. A
+/// model's own window is stored with it ([`crate::reward::Config::window`]; its learned
+/// positions past it are untrained).
 pub const DEFAULT_WINDOW: usize = 32;
 
 /// Why an edit was refused.

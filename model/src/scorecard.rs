@@ -54,7 +54,6 @@ pub struct Scorecard {
 pub fn pair_rewards(
     model: &RewardModel,
     set: &PairSet,
-    window: usize,
     batch: usize,
 ) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
     let mut chosen = Vec::with_capacity(set.len());
@@ -66,7 +65,7 @@ pub fn pair_rewards(
             .map(|p| (p.track, p.chosen))
             .chain(inputs.iter().map(|p| (p.track, p.rejected)))
             .collect();
-        let edit_batch = EditBatch::new(&edits, window, model.config().max_len, model.device())?;
+        let edit_batch = EditBatch::new(&edits, model.config(), model.device())?;
         let scores: Vec<f32> = edit_batch.scores(model, false)?.to_vec1()?;
         chosen.extend_from_slice(&scores[..pairs.len()]);
         rejected.extend_from_slice(&scores[pairs.len()..]);
@@ -84,7 +83,7 @@ pub fn evaluate(
     if set.is_empty() {
         return Err(ModelError::EmptyBatch);
     }
-    let (chosen, rejected) = pair_rewards(model, set, config.window, batch)?;
+    let (chosen, rejected) = pair_rewards(model, set, batch)?;
     let n = chosen.len();
     let confidence: Vec<f32> = set.pairs.iter().map(|p| p.confidence).collect();
     let loss = bradley_terry_loss(

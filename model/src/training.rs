@@ -33,8 +33,6 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Weight λ of the reward-centering term.
     pub centering: f64,
-    /// Beats per scoring window.
-    pub window: usize,
 }
 
 impl Default for TrainConfig {
@@ -43,7 +41,6 @@ impl Default for TrainConfig {
             learning_rate: 3e-4,
             weight_decay: 0.01,
             centering: 1e-3,
-            window: crate::edit::DEFAULT_WINDOW,
         }
     }
 }
@@ -129,7 +126,7 @@ impl Trainer {
 
     /// One optimiser step on `pairs` (one batch). Returns the batch's loss and accuracy.
     pub fn step(&mut self, pairs: &[PairInput]) -> Result<PairStats, ModelError> {
-        let (chosen, rejected, confidence) = pair_scores(&self.model, pairs, true, &self.config)?;
+        let (chosen, rejected, confidence) = pair_scores(&self.model, pairs, true)?;
         self.descend(&chosen, &rejected, &confidence)
     }
 
@@ -176,7 +173,7 @@ pub fn evaluate(
     let mut loss_sum = 0.0;
     let mut right = 0.0;
     for chunk in pairs.chunks(batch.max(1)) {
-        let (chosen, rejected, confidence) = pair_scores(model, chunk, false, config)?;
+        let (chosen, rejected, confidence) = pair_scores(model, chunk, false)?;
         let loss = bradley_terry_loss(&chosen, &rejected, &confidence, config.centering)?;
         let s = stats(&loss, &chosen, &rejected, chunk.len())?;
         loss_sum += s.loss * chunk.len() as f32;
@@ -194,7 +191,6 @@ fn pair_scores(
     model: &RewardModel,
     pairs: &[PairInput],
     train: bool,
-    config: &TrainConfig,
 ) -> Result<(Tensor, Tensor, Tensor), ModelError> {
     if pairs.is_empty() {
         return Err(ModelError::EmptyBatch);
@@ -205,7 +201,7 @@ fn pair_scores(
         .chain(pairs.iter().map(|p| (p.track, p.rejected)))
         .collect();
     let device: &Device = model.device();
-    let batch = EditBatch::new(&edits, config.window, model.config().max_len, device)?;
+    let batch = EditBatch::new(&edits, model.config(), device)?;
     let scores = batch.scores(model, train)?;
     let n = pairs.len();
     let confidence: Vec<f32> = pairs.iter().map(|p| p.confidence.clamp(0.0, 1.0)).collect();

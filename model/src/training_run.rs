@@ -207,7 +207,6 @@ fn check(options: &RunOptions) -> Result<(), RunError> {
         ("epochs", options.epochs),
         ("patience", options.patience),
         ("batch", options.batch),
-        ("window", options.train.window),
     ] {
         if value == 0 {
             return Err(RunError::Zero {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use cutscore_model::analysis::analyze_samples;
 use cutscore_model::analysis::streaming::StreamingAnalyzer;
-use cutscore_model::edit::{DEFAULT_WINDOW, Edit};
+use cutscore_model::edit::Edit;
 use cutscore_model::editing::candidates::{CandidateOptions, candidate_spans};
 use cutscore_model::features::BEAT_FEATURES;
 use cutscore_model::grid::BeatGrid;
@@ -108,7 +108,7 @@ fn scoring_worker(c: &mut Criterion) {
     let mut group = c.benchmark_group("scoring_worker_cpu");
     group.sample_size(10);
     group.bench_function("rescore_64_candidates_3_min_song", |b| {
-        b.iter(|| score_edits(&model, track, &edits, DEFAULT_WINDOW, BATCH).unwrap())
+        b.iter(|| score_edits(&model, track, &edits, BATCH).unwrap())
     });
     group.bench_function("candidate_spans_3_min_song", |b| {
         b.iter(|| candidate_spans(&analysis.grid, &CandidateOptions::default()).len())

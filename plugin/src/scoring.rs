@@ -14,7 +14,7 @@ use candle_core::Device;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use cutscore_model::checkpoint::Checkpoint;
 use cutscore_model::device::{DeviceChoice, select};
-use cutscore_model::edit::{DEFAULT_WINDOW, Edit};
+use cutscore_model::edit::Edit;
 use cutscore_model::editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
 use cutscore_model::editing::fit::{FitOptions, fit_to_length};
 use cutscore_model::features::FeatureMatrix;
@@ -166,8 +166,7 @@ impl ScoringWorker {
             meter: grid.meter,
         };
         let scores = edits.map_err(|e| e.to_string()).and_then(|edits| {
-            score_edits(&serving.model, track, &edits, DEFAULT_WINDOW, BATCH)
-                .map_err(|e| e.to_string())
+            score_edits(&serving.model, track, &edits, BATCH).map_err(|e| e.to_string())
         });
         match scores {
             Ok(scores) => {

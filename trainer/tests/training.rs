@@ -165,9 +165,7 @@ fn train_writes_the_model_metrics_and_curves_and_eval_reads_them() {
     assert_eq!(&png[1..4], b"PNG");
 
     let output = trainer()
-        .args([
-            "eval", "--json", "--window", "32", "--device", "cpu", "--model",
-        ])
+        .args(["eval", "--json", "--device", "cpu", "--model"])
         .arg(&model)
         .arg("--pairs")
         .arg(&pairs)

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::edit::{DEFAULT_WINDOW, Edit};
+use crate::edit::Edit;
 use crate::grid::BeatGrid;
 use crate::reward::scoring::{Track, score_edits};
 use crate::reward::{ModelError, RewardModel};
@@ -164,7 +164,7 @@ pub fn rank_candidates(
         .iter()
         .map(|&span| Edit::new(grid.len(), [span]))
         .collect::<Result<Vec<_>, _>>()?;
-    let scores = score_edits(model, track, &edits, DEFAULT_WINDOW, chunk)?;
+    let scores = score_edits(model, track, &edits, chunk)?;
     let positions = bar_beats(grid);
     let meter = f64::from(grid.meter.max(1));
     let mut candidates: Vec<CutCandidate> = edits
@@ -308,7 +308,6 @@ mod tests {
                 meter: 4,
             },
             std::slice::from_ref(&best.edit),
-            DEFAULT_WINDOW,
             1,
         )
         .unwrap();

@@ -23,7 +23,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use super::candidates::{BarBeat, bar_beats};
-use crate::edit::{DEFAULT_WINDOW, Edit};
+use crate::edit::Edit;
 use crate::grid::BeatGrid;
 use crate::reward::scoring::{Track, score_edits};
 use crate::reward::{ModelError, RewardModel};
@@ -50,8 +50,6 @@ pub struct FitOptions {
     pub lengths: Vec<usize>,
     /// How many distinct edits to return.
     pub variations: usize,
-    /// Beats per scoring window.
-    pub window: usize,
 }
 
 impl Default for FitOptions {
@@ -66,7 +64,6 @@ impl Default for FitOptions {
             min_bars_between_joins: 4,
             lengths: DEFAULT_LENGTHS.to_vec(),
             variations: 3,
-            window: DEFAULT_WINDOW,
         }
     }
 }
@@ -196,7 +193,7 @@ pub fn fit_to_length(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(ModelError::from)?;
-    let scores = score_edits(model, track, &edits, options.window, 64)?;
+    let scores = score_edits(model, track, &edits, 64)?;
     let positions = bar_beats(grid);
     let mut fitted: Vec<FitEdit> = chosen
         .iter()
@@ -279,7 +276,7 @@ fn score_cuts(
         .iter()
         .map(|&(s, e, _)| Edit::new(grid.len(), [(s, e)]))
         .collect::<Result<Vec<_>, _>>()?;
-    let scores = score_edits(model, track, &edits, options.window, 64)?;
+    let scores = score_edits(model, track, &edits, 64)?;
     Ok(spans
         .into_iter()
         .zip(scores)

@@ -30,6 +30,18 @@ pub struct Config {
     pub output_scale: f32,
     /// Epsilon of every layer norm.
     pub layer_norm_eps: f64,
+    /// Beats of the edited sequence the model reads around each join: it is trained and scored
+    /// on windows of this length, so the length travels with its weights. Checkpoints written
+    /// before the field existed were trained on [`LEGACY_WINDOW`].
+    #[serde(default = "legacy_window")]
+    pub window: usize,
+}
+
+/// The scoring window of checkpoints that do not name one.
+pub const LEGACY_WINDOW: usize = 32;
+
+fn legacy_window() -> usize {
+    LEGACY_WINDOW
 }
 
 impl Default for Config {
@@ -45,6 +57,7 @@ impl Default for Config {
             dropout: 0.1,
             output_scale: 10.0,
             layer_norm_eps: 1e-5,
+            window: crate::edit::DEFAULT_WINDOW,
         }
     }
 }
@@ -93,6 +106,7 @@ impl Config {
             ("ff", self.ff),
             ("max_len", self.max_len),
             ("head_hidden", self.head_hidden),
+            ("window", self.window),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -102,6 +116,13 @@ impl Config {
                     expected: "at least 1",
                 });
             }
+        }
+        if self.window > self.max_len {
+            return Err(ConfigError::Field {
+                field: "window",
+                value: self.window.to_string(),
+                expected: "at most max_len",
+            });
         }
         if !self.d_model.is_multiple_of(self.heads) {
             return Err(ConfigError::Heads {
@@ -181,5 +202,23 @@ mod tests {
         let config: Config = serde_json::from_str(r#"{"layers": 2}"#).unwrap();
         assert_eq!(config.layers, 2);
         assert_eq!(config.d_model, 256);
+        // A checkpoint from before the window was stored was trained on 32-beat windows.
+        assert_eq!(config.window, LEGACY_WINDOW);
+        assert_eq!(Config::default().window, crate::edit::DEFAULT_WINDOW);
+    }
+
+    #[test]
+    fn refuses_a_window_longer_than_the_positions() {
+        let config = Config {
+            window: 600,
+            ..Config::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Field {
+                field: "window",
+                ..
+            })
+        ));
     }
 }

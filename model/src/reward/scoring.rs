@@ -8,7 +8,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::{Batch, ModelError, RewardModel};
+use super::{Batch, Config, ModelError, RewardModel};
 use crate::edit::Edit;
 use crate::features::{BEAT_FEATURES, EDIT_FEATURES, FeatureMatrix, MODEL_INPUTS};
 
@@ -59,13 +59,13 @@ pub struct EditBatch {
 }
 
 impl EditBatch {
+    /// Packs the windows of `edits` for a model of `config` (its window and position limit).
     pub fn new(
         edits: &[(Track, &Edit)],
-        window: usize,
-        max_len: usize,
+        config: &Config,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let window = window.min(max_len);
+        let (window, max_len) = (config.window.min(config.max_len), config.max_len);
         let mut sequences = Vec::new();
         let mut owners = Vec::new();
         for (index, (track, edit)) in edits.iter().enumerate() {
@@ -94,16 +94,15 @@ impl EditBatch {
     }
 }
 
-/// Scores many edits of one track, `chunk` windows per forward pass.
+/// Scores many edits of one track on the model's own window, `chunk` windows per forward pass.
 pub fn score_edits(
     model: &RewardModel,
     track: Track,
     edits: &[Edit],
-    window: usize,
     chunk: usize,
 ) -> Result<Vec<f32>, ModelError> {
     let max_len = model.config().max_len;
-    let window = window.min(max_len);
+    let window = model.config().window.min(max_len);
     let mut sequences = Vec::new();
     let mut owners = Vec::new();
     for (index, edit) in edits.iter().enumerate() {

@@ -5,7 +5,7 @@ use candle_nn::VarMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::scoring::{EditBatch, Track, score_edits};
+use super::scoring::{EditBatch, Track, score_edits, window_inputs};
 use super::*;
 use crate::edit::Edit;
 use crate::features::{FeatureMatrix, MODEL_INPUTS};
@@ -157,9 +157,9 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
         Edit::new(300, [(120, 128)]).unwrap(),
         Edit::identity(300),
     ];
-    let chunked = score_edits(&model, track, &edits, 64, 2).unwrap();
+    let chunked = score_edits(&model, track, &edits, 2).unwrap();
     let pairs: Vec<(Track, &Edit)> = edits.iter().map(|e| (track, e)).collect();
-    let batch = EditBatch::new(&pairs, 64, 128, &Device::Cpu).unwrap();
+    let batch = EditBatch::new(&pairs, model.config(), &Device::Cpu).unwrap();
     let together: Vec<f32> = batch.scores(&model, false).unwrap().to_vec1().unwrap();
     for (a, b) in chunked.iter().zip(&together) {
         assert!((a - b).abs() < 1e-5, "{chunked:?} vs {together:?}");
@@ -172,7 +172,6 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
             meter: 4,
         },
         &edits,
-        64,
         2,
     )
     .unwrap_err();
@@ -218,4 +217,34 @@ fn training_mode_passes_gradients_to_every_weight() {
             assert!(size > 0.0, "zero gradient for {name}");
         }
     }
+}
+
+#[test]
+fn edits_are_scored_on_the_models_own_window() {
+    let map = VarMap::new();
+    let config = Config {
+        window: 8,
+        ..Config::tiny()
+    };
+    let model = RewardModel::init(&config, &map, &Device::Cpu, 0).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let features = FeatureMatrix::new(200, noise(&mut rng, 200 * 121)).unwrap();
+    let track = Track {
+        features: &features,
+        meter: 4,
+    };
+    let edit = Edit::new(200, [(64, 80)]).unwrap();
+    let scored = score_edits(&model, track, std::slice::from_ref(&edit), 4).unwrap()[0];
+    let by_hand = |window: usize| -> f32 {
+        let seqs = window_inputs(track, &edit, window).unwrap();
+        assert_eq!(seqs.len(), 1);
+        let batch = Batch::new(&[seqs[0].as_slice()], MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+        model
+            .forward(&batch.inputs, &batch.mask, false)
+            .unwrap()
+            .to_vec1()
+            .unwrap()[0]
+    };
+    assert!((scored - by_hand(8)).abs() < 1e-6);
+    assert!((scored - by_hand(16)).abs() > 1e-6);
 }

@@ -115,9 +115,11 @@ fn a_tiny_model_learns_a_toy_preference() {
     let val = inputs(&val_tracks, &val_pairs);
 
     let varmap = VarMap::new();
+    // The preference turns on every kept beat: the window holds the whole 32-beat track.
     let model = RewardModel::init(
         &Config {
             dropout: 0.0,
+            window: 32,
             ..Config::tiny()
         },
         &varmap,

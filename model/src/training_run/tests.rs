@@ -42,7 +42,6 @@ fn training_fits_the_pairs_and_keeps_the_best_validation_epoch() {
         batch: 16,
         train: TrainConfig {
             learning_rate: 2e-3,
-            window: 64,
             ..TrainConfig::default()
         },
         ..RunOptions::default()
@@ -100,7 +99,6 @@ fn stops_early_when_validation_does_not_improve() {
         batch: 8,
         train: TrainConfig {
             learning_rate: 0.0,
-            window: 32,
             ..TrainConfig::default()
         },
         ..RunOptions::default()

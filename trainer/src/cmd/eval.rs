@@ -18,9 +18,6 @@ pub struct Args {
     /// Prefs folder of pairs (synthetic comparisons or the user's decisions).
     #[arg(long)]
     pairs: PathBuf,
-    /// Beats the model reads around each join.
-    #[arg(long, default_value_t = cutscore_model::edit::DEFAULT_WINDOW)]
-    window: usize,
     /// Where to run: auto (CUDA if available), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -39,11 +36,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("reading pairs from {}", args.pairs.display()))?;
     let selected = device::select(args.device)?;
     let model = checkpoint.model(&selected.device)?;
-    let config = TrainConfig {
-        window: args.window,
-        ..TrainConfig::default()
-    };
-    let card = scorecard::evaluate(&model, &set, &config, 128).context("scoring the pairs")?;
+    let card = scorecard::evaluate(&model, &set, &TrainConfig::default(), 128)
+        .context("scoring the pairs")?;
     if args.json {
         let mut value = serde_json::to_value(&card)?;
         value["model_id"] = checkpoint.info.model_id.into();

@@ -55,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "layout      {} inputs -> d {} x {} layers x {} heads, ff {}, head {}, up to {} beats",
         c.inputs, c.d_model, c.layers, c.heads, c.ff, c.head_hidden, c.max_len
     );
+    println!("window      {} beats around each join", c.window);
     println!(
         "features    schema v{} ({BEAT_FEATURES} beat + {EDIT_FEATURES} edit-aware per beat)",
         info.feature_schema

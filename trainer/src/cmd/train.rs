@@ -37,7 +37,7 @@ pub struct Args {
     /// Stop after this many epochs without a lower validation loss.
     #[arg(long, default_value_t = 4)]
     patience: usize,
-    /// Beats the model reads around each join.
+    /// Beats the model reads around each join (stored with the model, used whenever it scores).
     #[arg(long, default_value_t = cutscore_model::edit::DEFAULT_WINDOW)]
     window: usize,
     /// Pairs per optimiser step.
@@ -69,11 +69,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let selected = device::select(args.device)?;
-    let config = if args.tiny {
-        Config::tiny()
-    } else {
-        Config::default()
+    let config = Config {
+        window: args.window,
+        ..if args.tiny {
+            Config::tiny()
+        } else {
+            Config::default()
+        }
     };
+    config.validate()?;
     let varmap = VarMap::new();
     let model = RewardModel::init(&config, &varmap, &selected.device, args.seed)
         .context("building the model")?;
@@ -84,7 +88,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         train: TrainConfig {
             learning_rate: args.learning_rate,
-            window: args.window,
             ..TrainConfig::default()
         },
     };
