@@ -120,6 +120,10 @@ pub enum FitError {
 pub const DEFAULT_LENGTHS: [usize; 8] = [1, 2, 3, 4, 6, 8, 12, 16];
 
 const STEP_S: f64 = 0.25;
+/// Windows per forward pass when scoring cuts. Larger batches keep the matrix kernels busier:
+/// 256 instead of 64 fits the 200 BPM 3/4 benchmark song in 1.58 s instead of 1.86 s; 1024 is
+/// no faster.
+const SCORING_CHUNK: usize = 256;
 /// Exact rescoring of this many DP results per requested variation.
 const RESCORE_PER_VARIATION: usize = 4;
 
@@ -193,7 +197,7 @@ pub fn fit_to_length(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(ModelError::from)?;
-    let scores = score_edits(model, track, &edits, 64)?;
+    let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
     let positions = bar_beats(grid);
     let mut fitted: Vec<FitEdit> = chosen
         .iter()
@@ -276,7 +280,7 @@ fn score_cuts(
         .iter()
         .map(|&(s, e, _)| Edit::new(grid.len(), [(s, e)]))
         .collect::<Result<Vec<_>, _>>()?;
-    let scores = score_edits(model, track, &edits, 64)?;
+    let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
     Ok(spans
         .into_iter()
         .zip(scores)
