@@ -601,8 +601,13 @@ impl Tracker {
     }
 
     fn odf_at(&self, k: usize) -> f32 {
+        self.ring_at(&self.odf, k)
+    }
+
+    /// Frame `k` of one of the [`ODF_RING`]-long rings, 0 when it is not (or no longer) there.
+    fn ring_at(&self, ring: &[f32], k: usize) -> f32 {
         if k < self.now && k + ODF_RING >= self.now {
-            self.odf[k % ODF_RING]
+            ring[k % ODF_RING]
         } else {
             0.0
         }
@@ -762,17 +767,18 @@ impl Tracker {
             return false;
         }
         let history = self.history() as f64;
-        let (mut teeth, mut first, mut second, mut n) = (0.0, 0.0, 0.0, 0.0);
+        // Each tooth and the two thirds of the period before it.
+        let (mut teeth, mut early, mut late, mut n) = (0.0, 0.0, 0.0, 0.0);
         let mut back = phase;
         while back + period + 1.0 <= history {
             let k = self.now as f64 - 1.0 - back;
             teeth += self.high_near(k);
-            second += self.high_near(k - period / 3.0);
-            first += self.high_near(k - 2.0 * period / 3.0);
+            late += self.high_near(k - period / 3.0);
+            early += self.high_near(k - 2.0 * period / 3.0);
             n += 1.0;
             back += period;
         }
-        n > 0.0 && first.min(second) >= THIRDS_RATIO * teeth
+        n > 0.0 && early.min(late) >= THIRDS_RATIO * teeth
     }
 
     fn peak_near(&self, k: f64) -> f32 {
@@ -780,10 +786,7 @@ impl Tracker {
     }
 
     fn high_near(&self, k: f64) -> f32 {
-        Self::max_near(k, |j| match j < self.now && j + ODF_RING >= self.now {
-            true => self.high[j % ODF_RING],
-            false => 0.0,
-        })
+        Self::max_near(k, |j| self.ring_at(&self.high, j))
     }
 
     /// The largest of `value` within one frame of `k`.
