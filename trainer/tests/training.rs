@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{json, tiny_model, trainer};
+use cutscore_model::checkpoint::Checkpoint;
 use cutscore_model::edit::Edit;
 use cutscore_model::prefs::{Decision, PrefsLog, Record, TrackRecord, Verdict};
 use cutscore_model::synthetic_pairs::prepare_song;
@@ -182,6 +183,36 @@ fn train_writes_the_model_metrics_and_curves_and_eval_reads_them() {
     assert_eq!(buckets.len(), 5);
     let counted: u64 = buckets.iter().map(|b| b["pairs"].as_u64().unwrap()).sum();
     assert_eq!(counted, 24);
+
+    // Training goes on from a model: its dimensions and window are kept, its id recorded.
+    let more = dir.path().join("more").join("model.safetensors");
+    let output = trainer()
+        .args(["train", "--epochs", "1", "--batch", "8", "--device", "cpu"])
+        .arg("--init")
+        .arg(&model)
+        .arg("--pairs")
+        .arg(&pairs)
+        .arg("--out")
+        .arg(&more)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let base = Checkpoint::read(&model).unwrap().info;
+    let continued = Checkpoint::read(&more).unwrap().info;
+    assert_eq!(continued.config, base.config);
+    assert_eq!(continued.config.window, 32);
+    assert_eq!(continued.provenance.base_model, Some(base.model_id.clone()));
+    assert_ne!(continued.model_id, base.model_id);
+    let refused = trainer()
+        .args(["train", "--tiny", "--init"])
+        .arg(&model)
+        .arg("--pairs")
+        .arg(&pairs)
+        .arg("--out")
+        .arg(&more)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use candle_nn::VarMap;
-use cutscore_model::checkpoint::Provenance;
+use cutscore_model::checkpoint::{Checkpoint, Provenance};
 use cutscore_model::device::{self, DeviceChoice};
 use cutscore_model::pair_set::PairSet;
 use cutscore_model::reward::{Config, RewardModel};
@@ -49,6 +49,10 @@ pub struct Args {
     /// Train the tiny test configuration instead of the full model.
     #[arg(long)]
     tiny: bool,
+    /// Start from this model's weights and dimensions (its window included) instead of fresh
+    /// ones, to go on training it on more pairs.
+    #[arg(long, conflicts_with_all = ["tiny", "window"])]
+    init: Option<PathBuf>,
     /// Print the final metrics as JSON.
     #[arg(long)]
     json: bool,
@@ -69,18 +73,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     let selected = device::select(args.device)?;
-    let config = Config {
-        window: args.window,
-        ..if args.tiny {
-            Config::tiny()
-        } else {
-            Config::default()
+    let (model, varmap, base_model) = match &args.init {
+        Some(path) => {
+            let checkpoint =
+                Checkpoint::read(path).with_context(|| format!("loading {}", path.display()))?;
+            let (model, varmap) = checkpoint.trainable(&selected.device)?;
+            (model, varmap, Some(checkpoint.info.model_id))
+        }
+        None => {
+            let config = Config {
+                window: args.window,
+                ..if args.tiny {
+                    Config::tiny()
+                } else {
+                    Config::default()
+                }
+            };
+            config.validate()?;
+            let varmap = VarMap::new();
+            let model = RewardModel::init(&config, &varmap, &selected.device, args.seed)
+                .context("building the model")?;
+            (model, varmap, None)
         }
     };
-    config.validate()?;
-    let varmap = VarMap::new();
-    let model = RewardModel::init(&config, &varmap, &selected.device, args.seed)
-        .context("building the model")?;
+    let config = model.config().clone();
     let options = RunOptions {
         epochs: args.epochs,
         patience: args.patience,
@@ -96,6 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         provenance: Provenance {
             pairs: train.len(),
             seeds: vec![args.seed],
+            base_model,
             command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
             ..Provenance::default()
         },
