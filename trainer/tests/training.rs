@@ -186,16 +186,20 @@ fn train_writes_the_model_metrics_and_curves_and_eval_reads_them() {
 
     // Training goes on from a model: its dimensions and window are kept, its id recorded.
     let more = dir.path().join("more").join("model.safetensors");
-    let output = trainer()
-        .args(["train", "--epochs", "1", "--batch", "8", "--device", "cpu"])
-        .arg("--init")
-        .arg(&model)
-        .arg("--pairs")
-        .arg(&pairs)
-        .arg("--out")
-        .arg(&more)
-        .output()
-        .unwrap();
+    let train_from_model = |flags: &[&str]| {
+        trainer()
+            .arg("train")
+            .args(flags)
+            .arg("--init")
+            .arg(&model)
+            .arg("--pairs")
+            .arg(&pairs)
+            .arg("--out")
+            .arg(&more)
+            .output()
+            .unwrap()
+    };
+    let output = train_from_model(&["--epochs", "1", "--batch", "8", "--device", "cpu"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let base = Checkpoint::read(&model).unwrap().info;
     let continued = Checkpoint::read(&more).unwrap().info;
@@ -203,16 +207,7 @@ fn train_writes_the_model_metrics_and_curves_and_eval_reads_them() {
     assert_eq!(continued.config.window, 32);
     assert_eq!(continued.provenance.base_model, Some(base.model_id.clone()));
     assert_ne!(continued.model_id, base.model_id);
-    let refused = trainer()
-        .args(["train", "--tiny", "--init"])
-        .arg(&model)
-        .arg("--pairs")
-        .arg(&pairs)
-        .arg("--out")
-        .arg(&more)
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
+    assert!(!train_from_model(&["--tiny"]).status.success());
 }
 
 #[test]
