@@ -16,12 +16,13 @@
 //! | 124 | `removed_bars` | `log2(1 + removed beats at the nearest join / meter) / 4`; `0.0` without a join |
 //!
 //! # Scoring windows
-//! The reward model reads at most `window` beats (its own, [`DEFAULT_WINDOW`] for new models) of the edited
-//! sequence at once, so scoring cost does not grow with the length of the song. Each join gets
-//! a window centred on it (shifted to stay inside the edited sequence); windows that come out
-//! identical, as when the whole edit fits in one, are scored once. An edit's score is the mean
-//! of its windows' scores, so every join is heard in context and neighbouring joins inside a
-//! window are seen together. An edit without joins is scored on one window at the middle.
+//! The reward model reads at most `window` beats of the edited sequence at once (the window it
+//! was trained on, stored with it; [`DEFAULT_WINDOW`] for new models), so scoring cost does not
+//! grow with the length of the song. Each join gets a window centred on it (shifted to stay
+//! inside the edited sequence); windows that come out identical, as when the whole edit fits in
+//! one, are scored once. An edit's score is the mean of its windows' scores, so every join is
+//! heard in context and neighbouring joins inside a window are seen together. An edit without
+//! joins is scored on one window at the middle.
 
 use std::ops::Range;
 

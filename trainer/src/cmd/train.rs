@@ -89,7 +89,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     Config::default()
                 }
             };
-            config.validate()?;
             let varmap = VarMap::new();
             let model = RewardModel::init(&config, &varmap, &selected.device, args.seed)
                 .context("building the model")?;
