@@ -9,11 +9,12 @@
 //! the intro and the outro), and its two edits are drawn independently within it: each span
 //! sometimes whole bars or whole phrases from a downbeat, sometimes any length from any beat.
 //! A pair whose edits differ only by a beat or so at every boundary is redrawn, so no pair is a
-//! trivial ±1-beat variant, and so is a pair the oracle scores closer than a margin. The
+//! trivial ±1-beat variant, and so is a pair the oracle scores closer than a margin (or, when
+//! asked, further apart than a ceiling, to gather the close calls a model still gets wrong). The
 //! preferred side alternates between `a` and `b`, so labels are balanced exactly 50/50.
 //! `docs/oracle.md` says why the whole-edit rules are constraints here rather than labels.
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
 use rand::rngs::StdRng;
@@ -52,6 +53,10 @@ pub struct PairOptions {
     /// Pairs the oracle scores closer than this (craft points) are redrawn: a close call
     /// teaches the model nothing but noise.
     pub min_margin: f32,
+    /// Pairs the oracle scores further apart than this are redrawn too (infinite by default).
+    /// A finite ceiling makes a set of hard pairs: past two craft points a trained model is
+    /// practically never wrong, so such pairs cost training time and teach it little.
+    pub max_margin: f32,
     /// Songs rendered at once.
     pub threads: usize,
 }
@@ -64,6 +69,7 @@ impl Default for PairOptions {
             pairs_per_song: 50,
             temperature: DEFAULT_TEMPERATURE,
             min_margin: DEFAULT_MIN_MARGIN,
+            max_margin: f32::INFINITY,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -82,6 +88,8 @@ pub struct PairSummary {
     pub flipped: usize,
     /// Drawn pairs redrawn for being closer than the margin.
     pub close_redrawn: usize,
+    /// Drawn pairs redrawn for being further apart than the ceiling.
+    pub far_redrawn: usize,
     /// Songs left out for having too little music between their intro and outro.
     pub songs_skipped: usize,
 }
@@ -91,6 +99,8 @@ pub struct PairSummary {
 pub enum PairsError {
     #[error("asked for {count} pairs at {per_song} per song; expected at least 1 of each")]
     Count { count: usize, per_song: usize },
+    #[error("margins {min}..={max} craft points; expected 0 <= min <= max")]
+    Margins { min: f32, max: f32 },
     #[error("rendering song seed {seed}: {source}")]
     Synth { seed: u64, source: SynthError },
     #[error("analysing song seed {seed}: {source}")]
@@ -155,6 +165,10 @@ pub fn generate(
             per_song: options.pairs_per_song,
         });
     }
+    let (min, max) = (options.min_margin, options.max_margin);
+    if !(min >= 0.0 && min <= max) {
+        return Err(PairsError::Margins { min, max });
+    }
     let log = PrefsLog::create(dir)?;
     let mut seeds = StdRng::seed_from_u64(options.seed);
     let mut summary = PairSummary::default();
@@ -182,7 +196,7 @@ pub fn generate(
                 wanted,
                 summary.pairs,
                 options.temperature,
-                options.min_margin,
+                options.min_margin..=options.max_margin,
             ) {
                 Ok(judged) => judged,
                 // A song with too little between its intro and outro: take the next seed.
@@ -200,6 +214,7 @@ pub fn generate(
             ))?;
             summary.flipped += judged.flipped;
             summary.close_redrawn += judged.close_redrawn;
+            summary.far_redrawn += judged.far_redrawn;
             for comparison in judged.comparisons {
                 summary.a_preferred += usize::from(comparison.preferred == Side::A);
                 confidence_sum += f64::from(comparison.confidence);
@@ -222,18 +237,21 @@ pub struct SongPairs {
     pub flipped: usize,
     /// Drawn pairs the oracle scored closer than the margin, redrawn.
     pub close_redrawn: usize,
+    /// Drawn pairs the oracle scored further apart than the ceiling, redrawn.
+    pub far_redrawn: usize,
 }
 
 /// `count` judged comparisons of edits of `song`; pair `first_index + k` puts the preferred
 /// edit on side `a` when even, `b` when odd. Both edits of a pair come from one
-/// [`EditPlan`] and have as many joins; a pair the oracle scores less than `min_margin` apart
-/// is redrawn (up to [`MARGIN_TRIES`] times, then the widest pair drawn is kept).
+/// [`EditPlan`] and have as many joins; a pair the oracle scores apart by less than the start
+/// of `margins` or more than its end is redrawn (up to [`MARGIN_TRIES`] times, then the pair
+/// drawn nearest to the range is kept).
 pub fn song_pairs(
     song: &SongData,
     count: usize,
     first_index: usize,
     temperature: f32,
-    min_margin: f32,
+    margins: RangeInclusive<f32>,
 ) -> Result<SongPairs, PairsError> {
     let seed = song.seed;
     let beats = song.grid.len();
@@ -257,9 +275,11 @@ pub fn song_pairs(
         comparisons: Vec::with_capacity(count),
         flipped: 0,
         close_redrawn: 0,
+        far_redrawn: 0,
     };
     for k in 0..count {
-        let mut widest: Option<(f32, Edit, Edit)> = None;
+        // The pair drawn nearest to the margin range (its distance outside it) and its edits.
+        let mut nearest: Option<(f32, Edit, Edit)> = None;
         for _ in 0..MARGIN_TRIES {
             let Some((first, second)) = draw_pair(&mut rng, &song.grid, target, &region) else {
                 continue;
@@ -270,15 +290,22 @@ pub fn song_pairs(
                     .map_err(|source| PairsError::Oracle { seed, source })
             };
             let margin = (score(&first)? - score(&second)?).abs();
-            if widest.as_ref().is_none_or(|(m, ..)| margin > *m) {
-                widest = Some((margin, first, second));
+            let outside = (margins.start() - margin)
+                .max(margin - margins.end())
+                .max(0.0);
+            if nearest.as_ref().is_none_or(|(d, ..)| outside < *d) {
+                nearest = Some((outside, first, second));
             }
-            if margin >= min_margin {
+            if outside == 0.0 {
                 break;
             }
-            out.close_redrawn += 1;
+            if margin < *margins.start() {
+                out.close_redrawn += 1;
+            } else {
+                out.far_redrawn += 1;
+            }
         }
-        let Some((_, first, second)) = widest else {
+        let Some((_, first, second)) = nearest else {
             return Err(PairsError::TooShort { seed, beats });
         };
         let judgement = oracle
@@ -465,8 +492,8 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_pairs_and_labels_follow_the_oracle() {
         let song = prepare_song(11).unwrap();
-        let a = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN).unwrap();
-        let b = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN).unwrap();
+        let a = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY).unwrap();
+        let b = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY).unwrap();
         assert_eq!(a, b);
         // Scores at least the margin apart at temperature 0.1: the chosen side scores higher.
         let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
@@ -485,6 +512,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_margin_ceiling_keeps_only_close_calls() {
+        let song = prepare_song(11).unwrap();
+        let hard = song_pairs(&song, 20, 0, 0.1, 0.5..=1.5).unwrap();
+        let all = song_pairs(&song, 20, 0, 0.1, 0.5..=f32::INFINITY).unwrap();
+        assert!(hard.far_redrawn > 0 && all.far_redrawn == 0);
+        let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
+            .unwrap()
+            .with_weights(pair_weights());
+        let margin =
+            |c: &Comparison| (oracle.score(&c.a).unwrap() - oracle.score(&c.b).unwrap()).abs();
+        for c in &hard.comparisons {
+            assert!((0.5..=1.5).contains(&margin(c)), "{}", margin(c));
+        }
+        // Without the ceiling, most pairs of this song are further apart than 1.5.
+        let far = all.comparisons.iter().filter(|c| margin(c) > 1.5).count();
+        assert!(far >= 5, "{far} of 20 pairs past 1.5 craft points");
+        let reversed = PairOptions {
+            min_margin: 2.0,
+            max_margin: 1.0,
+            ..PairOptions::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            generate(dir.path(), &reversed, |_| {}),
+            Err(PairsError::Margins { .. })
+        ));
     }
 
     #[test]

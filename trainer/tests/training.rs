@@ -136,6 +136,26 @@ fn pairs_are_balanced_reproducible_and_never_appended() {
             .pairs()
     };
     assert_eq!(pairs(&out), pairs(&other));
+    let reversed = trainer()
+        .args([
+            "pairs",
+            "--count",
+            "4",
+            "--min-margin",
+            "2",
+            "--max-margin",
+            "1",
+            "--out",
+        ])
+        .arg(dir.path().join("reversed"))
+        .output()
+        .unwrap();
+    assert!(!reversed.status.success());
+    assert!(
+        stderr(&reversed).contains("expected 0 <= min <= max"),
+        "{}",
+        stderr(&reversed)
+    );
 }
 
 #[test]

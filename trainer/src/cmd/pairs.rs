@@ -25,6 +25,10 @@ pub struct Args {
     /// Pairs the oracle scores closer than this many craft points are redrawn.
     #[arg(long, default_value_t = cutscore_model::synthetic_pairs::DEFAULT_MIN_MARGIN)]
     min_margin: f32,
+    /// Pairs the oracle scores further apart than this many craft points are redrawn too: a
+    /// set of close calls, the pairs a trained model still gets wrong [default: no ceiling].
+    #[arg(long)]
+    max_margin: Option<f32>,
     /// Prefs folder to write (created if needed; must not already hold a decision log).
     #[arg(long)]
     out: PathBuf,
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pairs_per_song: args.per_song,
         temperature: args.temperature,
         min_margin: args.min_margin,
+        max_margin: args.max_margin.unwrap_or(f32::INFINITY),
         ..PairOptions::default()
     };
     let bar = ProgressBar::new(args.count as u64).with_style(
@@ -72,12 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.out.display()
         );
         println!(
-            "a preferred {} / b preferred {}; mean label confidence {:.3}; {} labels against the oracle's majority; {} close calls redrawn",
+            "a preferred {} / b preferred {}; mean label confidence {:.3}; {} labels against the oracle's majority; {} close calls and {} clear ones redrawn",
             summary.a_preferred,
             summary.pairs - summary.a_preferred,
             summary.mean_confidence,
             summary.flipped,
-            summary.close_redrawn
+            summary.close_redrawn,
+            summary.far_redrawn
         );
     }
     Ok(())
