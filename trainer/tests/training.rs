@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{json, tiny_model, trainer};
+use common::{assert_fails_saying, json, tiny_model, trainer};
 use cutscore_model::checkpoint::Checkpoint;
 use cutscore_model::edit::Edit;
 use cutscore_model::prefs::{Decision, PrefsLog, Record, TrackRecord, Verdict};
@@ -122,12 +122,7 @@ fn pairs_are_balanced_reproducible_and_never_appended() {
     assert_eq!(summary["songs"], 2);
     assert_eq!(summary["a_preferred"], 5);
     let again = run(&out);
-    assert!(!again.status.success());
-    assert!(
-        stderr(&again).contains("already exists"),
-        "{}",
-        stderr(&again)
-    );
+    assert_fails_saying(&again, "already exists");
     let other = dir.path().join("again");
     assert!(run(&other).status.success());
     let pairs = |dir: &Path| {
@@ -150,12 +145,7 @@ fn pairs_are_balanced_reproducible_and_never_appended() {
         .arg(dir.path().join("reversed"))
         .output()
         .unwrap();
-    assert!(!reversed.status.success());
-    assert!(
-        stderr(&reversed).contains("expected 0 <= min <= max"),
-        "{}",
-        stderr(&reversed)
-    );
+    assert_fails_saying(&reversed, "expected 0 <= min <= max");
 }
 
 #[test]
@@ -241,12 +231,7 @@ fn train_refuses_pairs_from_a_single_song() {
         .arg(dir.path().join("m.safetensors"))
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("at least 2"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "at least 2");
 }
 
 #[test]
@@ -405,10 +390,5 @@ fn eval_refuses_a_model_that_does_not_load() {
         .arg(&pairs)
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("cannot read"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "cannot read");
 }
