@@ -57,6 +57,10 @@ pub struct PairOptions {
     /// A finite ceiling makes a set of hard pairs: past two craft points a trained model is
     /// practically never wrong, so such pairs cost training time and teach it little.
     pub max_margin: f32,
+    /// Whether both margins are per join: a pair of `n`-join edits is kept when the oracle
+    /// scores it `n * min_margin` to `n * max_margin` apart. An edit's reward is the mean of its
+    /// joins' windows, so this keeps each window's share of the margin in the range.
+    pub margin_per_join: bool,
     /// Songs rendered at once.
     pub threads: usize,
 }
@@ -70,6 +74,7 @@ impl Default for PairOptions {
             temperature: DEFAULT_TEMPERATURE,
             min_margin: DEFAULT_MIN_MARGIN,
             max_margin: f32::INFINITY,
+            margin_per_join: false,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -197,6 +202,7 @@ pub fn generate(
                 summary.pairs,
                 options.temperature,
                 options.min_margin..=options.max_margin,
+                options.margin_per_join,
             ) {
                 Ok(judged) => judged,
                 // A song with too little between its intro and outro: take the next seed.
@@ -244,14 +250,15 @@ pub struct SongPairs {
 /// `count` judged comparisons of edits of `song`; pair `first_index + k` puts the preferred
 /// edit on side `a` when even, `b` when odd. Both edits of a pair come from one
 /// [`EditPlan`] and have as many joins; a pair the oracle scores apart by less than the start
-/// of `margins` or more than its end is redrawn (up to [`MARGIN_TRIES`] times, then the pair
-/// drawn nearest to the range is kept).
+/// of `margins` or more than its end (per join when `per_join`) is redrawn (up to
+/// [`MARGIN_TRIES`] times, then the pair drawn nearest to the range is kept).
 pub fn song_pairs(
     song: &SongData,
     count: usize,
     first_index: usize,
     temperature: f32,
     margins: RangeInclusive<f32>,
+    per_join: bool,
 ) -> Result<SongPairs, PairsError> {
     let seed = song.seed;
     let beats = song.grid.len();
@@ -289,7 +296,12 @@ pub fn song_pairs(
                     .score(edit)
                     .map_err(|source| PairsError::Oracle { seed, source })
             };
-            let margin = (score(&first)? - score(&second)?).abs();
+            let joins = if per_join {
+                first.joins().len().max(1)
+            } else {
+                1
+            };
+            let margin = (score(&first)? - score(&second)?).abs() / joins as f32;
             let outside = (margins.start() - margin)
                 .max(margin - margins.end())
                 .max(0.0);
@@ -492,8 +504,8 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_pairs_and_labels_follow_the_oracle() {
         let song = prepare_song(11).unwrap();
-        let a = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY).unwrap();
-        let b = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY).unwrap();
+        let a = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY, false).unwrap();
+        let b = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY, false).unwrap();
         assert_eq!(a, b);
         // Scores at least the margin apart at temperature 0.1: the chosen side scores higher.
         let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
@@ -517,8 +529,8 @@ mod tests {
     #[test]
     fn a_margin_ceiling_keeps_only_close_calls() {
         let song = prepare_song(11).unwrap();
-        let hard = song_pairs(&song, 20, 0, 0.1, 0.5..=1.5).unwrap();
-        let all = song_pairs(&song, 20, 0, 0.1, 0.5..=f32::INFINITY).unwrap();
+        let hard = song_pairs(&song, 20, 0, 0.1, 0.5..=1.5, false).unwrap();
+        let all = song_pairs(&song, 20, 0, 0.1, 0.5..=f32::INFINITY, false).unwrap();
         assert!(hard.far_redrawn > 0 && all.far_redrawn == 0);
         let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
             .unwrap()
@@ -531,6 +543,19 @@ mod tests {
         // Without the ceiling, most pairs of this song are further apart than 1.5.
         let far = all.comparisons.iter().filter(|c| margin(c) > 1.5).count();
         assert!(far >= 5, "{far} of 20 pairs past 1.5 craft points");
+        // Per join, pairs of n-join edits are kept between 0.5 n and 1.5 n apart.
+        let per_join = song_pairs(&song, 40, 0, 0.1, 0.5..=1.5, true).unwrap();
+        let mut past_the_edit_ceiling = 0;
+        for c in &per_join.comparisons {
+            let joins = c.a.joins().len().max(1) as f32;
+            let m = margin(c);
+            assert!(
+                (0.5 * joins..=1.5 * joins).contains(&m),
+                "{m} over {joins} joins"
+            );
+            past_the_edit_ceiling += usize::from(m > 1.5);
+        }
+        assert!(past_the_edit_ceiling > 0, "no multi-join pair past 1.5");
         let reversed = PairOptions {
             min_margin: 2.0,
             max_margin: 1.0,

@@ -29,6 +29,9 @@ pub struct Args {
     /// set of close calls, the pairs a trained model still gets wrong [default: no ceiling].
     #[arg(long)]
     max_margin: Option<f32>,
+    /// Both margins are per join: pairs of n-join edits are kept n * min to n * max apart.
+    #[arg(long)]
+    margin_per_join: bool,
     /// Prefs folder to write (created if needed; must not already hold a decision log).
     #[arg(long)]
     out: PathBuf,
@@ -51,6 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         temperature: args.temperature,
         min_margin: args.min_margin,
         max_margin: args.max_margin.unwrap_or(f32::INFINITY),
+        margin_per_join: args.margin_per_join,
         ..PairOptions::default()
     };
     let bar = ProgressBar::new(args.count as u64).with_style(
