@@ -14,7 +14,7 @@
 //! preferred side alternates between `a` and `b`, so labels are balanced exactly 50/50.
 //! `docs/oracle.md` says why the whole-edit rules are constraints here rather than labels.
 
-use std::ops::{Range, RangeInclusive};
+use std::ops::Range;
 use std::path::Path;
 
 use rand::rngs::StdRng;
@@ -196,14 +196,7 @@ pub fn generate(
         for song in prepared {
             let song = song?;
             let wanted = options.pairs_per_song.min(options.count - summary.pairs);
-            let judged = match song_pairs(
-                &song,
-                wanted,
-                summary.pairs,
-                options.temperature,
-                options.min_margin..=options.max_margin,
-                options.margin_per_join,
-            ) {
+            let judged = match song_pairs(&song, wanted, summary.pairs, options) {
                 Ok(judged) => judged,
                 // A song with too little between its intro and outro: take the next seed.
                 Err(PairsError::TooShort { .. }) if summary.songs_skipped < MAX_SKIPPED_SONGS => {
@@ -249,17 +242,18 @@ pub struct SongPairs {
 
 /// `count` judged comparisons of edits of `song`; pair `first_index + k` puts the preferred
 /// edit on side `a` when even, `b` when odd. Both edits of a pair come from one
-/// [`EditPlan`] and have as many joins; a pair the oracle scores apart by less than the start
-/// of `margins` or more than its end (per join when `per_join`) is redrawn (up to
-/// [`MARGIN_TRIES`] times, then the pair drawn nearest to the range is kept).
+/// [`EditPlan`] and have as many joins; a pair the oracle scores apart by less than
+/// `options.min_margin` or more than `options.max_margin` (per join when
+/// `options.margin_per_join`) is redrawn (up to [`MARGIN_TRIES`] times, then the pair drawn
+/// nearest to the range is kept). Labels are judged at `options.temperature`; the count, seed
+/// and threads of `options` are [`generate`]'s.
 pub fn song_pairs(
     song: &SongData,
     count: usize,
     first_index: usize,
-    temperature: f32,
-    margins: RangeInclusive<f32>,
-    per_join: bool,
+    options: &PairOptions,
 ) -> Result<SongPairs, PairsError> {
+    let margins = options.min_margin..=options.max_margin;
     let seed = song.seed;
     let beats = song.grid.len();
     let meter = usize::from(song.grid.meter.max(1));
@@ -272,7 +266,7 @@ pub fn song_pairs(
     let oracle = Oracle::new(&song.truth, &song.features, target)
         .map_err(|source| PairsError::Oracle { seed, source })?
         .with_weights(pair_weights())
-        .with_temperature(temperature);
+        .with_temperature(options.temperature);
     let region = oracle.editable_region();
     if region.len() < 4 * meter {
         return Err(PairsError::TooShort { seed, beats });
@@ -296,7 +290,7 @@ pub fn song_pairs(
                     .score(edit)
                     .map_err(|source| PairsError::Oracle { seed, source })
             };
-            let joins = if per_join {
+            let joins = if options.margin_per_join {
                 first.joins().len().max(1)
             } else {
                 1
@@ -504,8 +498,9 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_pairs_and_labels_follow_the_oracle() {
         let song = prepare_song(11).unwrap();
-        let a = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY, false).unwrap();
-        let b = song_pairs(&song, 20, 0, 0.1, DEFAULT_MIN_MARGIN..=f32::INFINITY, false).unwrap();
+        let options = PairOptions::default();
+        let a = song_pairs(&song, 20, 0, &options).unwrap();
+        let b = song_pairs(&song, 20, 0, &options).unwrap();
         assert_eq!(a, b);
         // Scores at least the margin apart at temperature 0.1: the chosen side scores higher.
         let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
@@ -529,8 +524,12 @@ mod tests {
     #[test]
     fn a_margin_ceiling_keeps_only_close_calls() {
         let song = prepare_song(11).unwrap();
-        let hard = song_pairs(&song, 20, 0, 0.1, 0.5..=1.5, false).unwrap();
-        let all = song_pairs(&song, 20, 0, 0.1, 0.5..=f32::INFINITY, false).unwrap();
+        let close_calls = PairOptions {
+            max_margin: 1.5,
+            ..PairOptions::default()
+        };
+        let hard = song_pairs(&song, 20, 0, &close_calls).unwrap();
+        let all = song_pairs(&song, 20, 0, &PairOptions::default()).unwrap();
         assert!(hard.far_redrawn > 0 && all.far_redrawn == 0);
         let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
             .unwrap()
@@ -544,7 +543,11 @@ mod tests {
         let far = all.comparisons.iter().filter(|c| margin(c) > 1.5).count();
         assert!(far >= 5, "{far} of 20 pairs past 1.5 craft points");
         // Per join, pairs of n-join edits are kept between 0.5 n and 1.5 n apart.
-        let per_join = song_pairs(&song, 40, 0, 0.1, 0.5..=1.5, true).unwrap();
+        let per_join_options = PairOptions {
+            margin_per_join: true,
+            ..close_calls
+        };
+        let per_join = song_pairs(&song, 40, 0, &per_join_options).unwrap();
         let mut past_the_edit_ceiling = 0;
         for c in &per_join.comparisons {
             let joins = c.a.joins().len().max(1) as f32;
