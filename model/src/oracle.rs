@@ -275,6 +275,22 @@ impl<'a> Oracle<'a> {
         })
     }
 
+    /// Judges `a` against `b` without sampling: the label is the oracle's own majority and the
+    /// confidence its probability on a curve `widen` times as wide (a soft label, for training
+    /// on the oracle's certainty rather than on a sampled call). `widen` below 1 counts as 1.
+    pub fn judge_expected(&self, a: &Edit, b: &Edit, widen: f32) -> Result<Judgement, OracleError> {
+        let (score_a, score_b) = (self.score(a)?, self.score(b)?);
+        let width = self.temperature * widen.max(1.0);
+        let p_a = 1.0 / (1.0 + (-(score_a - score_b) / width).exp());
+        Ok(Judgement {
+            score_a,
+            score_b,
+            p_a,
+            a_preferred: p_a >= 0.5,
+            confidence: p_a.max(1.0 - p_a),
+        })
+    }
+
     /// The mean feature vector of `beats`.
     fn mean_row(&self, beats: &[usize]) -> Vec<f32> {
         let mut mean = vec![0.0; self.features.row(0).len()];

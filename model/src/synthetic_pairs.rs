@@ -61,6 +61,12 @@ pub struct PairOptions {
     /// scores it `n * min_margin` to `n * max_margin` apart. An edit's reward is the mean of its
     /// joins' windows, so this keeps each window's share of the margin in the range.
     pub margin_per_join: bool,
+    /// Soft labels: each pair's label is the oracle's majority, never sampled, and its confidence
+    /// is the oracle's probability with the curve as many times as wide as the edits have joins
+    /// (an edit's reward is the mean of its joins' windows, so this is the probability a model
+    /// scoring every join as the oracle does would give). Training on these distils the oracle's
+    /// margins, not only its calls.
+    pub soft_labels: bool,
     /// Songs rendered at once.
     pub threads: usize,
 }
@@ -75,6 +81,7 @@ impl Default for PairOptions {
             min_margin: DEFAULT_MIN_MARGIN,
             max_margin: f32::INFINITY,
             margin_per_join: false,
+            soft_labels: false,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -245,7 +252,8 @@ pub struct SongPairs {
 /// [`EditPlan`] and have as many joins; a pair the oracle scores apart by less than
 /// `options.min_margin` or more than `options.max_margin` (per join when
 /// `options.margin_per_join`) is redrawn (up to [`MARGIN_TRIES`] times, then the pair drawn
-/// nearest to the range is kept). Labels are judged at `options.temperature`; the count, seed
+/// nearest to the range is kept). Labels are judged at `options.temperature` (sampled, or soft
+/// with `options.soft_labels`); the count, seed
 /// and threads of `options` are [`generate`]'s.
 pub fn song_pairs(
     song: &SongData,
@@ -314,9 +322,12 @@ pub fn song_pairs(
         let Some((_, first, second)) = nearest else {
             return Err(PairsError::TooShort { seed, beats });
         };
-        let judgement = oracle
-            .judge(&first, &second, &mut rng)
-            .map_err(|source| PairsError::Oracle { seed, source })?;
+        let judgement = if options.soft_labels {
+            oracle.judge_expected(&first, &second, first.joins().len() as f32)
+        } else {
+            oracle.judge(&first, &second, &mut rng)
+        }
+        .map_err(|source| PairsError::Oracle { seed, source })?;
         if judgement.a_preferred != (judgement.p_a >= 0.5) {
             out.flipped += 1;
         }
@@ -569,6 +580,52 @@ mod tests {
             generate(dir.path(), &reversed, |_| {}),
             Err(PairsError::Margins { .. })
         ));
+    }
+
+    #[test]
+    fn soft_labels_follow_the_oracle_and_carry_its_probability_per_join() {
+        let song = prepare_song(11).unwrap();
+        let options = PairOptions {
+            temperature: 0.5,
+            min_margin: 0.25,
+            soft_labels: true,
+            ..PairOptions::default()
+        };
+        let soft = song_pairs(&song, 40, 0, &options).unwrap();
+        let sampled = song_pairs(
+            &song,
+            40,
+            0,
+            &PairOptions {
+                soft_labels: false,
+                ..options.clone()
+            },
+        )
+        .unwrap();
+        // At this width sampled labels sometimes go against the oracle; soft ones never do.
+        assert_eq!(soft.flipped, 0);
+        assert!(sampled.flipped > 0, "no sampled label was flipped");
+        let oracle = Oracle::new(&song.truth, &song.features, song.grid.len() / 2)
+            .unwrap()
+            .with_weights(pair_weights());
+        let mut joins_seen = std::collections::HashSet::new();
+        let mut unsure = 0;
+        for c in &soft.comparisons {
+            let (sa, sb) = (oracle.score(&c.a).unwrap(), oracle.score(&c.b).unwrap());
+            assert_eq!(sa > sb, c.preferred == Side::A, "{sa} vs {sb}");
+            let joins = c.a.joins().len() as f32;
+            joins_seen.insert(c.a.joins().len());
+            let expected = 1.0 / (1.0 + (-(sa - sb).abs() / (0.5 * joins)).exp());
+            assert!(
+                (c.confidence - expected).abs() < 1e-5,
+                "confidence {} for a margin of {} over {joins} joins",
+                c.confidence,
+                (sa - sb).abs()
+            );
+            unsure += usize::from(c.confidence < 0.95);
+        }
+        assert!(joins_seen.len() >= 2, "joins {joins_seen:?}");
+        assert!(unsure >= 4, "only {unsure} of 40 soft labels under 0.95");
     }
 
     #[test]

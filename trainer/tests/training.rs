@@ -131,6 +131,18 @@ fn pairs_are_balanced_reproducible_and_never_appended() {
             .pairs()
     };
     assert_eq!(pairs(&out), pairs(&other));
+    // Soft labels on a wide curve: never against the oracle, and unsure where it is.
+    let soft = trainer()
+        .args(["pairs", "--count", "10", "--per-song", "5", "--seed", "3"])
+        .args(["--temperature", "1", "--soft-labels", "--json", "--out"])
+        .arg(dir.path().join("soft"))
+        .output()
+        .unwrap();
+    assert!(soft.status.success(), "{}", stderr(&soft));
+    let summary = json(&soft);
+    assert_eq!(summary["flipped"], 0);
+    let confidence = summary["mean_confidence"].as_f64().unwrap();
+    assert!((0.5..0.95).contains(&confidence), "{confidence}");
     let reversed = trainer()
         .args([
             "pairs",

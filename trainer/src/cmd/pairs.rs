@@ -32,6 +32,11 @@ pub struct Args {
     /// Both margins are per join: pairs of n-join edits are kept n * min to n * max apart.
     #[arg(long)]
     margin_per_join: bool,
+    /// Soft labels: the oracle's majority call, never sampled, with its probability (on a curve
+    /// as many times as wide as the edits have joins) as the confidence; training on them
+    /// distils the oracle's margins (docs/oracle.md).
+    #[arg(long)]
+    soft_labels: bool,
     /// Prefs folder to write (created if needed; must not already hold a decision log).
     #[arg(long)]
     out: PathBuf,
@@ -55,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         min_margin: args.min_margin,
         max_margin: args.max_margin.unwrap_or(f32::INFINITY),
         margin_per_join: args.margin_per_join,
+        soft_labels: args.soft_labels,
         ..PairOptions::default()
     };
     let bar = ProgressBar::new(args.count as u64).with_style(
