@@ -111,6 +111,11 @@ pub struct Oracle<'a> {
     section_bounds: Vec<usize>,
 }
 
+/// `σ(difference / width)`: the probability that the side ahead by `difference` is preferred.
+fn logistic(difference: f32, width: f32) -> f32 {
+    1.0 / (1.0 + (-difference / width).exp())
+}
+
 /// Default width of the logistic curve, in craft points: a difference of half a clear flaw
 /// (the pair generator's default margin) is a 99.3 % call.
 pub const DEFAULT_TEMPERATURE: f32 = 0.1;
@@ -259,7 +264,7 @@ impl<'a> Oracle<'a> {
 
     /// `P(a ≻ b)` from the two scores.
     pub fn probability(&self, score_a: f32, score_b: f32) -> f32 {
-        1.0 / (1.0 + (-(score_a - score_b) / self.temperature).exp())
+        logistic(score_a - score_b, self.temperature)
     }
 
     /// Judges `a` against `b`, sampling the label from the oracle's probability.
@@ -280,8 +285,7 @@ impl<'a> Oracle<'a> {
     /// on the oracle's certainty rather than on a sampled call). `widen` below 1 counts as 1.
     pub fn judge_expected(&self, a: &Edit, b: &Edit, widen: f32) -> Result<Judgement, OracleError> {
         let (score_a, score_b) = (self.score(a)?, self.score(b)?);
-        let width = self.temperature * widen.max(1.0);
-        let p_a = 1.0 / (1.0 + (-(score_a - score_b) / width).exp());
+        let p_a = logistic(score_a - score_b, self.temperature * widen.max(1.0));
         Ok(Judgement {
             score_a,
             score_b,
