@@ -9,6 +9,7 @@ use common::{assert_fails_saying, json, tiny_model, trainer};
 use cutscore_model::checkpoint::Checkpoint;
 use cutscore_model::edit::Edit;
 use cutscore_model::prefs::{Decision, PrefsLog, Record, TrackRecord, Verdict};
+use cutscore_model::reward::Config;
 use cutscore_model::synthetic_pairs::prepare_song;
 use sha2::{Digest, Sha256};
 
@@ -230,6 +231,23 @@ fn train_writes_the_model_metrics_and_curves_and_eval_reads_them() {
     assert_eq!(continued.provenance.base_model, Some(base.model_id.clone()));
     assert_ne!(continued.model_id, base.model_id);
     assert!(!train_from_model(&["--tiny"]).status.success());
+
+    // Going on without dropout changes that setting alone; an impossible rate is refused.
+    let output = train_from_model(&["--epochs", "1", "--batch", "8", "--dropout", "0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let undropped = Checkpoint::read(&more).unwrap().info.config;
+    assert_eq!(undropped.dropout, 0.0);
+    assert_ne!(base.config.dropout, 0.0);
+    assert_eq!(
+        Config {
+            dropout: base.config.dropout,
+            ..undropped
+        },
+        base.config
+    );
+    let output = train_from_model(&["--epochs", "1", "--dropout", "1.5"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("dropout"), "{}", stderr(&output));
 }
 
 #[test]
