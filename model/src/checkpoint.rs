@@ -294,11 +294,21 @@ impl Checkpoint {
         Ok(RewardModel::new(&self.info.config, vb)?)
     }
 
-    /// The model with trainable weights in a fresh [`VarMap`], for fine-tuning.
-    pub fn trainable(&self, device: &Device) -> Result<(RewardModel, VarMap), CheckpointError> {
+    /// The model with trainable weights in a fresh [`VarMap`], to go on training it with
+    /// `dropout` in place of the rate it was trained with (dropout acts only while training, so
+    /// the scores are the same).
+    pub fn trainable(
+        &self,
+        dropout: f32,
+        device: &Device,
+    ) -> Result<(RewardModel, VarMap), CheckpointError> {
+        let config = Config {
+            dropout,
+            ..self.info.config.clone()
+        };
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = RewardModel::new(&self.info.config, vb)?;
+        let model = RewardModel::new(&config, vb)?;
         crate::reward::set_vars(&varmap, &self.tensors, device)?;
         Ok((model, varmap))
     }

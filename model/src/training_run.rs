@@ -290,6 +290,9 @@ pub struct FinetuneOptions {
     pub replay: f64,
     /// Share of synthetic songs held out as its validation set (as in `trainer train`).
     pub synthetic_val: f64,
+    /// Dropout while fine-tuning, whatever the base was last trained with: a few hundred
+    /// decisions need the regularisation even when the base was finished without it.
+    pub dropout: f32,
 }
 
 impl Default for FinetuneOptions {
@@ -302,6 +305,7 @@ impl Default for FinetuneOptions {
             holdout: 0.2,
             replay: 1.0,
             synthetic_val: 0.15,
+            dropout: crate::reward::Config::default().dropout,
         }
     }
 }
@@ -370,7 +374,7 @@ pub fn finetune(
         }
         None => (None, None),
     };
-    let (model, varmap) = base.trainable(device)?;
+    let (model, varmap) = base.trainable(options.dropout, device)?;
     let train_config = TrainConfig {
         learning_rate: options.learning_rate,
         ..TrainConfig::default()
@@ -448,7 +452,7 @@ pub fn finetune(
     let model_id = checkpoint::save(
         out,
         trainer.varmap(),
-        &base.info.config,
+        trainer.model().config(),
         &metrics,
         &provenance,
         StorageType::F32,

@@ -61,8 +61,10 @@ fn round_trip_keeps_weights_metadata_and_scores() {
         score(&checkpoint.model(&Device::Cpu).unwrap()),
         score(&original)
     );
-    let (trainable, _) = checkpoint.trainable(&Device::Cpu).unwrap();
+    let (trainable, _) = checkpoint.trainable(0.0, &Device::Cpu).unwrap();
     assert_eq!(score(&trainable), score(&original));
+    assert_eq!(trainable.config().dropout, 0.0);
+    assert!(checkpoint.trainable(1.0, &Device::Cpu).is_err());
 }
 
 #[test]

@@ -163,10 +163,15 @@ fn finetuning_writes_the_new_model_and_keeps_the_previous_one() {
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join("model.safetensors");
     let (_, varmap) = tiny(2);
+    // A base finished without dropout is still fine-tuned with it.
+    let undropped = Config {
+        dropout: 0.0,
+        ..Config::tiny()
+    };
     checkpoint::save(
         &path,
         &varmap,
-        &Config::tiny(),
+        &undropped,
         &TrainingMetrics::default(),
         &Provenance::default(),
         StorageType::F32,
@@ -209,4 +214,12 @@ fn finetuning_writes_the_new_model_and_keeps_the_previous_one() {
     );
     assert_eq!(tuned.info.provenance.user_pairs, 32);
     assert_eq!(tuned.info.metrics.epochs.len(), 3);
+    assert_ne!(options.dropout, 0.0);
+    assert_eq!(
+        tuned.info.config,
+        Config {
+            dropout: options.dropout,
+            ..undropped
+        }
+    );
 }

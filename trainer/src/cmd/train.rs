@@ -80,12 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let selected = device::select(args.device)?;
     let (model, varmap, base_model) = match &args.init {
         Some(path) => {
-            let mut checkpoint =
+            let checkpoint =
                 Checkpoint::read(path).with_context(|| format!("loading {}", path.display()))?;
-            if let Some(dropout) = args.dropout {
-                checkpoint.info.config.dropout = dropout;
-            }
-            let (model, varmap) = checkpoint.trainable(&selected.device)?;
+            let dropout = args.dropout.unwrap_or(checkpoint.info.config.dropout);
+            let (model, varmap) = checkpoint.trainable(dropout, &selected.device)?;
             (model, varmap, Some(checkpoint.info.model_id))
         }
         None => {
