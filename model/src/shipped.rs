@@ -79,7 +79,14 @@ mod tests {
     fn the_shipped_model_loads_and_matches_this_build() {
         let checkpoint = checkpoint().unwrap();
         assert_eq!(checkpoint.info.feature_schema, FEATURE_SCHEMA_VERSION);
-        assert_eq!(checkpoint.info.config, Config::default());
+        // Same architecture and window as a new model; the dropout it was last trained at
+        // (see `model/shipped/README.md`) does not act when scoring.
+        let trained = &checkpoint.info.config;
+        let architecture = Config {
+            dropout: Config::default().dropout,
+            ..trained.clone()
+        };
+        assert_eq!(architecture, Config::default());
         let model = checkpoint.model(&candle_core::Device::Cpu).unwrap();
         assert_eq!(model.config().max_len, Config::default().max_len);
     }
