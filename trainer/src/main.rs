@@ -3,6 +3,7 @@
 
 mod cmd;
 mod curves;
+mod gm_songs;
 
 use clap::{Parser, Subcommand};
 

@@ -86,3 +86,75 @@ fn bad_flags_fail_with_a_message() {
     trainer().args(["synth"]).assert().failure();
     assert!(!out.exists());
 }
+
+/// Debian's fluid-soundfont-gm (`.ci/run` installs it).
+const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
+
+#[test]
+fn a_soundfont_song_has_the_truth_of_the_synthesised_one_and_its_own_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let render = |name: &str, extra: &[&str]| {
+        let wav = dir.path().join(format!("{name}.wav"));
+        trainer()
+            .args([
+                "synth",
+                "--seed",
+                "5",
+                "--bars",
+                "8",
+                "--sample-rate",
+                "22050",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(&wav)
+            .assert()
+            .success();
+        let truth = read_truth(&dir.path().join(format!("{name}.truth.json"))).unwrap();
+        let samples: Vec<i16> = hound::WavReader::open(&wav)
+            .unwrap()
+            .into_samples()
+            .map(Result::unwrap)
+            .collect();
+        (truth, samples)
+    };
+    let (truth, synthesised) = render("synth", &[]);
+    let (gm_truth, gm) = render("gm", &["--soundfont", SOUNDFONT]);
+    let (_, default_font) = render("default", &["--soundfont"]);
+    let (_, revoiced) = render("revoiced", &["--soundfont", SOUNDFONT, "--voicing", "6"]);
+    assert_eq!(gm_truth, truth);
+    assert_eq!(gm.len(), synthesised.len());
+    assert_ne!(gm, synthesised);
+    assert_eq!(default_font, gm, "FluidR3 GM is the default");
+    assert_ne!(revoiced, gm);
+    let peak = gm.iter().map(|&x| i32::from(x).abs()).max().unwrap();
+    assert!(
+        (28_500..=29_500).contains(&peak),
+        "peak {peak}, -1 dBFS expected"
+    );
+}
+
+#[test]
+fn a_missing_soundfont_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let font = dir.path().join("missing.sf2");
+    let wav = dir.path().join("x.wav");
+    let assert = trainer()
+        .args(["synth", "--bars", "4", "--soundfont"])
+        .arg(&font)
+        .arg("--out")
+        .arg(&wav)
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr);
+    assert!(
+        stderr.contains(&format!("no SoundFont at {}", font.display())),
+        "{stderr}"
+    );
+    assert!(!wav.exists());
+    trainer()
+        .args(["synth", "--voicing", "3", "--out"])
+        .arg(&wav)
+        .assert()
+        .failure();
+}

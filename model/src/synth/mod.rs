@@ -7,7 +7,8 @@
 //!
 //! - [`spec`]: what a song should be ([`SongSpec`], [`TempoChange`], [`SongSpec::random`],
 //!   [`evaluation_set`]);
-//! - `score`: the arrangement drawn from the seed (form, chords, patterns, notes);
+//! - `score`: the arrangement drawn from the seed (form, chords, patterns, notes); [`compose`]
+//!   returns it as a [`Score`] without synthesising it, for renderers outside this crate;
 //! - `voices`: the instruments and the stereo mix;
 //! - [`truth`]: the ground truth ([`SongTruth`], [`Section`]);
 //! - [`wav`]: writing WAV + `*.truth.json` files.
@@ -28,7 +29,8 @@ pub use spec::{SongSpec, TempoChange, evaluation_set};
 pub use truth::{Section, SongTruth};
 pub use wav::{SongFileError, read_truth, truth_path_for, write_truth, write_wav};
 
-use score::Part;
+pub use score::{Note, Part, Score};
+
 use voices::{DrumKit, Mix, Timbre, Voice, Wave};
 
 /// Peak level of the normalised mix (-1 dBFS), so 16-bit export never clips.
@@ -82,12 +84,24 @@ impl Song {
     }
 }
 
-/// Renders `spec`: composes the arrangement from its seed, synthesises every part and
-/// normalises the mix.
-pub fn render(spec: &SongSpec) -> Result<Song, SynthError> {
+/// Composes `spec` without synthesising it: the notes [`render`] would play, their frame count
+/// and the truth `render` would return.
+pub fn compose(spec: &SongSpec) -> Result<Score, SynthError> {
+    composed(spec).map(|(score, _)| score)
+}
+
+/// The score of `spec` and the seed's stream just after composing it (timbres come next).
+fn composed(spec: &SongSpec) -> Result<(Score, StdRng), SynthError> {
     spec.validate()?;
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let score = score::compose(spec, &mut rng);
+    Ok((score, rng))
+}
+
+/// Renders `spec`: composes the arrangement from its seed, synthesises every part and
+/// normalises the mix.
+pub fn render(spec: &SongSpec) -> Result<Song, SynthError> {
+    let (score, mut rng) = composed(spec)?;
     let timbre = Timbre::draw(&mut rng);
     let kit = DrumKit::render(&timbre, spec.sample_rate, &mut rng);
     let mut mix = Mix::new(score.frames);
@@ -447,6 +461,31 @@ mod tests {
                 "seed {seed}"
             );
         }
+    }
+
+    #[test]
+    fn compose_gives_the_notes_and_truth_render_plays() {
+        let spec = short(|s| s.swing = 0.2);
+        let score = compose(&spec).unwrap();
+        let song = render(&spec).unwrap();
+        assert_eq!(score.truth, song.truth);
+        assert_eq!(score.frames, song.frames());
+        let mut rng = StdRng::seed_from_u64(spec.seed);
+        assert_eq!(score, score::compose(&spec, &mut rng));
+        assert!(score.notes.iter().all(|n| n.start < score.frames));
+        for part in [Part::Kick, Part::Snare, Part::Bass, Part::Pad, Part::Lead] {
+            assert!(score.notes.iter().any(|n| n.part == part), "{part:?}");
+        }
+        assert!(
+            score
+                .notes
+                .iter()
+                .all(|n| n.part.is_drum() == (n.held == 0 && n.midi == 0.0))
+        );
+        assert_eq!(
+            compose(&SongSpec { meter: 7, ..spec }).unwrap_err(),
+            SynthError::Meter { actual: 7 }
+        );
     }
 
     #[test]

@@ -17,20 +17,30 @@ use super::truth::{Section, SongTruth};
 const TAIL_S: f64 = 1.5;
 
 /// The instruments of the arrangement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Part {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// Bass drum: the beats (all four, or 1 and 3, or the waltz's 1).
     Kick,
+    /// Snare: the backbeat.
     Snare,
+    /// Closed hi-hat: beats and off-beat 8ths.
     ClosedHat,
+    /// Open hi-hat: the last off-beat of every other bar.
     OpenHat,
+    /// Crash cymbal: the first downbeat of some sections.
     Crash,
+    /// Bass line on the chord roots.
     Bass,
+    /// Sustained chord, one per bar.
     Pad,
+    /// Plucked arpeggio of the chord tones on the 8ths.
     Arp,
+    /// Melody on the 8th grid.
     Lead,
 }
 
 impl Part {
+    /// True for the unpitched drum hits (their `held` and `midi` are 0).
     pub fn is_drum(self) -> bool {
         matches!(
             self,
@@ -41,22 +51,30 @@ impl Part {
 
 /// One note (or drum hit) of the score.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Note {
+pub struct Note {
+    /// The instrument that plays it.
     pub part: Part,
     /// First frame of the sound.
     pub start: usize,
     /// Frames the note is held before its release (ignored by drums).
     pub held: usize,
-    /// MIDI pitch (ignored by drums).
+    /// MIDI pitch (a whole number; 0 for drums).
     pub midi: f32,
-    /// Linear gain, section loudness included.
+    /// Linear gain relative to a full kick (1.0): the part's level, the section's loudness
+    /// and a +-8 % human variation.
     pub velocity: f32,
 }
 
-/// Everything the mixer needs: the truth, the notes and the length.
-pub(crate) struct Score {
+/// A composed song before any sound: its truth, every note and its length. What
+/// [`render`](super::render) synthesises, and what another renderer (sampled instruments, say)
+/// can play instead; either way the truth holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// The ground truth of the song, as [`render`](super::render) returns it.
     pub truth: SongTruth,
+    /// Every note and drum hit, in the order composed (by bar, then part), not sorted by time.
     pub notes: Vec<Note>,
+    /// Length of the audio in frames (`truth.duration_s * sample_rate`).
     pub frames: usize,
 }
 

@@ -2,13 +2,19 @@
 //!
 //! Writes `song.wav` and `song.truth.json` beside it (see `cutscore_model::synth`); with
 //! `--evaluation-set DIR` writes every song of the fixed evaluation set into `DIR` instead,
-//! which is what `bench/librosa_beats.py` and the beat-tracker evaluation read.
+//! which is what `bench/librosa_beats.py` and the beat-tracker evaluation read. With
+//! `--soundfont FILE` the same songs are played by a General MIDI SoundFont's sampled
+//! instruments instead of the synthesiser's voices (see `crate::gm_songs`); the truth is the same.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use cutscore_model::synth::spec::{MAX_BPM, MIN_BPM};
 use cutscore_model::synth::{self, SongSpec, TempoChange};
+use rustysynth::SoundFont;
+
+use crate::gm_songs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,9 +44,29 @@ pub struct Args {
     /// folder, creating it if needed.
     #[arg(long, value_name = "DIR")]
     evaluation_set: Option<PathBuf>,
+    /// Play the songs with this General MIDI SoundFont's sampled instruments instead of the
+    /// synthesiser's voices; without FILE, FluidR3 GM where Debian's fluid-soundfont-gm puts it.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = gm_songs::DEFAULT_SOUNDFONT)]
+    soundfont: Option<PathBuf>,
+    /// Seed of the instruments, mix and humanisation of a --soundfont song (default: the
+    /// song's own seed).
+    #[arg(long, value_name = "SEED", requires = "soundfont")]
+    voicing: Option<u64>,
+}
+
+/// How the songs are voiced.
+enum Voices {
+    /// The synthesiser's own voices.
+    Synthesised,
+    /// A General MIDI SoundFont; the voicing seed, if one was given.
+    SoundFont(Arc<SoundFont>, Option<u64>),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let voices = match &args.soundfont {
+        Some(path) => Voices::SoundFont(gm_songs::load_soundfont(path)?, args.voicing),
+        None => Voices::Synthesised,
+    };
     if let Some(dir) = &args.evaluation_set {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create folder {}", dir.display()))?;
@@ -49,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 sample_rate: args.sample_rate.unwrap_or(spec.sample_rate),
                 ..spec
             };
-            write_song(&spec, &dir.join(format!("{name}.wav")))
+            write_song(&spec, &voices, &dir.join(format!("{name}.wav")))
                 .with_context(|| format!("evaluation song {name}"))?;
         }
         return Ok(());
@@ -57,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(out) = &args.out else {
         anyhow::bail!("give --out FILE or --evaluation-set DIR");
     };
-    write_song(&spec_from(&args), out)
+    write_song(&spec_from(&args), &voices, out)
 }
 
 /// `SongSpec::random(seed)` with the flags applied. A new tempo scales a drawn ramp or step
@@ -94,8 +120,14 @@ fn spec_from(args: &Args) -> SongSpec {
     spec
 }
 
-fn write_song(spec: &SongSpec, wav: &Path) -> anyhow::Result<()> {
-    let song = synth::render(spec).context("cannot render the song")?;
+fn write_song(spec: &SongSpec, voices: &Voices, wav: &Path) -> anyhow::Result<()> {
+    let song = match voices {
+        Voices::Synthesised => synth::render(spec).context("cannot render the song")?,
+        Voices::SoundFont(font, voicing) => {
+            gm_songs::render_gm(spec, font, voicing.unwrap_or(spec.seed))
+                .context("cannot render the song with the SoundFont")?
+        }
+    };
     synth::write_wav(wav, &song)?;
     let truth = synth::truth_path_for(wav);
     synth::write_truth(&truth, &song.truth)?;
@@ -124,6 +156,8 @@ mod tests {
             sample_rate: None,
             out: Some(PathBuf::from("song.wav")),
             evaluation_set: None,
+            soundfont: None,
+            voicing: None,
         }
     }
 
