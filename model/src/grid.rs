@@ -85,6 +85,21 @@ impl BeatGrid {
         Self::new(beats, beat_in_bar, meter, duration_s)
     }
 
+    /// A grid without beats for a track of `duration_s` seconds (negative or non-finite
+    /// durations become 0).
+    pub fn empty(duration_s: f64) -> Self {
+        Self {
+            beats: Vec::new(),
+            beat_in_bar: Vec::new(),
+            meter: 4,
+            duration_s: if duration_s.is_finite() {
+                duration_s.max(0.0)
+            } else {
+                0.0
+            },
+        }
+    }
+
     /// Checks the invariants a deserialized grid may have broken.
     pub fn validate(&self) -> Result<(), GridError> {
         if self.beats.len() != self.beat_in_bar.len() {

@@ -25,6 +25,8 @@ enum Command {
     /// The whole pipeline in one go: synthesise (or read) a song, analyse it, list the best
     /// cuts, fit it to 75 % and write the edited WAV and markers here.
     Demo(cmd::demo::Args),
+    /// Train the beat and downbeat network, or score the beat tracker on songs with known beats.
+    Beats(cmd::beats::Args),
     /// Describe a reward model: config, parameter count, feature schema, metrics, device.
     Info(cmd::info::Args),
     /// Time inference and a training step of the reward model at a chosen shape.
@@ -60,6 +62,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Beats(args) => cmd::beats::run(args),
         Command::Info(args) => cmd::info::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Synth(args) => cmd::synth::run(args),

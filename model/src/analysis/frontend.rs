@@ -56,6 +56,12 @@ pub fn frame_time(k: usize) -> f64 {
     (k * HOP + FFT_SIZE / 2) as f64 / ANALYSIS_RATE as f64
 }
 
+/// The frame whose centre is nearest to time `t` seconds (0 before the first).
+pub fn frame_index_at(t: f64) -> usize {
+    let k = ((t - frame_time(0)) * frame_rate()).round();
+    if k > 0.0 { k as usize } else { 0 }
+}
+
 /// Frames per second.
 pub fn frame_rate() -> f64 {
     ANALYSIS_RATE as f64 / HOP as f64

@@ -4,8 +4,11 @@
 //! - [`decode`]: WAV/AIFF/FLAC/MP3/Ogg Vorbis to mono (symphonia).
 //! - [`resample`]: any rate to [`ANALYSIS_RATE`] (rubato).
 //! - [`frontend`]: STFT, log-mel, MFCC, chroma, spectral shape, onset strength per frame.
-//! - [`tempo`]: detection function, autocorrelation tempo with a prior, octave vote.
-//! - [`offline`]: the whole-track tracker (dynamic programming, bars).
+//! - [`beat_model`]: the learned beat and downbeat activation network (trained by
+//!   `trainer beats train`, shipped in the library), whole tracks or frame by frame.
+//! - [`bar_decoder`]: offline decoding of activations into tempo, meter, beats and downbeats
+//!   (Viterbi over a tempo × bar-position state space); [`track_beats`] runs both.
+//! - [`bar_filter`]: the same state space filtered forward, for the streaming tracker.
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
 //!
@@ -13,15 +16,18 @@
 //! streaming one. Given the same beat grid both produce the same features, because both feed
 //! the same [`frontend::FrameAnalyzer`] and the same [`beat_features`] functions.
 
+pub mod bar_decoder;
+pub mod bar_filter;
 pub mod beat_features;
+pub mod beat_model;
 pub mod decode;
 pub mod evaluation;
 pub mod frontend;
 pub mod metrics;
-pub mod offline;
 pub mod resample;
 pub mod streaming;
-pub mod tempo;
+#[cfg(test)]
+pub(crate) mod test_signals;
 
 use std::path::Path;
 
@@ -139,9 +145,24 @@ fn check_rate(sample_rate: u32) -> Result<(), AnalysisError> {
     Ok(())
 }
 
+/// Beats and bars of a track's frames by the learned tracker: `model`'s activations decoded
+/// over tempo, meter and bar position ([`bar_decoder`]).
+pub fn track_beats(
+    model: &beat_model::BeatModel,
+    frames: &[Frame],
+    duration_s: f64,
+) -> bar_decoder::Decoded {
+    let activations = model.activations(frames);
+    bar_decoder::decode(
+        &bar_decoder::StateSpace::default(),
+        &activations,
+        duration_s,
+    )
+}
+
 /// Beats, bars and features from a track's frames.
 pub fn analyze_frames(frames: &[Frame], duration_s: f64) -> TrackAnalysis {
-    let beats = offline::track(frames, duration_s);
+    let beats = track_beats(beat_model::shipped(), frames, duration_s);
     let features = beat_features::track_features(frames, &beats.grid);
     TrackAnalysis {
         meter: beats.grid.meter,
@@ -216,6 +237,57 @@ mod tests {
             "{}",
             analysis.tempo_bpm
         );
+    }
+
+    /// Tracks a synthetic song and checks tempo, meter, every beat within 70 ms and each
+    /// beat's place in the bar.
+    fn assert_tracks(spec: crate::synth::SongSpec) {
+        let song = crate::synth::render(&spec).unwrap();
+        let analysis = analyze_samples(&song.mono(), song.sample_rate).unwrap();
+        let truth = &song.truth;
+        let name = format!("{} BPM in {}/4", spec.bpm, spec.meter);
+        assert!(
+            (analysis.tempo_bpm - spec.bpm).abs() < 0.02 * spec.bpm,
+            "{name}: tracked at {}",
+            analysis.tempo_bpm
+        );
+        assert_eq!(analysis.meter, spec.meter, "{name}");
+        let grid = &analysis.grid;
+        let mut placed = 0;
+        for (i, &t) in truth.beats.iter().enumerate().filter(|(_, t)| **t > 3.0) {
+            let found = grid.beats.iter().position(|&b| (b - t).abs() < 0.07);
+            let j = found.unwrap_or_else(|| panic!("{name}: no beat near true beat {i} at {t}"));
+            placed += usize::from(grid.beat_in_bar[j] == truth.beat_in_bar[i]);
+        }
+        let counted = truth.beats.iter().filter(|t| **t > 3.0).count();
+        assert!(
+            placed * 10 >= counted * 9,
+            "{name}: {placed} of {counted} beats in place"
+        );
+    }
+
+    #[test]
+    fn a_song_at_148_bpm_is_tracked_at_148_with_its_bars() {
+        let mut spec = crate::synth::SongSpec {
+            seed: 41,
+            bpm: 148.0,
+            meter: 4,
+            ..crate::synth::SongSpec::default()
+        };
+        spec.bars = spec.bars_for_seconds(40.0);
+        assert_tracks(spec);
+    }
+
+    #[test]
+    fn a_waltz_gives_three_beat_bars() {
+        let mut spec = crate::synth::SongSpec {
+            seed: 42,
+            bpm: 132.0,
+            meter: 3,
+            ..crate::synth::SongSpec::default()
+        };
+        spec.bars = spec.bars_for_seconds(40.0);
+        assert_tracks(spec);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One module per `trainer` subcommand.
 
 pub mod analyze;
+pub mod beats;
 pub mod bench;
 pub mod demo;
 pub mod edit;

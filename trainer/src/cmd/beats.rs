@@ -1,0 +1,626 @@
+//! `trainer beats`: train the beat and downbeat activation network, and score the offline
+//! tracker on a folder of songs with known beats.
+//!
+//! - `trainer beats train --out beats.safetensors [--synth N] [--gm N] [--dir DIR]...`:
+//!   examples are synthetic songs (the synthesiser's voices), the same songs played by a
+//!   General MIDI SoundFont (`--gm`, see `crate::gm_songs`), and any folder of `*.wav` with a
+//!   `*.truth.json` beside it. A tenth of the songs (at least two) is held out; every
+//!   `--eval-every` steps the held-out loss and the tracker's F-measures on them are measured,
+//!   and the best model so far (lowest held-out loss) is written to `--out`
+//!   atomically, so an interrupted run keeps its best and `--init` goes on from it.
+//! - `trainer beats eval DIR [--model M] [--json]`: beat F, CMLt, AMLt, downbeat F and tempo
+//!   (mir_eval's rules, first 5 s discarded) of the offline tracker on every song of `DIR`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use cutscore_model::analysis::beat_model::file::{
+    self as beat_file, BeatEpoch, BeatProvenance, BeatTrainingMetrics,
+};
+use cutscore_model::analysis::beat_model::training::{
+    BeatExample, BeatTrainer, TrainSettings, learning_rate,
+};
+use cutscore_model::analysis::beat_model::{self, BeatModel, BeatModelConfig, INPUT_BANDS, net};
+use cutscore_model::analysis::decode::decode_file;
+use cutscore_model::analysis::frontend::{self, Frame};
+use cutscore_model::analysis::metrics;
+use cutscore_model::analysis::{StreamingAnalyzer, track_beats};
+use cutscore_model::device::{self, DeviceChoice};
+use cutscore_model::synth::{self, SongSpec, SongTruth};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+use crate::gm_songs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: BeatsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BeatsCommand {
+    /// Train the activation network on songs with exact beats.
+    Train(TrainArgs),
+    /// Score the offline beat tracker on a folder of `*.wav` + `*.truth.json`.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Where to write the model (the best so far, rewritten as training goes).
+    #[arg(long)]
+    out: PathBuf,
+    /// Synthetic songs with the synthesiser's voices (seeds from --seed on).
+    #[arg(long, default_value_t = 200)]
+    synth: usize,
+    /// The same kind of songs played by a General MIDI SoundFont (seeds after --synth's).
+    #[arg(long, default_value_t = 0)]
+    gm: usize,
+    /// The SoundFont for --gm.
+    #[arg(long, default_value = gm_songs::DEFAULT_SOUNDFONT)]
+    soundfont: PathBuf,
+    /// Keep each rendered song's mel frames and beats here and reuse them on the next run.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Folders of `*.wav` with `*.truth.json` beside each (repeatable).
+    #[arg(long)]
+    dir: Vec<PathBuf>,
+    /// First song seed; also seeds excerpts and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Optimisation steps.
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Excerpts per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Frames per excerpt (43 per second).
+    #[arg(long, default_value_t = 1024)]
+    excerpt: usize,
+    /// Peak learning rate (warm-up, then cosine to a tenth).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Steps between evaluations on the held-out songs.
+    #[arg(long, default_value_t = 250)]
+    eval_every: usize,
+    /// Go on training this model (its architecture is kept).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Channels of a new model.
+    #[arg(long, default_value_t = BeatModelConfig::default().channels)]
+    channels: usize,
+    /// Where to train: auto (CUDA if available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Folder of `*.wav` files with `*.truth.json` beside each.
+    dir: PathBuf,
+    /// Beat model to track with [default: the shipped one].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also run the streaming tracker (as the plugin does, in blocks of 512 frames).
+    #[arg(long)]
+    streaming: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        BeatsCommand::Train(args) => train(args),
+        BeatsCommand::Eval(args) => eval(args),
+    }
+}
+
+/// A song of a folder: its audio's front-end frames and its truth.
+struct ScoredSong {
+    name: String,
+    mono: Vec<f32>,
+    sample_rate: u32,
+    frames: Vec<Frame>,
+    duration_s: f64,
+    truth: SongTruth,
+}
+
+fn read_folder(dir: &Path) -> anyhow::Result<Vec<ScoredSong>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .filter(|p| synth::truth_path_for(p).exists())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        bail!(
+            "{} has no *.wav with a *.truth.json beside it; expected songs with known beats",
+            dir.display()
+        );
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let truth = synth::read_truth(&synth::truth_path_for(path))?;
+            let audio = decode_file(path)?;
+            let frames = frontend::analyse_frames(&audio.mono, audio.sample_rate)?;
+            let duration_s = audio.duration_s();
+            Ok(ScoredSong {
+                mono: audio.mono,
+                sample_rate: audio.sample_rate,
+                name: path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                duration_s,
+                frames,
+                truth,
+            })
+        })
+        .collect()
+}
+
+/// One song's scores.
+#[derive(Debug, Clone, Serialize)]
+struct SongScores {
+    name: String,
+    true_bpm: f64,
+    tempo_bpm: f64,
+    meter: u8,
+    true_meter: u8,
+    f: f64,
+    cml_t: f64,
+    aml_t: f64,
+    downbeat_f: f64,
+    /// Tempo within 4 % of the truth's median tempo.
+    tempo_ok: bool,
+    /// Median time from each true beat to the nearest found beat within a third of a beat,
+    /// ms (positive: found late).
+    offset_ms: f64,
+    /// The streaming tracker's beat F and downbeat F, with `--streaming`.
+    streaming_f: Option<f64>,
+    streaming_downbeat_f: Option<f64>,
+}
+
+fn score_song(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<SongScores> {
+    score_frames(
+        model,
+        &song.name,
+        &song.frames,
+        song.duration_s,
+        &song.truth,
+    )
+}
+
+fn score_frames(
+    model: &BeatModel,
+    name: &str,
+    frames: &[Frame],
+    duration_s: f64,
+    truth: &SongTruth,
+) -> anyhow::Result<SongScores> {
+    let decoded = track_beats(model, frames, duration_s);
+    let grid = &decoded.grid;
+    let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
+    let beats = metrics::evaluate(&truth.beats, &grid.beats)?;
+    let true_bpm = cutscore_model::analysis::bar_decoder::median_tempo(&truth.beats);
+    Ok(SongScores {
+        name: name.to_owned(),
+        true_bpm,
+        tempo_bpm: decoded.tempo_bpm,
+        meter: grid.meter,
+        true_meter: truth.meter,
+        f: beats.f_measure,
+        cml_t: beats.cml_t,
+        aml_t: beats.aml_t,
+        downbeat_f: metrics::downbeat_f_measure(&truth.downbeats, &downbeats)?,
+        tempo_ok: (decoded.tempo_bpm - true_bpm).abs() <= 0.04 * true_bpm,
+        offset_ms: median_offset(&truth.beats, &grid.beats) * 1000.0,
+        streaming_f: None,
+        streaming_downbeat_f: None,
+    })
+}
+
+/// Median signed distance from each reference beat to the nearest estimate within a third of
+/// the reference's beat period (0 when none is that near).
+fn median_offset(reference: &[f64], estimated: &[f64]) -> f64 {
+    let mut offsets: Vec<f64> = reference
+        .windows(2)
+        .filter_map(|w| {
+            let i = estimated.partition_point(|&e| e < w[0]);
+            let nearest = [i.wrapping_sub(1), i]
+                .into_iter()
+                .filter_map(|j| estimated.get(j))
+                .map(|&e| e - w[0])
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))?;
+            (nearest.abs() < (w[1] - w[0]) / 3.0).then_some(nearest)
+        })
+        .collect();
+    if offsets.is_empty() {
+        return 0.0;
+    }
+    offsets.sort_by(f64::total_cmp);
+    offsets[offsets.len() / 2]
+}
+
+/// Beat F and downbeat F of the streaming tracker on `song`, fed in 512-frame blocks.
+fn score_streaming(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<(f64, f64)> {
+    let mut analyzer = StreamingAnalyzer::with_model(model);
+    analyzer.prepare(512, song.sample_rate)?;
+    let mut beats = Vec::new();
+    let mut downbeats = Vec::new();
+    let mut take = |analyzer: &mut StreamingAnalyzer| {
+        while let Some(beat) = analyzer.poll_beat() {
+            beats.push(beat.time_s);
+            if beat.beat_in_bar == 0 {
+                downbeats.push(beat.time_s);
+            }
+        }
+    };
+    for block in song.mono.chunks(512) {
+        analyzer.push(block)?;
+        take(&mut analyzer);
+    }
+    analyzer.finish()?;
+    take(&mut analyzer);
+    Ok((
+        metrics::evaluate(&song.truth.beats, &beats)?.f_measure,
+        metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats)?,
+    ))
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(path) => beat_file::read(path)?,
+        None => beat_model::shipped().clone(),
+    };
+    let songs = read_folder(&args.dir)?;
+    let scores = songs
+        .iter()
+        .map(|song| {
+            let mut scores = score_song(&model, song)?;
+            if args.streaming {
+                let (f, downbeat_f) = score_streaming(&model, song)?;
+                scores.streaming_f = Some(f);
+                scores.streaming_downbeat_f = Some(downbeat_f);
+            }
+            Ok(scores)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&scores)?);
+        return Ok(());
+    }
+    let optional = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+    println!(
+        "{:<32} {:>6} {:>6} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
+        "song", "bpm", "found", "meter", "F", "CMLt", "AMLt", "DbF", "ms", "sF", "sDbF"
+    );
+    for s in &scores {
+        println!(
+            "{:<32} {:>6.1} {:>6.1} {:>2}/{:<2} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.0} | {:>6} {:>6}",
+            s.name,
+            s.true_bpm,
+            s.tempo_bpm,
+            s.meter,
+            s.true_meter,
+            s.f,
+            s.cml_t,
+            s.aml_t,
+            s.downbeat_f,
+            s.offset_ms,
+            optional(s.streaming_f),
+            optional(s.streaming_downbeat_f)
+        );
+    }
+    let n = scores.len() as f64;
+    let mean = |f: &dyn Fn(&SongScores) -> f64| scores.iter().map(f).sum::<f64>() / n;
+    let streaming_mean = |f: fn(&SongScores) -> Option<f64>| {
+        let values: Vec<f64> = scores.iter().filter_map(f).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    println!(
+        "{:<32} {:>6} {:>6.2} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6} | {:>6} {:>6}",
+        "mean (tempo: share within 4 %)",
+        "",
+        mean(&|s| s.tempo_ok as u8 as f64),
+        "",
+        mean(&|s| s.f),
+        mean(&|s| s.cml_t),
+        mean(&|s| s.aml_t),
+        mean(&|s| s.downbeat_f),
+        "",
+        optional(streaming_mean(|s| s.streaming_f)),
+        optional(streaming_mean(|s| s.streaming_downbeat_f)),
+    );
+    println!("beat model {}, {} songs", model.info.model_id, scores.len());
+    Ok(())
+}
+
+/// Renders (or reads) every training song, two at a time.
+fn build_examples(args: &TrainArgs) -> anyhow::Result<Vec<BeatExample>> {
+    let soundfont = if args.gm > 0 {
+        Some(gm_songs::load_soundfont(&args.soundfont)?)
+    } else {
+        None
+    };
+    let jobs: Vec<(u64, bool)> = (0..args.synth as u64)
+        .map(|i| (args.seed + i, false))
+        .chain((0..args.gm as u64).map(|i| (args.seed + args.synth as u64 + i, true)))
+        .collect();
+    let bar = progress(jobs.len() as u64, "songs");
+    let render = |&(seed, gm): &(u64, bool)| -> anyhow::Result<BeatExample> {
+        let spec = SongSpec::random(seed);
+        let song = match (&soundfont, gm) {
+            (Some(sf), true) => gm_songs::render_gm(&spec, sf, seed)?,
+            _ => synth::render(&spec)?,
+        };
+        let name = format!("{}{seed}", if gm { "gm" } else { "synth" });
+        let example = BeatExample::from_audio(
+            name,
+            &song.mono(),
+            song.sample_rate,
+            song.truth.beats.clone(),
+            song.truth.downbeats.clone(),
+        )?;
+        bar.inc(1);
+        Ok(example)
+    };
+    let cached = |job: &(u64, bool)| -> anyhow::Result<BeatExample> {
+        let Some(dir) = &args.cache else {
+            return render(job);
+        };
+        let name = format!("{}{}", if job.1 { "gm" } else { "synth" }, job.0);
+        if let Some(example) = read_cached(dir, &name) {
+            bar.inc(1);
+            return Ok(example);
+        }
+        let example = render(job)?;
+        write_cached(dir, &example)?;
+        Ok(example)
+    };
+    // Two threads, each taking every other song, so slow SoundFont songs are shared.
+    let halves: Vec<anyhow::Result<Vec<BeatExample>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|half| {
+                let jobs = &jobs;
+                let cached = &cached;
+                scope.spawn(move || jobs.iter().skip(half).step_by(2).map(cached).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a render thread panicked")))
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut examples = Vec::new();
+    for half in halves {
+        examples.extend(half?);
+    }
+    for dir in &args.dir {
+        for song in read_folder(dir)? {
+            examples.push(BeatExample {
+                name: song.name,
+                mel: song.frames.iter().map(|f| f.mel).collect(),
+                beats: song.truth.beats,
+                downbeats: song.truth.downbeats,
+            });
+        }
+    }
+    if examples.len() < 4 {
+        bail!("{} training songs; expected at least 4", examples.len());
+    }
+    Ok(examples)
+}
+
+/// A cached example: `NAME.mel` (little-endian f32, 40 per frame) and `NAME.beats.json`.
+fn read_cached(dir: &Path, name: &str) -> Option<BeatExample> {
+    let bytes = std::fs::read(dir.join(format!("{name}.mel"))).ok()?;
+    let times: (Vec<f64>, Vec<f64>) =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.beats.json"))).ok()?)
+            .ok()?;
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let mel = values
+        .chunks_exact(INPUT_BANDS)
+        .map(|c| c.try_into().ok())
+        .collect::<Option<Vec<[f32; INPUT_BANDS]>>>()?;
+    Some(BeatExample {
+        name: name.to_owned(),
+        mel,
+        beats: times.0,
+        downbeats: times.1,
+    })
+}
+
+fn write_cached(dir: &Path, example: &BeatExample) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let bytes: Vec<u8> = example
+        .mel
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    // The beats last, so a half-written cache entry is never read.
+    std::fs::write(dir.join(format!("{}.mel", example.name)), bytes)?;
+    std::fs::write(
+        dir.join(format!("{}.beats.json", example.name)),
+        serde_json::to_vec(&(&example.beats, &example.downbeats))?,
+    )?;
+    Ok(())
+}
+
+fn progress(len: u64, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit} {{msg}} [{{elapsed_precise}} < {{eta_precise}}]"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let examples = build_examples(&args)?;
+    let seconds: f64 = examples.iter().map(BeatExample::seconds).sum();
+    // Every tenth song is held out (the synthetic and SoundFont songs interleave by seed).
+    let (held_out, training): (Vec<_>, Vec<_>) = examples
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 10 == 9);
+    let held_out: Vec<BeatExample> = held_out.into_iter().map(|(_, e)| e).collect();
+    let training: Vec<BeatExample> = training.into_iter().map(|(_, e)| e).collect();
+    log::info!(
+        "{} training songs, {} held out, {:.0} minutes in all, built in {:.0} s",
+        training.len(),
+        held_out.len(),
+        seconds / 60.0,
+        started.elapsed().as_secs_f64()
+    );
+    let init = args.init.as_deref().map(beat_file::read).transpose()?;
+    let config = match &init {
+        Some(model) => model.config().clone(),
+        None => BeatModelConfig {
+            channels: args.channels,
+            ..BeatModelConfig::default()
+        },
+    };
+    config.validate()?;
+    let selected = device::select(args.device)?;
+    let (net, varmap) = net::trainable(&config, init.as_ref(), &selected.device)?;
+    let settings = TrainSettings {
+        learning_rate: args.lr,
+        batch: args.batch,
+        excerpt_frames: args.excerpt,
+        ..TrainSettings::default()
+    };
+    let mut trainer = BeatTrainer::new(net, varmap, selected.device.clone(), settings)?;
+    let mut rng = StdRng::seed_from_u64(args.seed ^ 0xbea7);
+    let mut metrics = BeatTrainingMetrics::default();
+    let provenance = BeatProvenance {
+        songs: training.len(),
+        seconds: training.iter().map(BeatExample::seconds).sum(),
+        base_model: init.as_ref().map(|m| m.info.model_id.clone()),
+        command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+        created: None,
+    };
+    let mut best = f32::INFINITY;
+    let bar = progress(args.steps as u64, "steps");
+    let mut running = 0.0f32;
+    let mut since = 0usize;
+    for step in 0..args.steps {
+        trainer.set_learning_rate(learning_rate(args.lr, step, args.steps));
+        running += trainer.step(&training, &mut rng)?;
+        since += 1;
+        bar.inc(1);
+        let last = step + 1 == args.steps;
+        if (step + 1) % args.eval_every.max(1) != 0 && !last {
+            continue;
+        }
+        let weights = net::varmap_weights(&trainer.varmap)?;
+        let model = BeatModel::from_weights(
+            config.clone(),
+            weights.clone(),
+            metrics.clone(),
+            provenance.clone(),
+        )?;
+        let (beat_f, downbeat_f) = held_out_f(&model, &held_out)?;
+        let epoch = BeatEpoch {
+            epoch: step + 1,
+            train_loss: running / since as f32,
+            val_loss: trainer.loss_on(&held_out)?,
+            val_beat_f: beat_f,
+            val_downbeat_f: downbeat_f,
+        };
+        let line = format!(
+            "step {:>6}: train loss {:.4}, held-out loss {:.4}, beat F {:.3}, downbeat F {:.3}",
+            epoch.epoch, epoch.train_loss, epoch.val_loss, beat_f, downbeat_f
+        );
+        // A hidden bar (output not a terminal, e.g. a log file) prints nothing.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+        running = 0.0;
+        since = 0;
+        let val_loss = epoch.val_loss;
+        metrics.epochs.push(epoch);
+        // The held-out loss decides: the F-measures of easy held-out songs sit near 1 and
+        // jump with a beat or two, the loss moves smoothly.
+        if val_loss < best {
+            best = val_loss;
+            metrics.best_epoch = Some(step + 1);
+        }
+        metrics.wall_seconds = Some(started.elapsed().as_secs_f64());
+        if metrics.best_epoch == Some(step + 1) {
+            beat_file::save(&args.out, &config, &weights, &metrics, &provenance)?;
+        } else {
+            // Keep the best weights; record the newer metrics with them.
+            let kept = beat_file::read(&args.out)?;
+            beat_file::save(
+                &args.out,
+                &config,
+                &net::model_weights(&kept),
+                &metrics,
+                &provenance,
+            )?;
+        }
+    }
+    bar.finish_and_clear();
+    let kept = beat_file::read(&args.out)?;
+    println!(
+        "wrote {} (model {}, step {} of {}, {:.0} s)",
+        args.out.display(),
+        kept.info.model_id,
+        metrics.best_epoch.unwrap_or(0),
+        args.steps,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Mean beat and downbeat F of the tracker on the held-out songs.
+fn held_out_f(model: &BeatModel, songs: &[BeatExample]) -> anyhow::Result<(f32, f32)> {
+    let mut beat = 0.0;
+    let mut down = 0.0;
+    for song in songs {
+        let frames: Vec<Frame> = song
+            .mel
+            .iter()
+            .map(|m| Frame {
+                mel: *m,
+                ..Frame::default()
+            })
+            .collect();
+        let truth = SongTruth {
+            beats: song.beats.clone(),
+            downbeats: song.downbeats.clone(),
+            beat_in_bar: vec![0; song.beats.len()],
+            meter: 4,
+            bpm: 0.0,
+            sections: Vec::new(),
+            drums_enter_s: None,
+            duration_s: song.seconds(),
+        };
+        let s = score_frames(model, &song.name, &frames, song.seconds(), &truth)?;
+        beat += s.f;
+        down += s.downbeat_f;
+    }
+    let n = songs.len().max(1) as f64;
+    Ok(((beat / n) as f32, (down / n) as f32))
+}
