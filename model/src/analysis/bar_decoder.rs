@@ -419,37 +419,8 @@ pub fn median_tempo(beats: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
-    /// Activations of an ideal network: beats every `60 / bpm` s as one-frame peaks over a
-    /// low floor, downbeats every `meter` beats from beat `first_down`.
     fn ideal(bpm: f64, meter: usize, first_down: usize, seconds: f64) -> Vec<Activation> {
-        let frames = (seconds * frame_rate()) as usize;
-        let mut out = vec![
-            Activation {
-                beat: 0.02,
-                downbeat: 0.01
-            };
-            frames
-        ];
-        let period = 60.0 / bpm;
-        let mut i = 0;
-        loop {
-            let t = 0.5 + i as f64 * period;
-            let k = ((t - frame_time(0)) * frame_rate()).round() as usize;
-            if k >= frames {
-                break;
-            }
-            // A peak with its neighbours at half height, as the network is trained to give.
-            for (j, scale) in [(k.saturating_sub(1), 0.5), (k + 1, 0.5), (k, 1.0)] {
-                if let Some(a) = out.get_mut(j) {
-                    a.beat = 0.9 * scale;
-                    if i % meter == first_down % meter {
-                        a.downbeat = 0.8 * scale;
-                    }
-                }
-            }
-            i += 1;
-        }
-        out
+        crate::analysis::test_signals::ideal_activations(bpm, meter, first_down, seconds)
     }
 
     #[test]

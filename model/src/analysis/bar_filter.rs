@@ -216,32 +216,9 @@ impl BarFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::frontend::frame_rate;
 
-    /// Ideal activations, as in the decoder's tests: peaks with half-height neighbours.
     fn ideal(bpm: f64, meter: usize, seconds: f64) -> Vec<Activation> {
-        let frames = (seconds * frame_rate()) as usize;
-        let mut out = vec![
-            Activation {
-                beat: 0.02,
-                downbeat: 0.01
-            };
-            frames
-        ];
-        for i in 0.. {
-            let t = 0.5 + i as f64 * 60.0 / bpm;
-            let k = ((t - frame_time(0)) * frame_rate()).round() as usize;
-            if k + 1 >= frames {
-                break;
-            }
-            for (j, scale) in [(k.saturating_sub(1), 0.5), (k + 1, 0.5), (k, 1.0)] {
-                out[j].beat = 0.9 * scale;
-                if i % meter == 0 {
-                    out[j].downbeat = 0.8 * scale;
-                }
-            }
-        }
-        out
+        crate::analysis::test_signals::ideal_activations(bpm, meter, 0, seconds)
     }
 
     #[test]

@@ -17,11 +17,11 @@
 //! grid from the frames still in the ring, with the functions the offline path uses.
 
 use super::bar_decoder::StateSpace;
-use super::bar_filter::{BarFilter, FilteredBeat};
+use super::bar_filter::BarFilter;
 use super::beat_features::{
     BeatSummary, CONTEXT_BEATS, FrameSource, beat_features_into, span_frame_range, summarize_beat,
 };
-use super::beat_model::{self, ActivationStream, BeatModel};
+use super::beat_model::{self, Activation, ActivationStream, BeatModel};
 use super::decode::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use super::frontend::{Frame, FrameAnalyzer};
 use super::resample::ResampleError;
@@ -117,6 +117,11 @@ impl FrameSource for FrameRing {
 /// The learned tracker: activations, filtered.
 struct Tracker {
     activations: ActivationStream,
+    beats: BeatState,
+}
+
+/// What the tracker knows after the network: the filter, the silence and the latest beat.
+struct BeatState {
     filter: BarFilter,
     /// Frames in a row quieter than [`SILENT_LOUDNESS`].
     silent_frames: usize,
@@ -133,54 +138,56 @@ impl Tracker {
         let look_ahead = activations.latency_frames() + 1;
         Self {
             activations,
-            filter: BarFilter::new(StateSpace::default()),
-            silent_frames: 0,
-            silence: vec![0; look_ahead],
-            tempo_bpm: 0.0,
-            meter: 4,
-            confidence: 0.0,
+            beats: BeatState {
+                filter: BarFilter::new(StateSpace::default()),
+                silent_frames: 0,
+                silence: vec![0; look_ahead],
+                tempo_bpm: 0.0,
+                meter: 4,
+                confidence: 0.0,
+            },
         }
     }
 
     fn reset(&mut self) {
         self.activations.reset();
-        self.filter.reset();
-        self.silent_frames = 0;
-        self.silence.fill(0);
-        self.tempo_bpm = 0.0;
-        self.meter = 4;
-        self.confidence = 0.0;
+        let beats = &mut self.beats;
+        beats.filter.reset();
+        beats.silent_frames = 0;
+        beats.silence.fill(0);
+        beats.tempo_bpm = 0.0;
+        beats.meter = 4;
+        beats.confidence = 0.0;
     }
 
     /// Takes frame `k`; `report` receives the beats it reveals.
     fn on_frame(&mut self, k: usize, frame: &Frame, report: &mut impl FnMut(StreamingBeat)) {
-        self.silent_frames = if frame.loudness < SILENT_LOUDNESS {
-            self.silent_frames + 1
+        let beats = &mut self.beats;
+        beats.silent_frames = if frame.loudness < SILENT_LOUDNESS {
+            beats.silent_frames + 1
         } else {
             0
         };
-        let slots = self.silence.len();
-        self.silence[k % slots] = self.silent_frames;
-        let Self {
-            activations,
-            filter,
-            silence,
-            tempo_bpm,
-            meter,
-            confidence,
-            ..
-        } = self;
-        activations.push(&frame.mel, |activation| {
-            filter.push(activation, |beat| {
-                accept(beat, silence, tempo_bpm, meter, confidence, report)
-            })
+        let slots = beats.silence.len();
+        beats.silence[k % slots] = beats.silent_frames;
+        self.activations.push(&frame.mel, |activation| {
+            beats.on_activation(activation, report)
         });
     }
 
     /// Ends the stream: the frames in the look-ahead are decided with silence after them.
     fn finish(&mut self, report: &mut impl FnMut(StreamingBeat)) {
+        let beats = &mut self.beats;
+        self.activations
+            .finish(|activation| beats.on_activation(activation, report));
+    }
+}
+
+impl BeatState {
+    /// Filters the next activation and reports the beat it reveals, unless the music had
+    /// stopped by then.
+    fn on_activation(&mut self, activation: Activation, report: &mut impl FnMut(StreamingBeat)) {
         let Self {
-            activations,
             filter,
             silence,
             tempo_bpm,
@@ -188,37 +195,23 @@ impl Tracker {
             confidence,
             ..
         } = self;
-        activations.finish(|activation| {
-            filter.push(activation, |beat| {
-                accept(beat, silence, tempo_bpm, meter, confidence, report)
-            })
+        filter.push(activation, |beat| {
+            let k = super::frontend::frame_index_at(beat.time_s);
+            if silence[k % silence.len()] >= SILENCE_ENDS_BEATS {
+                return;
+            }
+            *tempo_bpm = f64::from(beat.tempo_bpm);
+            *meter = beat.meter;
+            *confidence += CONFIDENCE_RATE * (beat.strength - *confidence);
+            report(StreamingBeat {
+                time_s: beat.time_s,
+                beat_in_bar: beat.beat_in_bar,
+                meter: beat.meter,
+                tempo_bpm: beat.tempo_bpm,
+                confidence: *confidence,
+            });
         });
     }
-}
-
-/// Reports `beat` unless the music had stopped by then.
-fn accept(
-    beat: FilteredBeat,
-    silence: &[usize],
-    tempo_bpm: &mut f64,
-    meter: &mut u8,
-    confidence: &mut f32,
-    report: &mut impl FnMut(StreamingBeat),
-) {
-    let k = super::frontend::frame_index_at(beat.time_s);
-    if silence[k % silence.len()] >= SILENCE_ENDS_BEATS {
-        return;
-    }
-    *tempo_bpm = f64::from(beat.tempo_bpm);
-    *meter = beat.meter;
-    *confidence += CONFIDENCE_RATE * (beat.strength - *confidence);
-    report(StreamingBeat {
-        time_s: beat.time_s,
-        beat_in_bar: beat.beat_in_bar,
-        meter: beat.meter,
-        tempo_bpm: beat.tempo_bpm,
-        confidence: *confidence,
-    });
 }
 
 /// The streaming analyzer: push audio, poll beats, ask for features.
@@ -406,17 +399,17 @@ impl StreamingAnalyzer {
 
     /// Current tempo in BPM (0 before the first estimate).
     pub fn tempo_bpm(&self) -> f64 {
-        self.tracker.tempo_bpm
+        self.tracker.beats.tempo_bpm
     }
 
     /// Current confidence, 0 to 1.
     pub fn confidence(&self) -> f32 {
-        self.tracker.confidence
+        self.tracker.beats.confidence
     }
 
     /// Beats per bar currently believed.
     pub fn meter(&self) -> u8 {
-        self.tracker.meter
+        self.tracker.beats.meter
     }
 
     /// Seconds of audio pushed so far.

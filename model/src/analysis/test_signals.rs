@@ -25,3 +25,38 @@ pub fn click_track(bpm: f64, meter: usize, seconds: f64, rate: u32) -> Vec<f32> 
     }
     out
 }
+
+/// Activations of an ideal network: a peak (beat 0.9, downbeat 0.8 on every `meter`-th beat
+/// from beat `first_down`) every `60 / bpm` s from 0.5 s, its neighbouring frames at half
+/// height as the network is trained to give, over a floor of 0.02 / 0.01.
+pub fn ideal_activations(
+    bpm: f64,
+    meter: usize,
+    first_down: usize,
+    seconds: f64,
+) -> Vec<super::beat_model::Activation> {
+    use super::beat_model::Activation;
+    use super::frontend::{frame_rate, frame_time};
+    let frames = (seconds * frame_rate()) as usize;
+    let mut out = vec![
+        Activation {
+            beat: 0.02,
+            downbeat: 0.01
+        };
+        frames
+    ];
+    for i in 0.. {
+        let t = 0.5 + i as f64 * 60.0 / bpm;
+        let k = ((t - frame_time(0)) * frame_rate()).round() as usize;
+        if k + 1 >= frames {
+            break;
+        }
+        for (j, scale) in [(k.saturating_sub(1), 0.5), (k + 1, 0.5), (k, 1.0)] {
+            out[j].beat = 0.9 * scale;
+            if i % meter == first_down % meter {
+                out[j].downbeat = 0.8 * scale;
+            }
+        }
+    }
+    out
+}
