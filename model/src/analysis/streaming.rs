@@ -221,9 +221,7 @@ pub struct StreamingAnalyzer {
     analyzer: Option<FrameAnalyzer>,
     ring: FrameRing,
     tracker: Tracker,
-    queue: Vec<StreamingBeat>,
-    queue_head: usize,
-    queue_len: usize,
+    queue: BeatQueue,
     mono: Vec<f32>,
     finished: bool,
     /// Samples pushed, for the stream's length.
@@ -264,9 +262,7 @@ impl StreamingAnalyzer {
                 end: 0,
             },
             tracker: Tracker::new(model),
-            queue: Vec::new(),
-            queue_head: 0,
-            queue_len: 0,
+            queue: BeatQueue::default(),
             mono: Vec::new(),
             finished: false,
             samples: 0,
@@ -302,18 +298,20 @@ impl StreamingAnalyzer {
             end: 0,
         };
         self.tracker.reset();
-        self.queue = vec![
-            StreamingBeat {
-                time_s: 0.0,
-                beat_in_bar: 0,
-                meter: 4,
-                tempo_bpm: 0.0,
-                confidence: 0.0,
-            };
-            BEAT_QUEUE
-        ];
-        self.queue_head = 0;
-        self.queue_len = 0;
+        self.queue = BeatQueue {
+            beats: vec![
+                StreamingBeat {
+                    time_s: 0.0,
+                    beat_in_bar: 0,
+                    meter: 4,
+                    tempo_bpm: 0.0,
+                    confidence: 0.0,
+                };
+                BEAT_QUEUE
+            ],
+            head: 0,
+            len: 0,
+        };
         self.mono = vec![0.0; max_block];
         self.finished = false;
         self.samples = 0;
@@ -374,27 +372,15 @@ impl StreamingAnalyzer {
         let mut analyzer = self.analyzer.take().ok_or(StreamingError::NotPrepared)?;
         let result = analyzer.finish(&mut |k, frame: &Frame| self.on_frame(k, frame));
         self.analyzer = Some(analyzer);
-        let Self {
-            tracker,
-            queue,
-            queue_head,
-            queue_len,
-            ..
-        } = self;
-        tracker.finish(&mut |beat| enqueue(queue, queue_head, queue_len, beat));
+        let queue = &mut self.queue;
+        self.tracker.finish(&mut |beat| queue.push(beat));
         self.finished = true;
         result.map_err(Into::into)
     }
 
     /// The oldest beat not yet polled.
     pub fn poll_beat(&mut self) -> Option<StreamingBeat> {
-        if self.queue_len == 0 {
-            return None;
-        }
-        let beat = self.queue[self.queue_head];
-        self.queue_head = (self.queue_head + 1) % self.queue.len();
-        self.queue_len -= 1;
-        Some(beat)
+        self.queue.pop()
     }
 
     /// Current tempo in BPM (0 before the first estimate).
@@ -475,30 +461,44 @@ impl StreamingAnalyzer {
         let capacity = self.ring.frames.len();
         self.ring.frames[k % capacity] = *frame;
         self.ring.end = k + 1;
-        let Self {
-            tracker,
-            queue,
-            queue_head,
-            queue_len,
-            ..
-        } = self;
-        tracker.on_frame(k, frame, &mut |beat| {
-            enqueue(queue, queue_head, queue_len, beat)
-        });
+        let queue = &mut self.queue;
+        self.tracker
+            .on_frame(k, frame, &mut |beat| queue.push(beat));
     }
 }
 
-/// Adds a beat to the queue; when nobody polls, the oldest is dropped rather than grow.
-fn enqueue(queue: &mut [StreamingBeat], head: &mut usize, len: &mut usize, beat: StreamingBeat) {
-    if queue.is_empty() {
-        return;
+/// Reported beats waiting to be polled, in a ring sized by `prepare`.
+#[derive(Default)]
+struct BeatQueue {
+    beats: Vec<StreamingBeat>,
+    head: usize,
+    len: usize,
+}
+
+impl BeatQueue {
+    /// Adds a beat; when nobody polls, the oldest is dropped rather than grow.
+    fn push(&mut self, beat: StreamingBeat) {
+        let capacity = self.beats.len();
+        if capacity == 0 {
+            return;
+        }
+        if self.len == capacity {
+            self.head = (self.head + 1) % capacity;
+            self.len -= 1;
+        }
+        self.beats[(self.head + self.len) % capacity] = beat;
+        self.len += 1;
     }
-    if *len == queue.len() {
-        *head = (*head + 1) % queue.len();
-        *len -= 1;
+
+    fn pop(&mut self) -> Option<StreamingBeat> {
+        if self.len == 0 {
+            return None;
+        }
+        let beat = self.beats[self.head];
+        self.head = (self.head + 1) % self.beats.len();
+        self.len -= 1;
+        Some(beat)
     }
-    queue[(*head + *len) % queue.len()] = beat;
-    *len += 1;
 }
 
 #[cfg(test)]
