@@ -182,7 +182,8 @@ pub struct Decoded {
     pub grid: BeatGrid,
     /// Median tempo of the beats, BPM (0 without beats).
     pub tempo_bpm: f64,
-    /// Mean beat probability at the decoded beats: 0 (no pulse) to 1.
+    /// Median beat probability at the decoded beats less its mean over the frames they span:
+    /// 0 (no pulse stands out) to 1.
     pub confidence: f32,
 }
 
@@ -340,7 +341,8 @@ fn beats_from_path(
     let time_of = |j: f64| frame_time(0) + j * step;
     let mut beats: Vec<f64> = Vec::new();
     let mut positions = Vec::new();
-    let mut strength = 0.0f32;
+    let mut strengths: Vec<f32> = Vec::new();
+    let (mut first_frame, mut last_frame) = (usize::MAX, 0usize);
     let mut meter = 4;
     for (t, &(l, p)) in path.iter().enumerate() {
         let line = &space.lines[l as usize];
@@ -371,7 +373,9 @@ fn beats_from_path(
         if beats.last().is_some_and(|&last| time <= last + 1e-3) || time >= duration_s {
             continue;
         }
-        strength += frames[k].beat;
+        strengths.push(frames[k].beat);
+        first_frame = first_frame.min(k);
+        last_frame = last_frame.max(k);
         beats.push(time);
         positions.push((p / line.interval) as u8);
     }
@@ -382,7 +386,12 @@ fn beats_from_path(
             confidence: 0.0,
         };
     }
-    let confidence = strength / beats.len() as f32;
+    // How much the beats stand out: the median beat probability at the beats less its mean
+    // over the span they cover (on noise a path finds a few chance peaks, not a pulse).
+    let span = &frames[first_frame..=last_frame];
+    let level = span.iter().map(|a| a.beat).sum::<f32>() / span.len().max(1) as f32;
+    strengths.sort_by(f32::total_cmp);
+    let confidence = (strengths[strengths.len() / 2] - level).clamp(0.0, 1.0);
     let tempo_bpm = median_tempo(&beats);
     match BeatGrid::new(beats, positions, meter as u8, duration_s) {
         Ok(grid) => Decoded {

@@ -39,6 +39,8 @@ const SILENT_LOUDNESS: f32 = -1.5;
 const SILENCE_ENDS_BEATS: usize = 43;
 /// Weight of each new beat in the running confidence.
 const CONFIDENCE_RATE: f32 = 0.2;
+/// Weight of each frame in the slow average of the beat probability (about 2 s).
+const LEVEL_RATE: f32 = 0.01;
 
 /// A beat reported by the streaming tracker.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,6 +132,8 @@ struct BeatState {
     tempo_bpm: f64,
     meter: u8,
     confidence: f32,
+    /// Slow average of the beat probability over all frames.
+    level: f32,
 }
 
 impl Tracker {
@@ -140,11 +144,13 @@ impl Tracker {
             activations,
             beats: BeatState {
                 filter: BarFilter::new(StateSpace::default()),
-                silent_frames: 0,
-                silence: vec![0; look_ahead],
+                // The stream starts as silence: no beat before the music.
+                silent_frames: SILENCE_ENDS_BEATS,
+                silence: vec![SILENCE_ENDS_BEATS; look_ahead],
                 tempo_bpm: 0.0,
                 meter: 4,
                 confidence: 0.0,
+                level: 0.0,
             },
         }
     }
@@ -153,11 +159,12 @@ impl Tracker {
         self.activations.reset();
         let beats = &mut self.beats;
         beats.filter.reset();
-        beats.silent_frames = 0;
-        beats.silence.fill(0);
+        beats.silent_frames = SILENCE_ENDS_BEATS;
+        beats.silence.fill(SILENCE_ENDS_BEATS);
         beats.tempo_bpm = 0.0;
         beats.meter = 4;
         beats.confidence = 0.0;
+        beats.level = 0.0;
     }
 
     /// Takes frame `k`; `report` receives the beats it reveals.
@@ -187,12 +194,14 @@ impl BeatState {
     /// Filters the next activation and reports the beat it reveals, unless the music had
     /// stopped by then.
     fn on_activation(&mut self, activation: Activation, report: &mut impl FnMut(StreamingBeat)) {
+        self.level += LEVEL_RATE * (activation.beat - self.level);
         let Self {
             filter,
             silence,
             tempo_bpm,
             meter,
             confidence,
+            level,
             ..
         } = self;
         filter.push(activation, |beat| {
@@ -202,7 +211,9 @@ impl BeatState {
             }
             *tempo_bpm = f64::from(beat.tempo_bpm);
             *meter = beat.meter;
-            *confidence += CONFIDENCE_RATE * (beat.strength - *confidence);
+            // How much the beat stands out from the average frame.
+            let salience = (beat.strength - *level).clamp(0.0, 1.0);
+            *confidence += CONFIDENCE_RATE * (salience - *confidence);
             report(StreamingBeat {
                 time_s: beat.time_s,
                 beat_in_bar: beat.beat_in_bar,
