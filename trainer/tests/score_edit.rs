@@ -169,3 +169,80 @@ fn impossible_targets_and_missing_models_write_nothing() {
     assert!(!output.status.success());
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
 }
+
+/// Debian's fluid-soundfont-gm (`.ci/run` installs it).
+const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
+
+/// Peak magnitude of a float WAV's samples.
+fn float_peak(path: &Path) -> f32 {
+    hound::WavReader::open(path)
+        .unwrap()
+        .into_samples::<f32>()
+        .map(|s| s.unwrap().abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn a_brickwall_mastered_song_is_edited_without_exceeding_its_own_peak() {
+    // A song played by sampled instruments, then driven 12 dB into a hard limit at 0.9 as a
+    // loud master is: its bars are dense with samples at the peak, so an equal-power fade of
+    // two similar bars would rise up to 3 dB above it.
+    let dir = tempfile::tempdir().unwrap();
+    let gm = dir.path().join("gm.wav");
+    trainer()
+        .args([
+            "synth",
+            "--seed",
+            "11",
+            "--bars",
+            "32",
+            "--sample-rate",
+            "22050",
+        ])
+        .args(["--soundfont", SOUNDFONT, "--out"])
+        .arg(&gm)
+        .assert()
+        .success();
+    let mut reader = hound::WavReader::open(&gm).unwrap();
+    let spec = reader.spec();
+    let limited: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| (f32::from(s.unwrap()) / 32_768.0 * 4.0).clamp(-0.9, 0.9))
+        .collect();
+    let master = dir.path().join("master.wav");
+    let mut writer = hound::WavWriter::create(
+        &master,
+        hound::WavSpec {
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+            ..spec
+        },
+    )
+    .unwrap();
+    for &s in &limited {
+        writer.write_sample(s).unwrap();
+    }
+    writer.finalize().unwrap();
+    let seconds = limited.len() as f64 / f64::from(spec.channels) / f64::from(spec.sample_rate);
+
+    let edited = dir.path().join("edited.wav");
+    trainer()
+        .args(["edit", "--format", "float", "--slack", "6", "--target"])
+        .arg(format!("{:.1}", seconds * 0.6))
+        .arg("--out")
+        .arg(&edited)
+        .arg(&master)
+        .assert()
+        .success();
+    let peak = float_peak(&edited);
+    assert!(
+        peak <= 0.9,
+        "the edit peaks at {peak}, over the master's 0.9"
+    );
+    let length =
+        hound::WavReader::open(&edited).unwrap().duration() as f64 / f64::from(spec.sample_rate);
+    assert!(
+        length < seconds * 0.75,
+        "something was cut: {length:.1} of {seconds:.1} s"
+    );
+}

@@ -189,6 +189,8 @@ mod tests {
             to_s: 94.25,
             output_s: 62.5,
             crossfade_s: 0.03,
+            correlation: 0.4,
+            law: 0.4,
         }];
         let list = edit_list(180.0, 148.25, Some(4.5), &joins, Some(&[4.5]));
         let mut markers = join_markers(&list.joins);

@@ -2,10 +2,12 @@
 //!
 //! - [`candidates`]: bar-aligned candidate cuts, ranked by the reward model.
 //! - [`fit`]: reward-guided fit to a target length, with variations.
-//! - [`render`]: kept audio with equal-power crossfades at the joins.
+//! - [`render`]: kept audio with a crossfade at each join.
+//! - [`crossfade`]: the join's crossfade law, chosen from the correlation of its two sides.
 //! - [`markers`]: Audacity labels, REAPER marker CSV and edit-list JSON.
 
 pub mod candidates;
+pub mod crossfade;
 pub mod fit;
 pub mod markers;
 pub mod render;

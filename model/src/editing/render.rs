@@ -1,14 +1,15 @@
-//! Rendering an edit: the kept audio, in order, with an equal-power crossfade at each join.
+//! Rendering an edit: the kept audio, in order, with a crossfade at each join.
 //!
 //! Kept beats form runs; a run starting at the first beat also keeps any audio before it (a
 //! pickup), and one ending at the last beat keeps the audio to the end of the track. At a join
 //! the outgoing run plays on for half a crossfade past its end while the incoming run starts
-//! half a crossfade early, mixed with gains cos θ and sin θ (θ from 0 to π/2), so uncorrelated
-//! material keeps its power and correlated material has no click. The crossfade is centred on
-//! the join, so the output is exactly as long as the kept audio. Its length is adapted to the
+//! half a crossfade early, mixed by the law [`crossfade`](super::crossfade) picks from the two
+//! sides' correlation (equal-gain for correlated material, equal-power for uncorrelated), and
+//! never louder than the source's own peak. The crossfade is centred on the join, so the output is exactly as long as the kept audio. Its length is adapted to the
 //! join: the requested length (30 ms by default), at most a quarter of the median beat, half
 //! of each run, and the removed audio available on either side.
 
+use super::crossfade::mix_join;
 use crate::audio::Audio;
 use crate::edit::Edit;
 use crate::grid::BeatGrid;
@@ -36,6 +37,11 @@ pub struct RenderedJoin {
     pub output_s: f64,
     /// Crossfade length actually used.
     pub crossfade_s: f64,
+    /// Correlation of the two sides over the crossfade (1: the same material, 0: unrelated).
+    pub correlation: f32,
+    /// The correlation the crossfade law was built for: the measured one, or nearer 1
+    /// (equal-gain) where the measured law would have exceeded the source's peak.
+    pub law: f32,
 }
 
 /// The rendered audio and where its joins fell.
@@ -118,32 +124,27 @@ pub fn render(
         })
         .collect();
     let total: usize = runs.iter().map(|(a, b)| b - a).sum();
+    let ceiling = audio.samples.iter().fold(0f32, |m, s| m.max(s.abs()));
     let mut out = Vec::with_capacity(total * channels);
     let mut joins = Vec::with_capacity(runs.len().saturating_sub(1));
-    let src = |frame: usize| &audio.samples[frame * channels..(frame + 1) * channels];
     for (k, &(start, end)) in runs.iter().enumerate() {
         let head = halves[k];
         let tail = halves.get(k + 1).copied().unwrap_or(0);
         if k > 0 {
             let prev_end = runs[k - 1].1;
+            let output_s = (out.len() / channels + head) as f64 / rate;
+            let outgoing =
+                &audio.samples[(prev_end - head) * channels..(prev_end + head) * channels];
+            let incoming = &audio.samples[(start - head) * channels..(start + head) * channels];
+            let mix = mix_join(outgoing, incoming, channels, ceiling, &mut out);
             joins.push(RenderedJoin {
                 from_s: prev_end as f64 / rate,
                 to_s: start as f64 / rate,
-                output_s: (out.len() / channels + head) as f64 / rate,
+                output_s,
                 crossfade_s: 2.0 * head as f64 / rate,
+                correlation: mix.correlation,
+                law: mix.law,
             });
-            for t in 0..2 * head {
-                let theta = (t as f64 + 0.5) / (2 * head) as f64 * std::f64::consts::FRAC_PI_2;
-                let (fade_out, fade_in) = (theta.cos() as f32, theta.sin() as f32);
-                let outgoing = src(prev_end - head + t);
-                let incoming = src(start - head + t);
-                out.extend(
-                    outgoing
-                        .iter()
-                        .zip(incoming)
-                        .map(|(o, i)| o * fade_out + i * fade_in),
-                );
-            }
         }
         out.extend_from_slice(&audio.samples[(start + head) * channels..(end - tail) * channels]);
     }
@@ -203,10 +204,48 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_cut_on_its_own_period_joins_seamlessly_at_full_scale() {
+        // A full-scale loop one beat long: cutting whole beats joins it to itself, where an
+        // equal-power fade would rise 3 dB above full scale.
+        let period = RATE as usize / 2;
+        let (audio, grid) = track(10.0, |i| {
+            let x = (i % period) as f32 / period as f32;
+            (x * std::f32::consts::TAU * 3.0).sin() * (1.0 - x) + 0.0
+        });
+        let edit = Edit::new(grid.len(), [(5, 9)]).unwrap();
+        let rendered = render(&audio, &grid, &edit, DEFAULT_CROSSFADE_S).unwrap();
+        let source_peak = audio.samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+        let peak = rendered
+            .audio
+            .samples
+            .iter()
+            .fold(0f32, |m, s| m.max(s.abs()));
+        assert!(
+            peak <= source_peak,
+            "peak {peak} over the source's {source_peak}"
+        );
+        let join = rendered.joins[0];
+        assert!(join.correlation > 0.999 && join.law > 0.999, "{join:?}");
+        let worst = rendered
+            .audio
+            .samples
+            .iter()
+            .zip(&audio.samples)
+            .map(|(r, s)| (r - s).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "the loop continues unchanged: off by {worst}");
+    }
+
+    #[test]
     fn noise_keeps_its_power_through_the_crossfade() {
+        // Gaussian noise, whose peaks stand well above its level as music's do.
         let mut rng = StdRng::seed_from_u64(9);
         let noise: Vec<f32> = (0..10 * RATE as usize)
-            .map(|_| rng.random_range(-0.5..0.5))
+            .map(|_| {
+                // Box-Muller.
+                let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+                ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos() * 0.1) as f32
+            })
             .collect();
         let (audio, grid) = track(10.0, |i| noise[i]);
         let edit = Edit::new(grid.len(), [(4, 8), (10, 12)]).unwrap();
@@ -219,6 +258,7 @@ mod tests {
             let half = (join.crossfade_s * f64::from(RATE) / 2.0) as usize;
             let db = 20.0 * (rms(&left[centre - half..centre + half]) / overall).log10();
             assert!(db.abs() < 1.0, "crossfade power off by {db} dB");
+            assert!(join.correlation.abs() < 0.1 && join.law < 0.1, "{join:?}");
         }
     }
 
