@@ -11,8 +11,8 @@ use crossbeam_channel::Sender;
 use cutscore_model::analysis::streaming::{StreamingAnalyzer, StreamingBeat};
 use cutscore_model::features::BEAT_FEATURES;
 
-use crate::scoring::Job;
-use crate::session::{Capture, MAX_CAPTURE_S, Session, lock};
+use crate::jobs::Job;
+use crate::session::{MAX_CAPTURE_S, ParkedAnalysis, Session, lock};
 
 /// Frames handed to the streaming analyzer at once.
 const CHUNK_FRAMES: usize = 4096;
@@ -31,24 +31,22 @@ pub struct AnalysisThread {
 }
 
 impl AnalysisThread {
-    /// Runs until `stop` is set.
+    /// Runs until `stop` is set, then parks the tracker in the session for the next
+    /// activation.
     pub fn run(mut self) {
-        let mut analyzer = StreamingAnalyzer::new();
-        if let Err(e) = analyzer.prepare(CHUNK_FRAMES, self.sample_rate) {
-            lock(&self.session.capture).error = Some(format!("analysis unavailable: {e}"));
+        let Some(mut analyzer) = self.resume_or_start() else {
             self.drain_until_stopped();
             return;
-        }
-        *lock(&self.session.capture) = Capture::new(self.sample_rate, self.channels as u16);
+        };
         let mut scratch = vec![0f32; CHUNK_FRAMES * self.channels];
         let mut row = vec![0f32; BEAT_FEATURES];
         let mut feeding: Option<(Vec<f32>, usize)> = None;
         while !self.stop.load(Ordering::Acquire) {
             if self.session.restart.swap(false, Ordering::AcqRel) {
-                // `prepare` only fails for a bad rate, which succeeded above.
+                // `prepare` only fails for a bad rate, which succeeded before.
                 let _ = analyzer.prepare(CHUNK_FRAMES, self.sample_rate);
-                *lock(&self.session.capture) = Capture::new(self.sample_rate, self.channels as u16);
-                *lock(&self.session.proposals) = Default::default();
+                self.session
+                    .new_capture(self.sample_rate, self.channels as u16);
             }
             self.feed_audition(&mut feeding);
             let available = self.ring.slots() / self.channels * self.channels;
@@ -67,6 +65,45 @@ impl AnalysisThread {
             chunk.commit_all();
             self.analyse_block(&mut analyzer, block, &mut row);
         }
+        *lock(&self.session.parked) = Some(ParkedAnalysis {
+            analyzer,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+        });
+    }
+
+    /// The tracker of the previous activation if it listened at this rate and channel count
+    /// (the capture carries on), else a new tracker and a new capture, saying why when the
+    /// old capture is dropped. `None` if no tracker can run at this rate.
+    fn resume_or_start(&self) -> Option<StreamingAnalyzer> {
+        let parked = lock(&self.session.parked).take();
+        let (rate, channels) = (self.sample_rate, self.channels);
+        if let Some(parked) = parked {
+            if parked.sample_rate == rate && parked.channels == channels {
+                return Some(parked.analyzer);
+            }
+            let heard = lock(&self.session.capture).seconds();
+            if heard > 0.0 {
+                self.session.set_message(if parked.sample_rate == rate {
+                    format!(
+                        "The track changed from {} to {channels} channels: Cutscore started a new capture",
+                        parked.channels
+                    )
+                } else {
+                    format!(
+                        "The sample rate changed from {} to {rate} Hz: Cutscore started a new capture",
+                        parked.sample_rate
+                    )
+                });
+            }
+        }
+        self.session.new_capture(rate, channels as u16);
+        let mut analyzer = StreamingAnalyzer::new();
+        if let Err(e) = analyzer.prepare(CHUNK_FRAMES, rate) {
+            lock(&self.session.capture).error = Some(format!("analysis unavailable: {e}"));
+            return None;
+        }
+        Some(analyzer)
     }
 
     fn analyse_block(&self, analyzer: &mut StreamingAnalyzer, block: &mut [f32], row: &mut [f32]) {
@@ -113,14 +150,10 @@ impl AnalysisThread {
     /// became complete.
     fn add_beat(&self, analyzer: &StreamingAnalyzer, beat: StreamingBeat, row: &mut [f32]) -> bool {
         let mut capture = lock(&self.session.capture);
-        let grid = &mut capture.grid;
-        if grid.beats.last().is_some_and(|&t| beat.time_s <= t) {
+        if !capture.push_beat(beat.time_s, beat.beat_in_bar, beat.meter) {
             return false;
         }
-        grid.beats.push(beat.time_s);
-        grid.beat_in_bar.push(beat.beat_in_bar);
-        grid.meter = beat.meter.max(1);
-        grid.duration_s = grid.duration_s.max(beat.time_s);
+        let grid = &capture.grid;
         // The previous beat is now complete: its end is this beat.
         let complete = grid.len() - 1;
         let mut new_bar = false;

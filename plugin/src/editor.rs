@@ -20,8 +20,8 @@ use nice_plug_egui::NiceEguiApp;
 use nice_plug_egui::widgets::ParamSlider;
 
 use crate::actions::{self, ActionError};
+use crate::jobs::Job;
 use crate::params::CutscoreParams;
-use crate::scoring::Job;
 use crate::session::{FitState, Proposal, Session, lock};
 
 const OVERVIEW_HEIGHT: f32 = 110.0;
@@ -74,6 +74,11 @@ impl CutscoreEditor {
     pub fn with_output_dir(mut self, dir: PathBuf) -> Self {
         self.output_dir = Some(dir);
         self
+    }
+
+    /// The fit target the user typed, if any (otherwise the target follows the capture).
+    pub fn typed_fit_target(&self) -> Option<f64> {
+        self.fit_seconds
     }
 
     /// The cuts accepted so far.
@@ -258,7 +263,11 @@ impl CutscoreEditor {
                         ui.label(RichText::new(format!("{:+.2}", p.score)).color(ACCENT));
                         ui.label(format!("{} ({})", p.start_at, clock(p.from_s)));
                         ui.label(format!("{} ({})", p.resume_at, clock(p.to_s)));
-                        ui.label(format!("{:.2} bars · {:.1} s", p.bars, p.to_s - p.from_s));
+                        ui.label(format!(
+                            "{} · {:.1} s",
+                            plural(p.bars, "bar", "bars"),
+                            p.to_s - p.from_s
+                        ));
                         ui.end_row();
                     }
                 });
@@ -346,18 +355,30 @@ impl CutscoreEditor {
     fn fit_and_render(&mut self, ui: &mut Ui) {
         let captured = lock(&self.session.capture).seconds();
         let default_target = captured * f64::from(self.params.fit_target.value());
+        // A target the user typed that is no longer shorter than the capture (after Start
+        // over, say) gives way to the default again.
+        if self.fit_seconds.is_some_and(|t| t >= captured) {
+            self.fit_seconds = None;
+        }
         let mut target = self.fit_seconds.unwrap_or(default_target);
         let fit = lock(&self.session.fit).clone();
         ui.horizontal(|ui| {
-            let label = ui.label("Target length (s)");
-            if ui
-                .add(
+            let label = ui.label("Target length");
+            let response = ui
+                .add_enabled(
+                    captured >= 1.0,
                     egui::DragValue::new(&mut target)
                         .range(1.0..=captured.max(1.0))
-                        .speed(1.0),
+                        .clamp_existing_to_range(false)
+                        .speed(1.0)
+                        .custom_formatter(|seconds, _| minutes_seconds(seconds))
+                        .custom_parser(parse_minutes_seconds),
                 )
-                .labelled_by(label.id)
-                .changed()
+                .labelled_by(label.id);
+            // Only the user's own edits count: a value clamped while nothing is captured yet
+            // is not a choice.
+            if response.changed()
+                && (response.dragged() || response.has_focus() || response.lost_focus())
             {
                 self.fit_seconds = Some(target);
             }
@@ -376,14 +397,14 @@ impl CutscoreEditor {
         });
         match &fit {
             Some(FitState::Running { target_s }) => {
-                ui.label(format!("Fitting to {}…", clock(*target_s)));
+                ui.label(format!("Fitting to {}…", minutes_seconds(*target_s)));
             }
             Some(FitState::Done { result, .. }) => {
                 ui.horizontal(|ui| {
                     ui.label(format!(
-                        "Fitted: {} with {} joins, score {:+.2}{}",
-                        clock(result.best.output_seconds),
-                        result.best.joins.len(),
+                        "Fitted: {} with {}, score {:+.2}{}",
+                        minutes_seconds(result.best.output_seconds),
+                        plural(result.best.joins.len(), "join", "joins"),
                         result.best.score,
                         result
                             .message
@@ -406,7 +427,9 @@ impl CutscoreEditor {
         }
         ui.horizontal(|ui| {
             let what = match self.source {
-                EditSource::Accepted => format!("{} accepted cuts", self.accepted.len()),
+                EditSource::Accepted => {
+                    plural(self.accepted.len(), "accepted cut", "accepted cuts")
+                }
                 EditSource::Fitted => "the fitted edit".to_string(),
             };
             ui.label(format!("Edit: {what}"));
@@ -492,28 +515,28 @@ impl CutscoreEditor {
 
     fn status(&self, ui: &mut Ui, latency: Option<std::time::Duration>) {
         let model = lock(&self.session.model).clone();
-        let decisions = self.session.decisions.load(Ordering::Relaxed);
+        let decisions = self.session.decisions.load(Ordering::Relaxed) as usize;
         let prefs = self
             .params
             .prefs_dir()
             .map_or_else(|| "<prefs folder>".into(), |p| p.display().to_string());
         let dropped = self.session.tap.dropped_frames.load(Ordering::Relaxed);
+        let rate = f64::from(lock(&self.session.capture).audio.sample_rate.max(1));
         ui.horizontal_wrapped(|ui| {
-            ui.small(format!(
-                "{} · {} {} ({}) · scoring {} · {} decisions · dropped {} frames",
-                if model.device.is_empty() {
-                    "starting…"
-                } else {
-                    &model.device
-                },
-                model.source,
-                model.model_id,
-                model.created.as_deref().unwrap_or("date unknown"),
-                latency.map_or("–".into(), |l| format!("{} ms", l.as_millis())),
-                decisions,
-                dropped,
-            ));
+            ui.label(status_line(&model, decisions));
+            if let Some(latency) = latency {
+                ui.weak(format!("· new bars scored in {} ms", latency.as_millis()));
+            }
         });
+        if dropped > 0 {
+            ui.colored_label(
+                Color32::YELLOW,
+                format!(
+                    "{:.1} s of audio went unanalysed: the analysis fell behind",
+                    dropped as f64 / rate
+                ),
+            );
+        }
         ui.horizontal(|ui| {
             ui.small("Fine-tune on your decisions:");
             ui.code(format!("trainer finetune '{prefs}'"));
@@ -522,6 +545,75 @@ impl CutscoreEditor {
             ui.colored_label(Color32::LIGHT_RED, problem);
         }
     }
+}
+
+/// Where the model runs, which model it is and how many decisions are logged, in a
+/// musician's words: "Scoring on the CPU · your model, from 120 of your choices (2 Dec) ·
+/// 14 decisions logged".
+pub fn status_line(model: &crate::session::ModelStatus, decisions: usize) -> String {
+    if model.device.is_empty() {
+        return "Starting the scoring model…".into();
+    }
+    let processor = if model.device.starts_with("cuda") {
+        "the GPU"
+    } else {
+        "the CPU"
+    };
+    let date = model.created.as_deref().and_then(day_month);
+    let which = if model.source == "your model" {
+        let mut text = "your model".to_string();
+        if model.user_pairs > 0 {
+            text.push_str(&format!(", from {} of your choices", model.user_pairs));
+        }
+        if let Some(date) = date {
+            text.push_str(&format!(" ({date})"));
+        }
+        text
+    } else {
+        "the default model".into()
+    };
+    format!(
+        "Scoring on {processor} · {which} · {} logged",
+        plural(decisions, "decision", "decisions")
+    )
+}
+
+/// "2 Dec" from an RFC 3339 time ("2026-12-02T10:00:00Z").
+fn day_month(rfc3339: &str) -> Option<String> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month: usize = rfc3339.get(5..7)?.parse().ok()?;
+    let day: u32 = rfc3339.get(8..10)?.parse().ok()?;
+    Some(format!("{day} {}", MONTHS.get(month.checked_sub(1)?)?))
+}
+
+/// `1 bar`, `2 bars`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A length as musicians type it: `m:ss` (`3:05`).
+pub fn minutes_seconds(seconds: f64) -> String {
+    let whole = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}", whole / 60, whole % 60)
+}
+
+/// Reads `m:ss`, `m:ss.s` or plain seconds.
+pub fn parse_minutes_seconds(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let seconds = match text.split_once(':') {
+        Some((minutes, seconds)) => {
+            let minutes: u32 = minutes.trim().parse().ok()?;
+            let seconds: f64 = seconds.trim().parse().ok()?;
+            if !(0.0..60.0).contains(&seconds) {
+                return None;
+            }
+            f64::from(minutes) * 60.0 + seconds
+        }
+        None => text.parse().ok()?,
+    };
+    (seconds.is_finite() && seconds >= 0.0).then_some(seconds)
 }
 
 impl NiceEguiApp for CutscoreEditor {

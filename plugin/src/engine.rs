@@ -1,6 +1,9 @@
 //! Starting and stopping the plugin's worker threads. An [`Engine`] exists while the plugin is
 //! active: activation starts the analysis thread and the scoring worker and hands the audio
-//! thread its ring ends; deactivation (or drop) stops both threads and joins them.
+//! thread its ring ends. Deactivation ([`Engine::stop`]) joins the analysis thread, which parks
+//! its tracker in the session for the next activation, but does not wait for the scoring
+//! worker, which may be in the middle of a fit: it is told to stop and drops the fit's result,
+//! and its handle is returned to be joined later. Dropping an engine joins both.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +13,9 @@ use crossbeam_channel::Sender;
 use nice_plug_egui::RepaintNotifier;
 
 use crate::analysis::AnalysisThread;
+use crate::jobs::Job;
 use crate::params::CutscoreParams;
-use crate::scoring::{Job, ScoringWorker};
+use crate::scoring::ScoringWorker;
 use crate::session::{Session, lock};
 use crate::tap::{AUDITION_RING_S, AudioTap, AuditionPlayer, CAPTURE_RING_S};
 
@@ -22,7 +26,8 @@ const JOB_QUEUE: usize = 8;
 pub struct Engine {
     stop: Arc<AtomicBool>,
     jobs: Sender<Job>,
-    threads: Vec<JoinHandle<()>>,
+    analysis: Option<JoinHandle<()>>,
+    worker: Option<JoinHandle<()>>,
 }
 
 /// What the audio thread gets from [`Engine::start`].
@@ -60,18 +65,20 @@ impl Engine {
             params: params.clone(),
             jobs: receiver,
             repaint: repaint.clone(),
+            stop: stop.clone(),
         };
         let mut engine = Self {
             stop,
             jobs: jobs.clone(),
-            threads: Vec::new(),
+            analysis: None,
+            worker: None,
         };
-        engine.threads.push(
+        engine.analysis = Some(
             std::thread::Builder::new()
                 .name("cutscore-analysis".into())
                 .spawn(move || analysis.run())?,
         );
-        engine.threads.push(
+        engine.worker = Some(
             std::thread::Builder::new()
                 .name("cutscore-scoring".into())
                 .spawn(move || worker.run())?,
@@ -80,18 +87,30 @@ impl Engine {
         Ok((engine, AudioEnds { tap, player }))
     }
 
-    /// Asks the threads to stop and waits for them.
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.jobs.send(Job::Stop);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+    /// Stops both threads and waits for the analysis thread (milliseconds: it checks between
+    /// blocks). Returns the scoring worker's handle if it is still busy, to be joined later.
+    pub fn stop(mut self) -> Option<JoinHandle<()>> {
+        self.signal();
+        if let Some(analysis) = self.analysis.take() {
+            let _ = analysis.join();
         }
+        self.worker.take().filter(|worker| !worker.is_finished())
+    }
+
+    fn signal(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.jobs.try_send(Job::Stop);
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.shutdown();
+        self.signal();
+        for thread in [self.analysis.take(), self.worker.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = thread.join();
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod actions;
 pub mod analysis;
 pub mod editor;
 pub mod engine;
+pub mod jobs;
 pub mod params;
 pub mod scoring;
 pub mod session;
@@ -32,6 +33,8 @@ pub struct Cutscore {
     repaint: RepaintNotifier,
     engine: Option<Engine>,
     audio: Option<AudioEnds>,
+    /// Scoring workers of earlier activations still finishing a fit; joined on drop.
+    retired: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Default for Cutscore {
@@ -42,6 +45,7 @@ impl Default for Cutscore {
             repaint: RepaintNotifier::new(),
             engine: None,
             audio: None,
+            retired: Vec::new(),
         }
     }
 }
@@ -50,6 +54,24 @@ impl Cutscore {
     /// The state the threads and the editor share (for tests and the editor).
     pub fn session(&self) -> &Arc<Session> {
         &self.session
+    }
+
+    /// Stops the threads without waiting for a fit in progress (see [`Engine::stop`]).
+    fn stop_engine(&mut self) {
+        self.audio = None;
+        if let Some(engine) = self.engine.take() {
+            self.retired.extend(engine.stop());
+        }
+        self.retired.retain(|worker| !worker.is_finished());
+    }
+}
+
+impl Drop for Cutscore {
+    fn drop(&mut self) {
+        self.stop_engine();
+        for worker in self.retired.drain(..) {
+            let _ = worker.join();
+        }
     }
 }
 
@@ -112,8 +134,7 @@ impl Plugin for Cutscore {
         buffer_config: &BufferConfig,
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        self.audio = None;
-        self.engine = None;
+        self.stop_engine();
         let channels = audio_io_layout
             .main_input_channels
             .map_or(2, |c| c.get() as usize);
@@ -157,8 +178,7 @@ impl Plugin for Cutscore {
     }
 
     fn deactivate(&mut self) {
-        self.audio = None;
-        self.engine = None;
+        self.stop_engine();
     }
 }
 

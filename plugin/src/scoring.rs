@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use candle_core::Device;
@@ -23,6 +24,7 @@ use cutscore_model::reward::RewardModel;
 use cutscore_model::reward::scoring::{Track, score_edits};
 use nice_plug_egui::RepaintNotifier;
 
+use crate::jobs::Job;
 use crate::params::{CutscoreParams, Summary};
 use crate::session::{FitState, ModelStatus, Proposal, Session, lock};
 
@@ -35,20 +37,6 @@ const STALE_BATCH: usize = 16;
 const STALE_GROWTH: f64 = 1.05;
 /// How often the user-model file is checked for a new version.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
-
-/// What the worker is asked to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Job {
-    /// A bar was completed at this instant.
-    NewBar(Instant),
-    /// The cut limits changed.
-    Options,
-    /// Fit the captured track to this many seconds.
-    Fit {
-        target_s: f64,
-    },
-    Stop,
-}
 
 /// The model in service.
 struct Serving {
@@ -71,6 +59,8 @@ pub struct ScoringWorker {
     pub params: Arc<CutscoreParams>,
     pub jobs: Receiver<Job>,
     pub repaint: RepaintNotifier,
+    /// Set when the plugin is deactivated: the worker stops and drops a fit in progress.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl ScoringWorker {
@@ -78,7 +68,7 @@ impl ScoringWorker {
         let Some(mut serving) = self.load_initial() else {
             return;
         };
-        let mut cache: HashMap<(usize, usize), Scored> = HashMap::new();
+        let mut cache = ScoreCache::default();
         let mut bar_at: Option<Instant> = None;
         let mut last_watch = Instant::now();
         loop {
@@ -104,12 +94,14 @@ impl ScoringWorker {
     fn update(
         &self,
         serving: &Serving,
-        cache: &mut HashMap<(usize, usize), Scored>,
+        cache: &mut ScoreCache,
         bar_at: &mut Option<Instant>,
     ) -> bool {
-        let Some((grid, features)) = lock(&self.session.capture).scoring_view() else {
+        let Some(view) = lock(&self.session.capture).scoring_view() else {
             return false;
         };
+        let cache = cache.for_grid(view.epoch, view.grid.meter);
+        let (epoch, grid, features) = (view.epoch, view.grid, view.features);
         let (min_bars, max_bars) = self.params.cut_bars();
         let options = CandidateOptions {
             min_bars,
@@ -126,7 +118,7 @@ impl ScoringWorker {
         if !self.score(serving, &grid, &features, &fresh, cache) {
             return false;
         }
-        self.publish(serving, &grid, &spans, cache, bar_at.take());
+        self.publish(serving, epoch, &grid, &spans, cache, bar_at.take());
         let stale: Vec<(usize, usize)> = spans
             .iter()
             .copied()
@@ -140,7 +132,7 @@ impl ScoringWorker {
             if !self.score(serving, &grid, &features, chunk, cache) {
                 return false;
             }
-            self.publish(serving, &grid, &spans, cache, None);
+            self.publish(serving, epoch, &grid, &spans, cache, None);
         }
         false
     }
@@ -192,6 +184,7 @@ impl ScoringWorker {
     fn publish(
         &self,
         serving: &Serving,
+        epoch: u64,
         grid: &BeatGrid,
         spans: &[(usize, usize)],
         cache: &HashMap<(usize, usize), Scored>,
@@ -225,6 +218,10 @@ impl ScoringWorker {
         };
         {
             let mut proposals = lock(&self.session.proposals);
+            if proposals.epoch != epoch {
+                // The capture was replaced while these were scored.
+                return;
+            }
             proposals.beats = grid.len();
             proposals.ranked = ranked;
             proposals.pending = pending;
@@ -239,12 +236,13 @@ impl ScoringWorker {
     }
 
     fn fit(&self, serving: &Serving, target_s: f64) {
-        let Some((grid, features)) = lock(&self.session.capture).scoring_view() else {
+        let Some(view) = lock(&self.session.capture).scoring_view() else {
             *lock(&self.session.fit) = Some(FitState::Failed(
                 "nothing to fit yet: play at least two bars".into(),
             ));
             return;
         };
+        let (epoch, grid, features) = (view.epoch, view.grid, view.features);
         let options = FitOptions {
             target_s,
             keep_intro_bars: 1,
@@ -262,6 +260,12 @@ impl ScoringWorker {
             },
             Err(e) => FitState::Failed(e.to_string()),
         };
+        // A fit for a capture that has since been replaced (Start over, a new sample rate), or
+        // finished after the plugin was deactivated, is dropped.
+        let current = lock(&self.session.capture).epoch == epoch;
+        if !current || self.stop.load(Ordering::Acquire) {
+            return;
+        }
         *lock(&self.session.fit) = Some(state);
         self.repaint.request_repaint();
     }
@@ -339,6 +343,28 @@ impl ScoringWorker {
     }
 }
 
+/// Scores by span, for one capture epoch and meter: a new capture or a new meter (whose bars
+/// are different) starts it afresh.
+#[derive(Default)]
+struct ScoreCache {
+    epoch: u64,
+    meter: u8,
+    scores: HashMap<(usize, usize), Scored>,
+}
+
+impl ScoreCache {
+    fn for_grid(&mut self, epoch: u64, meter: u8) -> &mut HashMap<(usize, usize), Scored> {
+        if (self.epoch, self.meter) != (epoch, meter) {
+            *self = Self {
+                epoch,
+                meter,
+                scores: HashMap::new(),
+            };
+        }
+        &mut self.scores
+    }
+}
+
 fn is_stale(scored: &Scored, beats: usize) -> bool {
     beats as f64 > scored.beats as f64 * STALE_GROWTH
 }
@@ -353,6 +379,7 @@ fn status_of(checkpoint: &Checkpoint, source: &str) -> ModelStatus {
         model_id: checkpoint.info.model_id.clone(),
         created: checkpoint.info.provenance.created.clone(),
         source: source.into(),
+        user_pairs: checkpoint.info.provenance.user_pairs,
         problem: None,
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use cutscore_model::analysis::streaming::StreamingAnalyzer;
 use cutscore_model::audio::Audio;
 use cutscore_model::editing::candidates::BarBeat;
 use cutscore_model::editing::fit::FitResult;
@@ -16,7 +17,7 @@ use cutscore_model::grid::BeatGrid;
 
 use crossbeam_channel::Sender;
 
-use crate::scoring::Job;
+use crate::jobs::Job;
 use crate::tap::{AuditionFlags, TapStats};
 
 /// Longest track the plugin captures: 20 minutes. Stereo 48 kHz audio takes 23 MB a minute,
@@ -28,6 +29,9 @@ pub const ENVELOPE_FRAMES: usize = 1024;
 /// The track heard so far and its analysis.
 #[derive(Debug)]
 pub struct Capture {
+    /// Which capture this is: every new capture (Start over, a new sample rate) gets a new
+    /// epoch, and scores, fits and the track's identity belong to one epoch.
+    pub epoch: u64,
     /// Interleaved audio at the host's rate, non-finite samples replaced by zeros.
     pub audio: Audio,
     /// Every beat the streaming analysis reported; the last one may still be incomplete.
@@ -49,8 +53,9 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn new(sample_rate: u32, channels: u16) -> Self {
+    pub fn new(epoch: u64, sample_rate: u32, channels: u16) -> Self {
         Self {
+            epoch,
             audio: Audio {
                 sample_rate,
                 channels,
@@ -86,6 +91,31 @@ impl Capture {
         }
     }
 
+    /// Adds a beat reported by the streaming tracker at `time_s`, `beat_in_bar` into a bar of
+    /// `meter` beats. Returns `false` (and adds nothing) unless it is later than the last beat.
+    /// When the tracker changes its mind about the meter, the beats before are renumbered
+    /// backwards from this one so the grid stays one consistent bar grid.
+    pub fn push_beat(&mut self, time_s: f64, beat_in_bar: u8, meter: u8) -> bool {
+        let grid = &mut self.grid;
+        if grid.beats.last().is_some_and(|&t| time_s <= t) {
+            return false;
+        }
+        let meter = meter.max(1);
+        let beat_in_bar = beat_in_bar.min(meter - 1);
+        if meter != grid.meter {
+            let n = grid.beat_in_bar.len() as i64;
+            for (i, position) in grid.beat_in_bar.iter_mut().enumerate() {
+                *position =
+                    (i64::from(beat_in_bar) - (n - i as i64)).rem_euclid(i64::from(meter)) as u8;
+            }
+            grid.meter = meter;
+        }
+        grid.beats.push(time_s);
+        grid.beat_in_bar.push(beat_in_bar);
+        grid.duration_s = grid.duration_s.max(time_s);
+        true
+    }
+
     /// Beats whose features are known.
     pub fn complete_beats(&self) -> usize {
         self.features.len() / BEAT_FEATURES
@@ -93,7 +123,7 @@ impl Capture {
 
     /// The grid of the complete beats and their features: what proposals are scored on.
     /// `None` until there are at least two bars.
-    pub fn scoring_view(&self) -> Option<(BeatGrid, FeatureMatrix)> {
+    pub fn scoring_view(&self) -> Option<ScoringView> {
         let beats = self.complete_beats();
         let meter = usize::from(self.grid.meter.max(1));
         if beats < 2 * meter {
@@ -101,7 +131,11 @@ impl Capture {
         }
         let grid = self.grid_prefix(beats);
         let features = FeatureMatrix::new(beats, self.features.clone()).ok()?;
-        Some((grid, features))
+        Some(ScoringView {
+            epoch: self.epoch,
+            grid,
+            features,
+        })
     }
 
     /// The first `beats` beats as a grid that ends where beat `beats` starts.
@@ -126,6 +160,14 @@ impl Capture {
     }
 }
 
+/// A copy of what proposals are scored on, taken under the capture's lock.
+#[derive(Debug, Clone)]
+pub struct ScoringView {
+    pub epoch: u64,
+    pub grid: BeatGrid,
+    pub features: FeatureMatrix,
+}
+
 /// One scored cut proposal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
@@ -136,7 +178,8 @@ pub struct Proposal {
     pub to_s: f64,
     pub start_at: BarBeat,
     pub resume_at: BarBeat,
-    pub bars: f64,
+    /// Whole bars removed: the cut runs from a downbeat to a later downbeat.
+    pub bars: usize,
     pub score: f32,
 }
 
@@ -155,7 +198,7 @@ impl Proposal {
             to_s: grid.time_of(end),
             start_at: positions[start],
             resume_at: positions[end],
-            bars: (end - start) as f64 / f64::from(grid.meter.max(1)),
+            bars: positions[end].bar.saturating_sub(positions[start].bar),
             score,
         }
     }
@@ -164,6 +207,8 @@ impl Proposal {
 /// The scoring worker's latest results.
 #[derive(Debug, Clone, Default)]
 pub struct Proposals {
+    /// The capture these proposals are for.
+    pub epoch: u64,
     /// Beats of the grid the proposals refer to (their edits are over this many beats).
     pub beats: usize,
     /// Every proposal scored so far, best first.
@@ -182,6 +227,8 @@ pub struct ModelStatus {
     pub created: Option<String>,
     /// "your model" or "the shipped model".
     pub source: String,
+    /// Preference pairs from the user's own decisions the model was fine-tuned on.
+    pub user_pairs: usize,
     /// A problem with the user's model file, if any (the previous model keeps serving).
     pub problem: Option<String>,
 }
@@ -215,12 +262,33 @@ pub struct Session {
     pub user_model: Option<PathBuf>,
     /// The scoring worker's queue while the plugin is active.
     pub jobs: Mutex<Option<Sender<Job>>>,
+    /// The streaming analysis between activations, so a re-activation at the same rate
+    /// carries on with the capture.
+    pub parked: Mutex<Option<ParkedAnalysis>>,
+    /// The last epoch handed out.
+    epochs: AtomicU64,
+}
+
+/// The analysis thread's tracker while the plugin is inactive.
+pub struct ParkedAnalysis {
+    pub analyzer: StreamingAnalyzer,
+    pub sample_rate: u32,
+    pub channels: usize,
+}
+
+impl std::fmt::Debug for ParkedAnalysis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParkedAnalysis")
+            .field("sample_rate", &self.sample_rate)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
     pub fn new(user_model: Option<PathBuf>) -> Self {
         Self {
-            capture: Mutex::new(Capture::new(44_100, 2)),
+            capture: Mutex::new(Capture::new(0, 44_100, 2)),
             proposals: Mutex::new(Proposals::default()),
             model: Mutex::new(ModelStatus::default()),
             fit: Mutex::new(None),
@@ -232,7 +300,21 @@ impl Session {
             message: Mutex::new(None),
             user_model,
             jobs: Mutex::new(None),
+            parked: Mutex::new(None),
+            epochs: AtomicU64::new(0),
         }
+    }
+
+    /// Replaces the capture with an empty one of a new epoch, and forgets what belonged to
+    /// the old one (its proposals and fit).
+    pub fn new_capture(&self, sample_rate: u32, channels: u16) {
+        let epoch = self.epochs.fetch_add(1, Ordering::AcqRel) + 1;
+        *lock(&self.capture) = Capture::new(epoch, sample_rate, channels);
+        *lock(&self.proposals) = Proposals {
+            epoch,
+            ..Proposals::default()
+        };
+        *lock(&self.fit) = None;
     }
 
     /// Queues `job` for the scoring worker; `false` if the plugin is not active or the queue

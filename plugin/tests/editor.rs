@@ -9,7 +9,7 @@ use cutscore_model::analysis::analyze_samples;
 use cutscore_model::editing::candidates::bar_beats;
 use cutscore_model::prefs::{PrefsContents, Record, Verdict};
 use cutscore_model::synth::{SongSpec, render};
-use cutscore_plugin::editor::CutscoreEditor;
+use cutscore_plugin::editor::{CutscoreEditor, minutes_seconds, parse_minutes_seconds};
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
 use egui_kittest::Harness;
@@ -17,6 +17,13 @@ use egui_kittest::kittest::Queryable;
 
 /// A session holding 24 s of an analysed synthetic song and three proposals on its bars.
 fn session_with_song() -> (Arc<Session>, Vec<Proposal>) {
+    let session = Arc::new(Session::new(None));
+    let proposals = feed_song(&session);
+    (session, proposals)
+}
+
+/// Puts 24 s of an analysed synthetic song and three proposals on its bars into `session`.
+fn feed_song(session: &Session) -> Vec<Proposal> {
     let mut spec = SongSpec::random(11);
     spec.sample_rate = 44_100;
     spec.bars = spec.bars_for_seconds(24.0);
@@ -36,10 +43,9 @@ fn session_with_song() -> (Arc<Session>, Vec<Proposal>) {
             Proposal::on_grid(&grid, &positions, (downbeats[a], downbeats[b]), score)
         })
         .collect();
-    let session = Arc::new(Session::new(None));
     {
         let mut capture = lock(&session.capture);
-        *capture = Capture::new(song.sample_rate, song.channels);
+        *capture = Capture::new(1, song.sample_rate, song.channels);
         capture.append(&song.samples);
         capture.features = analysis.features.as_slice().to_vec();
         capture.grid = grid.clone();
@@ -50,7 +56,7 @@ fn session_with_song() -> (Arc<Session>, Vec<Proposal>) {
         shown.beats = grid.len();
         shown.ranked = proposals.clone();
     }
-    (session, proposals)
+    proposals
 }
 
 fn decisions(prefs: &Path) -> Vec<(Verdict, (usize, usize))> {
@@ -145,4 +151,40 @@ fn decisions_to_an_unwritable_folder_report_and_log_nothing() {
     assert!(message.starts_with("Not logged"), "{message}");
     assert!(harness.state().accepted().is_empty());
     assert_eq!(std::fs::read(&blocker).unwrap(), contents);
+}
+
+#[test]
+fn an_editor_opened_before_any_audio_aims_the_fit_at_the_default_target() {
+    let session = Arc::new(Session::new(None));
+    let params = Arc::new(CutscoreParams::default());
+    let editor = CutscoreEditor::new(params.clone(), session.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+    assert_eq!(harness.state().typed_fit_target(), None);
+
+    feed_song(&session);
+    harness.run();
+    assert_eq!(
+        harness.state().typed_fit_target(),
+        None,
+        "nothing the user typed: the target follows the capture"
+    );
+    let captured = lock(&session.capture).seconds();
+    let expected = minutes_seconds(captured * f64::from(params.fit_target.value()));
+    assert_ne!(expected, "0:01");
+    let field = harness.get_by_label("Target length");
+    let shown = field.value().unwrap_or_default();
+    assert_eq!(shown, expected, "the field shows 75 % of {captured:.1} s");
+}
+
+#[test]
+fn lengths_read_as_minutes_and_seconds() {
+    assert_eq!(minutes_seconds(185.4), "3:05");
+    assert_eq!(parse_minutes_seconds("3:05"), Some(185.0));
+    assert_eq!(parse_minutes_seconds(" 2:30.5 "), Some(150.5));
+    assert_eq!(parse_minutes_seconds("95"), Some(95.0));
+    assert_eq!(parse_minutes_seconds("1:75"), None);
+    assert_eq!(parse_minutes_seconds("-3"), None);
+    assert_eq!(parse_minutes_seconds("soon"), None);
 }
