@@ -122,7 +122,7 @@ fn main() {
         "resident memory: {:.0} MB at start, {:.0} MB after (capture holds {:.0} MB of audio)",
         rss_start,
         rss_mb(),
-        capture.audio.samples.len() as f64 * 4.0 / 1e6
+        capture.audio.samples() as f64 * 4.0 / 1e6
     );
     drop(capture);
     drop(proposals);

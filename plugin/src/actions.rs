@@ -1,23 +1,25 @@
-//! What the editor's buttons do, as plain functions over the [`Session`] so tests can call
-//! them: accept or reject a proposal (one decision appended to the prefs log, the track's
+//! What the editor's buttons do, as plain functions over a [`CaptureSnapshot`] so tests can
+//! call them: accept or reject a proposal (one decision appended to the prefs log, the track's
 //! analysis saved once), prepare an audition, render the captured track with an edit, and
-//! export markers.
+//! export markers. [`in_background`] runs one on a thread of its own, so the editor's call
+//! returns at once and no lock the analysis thread needs is held while it works.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use cutscore_model::audio::{Audio, WavFormat, write_wav};
+use cutscore_model::audio::{WavFormat, write_wav};
 use cutscore_model::edit::Edit;
 use cutscore_model::editing::markers::{edit_list, join_markers, write_markers};
 use cutscore_model::editing::render::{DEFAULT_CROSSFADE_S, render};
 use cutscore_model::features::{BEAT_FEATURES, FeatureMatrix};
 use cutscore_model::grid::BeatGrid;
 use cutscore_model::prefs::{
-    DECISIONS_FILE, Decision, PrefsContents, PrefsLog, RECORD_VERSION, Record, TrackRecord,
-    Verdict, track_id,
+    DECISIONS_FILE, Decision, PrefsContents, PrefsLog, RECORD_VERSION, Record, TrackRecord, Undo,
+    Verdict, track_id_of_parts,
 };
 
-use crate::session::{Capture, Proposal, Session, lock};
+use crate::session::{CaptureSnapshot, Finished, Proposal, Session, lock};
 
 /// Bars played on each side of the join in an audition.
 pub const AUDITION_BARS: usize = 2;
@@ -46,8 +48,17 @@ pub fn proposal_edit(proposal: &Proposal, beats: usize) -> Result<Edit, ActionEr
     Edit::new(beats, [(proposal.start, proposal.end)]).map_err(|e| ActionError::Edit(e.to_string()))
 }
 
+/// A decision as written to the log: enough to undo it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    /// The log's path.
+    pub log: PathBuf,
+    pub track: String,
+    pub edit: Edit,
+}
+
 /// Appends one decision on `proposal` (made while `shown` were on screen) to the prefs log in
-/// `prefs_dir`, saving the analysis of the captured track first. Returns the log's path.
+/// `prefs_dir`, saving the analysis of the captured track first.
 pub fn decide(
     session: &Session,
     prefs_dir: Option<&Path>,
@@ -55,12 +66,10 @@ pub fn decide(
     proposal: &Proposal,
     shown: &[Proposal],
     verdict: Verdict,
-) -> Result<PathBuf, ActionError> {
+) -> Result<Logged, ActionError> {
     let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
-    let (track, record) = {
-        let capture = lock(&session.capture);
-        track_record(&capture, beats)?
-    };
+    let snapshot = lock(&session.capture).snapshot();
+    let (track, record) = track_record(&snapshot, beats)?;
     let log = PrefsLog::create(dir)?;
     log.save_track(&record)?;
     let edit = proposal_edit(proposal, beats)?;
@@ -73,15 +82,38 @@ pub fn decide(
     log.append(&Record::Decision(Decision {
         v: RECORD_VERSION,
         time: Record::now(),
-        track,
-        edit,
+        track: track.clone(),
+        edit: edit.clone(),
         verdict,
         score: Some(proposal.score),
         model: (!model.is_empty()).then_some(model),
         shown,
     }))?;
     session.decisions.fetch_add(1, Ordering::Relaxed);
-    Ok(dir.join(DECISIONS_FILE))
+    Ok(Logged {
+        log: dir.join(DECISIONS_FILE),
+        track,
+        edit,
+    })
+}
+
+/// Appends an undo of the latest decision on `logged`'s edit to the log in `prefs_dir`.
+pub fn undo(
+    session: &Session,
+    prefs_dir: Option<&Path>,
+    logged: &Logged,
+) -> Result<(), ActionError> {
+    let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
+    PrefsLog::create(dir)?.append(&Record::Undo(Undo {
+        v: RECORD_VERSION,
+        time: Record::now(),
+        track: logged.track.clone(),
+        edit: logged.edit.clone(),
+    }))?;
+    let _ = session
+        .decisions
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    Ok(())
 }
 
 /// Decisions already in a prefs folder (0 if it does not exist or cannot be read).
@@ -99,7 +131,10 @@ pub fn count_decisions(prefs_dir: Option<&Path>) -> u64 {
 
 /// The id and stored analysis of the first `beats` beats of the capture. The id hashes the
 /// audio up to the end of those beats, so it names exactly what was analysed.
-fn track_record(capture: &Capture, beats: usize) -> Result<(String, TrackRecord), ActionError> {
+fn track_record(
+    capture: &CaptureSnapshot,
+    beats: usize,
+) -> Result<(String, TrackRecord), ActionError> {
     let complete = capture.complete_beats();
     if beats > complete || beats < 2 {
         return Err(ActionError::StaleProposal {
@@ -109,9 +144,8 @@ fn track_record(capture: &Capture, beats: usize) -> Result<(String, TrackRecord)
     }
     let grid = capture.grid_prefix(beats);
     let audio = &capture.audio;
-    let channels = usize::from(audio.channels.max(1));
-    let end = (audio.frame_at(grid.duration_s) * channels).min(audio.samples.len());
-    let id = track_id(&audio.samples[..end], audio.sample_rate);
+    let end = audio.frame_at(grid.duration_s);
+    let id = track_id_of_parts(audio.slices(0, end), audio.sample_rate);
     let features = FeatureMatrix::new(beats, capture.features[..beats * BEAT_FEATURES].to_vec())
         .map_err(|e| ActionError::Edit(e.to_string()))?;
     let record = TrackRecord::new(id.clone(), Some("DAW capture".into()), grid, features);
@@ -120,7 +154,7 @@ fn track_record(capture: &Capture, beats: usize) -> Result<(String, TrackRecord)
 
 /// The audition of `proposal`: [`AUDITION_BARS`] bars before the cut straight into as many
 /// after it, crossfaded as a render would be, interleaved at the capture's rate.
-pub fn audition(capture: &Capture, proposal: &Proposal) -> Result<Vec<f32>, ActionError> {
+pub fn audition(capture: &CaptureSnapshot, proposal: &Proposal) -> Result<Vec<f32>, ActionError> {
     let beats = capture.complete_beats();
     if proposal.end >= beats {
         return Err(ActionError::StaleProposal {
@@ -133,14 +167,9 @@ pub fn audition(capture: &Capture, proposal: &Proposal) -> Result<Vec<f32>, Acti
     let last = (proposal.end + AUDITION_BARS * meter).min(beats);
     let full = capture.grid_prefix(last);
     let rate = f64::from(capture.audio.sample_rate);
-    let channels = usize::from(capture.audio.channels.max(1));
     let from_frame = (full.beats[first] * rate) as usize;
     let to_frame = ((full.duration_s * rate) as usize).min(capture.audio.frames());
-    let excerpt = Audio {
-        sample_rate: capture.audio.sample_rate,
-        channels: capture.audio.channels,
-        samples: capture.audio.samples[from_frame * channels..to_frame * channels].to_vec(),
-    };
+    let excerpt = capture.audio.excerpt(from_frame, to_frame);
     let offset = full.beats[first];
     let grid = BeatGrid {
         beats: full.beats[first..].iter().map(|t| t - offset).collect(),
@@ -158,13 +187,13 @@ pub fn audition(capture: &Capture, proposal: &Proposal) -> Result<Vec<f32>, Acti
 /// Renders `edit` (over `beats` beats) of the capture into a 24-bit WAV at `path`; returns
 /// the rendered length in seconds.
 pub fn render_to(
-    capture: &Capture,
+    capture: &CaptureSnapshot,
     beats: usize,
     edit: &Edit,
     path: &Path,
 ) -> Result<f64, ActionError> {
     let grid = renderable(capture, beats)?;
-    let rendered = render(&capture.audio, &grid, edit, DEFAULT_CROSSFADE_S)?;
+    let rendered = render(&capture.audio.to_audio(), &grid, edit, DEFAULT_CROSSFADE_S)?;
     write_wav(path, &rendered.audio, WavFormat::Int24).map_err(|e| ActionError::Write {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -175,14 +204,14 @@ pub fn render_to(
 /// Writes the joins of `edit` as markers (Audacity labels for `.txt`, REAPER regions for
 /// `.csv`), in output time.
 pub fn export_markers(
-    capture: &Capture,
+    capture: &CaptureSnapshot,
     beats: usize,
     edit: &Edit,
     score: Option<f32>,
     path: &Path,
 ) -> Result<(), ActionError> {
     let grid = renderable(capture, beats)?;
-    let rendered = render(&capture.audio, &grid, edit, DEFAULT_CROSSFADE_S)?;
+    let rendered = render(&capture.audio.to_audio(), &grid, edit, DEFAULT_CROSSFADE_S)?;
     let list = edit_list(
         grid.duration_s,
         rendered.audio.seconds(),
@@ -198,7 +227,7 @@ pub fn export_markers(
 
 /// The grid of the capture's first `beats` beats, ending with the capture (the audio after the
 /// last complete beat is kept after the last join).
-fn renderable(capture: &Capture, beats: usize) -> Result<BeatGrid, ActionError> {
+fn renderable(capture: &CaptureSnapshot, beats: usize) -> Result<BeatGrid, ActionError> {
     if beats > capture.complete_beats() || beats < 2 {
         return Err(ActionError::StaleProposal {
             expected: beats,
@@ -206,6 +235,28 @@ fn renderable(capture: &Capture, beats: usize) -> Result<BeatGrid, ActionError> 
         });
     }
     let mut grid = capture.grid_prefix(beats);
-    grid.duration_s = capture.seconds().max(grid.duration_s);
+    grid.duration_s = capture.audio.seconds().max(grid.duration_s);
     Ok(grid)
+}
+
+/// Runs `job` on a thread of its own and leaves its outcome for the editor
+/// ([`Session::take_finished`]); while it runs, [`Session::busy`] names it.
+pub fn in_background(
+    session: &Arc<Session>,
+    what: &str,
+    job: impl FnOnce(&Session) -> Finished + Send + 'static,
+) {
+    session.job_started(what);
+    let shared = session.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cutscore-action".into())
+        .spawn(move || {
+            let finished = job(&shared);
+            shared.job_finished(finished);
+        });
+    if let Err(e) = spawned {
+        session.job_finished(Finished::Message(format!(
+            "Could not start the {what}: {e}"
+        )));
+    }
 }

@@ -19,12 +19,16 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::NiceEguiApp;
 use nice_plug_egui::widgets::ParamSlider;
 
-use crate::actions::{self, ActionError};
+use crate::actions;
 use crate::jobs::Job;
 use crate::params::CutscoreParams;
-use crate::session::{FitState, Proposal, Session, lock};
+use crate::session::{Finished, FitState, Proposal, Session, lock};
 
-const OVERVIEW_HEIGHT: f32 = 110.0;
+const OVERVIEW_HEIGHT: f32 = 130.0;
+/// Height of the bar ruler at the top of the overview.
+const RULER: f32 = 14.0;
+/// Room the proposal list leaves for the buttons, fit and status below it.
+const BELOW_LIST: f32 = 190.0;
 const ACCENT: Color32 = Color32::from_rgb(90, 170, 255);
 
 /// Which edit Render and Export use.
@@ -49,6 +53,18 @@ pub struct CutscoreEditor {
     fit_seconds: Option<f64>,
     /// Where renders and markers go.
     output_dir: Option<PathBuf>,
+    /// The selection moved by key or overview click: scroll the list to it once.
+    scroll_to_selected: bool,
+    /// Decisions made in this window, last last, for Undo.
+    undoable: Vec<Undoable>,
+}
+
+/// A logged decision Undo can take back.
+struct Undoable {
+    logged: actions::Logged,
+    span: (usize, usize),
+    /// The decision added the cut to the accepted edit.
+    added: bool,
 }
 
 impl CutscoreEditor {
@@ -67,6 +83,8 @@ impl CutscoreEditor {
             source: EditSource::Accepted,
             fit_seconds: None,
             output_dir,
+            scroll_to_selected: false,
+            undoable: Vec::new(),
         }
     }
 
@@ -88,6 +106,13 @@ impl CutscoreEditor {
 
     /// Draws the whole window into `ui`.
     pub fn show(&mut self, ui: &mut Ui) {
+        egui::Frame::new()
+            .inner_margin(egui::Margin::same(12))
+            .show(ui, |ui| self.contents(ui));
+    }
+
+    fn contents(&mut self, ui: &mut Ui) {
+        self.collect_finished();
         let shown_count = self.params.shown.value().max(1) as usize;
         // Copy only what is drawn: a long track has thousands of ranked proposals.
         let (shown, beats, pending, latency) = {
@@ -95,15 +120,18 @@ impl CutscoreEditor {
             let shown: Vec<Proposal> = proposals.ranked.iter().take(shown_count).cloned().collect();
             (shown, proposals.beats, proposals.pending, proposals.latency)
         };
+        // The selection is the user's: nothing is selected until they choose, and a proposal
+        // that leaves the list takes the selection with it.
         if self
             .selected
-            .is_none_or(|span| !shown.iter().any(|p| (p.start, p.end) == span))
+            .is_some_and(|span| !shown.iter().any(|p| (p.start, p.end) == span))
         {
-            self.selected = shown.first().map(|p| (p.start, p.end));
+            self.selected = None;
         }
+        self.keyboard(ui, beats, &shown);
         self.header(ui);
         self.overview(ui, &shown);
-        ui.separator();
+        ui.add_space(6.0);
         self.limits(ui);
         ui.separator();
         self.proposal_list(ui, &shown, pending);
@@ -112,6 +140,57 @@ impl CutscoreEditor {
         self.fit_and_render(ui);
         ui.separator();
         self.status(ui, latency);
+    }
+
+    /// Up/down move the selection, space auditions it, A accepts and R rejects it (unless a
+    /// text field has the keyboard).
+    fn keyboard(&mut self, ui: &Ui, beats: usize, shown: &[Proposal]) {
+        if ui.ctx().memory(|m| m.focused().is_some()) {
+            return;
+        }
+        if ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Z)) {
+            self.undo();
+            return;
+        }
+        if shown.is_empty() {
+            return;
+        }
+        let (up, down, space, accept, reject) = ui.input(|i| {
+            (
+                i.key_pressed(egui::Key::ArrowUp),
+                i.key_pressed(egui::Key::ArrowDown),
+                i.key_pressed(egui::Key::Space),
+                i.key_pressed(egui::Key::A),
+                i.key_pressed(egui::Key::R),
+            )
+        });
+        let at = self
+            .selected
+            .and_then(|span| shown.iter().position(|p| (p.start, p.end) == span));
+        let moved = match (up, down, at) {
+            (true, _, Some(i)) => Some(i.saturating_sub(1)),
+            (_, true, Some(i)) => Some((i + 1).min(shown.len() - 1)),
+            (true, _, None) | (_, true, None) => Some(0),
+            _ => None,
+        };
+        if let Some(i) = moved {
+            self.selected = Some((shown[i].start, shown[i].end));
+            self.scroll_to_selected = true;
+        }
+        let Some(selected) = self
+            .selected
+            .and_then(|span| shown.iter().find(|p| (p.start, p.end) == span))
+            .cloned()
+        else {
+            return;
+        };
+        if space {
+            self.audition(&selected);
+        } else if accept {
+            self.decide(beats, &selected, shown, Verdict::Accept);
+        } else if reject {
+            self.decide(beats, &selected, shown, Verdict::Reject);
+        }
     }
 
     fn header(&mut self, ui: &mut Ui) {
@@ -158,42 +237,137 @@ impl CutscoreEditor {
         }
     }
 
-    fn overview(&self, ui: &mut Ui, shown: &[Proposal]) {
+    /// The track's loudness with a bar ruler; the selected proposal drawn as the span removed
+    /// and the point where playback resumes, the others as faint marks above; a click selects
+    /// the proposal under it.
+    fn overview(&mut self, ui: &mut Ui, shown: &[Proposal]) {
         let width = ui.available_width().max(100.0);
-        let (rect, _) = ui.allocate_exact_size(egui::vec2(width, OVERVIEW_HEIGHT), Sense::hover());
+        let (rect, response) =
+            ui.allocate_exact_size(egui::vec2(width, OVERVIEW_HEIGHT), Sense::click());
         let painter = ui.painter_at(rect);
-        painter.rect_filled(rect, 4.0, Color32::from_gray(20));
+        painter.rect_filled(rect, 4.0, Color32::from_gray(24));
+        let ruler =
+            egui::Rect::from_min_max(rect.min, egui::pos2(rect.right(), rect.top() + RULER));
+        let marks = egui::Rect::from_min_max(
+            egui::pos2(rect.left(), ruler.bottom()),
+            egui::pos2(rect.right(), ruler.bottom() + 6.0),
+        );
+        let wave =
+            egui::Rect::from_min_max(egui::pos2(rect.left(), marks.bottom() + 2.0), rect.max);
         let capture = lock(&self.session.capture);
         let seconds = capture.seconds().max(1.0);
         let x = |t: f64| rect.left() + (t / seconds) as f32 * rect.width();
-        for p in shown {
-            let selected = self.selected == Some((p.start, p.end));
-            let shade = (p.score.clamp(-10.0, 10.0) + 10.0) / 20.0;
-            let fill = Color32::from_rgba_unmultiplied(
-                (255.0 * (1.0 - shade)) as u8,
-                (200.0 * shade) as u8,
-                80,
-                if selected { 110 } else { 45 },
-            );
-            let region = egui::Rect::from_x_y_ranges(x(p.from_s)..=x(p.to_s), rect.y_range());
-            painter.rect_filled(region, 0.0, fill);
-        }
-        let mid = rect.center().y;
+
+        // Loudness: RMS in dB from -60 to 0, mirrored about the middle.
+        let mid = wave.center().y;
         let points = capture.envelope.len().max(1);
-        for (i, &peak) in capture.envelope.iter().enumerate() {
-            let px = rect.left() + i as f32 / points as f32 * rect.width();
-            let h = peak.min(1.0) * rect.height() * 0.45;
+        let columns = (rect.width() as usize).max(1);
+        for column in 0..columns {
+            let (a, b) = (
+                column * points / columns,
+                ((column + 1) * points / columns).max(column * points / columns + 1),
+            );
+            let rms = capture
+                .envelope
+                .get(a..b.min(capture.envelope.len()))
+                .map_or(0.0, |s| s.iter().copied().fold(0.0, f32::max));
+            if rms <= 0.0 {
+                continue;
+            }
+            let level = ((20.0 * rms.log10() + 60.0) / 60.0).clamp(0.0, 1.0);
+            let h = level * wave.height() * 0.48;
+            let px = rect.left() + column as f32 + 0.5;
             painter.line_segment(
                 [egui::pos2(px, mid - h), egui::pos2(px, mid + h)],
-                Stroke::new(1.0, Color32::from_gray(150)),
+                Stroke::new(1.0, Color32::from_rgb(110, 140, 160)),
             );
         }
-        for (&t, &b) in capture.grid.beats.iter().zip(&capture.grid.beat_in_bar) {
-            let (alpha, w) = if b == 0 { (140, 1.0) } else { (40, 0.5) };
+
+        // Bar ruler: a tick per bar, a number every few bars so the numbers never crowd.
+        let downbeats: Vec<f64> = capture
+            .grid
+            .beats
+            .iter()
+            .zip(&capture.grid.beat_in_bar)
+            .filter(|&(_, &b)| b == 0)
+            .map(|(&t, _)| t)
+            .collect();
+        let bar_px = rect.width() / downbeats.len().max(1) as f32;
+        let every = [1, 2, 4, 8, 16, 32, 64, 128]
+            .into_iter()
+            .find(|&n| n as f32 * bar_px >= 36.0)
+            .unwrap_or(256);
+        for (i, &t) in downbeats.iter().enumerate() {
+            // Bars count from 1 at the first downbeat, as `bar_beats` numbers them.
+            let bar = i + 1;
+            let numbered = (bar - 1) % every == 0;
+            let tick = if numbered { 6.0 } else { 3.0 };
             painter.vline(
                 x(t),
-                rect.y_range(),
-                Stroke::new(w, Color32::from_rgba_unmultiplied(120, 180, 255, alpha)),
+                ruler.bottom() - tick..=ruler.bottom(),
+                Stroke::new(1.0, Color32::from_gray(150)),
+            );
+            if numbered {
+                painter.text(
+                    egui::pos2(x(t) + 2.0, ruler.top()),
+                    egui::Align2::LEFT_TOP,
+                    bar.to_string(),
+                    egui::FontId::proportional(11.0),
+                    Color32::from_gray(190),
+                );
+            }
+            if bar_px >= 4.0 {
+                painter.vline(
+                    x(t),
+                    wave.y_range(),
+                    Stroke::new(0.5, Color32::from_rgba_unmultiplied(120, 180, 255, 40)),
+                );
+            }
+        }
+
+        // The other proposals, faint, above the loudness.
+        for p in shown {
+            if self.selected == Some((p.start, p.end)) {
+                continue;
+            }
+            let mark = egui::Rect::from_x_y_ranges(
+                x(p.from_s)..=x(p.to_s).max(x(p.from_s) + 1.0),
+                marks.y_range(),
+            );
+            painter.rect_filled(
+                mark,
+                1.0,
+                Color32::from_rgba_unmultiplied(150, 150, 150, 60),
+            );
+        }
+        // The selected one: the span removed, and the join where playback resumes.
+        if let Some(p) = self
+            .selected
+            .and_then(|span| shown.iter().find(|p| (p.start, p.end) == span))
+        {
+            let removed =
+                egui::Rect::from_x_y_ranges(x(p.from_s)..=x(p.to_s), marks.top()..=wave.bottom());
+            painter.rect_filled(
+                removed,
+                0.0,
+                Color32::from_rgba_unmultiplied(230, 80, 60, 70),
+            );
+            painter.vline(
+                x(p.from_s),
+                removed.y_range(),
+                Stroke::new(2.0, Color32::from_rgb(240, 110, 80)),
+            );
+            painter.vline(
+                x(p.to_s),
+                removed.y_range(),
+                Stroke::new(2.0, Color32::from_rgb(120, 220, 120)),
+            );
+            painter.text(
+                egui::pos2(x(p.to_s) + 3.0, wave.bottom() - 2.0),
+                egui::Align2::LEFT_BOTTOM,
+                format!("resumes at {}", p.resume_at),
+                egui::FontId::proportional(11.0),
+                Color32::from_rgb(150, 230, 150),
             );
         }
         for &(start, end) in &self.accepted {
@@ -201,8 +375,23 @@ impl CutscoreEditor {
                 (capture.grid.beats.get(start), capture.grid.beats.get(end))
             {
                 let region =
-                    egui::Rect::from_x_y_ranges(x(a)..=x(b), rect.bottom() - 6.0..=rect.bottom());
-                painter.rect_filled(region, 0.0, Color32::from_rgb(255, 120, 60));
+                    egui::Rect::from_x_y_ranges(x(a)..=x(b), rect.bottom() - 5.0..=rect.bottom());
+                painter.rect_filled(region, 0.0, Color32::from_rgb(255, 150, 60));
+            }
+        }
+        drop(capture);
+        if response.clicked()
+            && let Some(pos) = response.interact_pointer_pos()
+        {
+            let t = f64::from((pos.x - rect.left()) / rect.width()) * seconds;
+            // The shortest proposal under the click (the easiest to hit among overlaps).
+            if let Some(p) = shown
+                .iter()
+                .filter(|p| p.from_s <= t && t <= p.to_s)
+                .min_by(|a, b| (a.to_s - a.from_s).total_cmp(&(b.to_s - b.from_s)))
+            {
+                self.selected = Some((p.start, p.end));
+                self.scroll_to_selected = true;
             }
         }
     }
@@ -237,40 +426,57 @@ impl CutscoreEditor {
 
     fn proposal_list(&mut self, ui: &mut Ui, shown: &[Proposal], pending: usize) {
         if shown.is_empty() {
-            ui.label("No proposals yet: play the track (at least two bars).");
+            let heard = lock(&self.session.capture).seconds();
+            ui.add_space(12.0);
+            ui.label(if heard < 1.0 {
+                "Play the song in your DAW from the start: Cutscore listens, finds the bars and proposes cuts here after a few bars."
+            } else {
+                "Listening: proposals appear once a few bars are in."
+            });
+            ui.add_space(12.0);
             return;
         }
         if pending > 0 {
-            ui.weak(format!("{pending} proposals being rescored…"));
+            ui.weak(format!(
+                "{} being rescored…",
+                plural(pending, "proposal", "proposals")
+            ));
         }
+        let scroll = std::mem::take(&mut self.scroll_to_selected);
         egui::ScrollArea::vertical()
-            .max_height(220.0)
+            .max_height((ui.available_height() - BELOW_LIST).max(120.0))
+            .auto_shrink([false, true])
             .show(ui, |ui| {
-                egui::Grid::new("proposals").striped(true).show(ui, |ui| {
-                    for heading in ["#", "Score", "Cut from", "Resume at", "Length"] {
-                        ui.strong(heading);
-                    }
-                    ui.end_row();
-                    for (rank, p) in shown.iter().enumerate() {
-                        let span = (p.start, p.end);
-                        let selected = self.selected == Some(span);
-                        if ui
-                            .selectable_label(selected, format!("{}", rank + 1))
-                            .clicked()
-                        {
-                            self.selected = Some(span);
+                egui::Grid::new("proposals")
+                    .striped(true)
+                    .num_columns(5)
+                    .min_col_width(60.0)
+                    .show(ui, |ui| {
+                        for heading in ["#", "Score", "Cut from", "Resume at", "Length"] {
+                            ui.strong(heading);
                         }
-                        ui.label(RichText::new(format!("{:+.2}", p.score)).color(ACCENT));
-                        ui.label(format!("{} ({})", p.start_at, clock(p.from_s)));
-                        ui.label(format!("{} ({})", p.resume_at, clock(p.to_s)));
-                        ui.label(format!(
-                            "{} · {:.1} s",
-                            plural(p.bars, "bar", "bars"),
-                            p.to_s - p.from_s
-                        ));
                         ui.end_row();
-                    }
-                });
+                        for (rank, p) in shown.iter().enumerate() {
+                            let span = (p.start, p.end);
+                            let selected = self.selected == Some(span);
+                            let row = ui.selectable_label(selected, format!("{}", rank + 1));
+                            if row.clicked() {
+                                self.selected = Some(span);
+                            }
+                            if selected && scroll {
+                                row.scroll_to_me(Some(egui::Align::Center));
+                            }
+                            ui.label(RichText::new(format!("{:+.2}", p.score)).color(ACCENT));
+                            ui.label(format!("bar {} ({})", p.start_at, clock(p.from_s)));
+                            ui.label(format!("bar {} ({})", p.resume_at, clock(p.to_s)));
+                            ui.label(format!(
+                                "{} · {:.1} s",
+                                plural(p.bars, "bar", "bars"),
+                                p.to_s - p.from_s
+                            ));
+                            ui.end_row();
+                        }
+                    });
             });
     }
 
@@ -300,56 +506,130 @@ impl CutscoreEditor {
                     self.decide(beats, p, shown, Verdict::Reject);
                 }
             });
-            if self.session.auditioning() && ui.button("Stop audition").clicked() {
-                self.session.audition.active.store(false, Ordering::Release);
+            if ui
+                .add_enabled(!self.undoable.is_empty(), egui::Button::new("Undo"))
+                .on_hover_text("Takes back the last Accept or Reject (Ctrl+Z)")
+                .clicked()
+            {
+                self.undo();
+            }
+            if selected.is_none() && !shown.is_empty() {
+                ui.weak("Select a proposal: click a row or the overview, or press the down arrow key");
+            }
+            if self.session.auditioning() {
+                if ui.button("Stop audition").clicked() {
+                    self.session.audition.active.store(false, Ordering::Release);
+                }
+                ui.label("Auditioning: starting playback in the host also stops it");
+            }
+            let busy = self.session.busy();
+            if !busy.is_empty() {
+                ui.spinner();
+                ui.weak(format!("Working on the {}…", busy.join(", ")));
             }
         });
     }
 
     fn audition(&self, proposal: &Proposal) {
-        let audition = actions::audition(&lock(&self.session.capture), proposal);
-        match audition {
-            Ok(samples) => {
-                *lock(&self.session.audition_request) = Some(samples);
-                self.session
-                    .set_message("Auditioning: press play in the host to stop, or Stop audition");
+        let proposal = proposal.clone();
+        actions::in_background(&self.session, "audition", move |session| {
+            let snapshot = lock(&session.capture).snapshot();
+            match actions::audition(&snapshot, &proposal) {
+                Ok(samples) => {
+                    *lock(&session.audition_request) = Some(samples);
+                    Finished::Nothing
+                }
+                Err(e) => Finished::Message(format!("Cannot audition: {e}")),
             }
-            Err(e) => self.session.set_message(e.to_string()),
-        }
+        });
     }
 
     fn decide(&mut self, beats: usize, proposal: &Proposal, shown: &[Proposal], verdict: Verdict) {
         let prefs = self.params.prefs_dir();
-        match actions::decide(
-            &self.session,
-            prefs.as_deref(),
-            beats,
-            proposal,
-            shown,
-            verdict,
-        ) {
-            Ok(log) => {
-                let span = (proposal.start, proposal.end);
-                let mut note = format!("{verdict:?}ed; logged to {}", log.display());
-                if verdict == Verdict::Accept {
-                    if self
-                        .accepted
-                        .iter()
-                        .any(|&(a, b)| a <= span.1 && span.0 <= b)
-                    {
-                        note.push_str(
-                            " (overlaps or touches an accepted cut, so not added to the edit)",
-                        );
-                    } else {
-                        self.accepted.push(span);
-                        self.accepted.sort_unstable();
-                        self.source = EditSource::Accepted;
-                    }
-                }
-                self.session.set_message(note);
+        let (proposal, shown) = (proposal.clone(), shown.to_vec());
+        actions::in_background(&self.session, "decision", move |session| {
+            let outcome =
+                actions::decide(session, prefs.as_deref(), beats, &proposal, &shown, verdict)
+                    .map_err(|e| format!("Not logged: {e}"));
+            Finished::Decided {
+                span: (proposal.start, proposal.end),
+                verdict,
+                outcome,
             }
-            Err(e) => self.session.set_message(format!("Not logged: {e}")),
+        });
+    }
+
+    /// Applies what background actions finished since the last frame.
+    fn collect_finished(&mut self) {
+        for finished in self.session.take_finished() {
+            let Finished::Decided {
+                span,
+                verdict,
+                outcome,
+            } = finished
+            else {
+                continue;
+            };
+            let logged = match outcome {
+                Ok(logged) => logged,
+                Err(e) => {
+                    self.session.set_message(e);
+                    continue;
+                }
+            };
+            let mut note = format!(
+                "{}; logged to {} (Undo or Ctrl+Z takes it back)",
+                if verdict == Verdict::Accept {
+                    "Accepted"
+                } else {
+                    "Rejected"
+                },
+                logged.log.display()
+            );
+            let mut added = false;
+            if verdict == Verdict::Accept {
+                if self
+                    .accepted
+                    .iter()
+                    .any(|&(a, b)| a <= span.1 && span.0 <= b)
+                {
+                    note.push_str(
+                        " (overlaps or touches an accepted cut, so not added to the edit)",
+                    );
+                } else {
+                    self.accepted.push(span);
+                    self.accepted.sort_unstable();
+                    self.source = EditSource::Accepted;
+                    added = true;
+                }
+            }
+            self.undoable.push(Undoable {
+                logged,
+                span,
+                added,
+            });
+            self.session.set_message(note);
         }
+    }
+
+    /// Takes back the last decision made in this window: an undo record in the log, and the
+    /// cut out of the edit if the decision had put it there.
+    fn undo(&mut self) {
+        let Some(last) = self.undoable.pop() else {
+            return;
+        };
+        if last.added {
+            self.accepted.retain(|&span| span != last.span);
+        }
+        let prefs = self.params.prefs_dir();
+        actions::in_background(&self.session, "undo", move |session| {
+            Finished::Message(
+                match actions::undo(session, prefs.as_deref(), &last.logged) {
+                    Ok(()) => "Undone: the decision no longer counts".into(),
+                    Err(e) => format!("Not undone: {e}"),
+                },
+            )
+        });
     }
 
     fn fit_and_render(&mut self, ui: &mut Ui) {
@@ -434,22 +714,14 @@ impl CutscoreEditor {
             };
             ui.label(format!("Edit: {what}"));
             if ui.button("Render").clicked() {
-                let result = self.render();
-                self.report(result);
+                self.render();
             }
             if ui.button("Export markers").clicked() {
-                let result = self.export_markers();
-                self.report(result);
+                self.export_markers();
             }
         });
         if let Some(message) = lock(&self.session.message).clone() {
             ui.label(message);
-        }
-    }
-
-    fn report(&self, result: Result<String, String>) {
-        match result {
-            Ok(note) | Err(note) => self.session.set_message(note),
         }
     }
 
@@ -487,30 +759,48 @@ impl CutscoreEditor {
         Ok(dir.join(format!("cutscore-{stamp}.{extension}")))
     }
 
-    /// Renders the chosen edit to a WAV; the message names the file.
-    pub fn render(&self) -> Result<String, String> {
-        let (beats, edit, _) = self.chosen_edit()?;
-        let path = self.output_path("wav")?;
-        let seconds = actions::render_to(&lock(&self.session.capture), beats, &edit, &path)
-            .map_err(|e: ActionError| e.to_string())?;
-        Ok(format!("Rendered {} to {}", clock(seconds), path.display()))
+    /// Renders the chosen edit to a WAV in the background; the message names the file.
+    pub fn render(&self) {
+        let chosen = self
+            .chosen_edit()
+            .and_then(|(beats, edit, _)| Ok((beats, edit, self.output_path("wav")?)));
+        let (beats, edit, path) = match chosen {
+            Ok(chosen) => chosen,
+            Err(e) => return self.session.set_message(e),
+        };
+        actions::in_background(&self.session, "render", move |session| {
+            let snapshot = lock(&session.capture).snapshot();
+            Finished::Message(match actions::render_to(&snapshot, beats, &edit, &path) {
+                Ok(seconds) => format!("Rendered {} to {}", clock(seconds), path.display()),
+                Err(e) => format!("Not rendered: {e}"),
+            })
+        });
     }
 
-    /// Writes Audacity labels and REAPER regions for the chosen edit.
-    pub fn export_markers(&self) -> Result<String, String> {
-        let (beats, edit, score) = self.chosen_edit()?;
-        let labels = self.output_path("txt")?;
-        let regions = labels.with_extension("csv");
-        let capture = lock(&self.session.capture);
-        for path in [&labels, &regions] {
-            actions::export_markers(&capture, beats, &edit, score, path)
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(format!(
-            "Markers written: {} (Audacity), {} (REAPER)",
-            labels.display(),
-            regions.display()
-        ))
+    /// Writes Audacity labels and REAPER regions for the chosen edit in the background.
+    pub fn export_markers(&self) {
+        let chosen = self
+            .chosen_edit()
+            .and_then(|(beats, edit, score)| Ok((beats, edit, score, self.output_path("txt")?)));
+        let (beats, edit, score, labels) = match chosen {
+            Ok(chosen) => chosen,
+            Err(e) => return self.session.set_message(e),
+        };
+        actions::in_background(&self.session, "marker export", move |session| {
+            let snapshot = lock(&session.capture).snapshot();
+            let regions = labels.with_extension("csv");
+            let written = [&labels, &regions]
+                .into_iter()
+                .try_for_each(|path| actions::export_markers(&snapshot, beats, &edit, score, path));
+            Finished::Message(match written {
+                Ok(()) => format!(
+                    "Markers written: {} (Audacity), {} (REAPER)",
+                    labels.display(),
+                    regions.display()
+                ),
+                Err(e) => format!("Markers not written: {e}"),
+            })
+        });
     }
 
     fn status(&self, ui: &mut Ui, latency: Option<std::time::Duration>) {

@@ -15,6 +15,7 @@ use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, RepaintNotif
 
 pub mod actions;
 pub mod analysis;
+pub mod capture_audio;
 pub mod editor;
 pub mod engine;
 pub mod jobs;
@@ -59,6 +60,7 @@ impl Cutscore {
     /// Stops the threads without waiting for a fit in progress (see [`Engine::stop`]).
     fn stop_engine(&mut self) {
         self.audio = None;
+        *session::lock(&self.session.jobs) = None;
         if let Some(engine) = self.engine.take() {
             self.retired.extend(engine.stop());
         }

@@ -71,7 +71,8 @@ impl ScoringWorker {
         let mut cache = ScoreCache::default();
         let mut bar_at: Option<Instant> = None;
         let mut last_watch = Instant::now();
-        loop {
+        // The stop flag, not only the queue, ends the loop: a full queue cannot take `Stop`.
+        while !self.stop.load(Ordering::Acquire) {
             match self.jobs.recv_timeout(WATCH_EVERY) {
                 Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(Job::NewBar(at)) => {
@@ -125,8 +126,9 @@ impl ScoringWorker {
             .filter(|span| cache.get(span).is_some_and(|s| is_stale(s, grid.len())))
             .collect();
         for chunk in stale.chunks(STALE_BATCH) {
-            if !self.jobs.is_empty() {
-                // A new bar or request first; the rest stay stale until the next round.
+            if !self.jobs.is_empty() || self.stop.load(Ordering::Acquire) {
+                // A new bar, a request or deactivation first; the rest stay stale until the
+                // next round.
                 return false;
             }
             if !self.score(serving, &grid, &features, chunk, cache) {

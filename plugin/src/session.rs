@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cutscore_model::analysis::streaming::StreamingAnalyzer;
-use cutscore_model::audio::Audio;
 use cutscore_model::editing::candidates::BarBeat;
 use cutscore_model::editing::fit::FitResult;
 use cutscore_model::features::{BEAT_FEATURES, FeatureMatrix};
@@ -17,6 +16,7 @@ use cutscore_model::grid::BeatGrid;
 
 use crossbeam_channel::Sender;
 
+use crate::capture_audio::{AudioSnapshot, CaptureAudio};
 use crate::jobs::Job;
 use crate::tap::{AuditionFlags, TapStats};
 
@@ -33,13 +33,16 @@ pub struct Capture {
     /// epoch, and scores, fits and the track's identity belong to one epoch.
     pub epoch: u64,
     /// Interleaved audio at the host's rate, non-finite samples replaced by zeros.
-    pub audio: Audio,
+    pub audio: CaptureAudio,
     /// Every beat the streaming analysis reported; the last one may still be incomplete.
     pub grid: BeatGrid,
     /// Features of the complete beats, `BEAT_FEATURES` values per beat.
     pub features: Vec<f32>,
-    /// Peak level of every [`ENVELOPE_FRAMES`] frames, for the editor's overview.
+    /// RMS level of every [`ENVELOPE_FRAMES`] frames (all channels), for the editor's
+    /// overview.
     pub envelope: Vec<f32>,
+    /// Sum of squares and samples of the envelope point being measured.
+    envelope_open: (f64, usize),
     pub tempo_bpm: f64,
     /// Non-finite input samples replaced by zeros.
     pub non_finite: u64,
@@ -56,11 +59,7 @@ impl Capture {
     pub fn new(epoch: u64, sample_rate: u32, channels: u16) -> Self {
         Self {
             epoch,
-            audio: Audio {
-                sample_rate,
-                channels,
-                samples: Vec::new(),
-            },
+            audio: CaptureAudio::new(sample_rate, channels),
             grid: BeatGrid {
                 beats: Vec::new(),
                 beat_in_bar: Vec::new(),
@@ -69,6 +68,7 @@ impl Capture {
             },
             features: Vec::new(),
             envelope: Vec::new(),
+            envelope_open: (0.0, 0),
             tempo_bpm: 0.0,
             non_finite: 0,
             feature_gaps: 0,
@@ -79,15 +79,27 @@ impl Capture {
 
     /// Appends interleaved audio and extends the envelope.
     pub fn append(&mut self, block: &[f32]) {
-        self.audio.samples.extend_from_slice(block);
-        let channels = usize::from(self.audio.channels.max(1));
-        let step = ENVELOPE_FRAMES * channels;
-        while (self.envelope.len() + 1) * step <= self.audio.samples.len() {
-            let from = self.envelope.len() * step;
-            let peak = self.audio.samples[from..from + step]
-                .iter()
-                .fold(0f32, |m, s| m.max(s.abs()));
-            self.envelope.push(peak);
+        self.audio.append(block);
+        let step = ENVELOPE_FRAMES * usize::from(self.audio.channels);
+        let (mut energy, mut count) = self.envelope_open;
+        for &s in block {
+            energy += f64::from(s) * f64::from(s);
+            count += 1;
+            if count == step {
+                self.envelope.push((energy / count as f64).sqrt() as f32);
+                (energy, count) = (0.0, 0);
+            }
+        }
+        self.envelope_open = (energy, count);
+    }
+
+    /// What an action needs, copied or shared under the lock in about a millisecond.
+    pub fn snapshot(&self) -> CaptureSnapshot {
+        CaptureSnapshot {
+            epoch: self.epoch,
+            audio: self.audio.snapshot(),
+            grid: self.grid.clone(),
+            features: self.features.clone(),
         }
     }
 
@@ -140,23 +152,46 @@ impl Capture {
 
     /// The first `beats` beats as a grid that ends where beat `beats` starts.
     pub fn grid_prefix(&self, beats: usize) -> BeatGrid {
-        let beats = beats.min(self.grid.len());
-        let end = self
-            .grid
-            .beats
-            .get(beats)
-            .copied()
-            .unwrap_or(self.grid.duration_s);
-        BeatGrid {
-            beats: self.grid.beats[..beats].to_vec(),
-            beat_in_bar: self.grid.beat_in_bar[..beats].to_vec(),
-            meter: self.grid.meter,
-            duration_s: end,
-        }
+        grid_prefix(&self.grid, beats)
     }
 
     pub fn seconds(&self) -> f64 {
         self.audio.seconds()
+    }
+}
+
+/// The first `beats` beats of `grid` as a grid that ends where beat `beats` starts.
+pub fn grid_prefix(grid: &BeatGrid, beats: usize) -> BeatGrid {
+    let beats = beats.min(grid.len());
+    let end = grid.beats.get(beats).copied().unwrap_or(grid.duration_s);
+    BeatGrid {
+        beats: grid.beats[..beats].to_vec(),
+        beat_in_bar: grid.beat_in_bar[..beats].to_vec(),
+        meter: grid.meter,
+        duration_s: end,
+    }
+}
+
+/// The capture as it was at one moment, for the actions (render, export, decisions,
+/// auditions), which read it on their own thread.
+#[derive(Debug, Clone)]
+pub struct CaptureSnapshot {
+    pub epoch: u64,
+    pub audio: AudioSnapshot,
+    pub grid: BeatGrid,
+    /// Features of the complete beats, `BEAT_FEATURES` values per beat.
+    pub features: Vec<f32>,
+}
+
+impl CaptureSnapshot {
+    /// Beats whose features are known.
+    pub fn complete_beats(&self) -> usize {
+        self.features.len() / BEAT_FEATURES
+    }
+
+    /// The first `beats` beats as a grid that ends where beat `beats` starts.
+    pub fn grid_prefix(&self, beats: usize) -> BeatGrid {
+        grid_prefix(&self.grid, beats)
     }
 }
 
@@ -267,6 +302,25 @@ pub struct Session {
     pub parked: Mutex<Option<ParkedAnalysis>>,
     /// The last epoch handed out.
     epochs: AtomicU64,
+    /// The actions running in the background (render, export, ...), by name.
+    busy: Mutex<Vec<String>>,
+    /// Outcomes of background actions the editor has not seen yet.
+    finished: Mutex<Vec<Finished>>,
+}
+
+/// What a background action left for the editor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    /// Nothing to report (an audition that started).
+    Nothing,
+    /// A message for the user.
+    Message(String),
+    /// A decision was logged or not (`Err`: why).
+    Decided {
+        span: (usize, usize),
+        verdict: cutscore_model::prefs::Verdict,
+        outcome: Result<crate::actions::Logged, String>,
+    },
 }
 
 /// The analysis thread's tracker while the plugin is inactive.
@@ -302,7 +356,36 @@ impl Session {
             jobs: Mutex::new(None),
             parked: Mutex::new(None),
             epochs: AtomicU64::new(0),
+            busy: Mutex::new(Vec::new()),
+            finished: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The background actions still running, by name.
+    pub fn busy(&self) -> Vec<String> {
+        lock(&self.busy).clone()
+    }
+
+    pub fn job_started(&self, what: &str) {
+        lock(&self.busy).push(what.to_owned());
+    }
+
+    /// Records a background action's outcome; a message is also shown at once.
+    pub fn job_finished(&self, finished: Finished) {
+        if let Finished::Message(message) = &finished {
+            self.set_message(message.clone());
+        }
+        let mut busy = lock(&self.busy);
+        if !busy.is_empty() {
+            busy.remove(0);
+        }
+        drop(busy);
+        lock(&self.finished).push(finished);
+    }
+
+    /// The outcomes left since the last call.
+    pub fn take_finished(&self) -> Vec<Finished> {
+        std::mem::take(&mut *lock(&self.finished))
     }
 
     /// Replaces the capture with an empty one of a new epoch, and forgets what belonged to

@@ -59,6 +59,22 @@ fn feed_song(session: &Session) -> Vec<Proposal> {
     proposals
 }
 
+/// Runs frames until the background actions the last click started have finished, and one
+/// more so the editor takes their outcome.
+fn settle(harness: &mut Harness<'_, CutscoreEditor>, session: &Session) {
+    let started = std::time::Instant::now();
+    harness.step();
+    while !session.busy().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "still busy: {:?}",
+            session.busy()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    harness.run();
+}
+
 fn decisions(prefs: &Path) -> Vec<(Verdict, (usize, usize))> {
     let contents = PrefsContents::read(prefs).unwrap();
     assert_eq!(contents.report.skipped.len(), 0, "every line is valid");
@@ -88,9 +104,14 @@ fn accept_and_reject_each_log_one_decision_and_render_writes_the_edited_length()
         Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
     harness.run();
 
-    // The best proposal is selected first.
+    // Nothing is selected until the user chooses: the buttons wait for a row.
     harness.get_by_label("Accept").click();
+    settle(&mut harness, &session);
+    assert!(PrefsContents::read(&prefs).is_err() || decisions(&prefs).is_empty());
+    harness.get_by_label("1").click();
     harness.run();
+    harness.get_by_label("Accept").click();
+    settle(&mut harness, &session);
     let best = (proposals[0].start, proposals[0].end);
     assert_eq!(decisions(&prefs), vec![(Verdict::Accept, best)]);
     let contents = PrefsContents::read(&prefs).unwrap();
@@ -105,7 +126,7 @@ fn accept_and_reject_each_log_one_decision_and_render_writes_the_edited_length()
     assert_eq!(harness.state().accepted(), &[best]);
 
     harness.get_by_label("Reject").click();
-    harness.run();
+    settle(&mut harness, &session);
     assert_eq!(
         decisions(&prefs),
         vec![(Verdict::Accept, best), (Verdict::Reject, best)]
@@ -113,7 +134,7 @@ fn accept_and_reject_each_log_one_decision_and_render_writes_the_edited_length()
     assert_eq!(PrefsContents::read(&prefs).unwrap().tracks.len(), 1);
 
     harness.get_by_label("Render").click();
-    harness.run();
+    settle(&mut harness, &session);
     let wavs: Vec<_> = std::fs::read_dir(&renders)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -145,8 +166,10 @@ fn decisions_to_an_unwritable_folder_report_and_log_nothing() {
     let mut harness =
         Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
     harness.run();
-    harness.get_by_label("Accept").click();
+    harness.get_by_label("1").click();
     harness.run();
+    harness.get_by_label("Accept").click();
+    settle(&mut harness, &session);
     let message = lock(&session.message).clone().unwrap();
     assert!(message.starts_with("Not logged"), "{message}");
     assert!(harness.state().accepted().is_empty());
@@ -187,4 +210,70 @@ fn lengths_read_as_minutes_and_seconds() {
     assert_eq!(parse_minutes_seconds("1:75"), None);
     assert_eq!(parse_minutes_seconds("-3"), None);
     assert_eq!(parse_minutes_seconds("soon"), None);
+}
+
+#[test]
+fn keys_select_accept_and_reject_one_decision_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefs = dir.path().join("prefs");
+    let (session, proposals) = session_with_song();
+    let params = Arc::new(CutscoreParams::default());
+    *params.prefs_dir.write().unwrap() = Some(prefs.clone());
+    let editor = CutscoreEditor::new(params, session.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+    // Down selects the first row, down again the second; A accepts it.
+    harness.key_press(egui::Key::ArrowDown);
+    harness.run();
+    harness.key_press(egui::Key::ArrowDown);
+    harness.run();
+    harness.key_press(egui::Key::A);
+    settle(&mut harness, &session);
+    let second = (proposals[1].start, proposals[1].end);
+    assert_eq!(decisions(&prefs), vec![(Verdict::Accept, second)]);
+    // Up goes back to the first; R rejects it.
+    harness.key_press(egui::Key::ArrowUp);
+    harness.run();
+    harness.key_press(egui::Key::R);
+    settle(&mut harness, &session);
+    let first = (proposals[0].start, proposals[0].end);
+    assert_eq!(
+        decisions(&prefs),
+        vec![(Verdict::Accept, second), (Verdict::Reject, first)]
+    );
+}
+
+#[test]
+fn undo_takes_back_an_accept_with_a_record_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefs = dir.path().join("prefs");
+    let (session, proposals) = session_with_song();
+    let params = Arc::new(CutscoreParams::default());
+    *params.prefs_dir.write().unwrap() = Some(prefs.clone());
+    let editor = CutscoreEditor::new(params, session.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+    harness.get_by_label("1").click();
+    harness.run();
+    harness.get_by_label("Accept").click();
+    settle(&mut harness, &session);
+    let best = (proposals[0].start, proposals[0].end);
+    assert_eq!(harness.state().accepted(), &[best]);
+    harness.get_by_label("Undo").click();
+    settle(&mut harness, &session);
+    assert!(
+        harness.state().accepted().is_empty(),
+        "the cut left the edit"
+    );
+    let contents = PrefsContents::read(&prefs).unwrap();
+    assert_eq!(
+        (contents.report.decisions, contents.report.undos),
+        (1, 1),
+        "the log keeps the decision and adds the undo"
+    );
+    assert!(
+        matches!(contents.records.last(), Some(Record::Undo(u)) if u.edit.removed()[0].start == best.0)
+    );
 }

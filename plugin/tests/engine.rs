@@ -16,10 +16,13 @@ use cutscore_model::prefs::{PrefsContents, Record, Verdict};
 use cutscore_model::reward::scoring::{Track, score_edits};
 use cutscore_model::synth::{Song, SongSpec, TempoChange, render};
 use cutscore_plugin::actions::decide;
+use cutscore_plugin::editor::CutscoreEditor;
 use cutscore_plugin::engine::{AudioEnds, Engine};
 use cutscore_plugin::jobs::Job;
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use nice_plug_egui::RepaintNotifier;
 
 const BLOCK: usize = 512;
@@ -249,4 +252,115 @@ fn a_meter_change_keeps_a_grid_that_accept_can_log() {
         .filter(|r| matches!(r, Record::Decision(_)))
         .count();
     assert_eq!(decisions, 1);
+}
+
+#[test]
+fn accept_and_render_of_a_nineteen_minute_capture_run_beside_the_audio_without_dropping_any() {
+    const RATE: u32 = 22_050;
+    let dir = tempfile::tempdir().unwrap();
+    let session = Arc::new(Session::new(None));
+    let params = Arc::new(CutscoreParams::default());
+    *params.prefs_dir.write().unwrap() = Some(dir.path().join("prefs"));
+    let (_engine, mut audio) = start(&session, RATE);
+    wait_for("the capture", || lock(&session.capture).epoch > 0);
+
+    // 19 minutes of a song looped, its beats on a 120 BPM grid: what a long session holds
+    // (the capture's limit is 20, and the audio arriving meanwhile is still analysed).
+    let music = song(12, 30.0, RATE);
+    let seconds = 19.0 * 60.0;
+    let beats = (seconds / 0.5) as usize - 1;
+    let grid = BeatGrid::regular(0.0, 0.5, beats, 4, 0).unwrap();
+    {
+        let mut capture = lock(&session.capture);
+        let frames = (seconds * f64::from(RATE)) as usize;
+        let mut left = frames;
+        while left > 0 {
+            let n = left.min(music.frames());
+            capture.append(&music.samples[..2 * n]);
+            left -= n;
+        }
+        for (&t, &b) in grid.beats.iter().zip(&grid.beat_in_bar) {
+            capture.push_beat(t, b, 4);
+        }
+        capture.features = vec![0.0; (beats - 1) * cutscore_model::features::BEAT_FEATURES];
+    }
+    let view = lock(&session.capture).grid_prefix(beats - 1);
+    let positions = cutscore_model::editing::candidates::bar_beats(&view);
+    let bars = view.bar_starts();
+    let cut = Proposal::on_grid(&view, &positions, (bars[100], bars[300]), 1.0);
+    {
+        let mut shown = lock(&session.proposals);
+        shown.beats = view.len();
+        shown.ranked = vec![cut.clone()];
+    }
+
+    let renders = dir.path().join("renders");
+    let editor = CutscoreEditor::new(params, session.clone()).with_output_dir(renders.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.step();
+    harness.get_by_label("1").click();
+    harness.step();
+    harness.get_by_label("Accept").click();
+    harness.step();
+    assert!(
+        !session.busy().is_empty(),
+        "the click returned while the decision is still being written"
+    );
+    // Audio keeps arriving, in real-time-sized blocks, while the jobs run.
+    let live = song(13, 60.0, RATE);
+    let mut at = 0;
+    let mut keep_playing = |session: &Session, audio: &mut AudioEnds| {
+        let mut left = vec![0f32; BLOCK];
+        let mut right = vec![0f32; BLOCK];
+        for i in 0..BLOCK {
+            left[i] = live.samples[2 * ((at + i) % live.frames())];
+            right[i] = live.samples[2 * ((at + i) % live.frames()) + 1];
+        }
+        at += BLOCK;
+        let mut channels = [&mut left[..], &mut right[..]];
+        audio.tap.capture(&channels, true);
+        audio.player.play(&mut channels, true);
+        std::thread::sleep(Duration::from_secs_f64(BLOCK as f64 / f64::from(RATE)));
+        !session.busy().is_empty()
+    };
+    let started = Instant::now();
+    while keep_playing(&session, &mut audio) {
+        assert!(started.elapsed() < WAIT, "the decision never finished");
+        harness.step();
+    }
+    harness.step();
+    assert_eq!(harness.state().accepted(), &[(cut.start, cut.end)]);
+
+    harness.get_by_label("Render").click();
+    harness.step();
+    assert!(
+        !session.busy().is_empty(),
+        "the render runs in the background"
+    );
+    while keep_playing(&session, &mut audio) {
+        assert!(started.elapsed() < WAIT, "the render never finished");
+        harness.step();
+    }
+    harness.step();
+    let message = lock(&session.message).clone().unwrap_or_default();
+    assert!(message.starts_with("Rendered"), "{message}");
+    assert_eq!(
+        session.tap.dropped_frames.load(Ordering::Relaxed),
+        0,
+        "the analysis kept up with the audio while the jobs ran"
+    );
+    let wav = std::fs::read_dir(&renders)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let rendered = f64::from(hound::WavReader::open(&wav).unwrap().duration()) / f64::from(RATE);
+    let removed = cut.to_s - cut.from_s;
+    let heard = lock(&session.capture).seconds();
+    assert!(
+        seconds - removed <= rendered && rendered <= heard - removed,
+        "rendered {rendered:.1} s of {heard:.1} s less a {removed:.1} s cut"
+    );
 }

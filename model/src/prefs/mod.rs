@@ -18,7 +18,8 @@ mod record;
 
 pub use pairs::{PairSource, Preference, pairs_from_records};
 pub use record::{
-    Comparison, Decision, RECORD_VERSION, Record, Side, TrackRecord, Verdict, track_id,
+    Comparison, Decision, RECORD_VERSION, Record, Side, TrackRecord, Undo, Verdict, track_id,
+    track_id_of_parts,
 };
 
 use std::collections::HashMap;
@@ -152,6 +153,8 @@ pub struct LoadReport {
     pub lines: usize,
     pub decisions: usize,
     pub comparisons: usize,
+    /// Decisions withdrawn by [`Record::Undo`].
+    pub undos: usize,
     pub skipped: Vec<Skipped>,
 }
 
@@ -228,6 +231,7 @@ impl PrefsContents {
             match record {
                 Record::Decision(_) => contents.report.decisions += 1,
                 Record::Comparison(_) => contents.report.comparisons += 1,
+                Record::Undo(_) => contents.report.undos += 1,
             }
             contents.records.push(record);
         }

@@ -6,6 +6,7 @@
 //!   user may change their mind). Every accepted edit is preferred to every rejected edit of the
 //!   same track, with confidence 1, pairing each accepted edit with at most
 //!   [`MAX_REJECTS_PER_ACCEPT`] of the most recent rejects so one track cannot dominate.
+//! - An undo withdraws the latest verdict on its edit; the one before it, if any, counts again.
 //! - Accepts or rejects alone form no pair: there is nothing to compare them with.
 
 use std::collections::HashMap;
@@ -35,11 +36,14 @@ pub struct Preference {
     pub source: PairSource,
 }
 
+/// The verdicts on one edit that no undo has withdrawn, with their places in the log.
+type Standing = Vec<(usize, Verdict)>;
+
 /// Applies the rule above to records in log order.
 pub fn pairs_from_records(records: &[Record]) -> Vec<Preference> {
     let mut pairs = Vec::new();
-    // track -> edit -> (order of latest verdict, verdict)
-    let mut latest: HashMap<&str, HashMap<&Edit, (usize, Verdict)>> = HashMap::new();
+    // track -> edit -> the verdicts standing, in order (an undo withdraws the last)
+    let mut latest: HashMap<&str, HashMap<&Edit, Standing>> = HashMap::new();
     let mut track_order: Vec<&str> = Vec::new();
     for (order, record) in records.iter().enumerate() {
         match record {
@@ -61,14 +65,25 @@ pub fn pairs_from_records(records: &[Record]) -> Vec<Preference> {
                     track_order.push(&d.track);
                     HashMap::new()
                 });
-                edits.insert(&d.edit, (order, d.verdict));
+                edits.entry(&d.edit).or_default().push((order, d.verdict));
+            }
+            Record::Undo(u) => {
+                if let Some(stack) = latest
+                    .get_mut(u.track.as_str())
+                    .and_then(|edits| edits.get_mut(&u.edit))
+                {
+                    stack.pop();
+                }
             }
         }
     }
     for track in track_order {
         let mut accepted = Vec::new();
         let mut rejected = Vec::new();
-        for (edit, (order, verdict)) in &latest[track] {
+        for (edit, stack) in &latest[track] {
+            let Some((order, verdict)) = stack.last() else {
+                continue;
+            };
             match verdict {
                 Verdict::Accept => accepted.push((*order, *edit)),
                 Verdict::Reject => rejected.push((*order, *edit)),

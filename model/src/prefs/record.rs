@@ -66,6 +66,18 @@ pub struct Comparison {
     pub source: Option<String>,
 }
 
+/// Withdraws the latest decision on `edit` of `track`, as the editor's Undo does after a
+/// mis-click. The log stays append-only; the pair rule treats the edit as if that decision had
+/// not been made (an earlier decision on the same edit, if any, stands again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Undo {
+    #[serde(default = "version")]
+    pub v: u32,
+    pub time: String,
+    pub track: String,
+    pub edit: Edit,
+}
+
 fn version() -> u32 {
     RECORD_VERSION
 }
@@ -80,6 +92,7 @@ fn certain() -> f32 {
 pub enum Record {
     Decision(Decision),
     Comparison(Comparison),
+    Undo(Undo),
 }
 
 impl Record {
@@ -94,6 +107,7 @@ impl Record {
         match kind.as_deref() {
             Some("decision") => Ok(Some(Self::Decision(serde_json::from_value(value)?))),
             Some("comparison") => Ok(Some(Self::Comparison(serde_json::from_value(value)?))),
+            Some("undo") => Ok(Some(Self::Undo(serde_json::from_value(value)?))),
             Some(_) => Ok(None),
             None => Err(serde::de::Error::missing_field("kind")),
         }
@@ -103,6 +117,7 @@ impl Record {
         match self {
             Self::Decision(d) => &d.track,
             Self::Comparison(c) => &c.track,
+            Self::Undo(u) => &u.track,
         }
     }
 
@@ -111,6 +126,7 @@ impl Record {
         match self {
             Self::Decision(d) => std::iter::once(&d.edit).chain(&d.shown).collect(),
             Self::Comparison(c) => vec![&c.a, &c.b],
+            Self::Undo(u) => vec![&u.edit],
         }
     }
 
@@ -170,10 +186,21 @@ impl TrackRecord {
 /// A track's id: the first 16 hex digits of SHA-256 over the sample rate (u32 LE) and the
 /// audio as f32 LE samples, as the writer captured it. Readers treat it as an opaque key.
 pub fn track_id(samples: &[f32], sample_rate: u32) -> String {
+    track_id_of_parts([samples], sample_rate)
+}
+
+/// [`track_id`] of the samples of `parts` in order, as if they were one slice (for audio kept
+/// in chunks).
+pub fn track_id_of_parts<'a>(
+    parts: impl IntoIterator<Item = &'a [f32]>,
+    sample_rate: u32,
+) -> String {
     let mut hash = Sha256::new();
     hash.update(sample_rate.to_le_bytes());
-    for s in samples {
-        hash.update(s.to_le_bytes());
+    for part in parts {
+        for s in part {
+            hash.update(s.to_le_bytes());
+        }
     }
     hash.finalize()[..8]
         .iter()

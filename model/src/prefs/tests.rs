@@ -231,3 +231,40 @@ fn invalid_tracks_are_not_saved() {
     ));
     assert!(!log.has_track(TRACK));
 }
+
+fn undo(track: &str, span: (usize, usize)) -> Record {
+    Record::Undo(Undo {
+        v: 1,
+        time: "2026-11-24T21:01:00Z".into(),
+        track: track.into(),
+        edit: Edit::new(32, [span]).unwrap(),
+    })
+}
+
+#[test]
+fn an_undo_withdraws_the_latest_decision_on_its_edit() {
+    let (_dir, log) = log_with_track();
+    for record in [
+        decision(TRACK, (8, 12), Verdict::Accept),
+        decision(TRACK, (16, 20), Verdict::Reject),
+        decision(TRACK, (20, 24), Verdict::Reject),
+        // A mis-click: (20, 24) accepted, then undone, so its reject stands again.
+        decision(TRACK, (20, 24), Verdict::Accept),
+        undo(TRACK, (20, 24)),
+        // (16, 20)'s reject withdrawn altogether.
+        undo(TRACK, (16, 20)),
+        // An undo with nothing to withdraw changes nothing.
+        undo(TRACK, (4, 8)),
+    ] {
+        log.append(&record).unwrap();
+    }
+    let contents = PrefsContents::read(log.dir()).unwrap();
+    assert_eq!(contents.report.undos, 3);
+    assert_eq!(contents.report.decisions, 4);
+    let pairs = pairs_from_records(&contents.records);
+    let spans: Vec<_> = pairs
+        .iter()
+        .map(|p| (p.chosen.removed()[0].start, p.rejected.removed()[0].start))
+        .collect();
+    assert_eq!(spans, vec![(8, 20)], "{pairs:?}");
+}
