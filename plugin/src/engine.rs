@@ -36,6 +36,21 @@ pub struct AudioEnds {
     pub player: AuditionPlayer,
 }
 
+impl AudioEnds {
+    /// The audio thread's work for one block, processed in place (the block holds the input):
+    /// captures it for the analysis and plays the audition, if one is on. While `bypassed`
+    /// nothing is captured, any audition is stopped and the input passes untouched.
+    /// Real-time safe: it only copies samples and touches atomics.
+    pub fn process(&mut self, block: &mut [&mut [f32]], transport_playing: bool, bypassed: bool) {
+        if bypassed {
+            self.player.stop();
+            return;
+        }
+        self.tap.capture(block, transport_playing);
+        self.player.play(block, transport_playing);
+    }
+}
+
 impl Engine {
     /// Starts the threads for audio of `channels` channels at `sample_rate` Hz.
     pub fn start(

@@ -3,6 +3,8 @@
 //! the analysis thread finds beats and bars and computes features; the scoring worker proposes
 //! cuts and scores them with the reward model; the egui editor lists them for audition,
 //! accept/reject (logged for `trainer finetune`), fit-to-length, render and marker export.
+//! Bypassed (the host's bypass switch, [`params::CutscoreParams::bypass`]), it only passes the
+//! audio through: no capture, no audition.
 //!
 //! Threads: audio → [`tap`] ring → [`analysis`] thread → [`scoring`] worker → [`session`] →
 //! [`editor`]. [`engine`] starts and stops them with activation.
@@ -172,9 +174,7 @@ impl Plugin for Cutscore {
         // The main buffer is processed in place: the output already holds the input.
         if let Some(audio) = self.audio.as_mut() {
             let playing = context.transport().playing;
-            let block = buffer.as_slice();
-            audio.tap.capture(block, playing);
-            audio.player.play(block, playing);
+            audio.process(buffer.as_slice(), playing, self.params.bypass.value());
         }
         ProcessStatus::Normal
     }

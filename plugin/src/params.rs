@@ -1,5 +1,7 @@
 //! The plugin's parameters and the host state that is not a parameter (prefs folder, window
 //! size, the last analysis summary): everything here is saved with the host's project.
+//!
+//! Bypass is the host's bypass switch ([`CutscoreParams::bypass`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -24,6 +26,10 @@ pub struct CutscoreParams {
     /// Fit-to-length target as a share of the captured length.
     #[id = "fit_target"]
     pub fit_target: FloatParam,
+    /// The host's bypass switch. The audio passes through either way; while bypassed the
+    /// plugin neither captures nor plays auditions.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
 
     /// Where decisions are logged; `None` means the default folder ([`default_prefs_dir`]).
     #[persist = "prefs_dir"]
@@ -67,6 +73,7 @@ impl Default for CutscoreParams {
             .with_unit(" %")
             .with_value_to_string(formatters::v2s_f32_percentage(0))
             .with_string_to_value(formatters::s2v_f32_percentage()),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
             prefs_dir: Arc::new(RwLock::new(None)),
             window_size: Arc::new(RwLock::new(DEFAULT_WINDOW_SIZE)),
             summary: Arc::new(RwLock::new(Summary::default())),

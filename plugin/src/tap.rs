@@ -166,6 +166,14 @@ impl AuditionPlayer {
         }
     }
 
+    /// Ends the audition, if one plays: the queued audition audio is discarded and the active
+    /// flag cleared, so the feeder stops too. The block is left alone (the input passes).
+    pub fn stop(&mut self) {
+        if self.flags.active.load(Ordering::Acquire) || self.consumer.slots() > 0 {
+            self.discard();
+        }
+    }
+
     fn discard(&mut self) {
         let queued = self.consumer.slots();
         if let Ok(chunk) = self.consumer.read_chunk(queued) {

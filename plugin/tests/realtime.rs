@@ -4,13 +4,15 @@
 //!   `assert_no_alloc` (nice-plug's `assert_process_allocs` puts the allocation checker in
 //!   this test binary): block sizes 1 to 4096, a full ring, NaN/Inf/denormal input, auditions
 //!   starting and being cut off by the transport.
+//! - Bypassed, the audio thread ([`AudioEnds::process`]) passes the input through bit for bit,
+//!   captures nothing and stops a playing audition; un-bypassed it captures again.
 //! - 100 activations' worth of engine start/stop leave no threads and no memory behind.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use cutscore_plugin::engine::Engine;
+use cutscore_plugin::engine::{AudioEnds, Engine};
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Session, lock};
 use cutscore_plugin::tap::{AudioTap, AuditionFlags, AuditionPlayer, TapStats};
@@ -78,6 +80,95 @@ fn the_audio_thread_path_never_allocates() {
         !flags.active.load(Ordering::Acquire),
         "the transport cut the audition off"
     );
+}
+
+/// What the analysis thread does when an audition starts: queues `frames` stereo frames of 0.25
+/// and raises the flags.
+fn queue_audition(feed: &mut rtrb::Producer<f32>, flags: &AuditionFlags, frames: usize) {
+    for _ in 0..2 * frames {
+        feed.push(0.25).unwrap();
+    }
+    flags.fed_all.store(true, Ordering::Release);
+    flags.active.store(true, Ordering::Release);
+}
+
+#[test]
+fn a_bypassed_plugin_stops_the_audition_and_does_not_capture() {
+    let stats = Arc::new(TapStats::default());
+    let (tap, mut ring) = AudioTap::new(2, 16_384, stats.clone());
+    let flags = Arc::new(AuditionFlags::default());
+    let (player, mut feed) = AuditionPlayer::new(2, 4_800, flags.clone());
+    let feed_capacity = feed.buffer().capacity();
+    let mut audio = AudioEnds { tap, player };
+    let input: Vec<Vec<f32>> = (0..2)
+        .map(|c| {
+            (0..4096)
+                .map(|i| ((i + 100 * c) as f32 * 0.01).sin())
+                .collect()
+        })
+        .collect();
+
+    // Not bypassed, transport stopped: the audition replaces the output and the input is
+    // captured.
+    queue_audition(&mut feed, &flags, 2_048);
+    let mut channels = input.clone();
+    let mut block = blocks(&mut channels, 256);
+    assert_no_alloc(|| audio.process(&mut block, false, false));
+    assert!(
+        channels.iter().all(|c| c[..256].iter().all(|&s| s == 0.25)),
+        "the audition plays while not bypassed"
+    );
+    assert_eq!(ring.slots(), 2 * 256, "the block was captured");
+    assert!(flags.active.load(Ordering::Acquire));
+    let captured = stats.frames.load(Ordering::Relaxed);
+    let silent = stats.silent_blocks.load(Ordering::Relaxed);
+
+    // Bypassed: the audition stops at once, whatever the transport, and nothing is captured.
+    for (round, frames) in [1usize, 64, 511, 4096, 4096].into_iter().enumerate() {
+        let playing = round % 2 == 1;
+        if round == 3 {
+            // The feeder starts an audition while bypassed (a click on Audition).
+            queue_audition(&mut feed, &flags, 1_024);
+        }
+        let mut channels = input.clone();
+        let mut block = blocks(&mut channels, frames);
+        assert_no_alloc(|| audio.process(&mut block, playing, true));
+        for (c, (out, inp)) in channels.iter().zip(&input).enumerate() {
+            assert!(
+                out[..frames]
+                    .iter()
+                    .zip(&inp[..frames])
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "round {round}: bypassed, channel {c} is not the input"
+            );
+        }
+        assert!(
+            !flags.active.load(Ordering::Acquire),
+            "round {round}: the audition still runs while bypassed"
+        );
+        assert_eq!(
+            feed.slots(),
+            feed_capacity,
+            "round {round}: queued audition audio was not discarded"
+        );
+    }
+    assert_eq!(
+        stats.frames.load(Ordering::Relaxed),
+        captured,
+        "a bypassed plugin captured audio"
+    );
+    assert_eq!(stats.dropped_frames.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.silent_blocks.load(Ordering::Relaxed), silent);
+    assert_eq!(ring.slots(), 2 * 256, "nothing reached the ring");
+
+    // Bypass off: capturing resumes, and the input passes (no audition is on).
+    let mut channels = input.clone();
+    let mut block = blocks(&mut channels, 512);
+    assert_no_alloc(|| audio.process(&mut block, true, false));
+    assert_eq!(channels, input);
+    assert_eq!(stats.frames.load(Ordering::Relaxed), captured + 512);
+    let first: Vec<f32> = (0..2).map(|_| ring.pop().unwrap()).collect();
+    assert_eq!(first, [input[0][0], input[1][0]]);
 }
 
 fn rss_kb() -> usize {
