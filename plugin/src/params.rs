@@ -1,7 +1,9 @@
 //! The plugin's parameters and the host state that is not a parameter (prefs folder, window
 //! size, the last analysis summary): everything here is saved with the host's project.
 //!
-//! Bypass is the host's bypass switch ([`CutscoreParams::bypass`]).
+//! Bypass is the host's bypass switch ([`CutscoreParams::bypass`]); the cut lengths, the
+//! proposals shown and the fit target are editor settings, so hosts offer no automation lanes
+//! for them.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -61,10 +63,13 @@ impl Default for CutscoreParams {
     fn default() -> Self {
         Self {
             min_bars: IntParam::new("Min cut", 1, IntRange::Linear { min: 1, max: 32 })
-                .with_unit(" bars"),
+                .with_unit(" bars")
+                .non_automatable(),
             max_bars: IntParam::new("Max cut", 16, IntRange::Linear { min: 1, max: 64 })
-                .with_unit(" bars"),
-            shown: IntParam::new("Proposals shown", 16, IntRange::Linear { min: 1, max: 64 }),
+                .with_unit(" bars")
+                .non_automatable(),
+            shown: IntParam::new("Proposals shown", 16, IntRange::Linear { min: 1, max: 64 })
+                .non_automatable(),
             fit_target: FloatParam::new(
                 "Fit target",
                 0.75,
@@ -72,7 +77,8 @@ impl Default for CutscoreParams {
             )
             .with_unit(" %")
             .with_value_to_string(formatters::v2s_f32_percentage(0))
-            .with_string_to_value(formatters::s2v_f32_percentage()),
+            .with_string_to_value(formatters::s2v_f32_percentage())
+            .non_automatable(),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             prefs_dir: Arc::new(RwLock::new(None)),
             window_size: Arc::new(RwLock::new(DEFAULT_WINDOW_SIZE)),

@@ -18,6 +18,8 @@
 //! - state saves and restores: `min_bars`, `max_bars` and `shown` are changed through the params
 //!   extension, and the saved state, loaded into a fresh instance and saved again, has the same
 //!   `params` and `fields`; the restored instance then still processes bit-exactly;
+//! - the parameters' CLAP flags: the editor settings (`min_bars`, `max_bars`, `shown`,
+//!   `fit_target`) are not automatable, `bypass` is the host's bypass and automatable;
 //! - the mono (1 in / 1 out) audio-ports configuration passes audio bit-exactly too;
 //! - 100 activate / process / deactivate cycles across the three rates, switching between the
 //!   stereo and mono layouts, after which the process has no more threads than before (Linux);
@@ -48,7 +50,7 @@ use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::params::{
     HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
-    ParamRescanFlags, PluginParams,
+    ParamInfoFlags, ParamRescanFlags, PluginParams,
 };
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
@@ -82,6 +84,8 @@ const CYCLES: usize = 100;
 const THREAD_TOLERANCE: usize = 2;
 /// The string ids of the parameters the state round trip changes.
 const CHANGED_PARAMS: [&str; 3] = ["min_bars", "max_bars", "shown"];
+/// Parameters that are editor settings: no automation lanes.
+const EDITOR_SETTINGS: [&str; 4] = ["min_bars", "max_bars", "shown", "fit_target"];
 /// A NaN with a payload no passthrough produces by accident: what output buffers hold before
 /// `process()`, so an output the plugin never wrote fails the comparison.
 const SENTINEL_BITS: u32 = 0x7fa5_a5a5;
@@ -396,6 +400,20 @@ impl Plugin {
             }
         }
         panic!("the plugin has no parameter {id} (CLAP id {clap_id})");
+    }
+
+    /// The CLAP flags of the parameter with nice-plug string id `id`.
+    fn param_flags(&mut self, id: &str) -> ParamInfoFlags {
+        let clap_id = self.param(id).0;
+        let params = self.params;
+        let handle = self.instance.plugin_handle();
+        (0..params.count(&handle))
+            .find_map(|index| {
+                let mut buffer = ParamInfoBuffer::new();
+                let info = params.get_info(&handle, index, &mut buffer)?;
+                (info.id == clap_id).then_some(info.flags)
+            })
+            .unwrap_or_else(|| panic!("no info for parameter {id}"))
     }
 
     /// Every parameter's CLAP id and current value.
@@ -1106,6 +1124,28 @@ fn check_rate(
     );
 }
 
+/// The editor settings are not automatable; bypass is the host's bypass, and automatable.
+fn check_param_flags(entry: &PluginEntry) {
+    let mut plugin = Plugin::new(entry);
+    for id in EDITOR_SETTINGS {
+        let flags = plugin.param_flags(id);
+        assert!(
+            !flags.intersects(ParamInfoFlags::IS_AUTOMATABLE | ParamInfoFlags::IS_MODULATABLE),
+            "{id} is an editor setting but its CLAP flags allow automation: {flags:?}"
+        );
+        assert!(
+            !flags.contains(ParamInfoFlags::IS_BYPASS),
+            "{id}: {flags:?}"
+        );
+    }
+    let flags = plugin.param_flags("bypass");
+    assert!(
+        flags.contains(ParamInfoFlags::IS_BYPASS | ParamInfoFlags::IS_AUTOMATABLE),
+        "bypass is not flagged as an automatable bypass: {flags:?}"
+    );
+    plugin.check_clean("parameter flags instance");
+}
+
 /// The mono layout passes audio bit-exactly.
 fn check_mono(entry: &PluginEntry, stereo_48k: &[f32]) {
     let mut plugin = Plugin::new(entry);
@@ -1210,6 +1250,8 @@ fn clap_host_drives_the_plugin() {
         ids.iter().any(|id| id.as_bytes() == PLUGIN_ID.to_bytes()),
         "the factory does not list {PLUGIN_ID:?}, only {ids:?}"
     );
+
+    check_param_flags(&entry);
 
     let mut song_48k = Vec::new();
     for (i, (&rate, &speed)) in RATES.iter().zip(&SPEEDS).enumerate() {
