@@ -107,6 +107,10 @@ impl Plugin for Cutscore {
         self.params.clone()
     }
 
+    fn filter_state(state: &mut PluginState) {
+        params::migrate_state(state);
+    }
+
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         let (width, height) = self
             .params

@@ -20,6 +20,10 @@
 //!   `params` and `fields`; the restored instance then still processes bit-exactly;
 //! - the parameters' CLAP flags: the editor settings (`min_bars`, `max_bars`, `shown`,
 //!   `fit_target`) are not automatable, `bypass` is the host's bypass and automatable;
+//! - states saved by earlier versions load: each committed fixture `tests/fixtures/state_v<N>.json`
+//!   (the JSON a state version saved with the values [`FIXTURE_VALUES`]; a CLAP state is that
+//!   JSON after its length) is loaded into a fresh, bypassed instance, which then holds those
+//!   values, saves the current state version and is not bypassed;
 //! - the mono (1 in / 1 out) audio-ports configuration passes audio bit-exactly too;
 //! - 100 activate / process / deactivate cycles across the three rates, switching between the
 //!   stereo and mono layouts, after which the process has no more threads than before (Linux);
@@ -30,6 +34,10 @@
 //! it there, as this test's dependency) and the one in `target/<profile>/` (`cargo build -p
 //! cutscore-plugin`). Set the environment variable `CUTSCORE_CLAP_PATH` to the path of another
 //! build of the library to test that one.
+//!
+//! A new state version adds its fixture to [`STATE_FIXTURES`]: run this test with the environment
+//! variable `CUTSCORE_WRITE_STATE_FIXTURE` set to the fixture's path and it saves the fixture
+//! values' state there first.
 //!
 //! Everything runs in one `#[test]` on purpose: the CLAP entry is process-global, and the thread
 //! count check needs no other test running beside it.
@@ -59,6 +67,7 @@ use clack_host::events::{EventFlags, EventHeader};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 use cutscore_model::synth::{SongSpec, render};
+use cutscore_plugin::params::{STATE_VERSION, STATE_VERSION_KEY};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -86,6 +95,20 @@ const THREAD_TOLERANCE: usize = 2;
 const CHANGED_PARAMS: [&str; 3] = ["min_bars", "max_bars", "shown"];
 /// Parameters that are editor settings: no automation lanes.
 const EDITOR_SETTINGS: [&str; 4] = ["min_bars", "max_bars", "shown", "fit_target"];
+/// The states earlier versions saved, in `tests/fixtures/`, and their state versions. Each was
+/// saved with [`FIXTURE_VALUES`] set and nothing else changed.
+const STATE_FIXTURES: [(&str, u32); 2] = [("state_v0.json", 0), ("state_v1.json", 1)];
+/// The parameter values the fixtures were saved with: string id, value as the state stores it
+/// (plain), and as the CLAP params extension sets it (stepped parameters count steps from their
+/// minimum, the others are normalized to 0..1).
+const FIXTURE_VALUES: [(&str, f64, f64); 4] = [
+    ("min_bars", 3.0, 2.0),
+    ("max_bars", 12.0, 11.0),
+    ("shown", 8.0, 7.0),
+    ("fit_target", 0.55, 0.5),
+];
+/// Where to save the fixture values' state (a path), before the fixtures are checked.
+const WRITE_FIXTURE_VAR: &str = "CUTSCORE_WRITE_STATE_FIXTURE";
 /// A NaN with a payload no passthrough produces by accident: what output buffers hold before
 /// `process()`, so an output the plugin never wrote fails the comparison.
 const SENTINEL_BITS: u32 = 0x7fa5_a5a5;
@@ -843,6 +866,34 @@ fn parse_state(bytes: &[u8]) -> Value {
     state
 }
 
+/// A nice-plug JSON state as the CLAP state extension streams it: its length (8 bytes,
+/// little-endian), then the JSON.
+fn clap_state(json: &[u8]) -> Vec<u8> {
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(json);
+    bytes
+}
+
+/// The JSON of a state the CLAP state extension saved (without its length).
+fn state_json(bytes: &[u8]) -> &[u8] {
+    parse_state(bytes);
+    if bytes.first() == Some(&b'{') {
+        bytes
+    } else {
+        &bytes[8..]
+    }
+}
+
+/// A parameter's plain value in a parsed state (`{"i32": 3}`, `{"f32": 0.55}`, `{"bool": true}`).
+fn saved_param(state: &Value, id: &str) -> f64 {
+    let value = &state["params"][id];
+    let plain = value["i32"]
+        .as_f64()
+        .or_else(|| value["f32"].as_f64())
+        .or_else(|| value["bool"].as_bool().map(f64::from));
+    plain.unwrap_or_else(|| panic!("the state has no plain value for {id}: {value}"))
+}
+
 /// The `summary` field of a state as a JSON object, if the plugin has written one yet. The
 /// field's value is a string holding JSON, which may itself be a JSON string holding the object.
 fn summary(state: &Value) -> Option<Value> {
@@ -1146,6 +1197,82 @@ fn check_param_flags(entry: &PluginEntry) {
     plugin.check_clean("parameter flags instance");
 }
 
+/// With [`WRITE_FIXTURE_VAR`] set, saves the state of a fresh instance with [`FIXTURE_VALUES`]
+/// there (the JSON only, as [`STATE_FIXTURES`] are).
+fn write_state_fixture(entry: &PluginEntry) {
+    let Some(path) = std::env::var_os(WRITE_FIXTURE_VAR) else {
+        return;
+    };
+    let mut plugin = Plugin::new(entry);
+    let changes: Vec<(ClapId, f64)> = FIXTURE_VALUES
+        .iter()
+        .map(|&(id, _, clap_value)| (plugin.param(id).0, clap_value))
+        .collect();
+    plugin.set_params(&changes);
+    let bytes = plugin.save_state();
+    std::fs::write(&path, state_json(&bytes))
+        .unwrap_or_else(|e| panic!("could not write {}: {e}", path.to_string_lossy()));
+    eprintln!("  wrote the fixture state to {}", path.to_string_lossy());
+}
+
+/// Every committed fixture state loads into a fresh instance that is bypassed: afterwards it
+/// holds [`FIXTURE_VALUES`], is not bypassed (no fixture was saved bypassed) and saves
+/// [`STATE_VERSION`].
+fn check_state_fixtures(entry: &PluginEntry) {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let defaults = parse_state(&Plugin::new(entry).save_state());
+    for (id, plain, _) in FIXTURE_VALUES {
+        assert!(
+            (saved_param(&defaults, id) - plain).abs() > 1e-3,
+            "{id} is {plain} by default: the fixtures would not show it was loaded"
+        );
+    }
+    for (name, version) in STATE_FIXTURES {
+        let path = folder.join(name);
+        let json = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("could not read {}: {e}", path.display()));
+        let fixture = parse_state(&json);
+        let saved_version = fixture["fields"]
+            .get(STATE_VERSION_KEY)
+            .map(|v| v.as_str().and_then(|v| v.parse::<u32>().ok()));
+        assert_eq!(
+            saved_version.unwrap_or(Some(0)),
+            Some(version),
+            "{name} is not a version {version} state"
+        );
+
+        let mut plugin = Plugin::new(entry);
+        let bypass = plugin.param("bypass").0;
+        plugin.set_params(&[(bypass, 1.0)]);
+        assert_eq!(plugin.param("bypass").3, 1.0, "setting bypass failed");
+        plugin.load_state(&clap_state(&json));
+        let loaded = parse_state(&plugin.save_state());
+        for (id, plain, _) in FIXTURE_VALUES {
+            let value = saved_param(&loaded, id);
+            assert!(
+                (value - plain).abs() < 1e-3,
+                "{name}: {id} is {value} after loading, not {plain}"
+            );
+        }
+        assert_eq!(
+            plugin.param("bypass").3,
+            0.0,
+            "{name}: a state saved unbypassed left the instance bypassed"
+        );
+        assert_eq!(
+            loaded["fields"][STATE_VERSION_KEY].as_str(),
+            Some(STATE_VERSION.to_string().as_str()),
+            "{name}: the loaded instance does not save the current state version"
+        );
+        assert_eq!(
+            loaded["fields"]["window_size"], fixture["fields"]["window_size"],
+            "{name}: the window size did not come back"
+        );
+        plugin.check_clean(&format!("{name} instance"));
+    }
+    eprintln!("  {} fixture states load", STATE_FIXTURES.len());
+}
+
 /// The mono layout passes audio bit-exactly.
 fn check_mono(entry: &PluginEntry, stereo_48k: &[f32]) {
     let mut plugin = Plugin::new(entry);
@@ -1251,7 +1378,9 @@ fn clap_host_drives_the_plugin() {
         "the factory does not list {PLUGIN_ID:?}, only {ids:?}"
     );
 
+    write_state_fixture(&entry);
     check_param_flags(&entry);
+    check_state_fixtures(&entry);
 
     let mut song_48k = Vec::new();
     for (i, (&rate, &speed)) in RATES.iter().zip(&SPEEDS).enumerate() {
