@@ -28,7 +28,7 @@ const OVERVIEW_HEIGHT: f32 = 130.0;
 /// Height of the bar ruler at the top of the overview.
 const RULER: f32 = 14.0;
 /// Room the proposal list leaves for the buttons, fit and status below it.
-const BELOW_LIST: f32 = 190.0;
+const BELOW_LIST: f32 = 150.0;
 const ACCENT: Color32 = Color32::from_rgb(90, 170, 255);
 
 /// Which edit Render and Export use.
@@ -108,7 +108,11 @@ impl CutscoreEditor {
     pub fn show(&mut self, ui: &mut Ui) {
         egui::Frame::new()
             .inner_margin(egui::Margin::same(12))
-            .show(ui, |ui| self.contents(ui));
+            .fill(ui.visuals().panel_fill)
+            .show(ui, |ui| {
+                ui.set_min_size(ui.available_size());
+                self.contents(ui);
+            });
     }
 
     fn contents(&mut self, ui: &mut Ui) {
@@ -197,7 +201,7 @@ impl CutscoreEditor {
         let capture = lock(&self.session.capture);
         let text = format!(
             "Captured {} · {} beats · {} bars · {:.1} BPM{}",
-            clock(capture.seconds()),
+            minutes_seconds(capture.seconds()),
             capture.complete_beats(),
             capture.grid.bar_starts().len(),
             capture.tempo_bpm,
@@ -828,7 +832,7 @@ impl CutscoreEditor {
             );
         }
         ui.horizontal(|ui| {
-            ui.small("Fine-tune on your decisions:");
+            ui.label("Teach it your taste from your decisions:");
             ui.code(format!("trainer finetune '{prefs}'"));
         });
         if let Some(problem) = model.problem {
