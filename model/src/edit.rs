@@ -175,6 +175,15 @@ impl Edit {
     }
 
     /// Beats of the original track.
+    /// The same cuts over a longer source of `beats` beats: the beats past this edit's source
+    /// are kept. Fails if `beats` is shorter than the source.
+    pub fn extended_to(&self, beats: usize) -> Result<Self, EditError> {
+        if beats == self.source_beats() {
+            return Ok(self.clone());
+        }
+        Self::new(beats, self.removed().iter().map(|s| (s.start, s.end)))
+    }
+
     pub fn source_beats(&self) -> usize {
         self.beats
     }

@@ -69,7 +69,7 @@ pub fn decide(
 ) -> Result<Logged, ActionError> {
     let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
     let snapshot = lock(&session.capture).snapshot();
-    let (track, record) = track_record(&snapshot, beats)?;
+    let (track, record) = track_record(session, &snapshot, beats)?;
     let log = PrefsLog::create(dir)?;
     log.save_track(&record)?;
     let edit = proposal_edit(proposal, beats)?;
@@ -129,9 +129,12 @@ pub fn count_decisions(prefs_dir: Option<&Path>) -> u64 {
         })
 }
 
-/// The id and stored analysis of the first `beats` beats of the capture. The id hashes the
-/// audio up to the end of those beats, so it names exactly what was analysed.
+/// The id and stored analysis of the first `beats` beats of the capture. A capture keeps one
+/// id for all its decisions, however long it has grown by then: the first decision on it
+/// hashes the audio up to the end of its beats, and later ones reuse that id (their longer
+/// analysis replaces the stored one; see `PrefsLog::save_track`), so they pair.
 fn track_record(
+    session: &Session,
     capture: &CaptureSnapshot,
     beats: usize,
 ) -> Result<(String, TrackRecord), ActionError> {
@@ -143,9 +146,17 @@ fn track_record(
         });
     }
     let grid = capture.grid_prefix(beats);
-    let audio = &capture.audio;
-    let end = audio.frame_at(grid.duration_s);
-    let id = track_id_of_parts(audio.slices(0, end), audio.sample_rate);
+    let known = lock(&session.track_id)
+        .as_ref()
+        .filter(|(epoch, _)| *epoch == capture.epoch)
+        .map(|(_, id)| id.clone());
+    let id = known.unwrap_or_else(|| {
+        let audio = &capture.audio;
+        let end = audio.frame_at(grid.duration_s);
+        let id = track_id_of_parts(audio.slices(0, end), audio.sample_rate);
+        *lock(&session.track_id) = Some((capture.epoch, id.clone()));
+        id
+    });
     let features = FeatureMatrix::new(beats, capture.features[..beats * BEAT_FEATURES].to_vec())
         .map_err(|e| ActionError::Edit(e.to_string()))?;
     let record = TrackRecord::new(id.clone(), Some("DAW capture".into()), grid, features);

@@ -302,6 +302,8 @@ pub struct Session {
     pub parked: Mutex<Option<ParkedAnalysis>>,
     /// The last epoch handed out.
     epochs: AtomicU64,
+    /// The prefs-log track id of a capture (by epoch), fixed by its first decision.
+    pub track_id: Mutex<Option<(u64, String)>>,
     /// The actions running in the background (render, export, ...), by name.
     busy: Mutex<Vec<String>>,
     /// Outcomes of background actions the editor has not seen yet.
@@ -356,6 +358,7 @@ impl Session {
             jobs: Mutex::new(None),
             parked: Mutex::new(None),
             epochs: AtomicU64::new(0),
+            track_id: Mutex::new(None),
             busy: Mutex::new(Vec::new()),
             finished: Mutex::new(Vec::new()),
         }

@@ -364,3 +364,58 @@ fn accept_and_render_of_a_nineteen_minute_capture_run_beside_the_audio_without_d
         "rendered {rendered:.1} s of {heard:.1} s less a {removed:.1} s cut"
     );
 }
+
+#[test]
+fn decisions_on_one_capture_pair_however_long_it_had_grown() {
+    let session = Session::new(None);
+    let dir = tempfile::tempdir().unwrap();
+    let width = cutscore_model::features::BEAT_FEATURES;
+    let grid = BeatGrid::regular(0.0, 0.5, 76, 4, 0).unwrap();
+    let grow_to = |music: &Song, beats: usize| {
+        let mut capture = lock(&session.capture);
+        let frames = ((grid.time_of(beats) + 0.25) * 44_100.0) as usize;
+        let have = capture.audio.frames();
+        capture.append(&music.samples[2 * have..2 * frames]);
+        for b in capture.grid.len()..=beats {
+            capture.push_beat(grid.beats[b], grid.beat_in_bar[b], 4);
+        }
+        let rows = capture.features.len() / width;
+        capture
+            .features
+            .extend((rows..beats).flat_map(|beat| vec![beat as f32 / 100.0; width]));
+    };
+    session.new_capture(44_100, 2);
+    let decide_on = |beats: usize, span: (usize, usize), verdict| {
+        let view = lock(&session.capture).grid_prefix(beats);
+        let positions = cutscore_model::editing::candidates::bar_beats(&view);
+        let proposal = Proposal::on_grid(&view, &positions, span, 0.0);
+        decide(&session, Some(dir.path()), beats, &proposal, &[], verdict).unwrap()
+    };
+    let music = song(8, 40.0, 44_100);
+    grow_to(&music, 40);
+    let first = decide_on(40, (8, 16), Verdict::Accept);
+    grow_to(&music, 72);
+    let second = decide_on(72, (32, 40), Verdict::Reject);
+    assert_eq!(first.track, second.track, "one capture, one track");
+
+    let contents = PrefsContents::read(dir.path()).unwrap();
+    assert!(
+        contents.report.skipped.is_empty(),
+        "{:?}",
+        contents.report.skipped
+    );
+    assert_eq!(contents.tracks[&first.track].grid.len(), 72);
+    let pairs = cutscore_model::prefs::pairs_from_records(&contents.records);
+    assert_eq!(pairs.len(), 1, "the accept and the reject pair");
+
+    // A new capture of other audio is another track; of the same audio (the host played the
+    // same bars again after Start over), the same one.
+    session.new_capture(44_100, 2);
+    grow_to(&song(9, 40.0, 44_100), 40);
+    let other = decide_on(40, (8, 16), Verdict::Accept);
+    assert_ne!(other.track, first.track);
+    session.new_capture(44_100, 2);
+    grow_to(&music, 40);
+    let again = decide_on(40, (12, 20), Verdict::Reject);
+    assert_eq!(again.track, first.track);
+}

@@ -99,7 +99,10 @@ impl PrefsLog {
         file.sync_data().map_err(io_error("sync", &path))
     }
 
-    /// Stores a track's analysis once; an existing file for the same id is left as it is.
+    /// Stores a track's analysis. A stored analysis for the same id is left as it is, unless
+    /// this one is longer and begins with the same beats (the plugin's capture grew between
+    /// two decisions on one track): then it replaces it, atomically, so every decision on the
+    /// track (each over the beats there were then) is read against the longest analysis.
     /// Returns whether a file was written.
     pub fn save_track(&self, track: &TrackRecord) -> Result<bool, PrefsError> {
         track.validate().map_err(|reason| PrefsError::BadTrack {
@@ -108,7 +111,11 @@ impl PrefsLog {
         })?;
         let path = self.track_path(&track.track)?;
         if path.exists() {
-            return Ok(false);
+            let grows = load_track(&self.dir, &track.track)
+                .is_ok_and(|stored| stored.grid.len() < track.grid.len() && track.extends(&stored));
+            if !grows {
+                return Ok(false);
+            }
         }
         let json = serde_json::to_vec(track).expect("track records always serialize");
         crate::atomic::write(&path, &json).map_err(io_error("write", &path))?;
@@ -220,7 +227,7 @@ impl PrefsContents {
                 .edits()
                 .iter()
                 .map(|e| e.source_beats())
-                .find(|&b| b != beats)
+                .find(|&b| b > beats)
             {
                 contents.skip(
                     number,
@@ -228,6 +235,15 @@ impl PrefsContents {
                 );
                 continue;
             }
+            // A decision made while the track was shorter cuts the same beats of the longer
+            // analysis.
+            let record = match record.extended_to(beats) {
+                Ok(record) => record,
+                Err(e) => {
+                    contents.skip(number, &format!("edit does not fit track {track}: {e}"));
+                    continue;
+                }
+            };
             match record {
                 Record::Decision(_) => contents.report.decisions += 1,
                 Record::Comparison(_) => contents.report.comparisons += 1,

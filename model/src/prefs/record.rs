@@ -121,6 +121,31 @@ impl Record {
         }
     }
 
+    /// The record with every edit over `beats` source beats, the beats after each edit's own
+    /// length kept (see [`Edit::extended_to`]).
+    pub fn extended_to(self, beats: usize) -> Result<Self, crate::edit::EditError> {
+        Ok(match self {
+            Self::Decision(mut d) => {
+                d.edit = d.edit.extended_to(beats)?;
+                d.shown = d
+                    .shown
+                    .into_iter()
+                    .map(|e| e.extended_to(beats))
+                    .collect::<Result<_, _>>()?;
+                Self::Decision(d)
+            }
+            Self::Comparison(mut c) => {
+                c.a = c.a.extended_to(beats)?;
+                c.b = c.b.extended_to(beats)?;
+                Self::Comparison(c)
+            }
+            Self::Undo(mut u) => {
+                u.edit = u.edit.extended_to(beats)?;
+                Self::Undo(u)
+            }
+        })
+    }
+
     /// The edits the record names.
     pub fn edits(&self) -> Vec<&Edit> {
         match self {
@@ -169,6 +194,17 @@ impl TrackRecord {
     }
 
     /// Checks the grid, the features, and that they describe the same beats.
+    /// Whether this analysis begins with `shorter`'s beats (the same audio, heard longer).
+    pub fn extends(&self, shorter: &TrackRecord) -> bool {
+        let n = shorter.grid.len();
+        n <= self.grid.len()
+            && self.grid.beats[..n]
+                .iter()
+                .zip(&shorter.grid.beats)
+                .all(|(a, b)| (a - b).abs() < 1e-9)
+            && (0..n).all(|beat| self.features.row(beat) == shorter.features.row(beat))
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         self.grid.validate().map_err(|e| e.to_string())?;
         self.features.validate().map_err(|e| e.to_string())?;

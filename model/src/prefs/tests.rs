@@ -268,3 +268,51 @@ fn an_undo_withdraws_the_latest_decision_on_its_edit() {
         .collect();
     assert_eq!(spans, vec![(8, 20)], "{pairs:?}");
 }
+
+#[test]
+fn decisions_on_a_track_that_grew_are_read_against_its_longest_analysis_and_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PrefsLog::create(dir.path()).unwrap();
+    // The first decision was made when 24 beats were known, the second at 32.
+    let short = track_record(TRACK, 24);
+    let long = track_record(TRACK, 32);
+    assert!(long.extends(&short));
+    assert!(log.save_track(&short).unwrap());
+    let early = Record::Decision(Decision {
+        edit: Edit::new(24, [(8, 12)]).unwrap(),
+        shown: vec![],
+        ..match decision(TRACK, (8, 12), Verdict::Accept) {
+            Record::Decision(d) => d,
+            _ => unreachable!(),
+        }
+    });
+    log.append(&early).unwrap();
+    assert!(
+        log.save_track(&long).unwrap(),
+        "the longer analysis replaces the shorter"
+    );
+    assert!(
+        !log.save_track(&short).unwrap(),
+        "and is never replaced by a shorter one"
+    );
+    log.append(&decision(TRACK, (16, 20), Verdict::Reject))
+        .unwrap();
+
+    let contents = PrefsContents::read(dir.path()).unwrap();
+    assert!(
+        contents.report.skipped.is_empty(),
+        "{:?}",
+        contents.report.skipped
+    );
+    assert_eq!(contents.tracks[TRACK].grid.len(), 32);
+    let pairs = pairs_from_records(&contents.records);
+    assert_eq!(pairs.len(), 1, "the two decisions pair");
+    assert_eq!(pairs[0].chosen, Edit::new(32, [(8, 12)]).unwrap());
+
+    // Another song under the same id (different beats) never replaces the stored one.
+    let mut longer = long.clone();
+    longer.grid = BeatGrid::regular(0.01, 0.5, 40, 4, 0).unwrap();
+    longer.features = FeatureMatrix::zeros(40);
+    assert!(!longer.extends(&contents.tracks[TRACK]));
+    assert!(!log.save_track(&longer).unwrap());
+}
