@@ -1,19 +1,31 @@
 //! Fitting a song to a target length: the set of bar-aligned cuts whose result lands within
-//! `target ± slack` and that the reward model likes best, under hard constraints.
+//! `target ± slack` and that the reward model likes best, with as few joins as the music
+//! allows, under hard constraints.
 //!
 //! Method (dynamic programming over join candidates, as radiotool's `retarget` does with a
-//! hand-made join cost, but with the reward model as the objective):
-//! 1. Every allowed cut (whole bars, `lengths` bars long, on downbeats, outside the kept intro,
-//!    outro and keep-regions) is scored by the reward model as a one-join edit. Scoring reads a
-//!    bounded window around the join, so this costs the same per cut whatever the song length.
-//! 2. Because an edit's score is the mean of its join windows' scores, a set of cuts far enough
-//!    apart scores about the mean of its cuts' scores. A DP over downbeats finds, for each
-//!    number of cuts `k` and each removed duration (in 0.25 s steps), the set with the largest
-//!    sum of cut scores, respecting the minimum distance between joins and the regions that
-//!    must be removed.
-//! 3. Every DP result that lands within the slack is ranked by mean cut score; the best few are
-//!    rescored exactly as whole edits, and the best [`FitOptions::variations`] distinct edits
-//!    are returned, best first.
+//! hand-made join cost, but with the reward model's scores in the objective):
+//! 1. **Candidate cuts.** Every allowed cut (whole bars, [`FitOptions::lengths`] bars long, on
+//!    downbeats, outside the kept intro, outro and keep-regions) is scored by the reward model
+//!    as a one-join edit. Scoring reads a bounded window around the join, so this costs the same
+//!    per cut whatever the song length.
+//! 2. **Objective: few good joins.** Editors make a radio edit with one to three joins. An
+//!    edit's value is the sum over its cuts of `score - best - join_cost`, where `best` is the
+//!    best score of any cut of this song and [`FitOptions::join_cost`] a fixed charge per join
+//!    ([`DEFAULT_JOIN_COST`]). Every join so costs its shortfall from the song's best join plus
+//!    the charge: one long cut beats several short ones unless their scores are clearly better,
+//!    and no cut at all beats any cut when the target allows it. Measuring from `best` makes the
+//!    trade independent of the model's offset, which preference pairs with as many joins on both
+//!    sides never fix.
+//! 3. **Search.** Because the value is a sum over cuts, a DP over downbeats needs one state per
+//!    (downbeat, removed duration in 0.25 s steps), O(bars × buckets) memory (16 bytes a state:
+//!    44 MB for a 20-minute track at 120 BPM fitted to 60 s), and finds for each removed
+//!    duration the cut set of the largest value, respecting the minimum distance between joins
+//!    and the regions that must be removed.
+//! 4. **Rescoring.** The DP results that land within the slack are ranked by value; the best
+//!    few are rescored exactly as whole edits (the model then hears each join in the context of
+//!    the whole edit, and an edit's score is the mean over its join windows), ranked by the
+//!    same value computed from the exact score ([`FitEdit::value`]), and the best
+//!    [`FitOptions::variations`] distinct edits are returned, best first.
 //!
 //! When no combination meets the target, the edit whose length is closest to it is returned
 //! with `met_target == false` and a message saying why.
@@ -48,6 +60,9 @@ pub struct FitOptions {
     /// Cut lengths tried, in bars. The default, [`DEFAULT_LENGTHS`], halves the model
     /// evaluations of trying every length from 1 to 16.
     pub lengths: Vec<usize>,
+    /// What each join costs on top of its shortfall from the song's best join, in reward-model
+    /// score units (module docs, step 2). Larger values mean fewer joins.
+    pub join_cost: f32,
     /// How many distinct edits to return.
     pub variations: usize,
 }
@@ -63,6 +78,7 @@ impl Default for FitOptions {
             remove_regions: Vec::new(),
             min_bars_between_joins: 4,
             lengths: DEFAULT_LENGTHS.to_vec(),
+            join_cost: DEFAULT_JOIN_COST,
             variations: 3,
         }
     }
@@ -88,6 +104,9 @@ pub struct FitEdit {
     pub output_seconds: f64,
     /// The reward model's score of the whole edit.
     pub score: f32,
+    /// What the fit ranks edits by: `joins × (score - best - join_cost)`, with `best` the best
+    /// score of one cut of this song (module docs, step 2); 0 for an edit without joins.
+    pub value: f32,
     pub joins: Vec<FitJoin>,
 }
 
@@ -114,20 +133,34 @@ pub enum FitError {
     Model(#[from] ModelError),
 }
 
-/// Cut lengths tried by default, in bars: whole phrases (4, 8, 12, 16 bars), their halves, and
-/// 1 and 3 bars for fine length adjustment. Lengths like 5, 7 or 13 bars rarely make musical cuts
-/// and each costs a model evaluation at every downbeat.
+/// Cut lengths tried by default, in bars: whole phrases (4, 8, 12, 16 bars), their halves,
+/// and 1 and 3 bars for fine length adjustment. Lengths like 5, 7 or 13 bars rarely make musical
+/// cuts and each costs a model evaluation at every downbeat.
 pub const DEFAULT_LENGTHS: [usize; 8] = [1, 2, 3, 4, 6, 8, 12, 16];
+
+/// Default [`FitOptions::join_cost`]: 2 score units. The editing oracle charges half a clear
+/// flaw (0.5 craft points) per join (`docs/oracle.md`); the shipped model was last trained on
+/// soft labels `σ(Δcraft / 0.25)` per join, so one craft point is about 4 score units. Its
+/// one-cut scores on a synthetic 2-minute song spread over 4 to 6 units between the 10th and
+/// the 90th percentile, long cuts as short ones.
+pub const DEFAULT_JOIN_COST: f32 = 2.0;
 
 const STEP_S: f64 = 0.25;
 /// Windows per forward pass when scoring cuts. Larger batches keep the matrix kernels busier:
 /// 256 instead of 64 fits the 200 BPM 3/4 benchmark song in 1.58 s instead of 1.86 s; 1024 is
 /// no faster.
 const SCORING_CHUNK: usize = 256;
+/// Cuts whose model inputs are built at once: bounds the memory of scoring thousands of cuts
+/// (8 KB of inputs per cut with a 16-beat window) while keeping every pass full.
+const CUTS_PER_SCORING_CALL: usize = 4 * SCORING_CHUNK;
 /// Exact rescoring of this many DP results per requested variation.
 const RESCORE_PER_VARIATION: usize = 4;
 
+/// A candidate cut: bars `start_bar..end_bar` (downbeat indices), beats `start..end`.
+#[derive(Debug, Clone, PartialEq)]
 struct Cut {
+    start_bar: usize,
+    end_bar: usize,
     start: usize,
     end: usize,
     seconds: f64,
@@ -153,21 +186,32 @@ pub fn fit_to_length(
     let need = duration - options.target_s;
     let slack = options.slack_s.max(0.0);
     let downbeats = grid.bar_starts();
-    let forced = forced_bars(grid, &downbeats, &options.remove_regions);
-    let cuts = score_cuts(model, grid, track, &downbeats, options, need + slack)?;
+    let bars = Bars::new(grid, &downbeats, options);
+    let spans = candidate_spans(&bars, options, need + slack);
+    let cuts = score_cuts(model, grid, track, &downbeats, spans)?;
+    let per_join = per_join_charge(&cuts, options.join_cost);
+    let value_of = |score: f32, joins: usize| {
+        if joins == 0 {
+            0.0
+        } else {
+            joins as f32 * (score - per_join)
+        }
+    };
 
-    let solutions = search(&downbeats, &forced, &cuts, options, need, slack);
-    let feasible: Vec<&Solution> = solutions
+    let search = Search::run(&bars, &cuts, options, need + slack, per_join);
+    let mut reached = search.reached();
+    let feasible: Vec<Reached> = reached
         .iter()
-        .filter(|s| (s.seconds - need).abs() <= slack)
+        .copied()
+        .filter(|r| (f64::from(r.seconds) - need).abs() <= slack)
         .collect();
-    let (met_target, message, chosen): (bool, Option<String>, Vec<&Solution>) = if feasible
-        .is_empty()
+    let (met_target, message, chosen): (bool, Option<String>, Vec<Reached>) = if feasible.is_empty()
     {
-        let closest = solutions.iter().min_by(|a, b| {
-            (a.seconds - need)
+        reached.sort_by(|a, b| {
+            (f64::from(a.seconds) - need)
                 .abs()
-                .total_cmp(&(b.seconds - need).abs())
+                .total_cmp(&(f64::from(b.seconds) - need).abs())
+                .then(b.value.total_cmp(&a.value))
         });
         let reason = if need < -slack {
             format!(
@@ -180,34 +224,35 @@ pub fn fit_to_length(
                 options.keep_intro_bars, options.keep_outro_bars, options.target_s
             )
         };
-        (false, Some(reason), closest.into_iter().collect())
+        (false, Some(reason), reached.into_iter().take(1).collect())
     } else {
         let mut ranked = feasible;
-        ranked.sort_by(|a, b| b.mean().total_cmp(&a.mean()));
+        ranked.sort_by(|a, b| b.value.total_cmp(&a.value));
         ranked.truncate(options.variations.max(1) * RESCORE_PER_VARIATION);
         (true, None, ranked)
     };
-    let edits = chosen
+    let solutions: Vec<Vec<usize>> = chosen.iter().map(|r| search.cuts_of(r)).collect();
+    let edits = solutions
         .iter()
-        .map(|s| {
+        .map(|taken| {
             Edit::new(
                 grid.len(),
-                s.cuts.iter().map(|&c| (cuts[c].start, cuts[c].end)),
+                taken.iter().map(|&c| (cuts[c].start, cuts[c].end)),
             )
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(ModelError::from)?;
     let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
     let positions = bar_beats(grid);
-    let mut fitted: Vec<FitEdit> = chosen
+    let mut fitted: Vec<FitEdit> = solutions
         .iter()
         .zip(edits)
         .zip(scores)
-        .map(|((solution, edit), score)| FitEdit {
-            output_seconds: duration - solution.seconds,
+        .map(|((taken, edit), score)| FitEdit {
+            output_seconds: duration - taken.iter().map(|&c| cuts[c].seconds).sum::<f64>(),
             score,
-            joins: solution
-                .cuts
+            value: value_of(score, edit.joins().len()),
+            joins: taken
                 .iter()
                 .map(|&c| FitJoin {
                     from_s: grid.time_of(cuts[c].start),
@@ -220,13 +265,14 @@ pub fn fit_to_length(
             edit,
         })
         .collect();
-    fitted.sort_by(|a, b| b.score.total_cmp(&a.score));
+    fitted.sort_by(|a, b| b.value.total_cmp(&a.value));
     fitted.dedup_by(|a, b| a.edit == b.edit);
     fitted.truncate(options.variations.max(1));
     let best = fitted.first().cloned().unwrap_or_else(|| FitEdit {
         edit: Edit::identity(grid.len()),
         output_seconds: duration,
         score: f32::NAN,
+        value: 0.0,
         joins: Vec::new(),
     });
     Ok(FitResult {
@@ -237,202 +283,271 @@ pub fn fit_to_length(
     })
 }
 
-/// For each downbeat index, whether its bar overlaps a region that must be removed.
-fn forced_bars(grid: &BeatGrid, downbeats: &[usize], remove: &[Range<f64>]) -> Vec<bool> {
-    downbeats
-        .iter()
-        .enumerate()
-        .map(|(i, &start)| {
-            let end = downbeats.get(i + 1).copied().unwrap_or(grid.len());
-            let (a, b) = (grid.time_of(start), grid.time_of(end));
-            remove.iter().any(|r| r.start < b && r.end > a)
-        })
-        .collect()
+/// The song's bars as the search sees them: where cuts may start and end, which bars must be
+/// kept or removed.
+struct Bars {
+    /// Start time of every bar, plus the end of the track: `count() + 1` values.
+    times: Vec<f64>,
+    /// Bars that overlap a region that must be removed.
+    forced: Vec<bool>,
+    /// `kept_before[b]`: kept bars among bars `0..b`, to test a span in O(1).
+    kept_before: Vec<usize>,
+    /// First bar a cut may remove (the end of the kept intro).
+    first: usize,
+    /// Last bar a cut may resume on (the start of the kept outro, and never past the last
+    /// downbeat: a cut resumes on one).
+    last: usize,
 }
 
-/// Scores every allowed cut no longer than `max_seconds`.
+impl Bars {
+    fn new(grid: &BeatGrid, downbeats: &[usize], options: &FitOptions) -> Self {
+        let count = downbeats.len();
+        let times: Vec<f64> = downbeats
+            .iter()
+            .map(|&d| grid.time_of(d))
+            .chain([grid.time_of(grid.len())])
+            .collect();
+        let overlaps = |regions: &[Range<f64>]| -> Vec<bool> {
+            (0..count)
+                .map(|b| {
+                    let (a, z) = (times[b], times[b + 1]);
+                    regions.iter().any(|r| r.start < z && r.end > a)
+                })
+                .collect()
+        };
+        let forced = overlaps(&options.remove_regions);
+        let kept = overlaps(&options.keep_regions);
+        let mut kept_before = vec![0; count + 1];
+        for b in 0..count {
+            kept_before[b + 1] = kept_before[b] + usize::from(kept[b]);
+        }
+        Self {
+            times,
+            forced,
+            kept_before,
+            first: options.keep_intro_bars,
+            last: count
+                .saturating_sub(options.keep_outro_bars)
+                .min(count.saturating_sub(1)),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.forced.len()
+    }
+
+    fn seconds(&self, start: usize, end: usize) -> f64 {
+        self.times[end] - self.times[start]
+    }
+
+    /// Whether bars `start..end` may be cut: inside the removable middle, no kept bar.
+    fn allows(&self, start: usize, end: usize) -> bool {
+        self.first <= start
+            && start < end
+            && end <= self.last
+            && self.kept_before[end] == self.kept_before[start]
+    }
+}
+
+/// The candidate cuts as `(start_bar, end_bar)`, no longer than `max_seconds`.
+fn candidate_spans(bars: &Bars, options: &FitOptions, max_seconds: f64) -> Vec<(usize, usize)> {
+    let fits = |s: usize, e: usize| bars.allows(s, e) && bars.seconds(s, e) <= max_seconds;
+    let mut spans = Vec::new();
+    for start in bars.first..bars.last {
+        for &length in &options.lengths {
+            if length > 0 && fits(start, start + length) {
+                spans.push((start, start + length));
+            }
+        }
+    }
+    spans
+}
+
+/// What one join takes off an edit's value besides its own score: the best cut score of the
+/// song plus `join_cost` (module docs, step 2).
+fn per_join_charge(cuts: &[Cut], join_cost: f32) -> f32 {
+    let best = cuts
+        .iter()
+        .map(|c| c.score)
+        .filter(|s| s.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    if best.is_finite() {
+        best + join_cost
+    } else {
+        join_cost
+    }
+}
+
+/// Scores each cut of `spans` as a one-join edit.
 fn score_cuts(
     model: &RewardModel,
     grid: &BeatGrid,
     track: Track,
     downbeats: &[usize],
-    options: &FitOptions,
-    max_seconds: f64,
+    spans: Vec<(usize, usize)>,
 ) -> Result<Vec<Cut>, ModelError> {
-    let last_start = downbeats.len().saturating_sub(options.keep_outro_bars);
-    let mut spans = Vec::new();
-    for i in options.keep_intro_bars..last_start {
-        for &bars in &options.lengths {
-            let Some(&end) = downbeats.get(i + bars) else {
-                continue;
-            };
-            if i + bars > last_start || end >= grid.len() {
-                continue;
+    let mut cuts = Vec::with_capacity(spans.len());
+    for chunk in spans.chunks(CUTS_PER_SCORING_CALL) {
+        let edits = chunk
+            .iter()
+            .map(|&(s, e)| Edit::new(grid.len(), [(downbeats[s], downbeats[e])]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
+        cuts.extend(chunk.iter().zip(scores).map(|(&(s, e), score)| {
+            let (start, end) = (downbeats[s], downbeats[e]);
+            Cut {
+                start_bar: s,
+                end_bar: e,
+                start,
+                end,
+                seconds: grid.time_of(end) - grid.time_of(start),
+                score,
             }
-            let (start, seconds) = (downbeats[i], grid.time_of(end) - grid.time_of(downbeats[i]));
-            let kept = |r: &Range<f64>| r.start < grid.time_of(end) && r.end > grid.time_of(start);
-            if seconds <= max_seconds && !options.keep_regions.iter().any(kept) {
-                spans.push((start, end, seconds));
-            }
-        }
+        }));
     }
-    let edits = spans
-        .iter()
-        .map(|&(s, e, _)| Edit::new(grid.len(), [(s, e)]))
-        .collect::<Result<Vec<_>, _>>()?;
-    let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
-    Ok(spans
-        .into_iter()
-        .zip(scores)
-        .map(|((start, end, seconds), score)| Cut {
-            start,
-            end,
-            seconds,
-            score,
-        })
-        .collect())
+    Ok(cuts)
 }
 
-struct Solution {
-    cuts: Vec<usize>,
-    seconds: f64,
-    score_sum: f32,
-}
+/// Marks a state reached by keeping the bar before it.
+const KEEP: u32 = u32::MAX;
 
-impl Solution {
-    fn mean(&self) -> f32 {
-        if self.cuts.is_empty() {
-            f32::NEG_INFINITY
-        } else {
-            self.score_sum / self.cuts.len() as f32
-        }
-    }
-}
-
-/// Most cuts one fitted edit may have.
-const MAX_CUTS: usize = 16;
-const SKIP: u32 = u32::MAX;
-
+/// One DP state: the best cut set reaching a downbeat with a given removed duration.
 #[derive(Clone, Copy)]
-struct Cell {
-    sum: f32,
+struct State {
+    /// Sum of `score - per_join` over the cuts taken; `-inf` while unreached.
+    value: f32,
+    /// Seconds removed so far (exact, whatever the bucket's rounding).
     seconds: f32,
-    /// Downbeat index and bucket this cell was reached from.
-    prev_bar: u32,
-    prev_q: u32,
-    /// The cut taken to get here, or [`SKIP`] when the previous bar was kept.
+    /// The cut taken to get here, or [`KEEP`] when the previous bar was kept.
     cut: u32,
+    /// The bucket the cut was taken from.
+    prev_q: u32,
 }
 
-/// The DP of step 2: returns the best cut set for every (cut count, removed-seconds bucket) that
-/// can finish the song, plus the empty edit.
-fn search(
-    downbeats: &[usize],
-    forced: &[bool],
-    cuts: &[Cut],
-    options: &FitOptions,
-    need: f64,
-    slack: f64,
-) -> Vec<Solution> {
-    let bars = downbeats.len();
-    let gap = options.min_bars_between_joins;
-    let max_k = (bars / (gap + 1) + 1).min(MAX_CUTS);
-    let buckets = ((need + slack).max(0.0) / STEP_S).ceil() as usize + 2;
-    let bar_of: std::collections::HashMap<usize, usize> =
-        downbeats.iter().enumerate().map(|(i, &d)| (d, i)).collect();
-    let mut by_start: Vec<Vec<usize>> = vec![Vec::new(); bars];
-    for (c, cut) in cuts.iter().enumerate() {
-        by_start[bar_of[&cut.start]].push(c);
-    }
-    // dp[bar][k][bucket]: best cell reaching downbeat `bar` with k cuts; bar == bars is the end.
-    let index = |bar: usize, k: usize, q: usize| (bar * (max_k + 1) + k) * buckets + q;
-    let mut dp: Vec<Option<Cell>> = vec![None; (bars + 1) * (max_k + 1) * buckets];
-    dp[index(0, 0, 0)] = Some(Cell {
-        sum: 0.0,
-        seconds: 0.0,
-        prev_bar: 0,
-        prev_q: 0,
-        cut: SKIP,
-    });
-    let better = |slot: &Option<Cell>, sum: f32| slot.is_none_or(|c| sum > c.sum);
-    for bar in 0..bars {
-        for k in 0..=max_k {
+const UNREACHED: State = State {
+    value: f32::NEG_INFINITY,
+    seconds: 0.0,
+    cut: KEEP,
+    prev_q: 0,
+};
+
+/// A way to finish the song: a final DP state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Reached {
+    q: usize,
+    value: f32,
+    seconds: f32,
+}
+
+/// The DP of step 3 over (downbeat, removed-seconds bucket); row `bars` is the song's end.
+struct Search<'a> {
+    cuts: &'a [Cut],
+    buckets: usize,
+    bars: usize,
+    states: Vec<State>,
+}
+
+impl<'a> Search<'a> {
+    fn run(
+        bars: &Bars,
+        cuts: &'a [Cut],
+        options: &FitOptions,
+        max_seconds: f64,
+        per_join: f32,
+    ) -> Self {
+        let count = bars.count();
+        let gap = options.min_bars_between_joins;
+        let buckets = (max_seconds.max(0.0) / STEP_S).ceil() as usize + 2;
+        let mut by_start: Vec<Vec<u32>> = vec![Vec::new(); count];
+        for (c, cut) in cuts.iter().enumerate() {
+            by_start[cut.start_bar].push(c as u32);
+        }
+        let mut states = vec![UNREACHED; (count + 1) * buckets];
+        states[0] = State {
+            value: 0.0,
+            ..UNREACHED
+        };
+        for bar in 0..count {
             for q in 0..buckets {
-                let Some(cell) = dp[index(bar, k, q)] else {
+                let here = states[bar * buckets + q];
+                if here.value == f32::NEG_INFINITY {
                     continue;
-                };
-                // Keep this bar (not allowed when it must be removed).
-                if !forced[bar] {
-                    let to = index(bar + 1, k, q);
-                    if better(&dp[to], cell.sum) {
-                        dp[to] = Some(Cell {
-                            prev_bar: bar as u32,
-                            prev_q: q as u32,
-                            cut: SKIP,
-                            ..cell
-                        });
-                    }
                 }
-                if k == max_k {
-                    continue;
+                // Keep this bar (not allowed when it must be removed).
+                if !bars.forced[bar] {
+                    let to = &mut states[(bar + 1) * buckets + q];
+                    if here.value > to.value {
+                        *to = State {
+                            cut: KEEP,
+                            prev_q: q as u32,
+                            ..here
+                        };
+                    }
                 }
                 // Cut from this bar, then keep at least `gap` bars (none of them forced).
                 for &c in &by_start[bar] {
-                    let cut = &cuts[c];
-                    let end_bar = bar_of[&cut.end];
-                    let resume = (end_bar + gap).min(bars);
-                    if forced[end_bar..resume].iter().any(|&f| f) {
+                    let cut = &cuts[c as usize];
+                    let resume = (cut.end_bar + gap).min(count);
+                    if bars.forced[cut.end_bar..resume].iter().any(|&f| f) {
                         continue;
                     }
-                    let seconds = cell.seconds + cut.seconds as f32;
+                    let seconds = here.seconds + cut.seconds as f32;
                     let q2 = (f64::from(seconds) / STEP_S).round() as usize;
                     if q2 >= buckets {
                         continue;
                     }
-                    let to = index(resume, k + 1, q2);
-                    let sum = cell.sum + cut.score;
-                    if better(&dp[to], sum) {
-                        dp[to] = Some(Cell {
-                            sum,
+                    let value = here.value + (cut.score - per_join);
+                    let to = &mut states[resume * buckets + q2];
+                    if value > to.value {
+                        *to = State {
+                            value,
                             seconds,
-                            prev_bar: bar as u32,
+                            cut: c,
                             prev_q: q as u32,
-                            cut: c as u32,
-                        });
+                        };
                     }
                 }
             }
         }
-    }
-    let mut solutions = Vec::new();
-    for k in 0..=max_k {
-        for q in 0..buckets {
-            let Some(cell) = dp[index(bars, k, q)] else {
-                continue;
-            };
-            let mut taken = Vec::with_capacity(k);
-            let (mut bar, mut kk, mut qq) = (bars, k, q);
-            while bar > 0 {
-                let Some(here) = dp[index(bar, kk, qq)] else {
-                    break;
-                };
-                if here.cut != SKIP {
-                    taken.push(here.cut as usize);
-                    kk -= 1;
-                }
-                bar = here.prev_bar as usize;
-                qq = here.prev_q as usize;
-            }
-            taken.reverse();
-            let seconds = taken.iter().map(|&c| cuts[c].seconds).sum();
-            solutions.push(Solution {
-                cuts: taken,
-                seconds,
-                score_sum: cell.sum,
-            });
+        Self {
+            cuts,
+            buckets,
+            bars: count,
+            states,
         }
     }
-    solutions
+
+    /// Every removed duration with which the song can be finished, and its best value.
+    fn reached(&self) -> Vec<Reached> {
+        (0..self.buckets)
+            .filter_map(|q| {
+                let state = self.states[self.bars * self.buckets + q];
+                (state.value > f32::NEG_INFINITY).then_some(Reached {
+                    q,
+                    value: state.value,
+                    seconds: state.seconds,
+                })
+            })
+            .collect()
+    }
+
+    /// The cuts (indices into `cuts`) of the best set reaching `end`, in source order.
+    fn cuts_of(&self, end: &Reached) -> Vec<usize> {
+        let mut taken = Vec::new();
+        let (mut bar, mut q) = (self.bars, end.q);
+        while bar > 0 {
+            let state = self.states[bar * self.buckets + q];
+            if state.cut == KEEP {
+                bar -= 1;
+            } else {
+                taken.push(state.cut as usize);
+                bar = self.cuts[state.cut as usize].start_bar;
+            }
+            q = state.prev_q as usize;
+        }
+        taken.reverse();
+        taken
+    }
 }
 
 #[cfg(test)]

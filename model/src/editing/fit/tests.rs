@@ -1,4 +1,5 @@
-//! Fit-to-length: constraints hold, targets are met, the DP finds the best cut set.
+//! Fit-to-length: constraints hold, targets are met, few joins are preferred, the DP finds the
+//! best cut set.
 
 use candle_core::Device;
 use candle_nn::VarMap;
@@ -33,6 +34,52 @@ fn fit(bars: usize, options: FitOptions) -> (BeatGrid, FitResult) {
     (grid, result)
 }
 
+/// Asserts that every variation of `result` lands within the slack, cuts whole bars outside
+/// the protected intro and outro, keeps the joins apart and is ranked best first.
+fn assert_valid(grid: &BeatGrid, result: &FitResult, options: &FitOptions) {
+    assert!(result.met_target, "{:?}", result.message);
+    assert!(!result.variations.is_empty() && result.variations.len() <= options.variations);
+    assert_eq!(result.best, result.variations[0]);
+    let downbeats = grid.bar_starts();
+    let first = downbeats[options.keep_intro_bars];
+    let last = downbeats[downbeats.len() - options.keep_outro_bars];
+    let gap = options.min_bars_between_joins * usize::from(grid.meter);
+    for (i, variation) in result.variations.iter().enumerate() {
+        assert!(
+            (variation.output_seconds - options.target_s).abs() <= options.slack_s,
+            "{} s for a target of {} s",
+            variation.output_seconds,
+            options.target_s
+        );
+        let kept = grid.time_of(grid.len())
+            - variation
+                .edit
+                .removed()
+                .iter()
+                .map(|s| grid.time_of(s.end) - grid.time_of(s.start))
+                .sum::<f64>();
+        assert!((kept - variation.output_seconds).abs() < 1e-9);
+        let spans = variation.edit.removed();
+        for span in spans {
+            assert_eq!(grid.beat_in_bar[span.start], 0);
+            assert_eq!(grid.beat_in_bar[span.end], 0);
+            assert!(span.start >= first && span.end <= last, "{span:?}");
+        }
+        for pair in spans.windows(2) {
+            assert!(
+                pair[1].start - pair[0].end >= gap,
+                "joins closer than {} bars: {spans:?}",
+                options.min_bars_between_joins
+            );
+        }
+        assert_eq!(variation.joins.len(), variation.edit.joins().len());
+        for other in &result.variations[i + 1..] {
+            assert_ne!(other.edit, variation.edit);
+            assert!(variation.value >= other.value);
+        }
+    }
+}
+
 #[test]
 fn lands_within_the_slack_on_downbeats_outside_the_protected_bars() {
     let options = FitOptions {
@@ -41,35 +88,8 @@ fn lands_within_the_slack_on_downbeats_outside_the_protected_bars() {
         lengths: vec![1, 2, 4, 8],
         ..FitOptions::default()
     };
-    let (grid, result) = fit(64, options);
-    assert!(result.met_target, "{:?}", result.message);
-    assert!(!result.variations.is_empty() && result.variations.len() <= 3);
-    assert_eq!(result.best, result.variations[0]);
-    for (i, variation) in result.variations.iter().enumerate() {
-        assert!(
-            (variation.output_seconds - 90.0).abs() <= 2.0,
-            "{}",
-            variation.output_seconds
-        );
-        let kept = variation.edit.kept_len() as f64 * 0.5;
-        assert!((kept - variation.output_seconds).abs() < 1e-9);
-        let spans = variation.edit.removed();
-        for span in spans {
-            assert_eq!(grid.beat_in_bar[span.start], 0);
-            assert_eq!(grid.beat_in_bar[span.end], 0);
-            assert!(span.start >= 16 && span.end <= grid.len() - 16, "{span:?}");
-        }
-        for pair in spans.windows(2) {
-            assert!(
-                pair[1].start - pair[0].end >= 16,
-                "joins closer than 4 bars: {spans:?}"
-            );
-        }
-        for other in &result.variations[i + 1..] {
-            assert_ne!(other.edit, variation.edit);
-            assert!(variation.score >= other.score);
-        }
-    }
+    let (grid, result) = fit(64, options.clone());
+    assert_valid(&grid, &result, &options);
     assert_eq!(result.best.joins.len(), result.best.edit.joins().len());
 }
 
@@ -113,8 +133,8 @@ fn targets_longer_than_the_song_keep_everything_and_say_so() {
     assert!(!result.met_target);
     assert!(result.message.unwrap().contains("longer than the song"));
     assert_eq!(result.best.edit, Edit::identity(grid.len()));
-    // Within the slack of the full length, keeping everything is a valid answer.
-    let (_, result) = fit(
+    // Within the slack of the full length, keeping everything is the best answer: no join.
+    let (grid, result) = fit(
         32,
         FitOptions {
             target_s: 62.0,
@@ -122,6 +142,7 @@ fn targets_longer_than_the_song_keep_everything_and_say_so() {
         },
     );
     assert!(result.met_target);
+    assert_eq!(result.best.edit, Edit::identity(grid.len()));
 }
 
 #[test]
@@ -180,52 +201,131 @@ fn bad_targets_and_beatless_songs_are_errors() {
     assert!(matches!(err, FitError::NoBeats));
 }
 
-/// The DP against brute force over every subset of a small set of cuts.
 #[test]
-fn the_search_finds_the_best_sum_for_each_length() {
-    let downbeats: Vec<usize> = (0..12).map(|b| b * 4).collect();
-    let forced = vec![false; 12];
-    let cut = |start_bar: usize, bars: usize, score: f32| Cut {
+fn a_short_song_fits_to_75_percent_with_at_most_three_joins() {
+    for bars in [40, 48, 64] {
+        let options = FitOptions {
+            target_s: bars as f64 * 2.0 * 0.75,
+            ..FitOptions::default()
+        };
+        let (grid, result) = fit(bars, options.clone());
+        assert_valid(&grid, &result, &options);
+        assert!(
+            result.best.joins.len() <= 3,
+            "{bars} bars: {:?}",
+            result.best.edit.removed()
+        );
+    }
+}
+
+/// `count` bars with no regions, cuts allowed from bar `first` up to bar `count - first`.
+fn plain_bars(count: usize, first: usize) -> Bars {
+    Bars {
+        times: (0..=count).map(|b| b as f64 * 2.0).collect(),
+        forced: vec![false; count],
+        kept_before: vec![0; count + 1],
+        first,
+        last: count - first,
+    }
+}
+
+fn cut(start_bar: usize, bars: usize, score: f32) -> Cut {
+    Cut {
+        start_bar,
+        end_bar: start_bar + bars,
         start: start_bar * 4,
         end: (start_bar + bars) * 4,
         seconds: bars as f64 * 2.0,
         score,
-    };
+    }
+}
+
+/// The cut sets the search finds for removing `seconds`.
+fn found(search: &Search, seconds: f64) -> Vec<usize> {
+    let end = search
+        .reached()
+        .into_iter()
+        .find(|r| f64::from(r.seconds) == seconds)
+        .expect("reachable");
+    search.cuts_of(&end)
+}
+
+#[test]
+fn one_long_cut_beats_several_short_ones_unless_they_are_clearly_better() {
+    let bars = plain_bars(40, 4);
+    let options = FitOptions::default();
+    // Removing 16 bars: one 16-bar cut, or two 8-bar cuts 4 bars apart. The two win when each
+    // scores more than the join cost (2) above the one.
+    for (short_score, expected) in [(1.0, vec![0]), (1.5, vec![0]), (3.0, vec![1, 2])] {
+        let cuts = vec![
+            cut(8, 16, 0.0),
+            cut(8, 8, short_score),
+            cut(20, 8, short_score),
+        ];
+        let per_join = per_join_charge(&cuts, options.join_cost);
+        let search = Search::run(&bars, &cuts, &options, 40.0, per_join);
+        assert_eq!(
+            found(&search, 32.0),
+            expected,
+            "short cuts scoring {short_score}"
+        );
+    }
+    // Without a charge per join, two cuts as good as the best win over one a little worse.
+    let cuts = vec![cut(8, 16, 0.0), cut(8, 8, 0.5), cut(20, 8, 0.5)];
+    let search = Search::run(&bars, &cuts, &options, 40.0, per_join_charge(&cuts, 0.0));
+    assert_eq!(found(&search, 32.0), vec![1, 2]);
+}
+
+/// The DP against brute force over every subset of a small set of cuts.
+#[test]
+fn the_search_finds_the_best_value_for_each_length() {
+    let mut bars = plain_bars(12, 0);
+    bars.last = 12;
+    bars.forced[7] = true;
     let cuts = vec![
         cut(1, 1, 0.5),
         cut(1, 2, 2.0),
         cut(3, 1, 1.0),
         cut(4, 2, -1.0),
         cut(6, 1, 3.0),
+        cut(6, 2, -0.5),
         cut(7, 2, 1.5),
         cut(9, 1, 0.25),
+        cut(2, 8, 1.0),
     ];
     let options = FitOptions {
         min_bars_between_joins: 1,
         ..FitOptions::default()
     };
-    let solutions = search(&downbeats, &forced, &cuts, &options, 10.0, 2.0);
-    // Brute force: subsets whose cuts are separated by at least one kept bar.
-    let mut best: std::collections::HashMap<(usize, u64), f32> = std::collections::HashMap::new();
+    let per_join = 0.75;
+    let search = Search::run(&bars, &cuts, &options, 24.0, per_join);
+    // Brute force: subsets whose cuts are separated by at least one kept bar and remove bar 7.
+    let mut best: std::collections::HashMap<u64, f32> = std::collections::HashMap::new();
     for mask in 0u32..(1 << cuts.len()) {
-        let chosen: Vec<&Cut> = (0..cuts.len())
+        let mut chosen: Vec<&Cut> = (0..cuts.len())
             .filter(|i| mask & (1 << i) != 0)
             .map(|i| &cuts[i])
             .collect();
-        let valid = chosen.windows(2).all(|w| w[1].start >= w[0].end + 4);
-        if !valid {
+        chosen.sort_by_key(|c| c.start_bar);
+        let apart = chosen.windows(2).all(|w| w[1].start_bar > w[0].end_bar);
+        let forced = chosen.iter().any(|c| (c.start_bar..c.end_bar).contains(&7));
+        if !apart || !forced {
             continue;
         }
         let seconds: f64 = chosen.iter().map(|c| c.seconds).sum();
-        let sum: f32 = chosen.iter().map(|c| c.score).sum();
-        let key = (chosen.len(), seconds as u64);
-        if seconds <= 12.0 && best.get(&key).is_none_or(|&b| sum > b) {
-            best.insert(key, sum);
+        let value: f32 = chosen.iter().map(|c| c.score - per_join).sum();
+        let key = seconds as u64;
+        if best.get(&key).is_none_or(|&b| value > b) {
+            best.insert(key, value);
         }
     }
-    for solution in &solutions {
-        let key = (solution.cuts.len(), solution.seconds as u64);
-        assert_eq!(Some(&solution.score_sum), best.get(&key), "{key:?}");
+    let reached = search.reached();
+    for end in &reached {
+        let key = end.seconds as u64;
+        assert_eq!(Some(&end.value), best.get(&key), "{key} s");
+        let taken = search.cuts_of(end);
+        let value: f32 = taken.iter().map(|&c| cuts[c].score - per_join).sum();
+        assert_eq!(value, end.value, "{key} s: {taken:?}");
     }
-    assert_eq!(solutions.len(), best.len());
+    assert_eq!(reached.len(), best.len());
 }
