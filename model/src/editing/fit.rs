@@ -1,13 +1,33 @@
 //! Fitting a song to a target length: the set of bar-aligned cuts whose result lands within
 //! `target ± slack` and that the reward model likes best, with as few joins as the music
-//! allows, under hard constraints.
+//! allows, under hard constraints. Any target from the kept intro and outro alone up to the
+//! whole song can be met, on a 4-minute song or a 20-minute track.
 //!
 //! Method (dynamic programming over join candidates, as radiotool's `retarget` does with a
 //! hand-made join cost, but with the reward model's scores in the objective):
-//! 1. **Candidate cuts.** Every allowed cut (whole bars, [`FitOptions::lengths`] bars long, on
-//!    downbeats, outside the kept intro, outro and keep-regions) is scored by the reward model
-//!    as a one-join edit. Scoring reads a bounded window around the join, so this costs the same
-//!    per cut whatever the song length.
+//! 1. **Candidate cuts.** A cut removes whole bars: it starts on a downbeat, resumes on a later
+//!    one and lies between the kept intro and outro, outside the keep-regions. Each is scored by
+//!    the reward model as a one-join edit; scoring reads a bounded window around the join, so
+//!    every cut costs the same whatever its length or the song's. Scoring every pair of
+//!    downbeats would cost O(bars²) model evaluations (180,000 on a 20-minute track), so two
+//!    kinds of cut are scored:
+//!    - *short cuts*, [`FitOptions::lengths`] bars long (by default 1 to 16), from every
+//!      downbeat: joins anywhere, and fine adjustment of the length;
+//!    - *section cuts*, of any length up to the whole removable middle, whose start and end both
+//!      lie on *phrase boundaries*: the downbeats of the bars whose index (counted from the
+//!      first downbeat, as the oracle counts phrases) is a multiple of a phrase of `P` bars, and
+//!      the edges of the removable stretches (the end of the kept intro, the start of the kept
+//!      outro, the first bar of each keep- or remove-region and the first bar after it, so a
+//!      section cut can stop right before a kept stretch or resume right after it). `P` is the
+//!      smallest of 4, 8, 16, … bars that keeps the section cuts that are not already short cuts
+//!      to at most [`MAX_SECTION_CUTS`]: 4 bars up to about 130 bars between the intro and the
+//!      outro (a 4-minute song at 120 BPM in 4/4), 8 bars up to about 230, 16 up to about 450
+//!      and 32 bars up to about 860 (a 20-minute track at 120 BPM: 592 bars).
+//!
+//!    So a fit scores at most `lengths.len()` cuts per bar plus [`MAX_SECTION_CUTS`]. One
+//!    section cut removes whole phrases, up to everything between the intro and the outro, and
+//!    a short cut makes up the rest: every length from the intro and outro alone to the whole
+//!    song is within a few joins (and, at the default slack, within the slack).
 //! 2. **Objective: few good joins.** Editors make a radio edit with one to three joins. An
 //!    edit's value is the sum over its cuts of `score - best - join_cost`, where `best` is the
 //!    best score of any cut of this song and [`FitOptions::join_cost`] a fixed charge per join
@@ -57,8 +77,9 @@ pub struct FitOptions {
     pub remove_regions: Vec<Range<f64>>,
     /// Least number of bars played between two joins.
     pub min_bars_between_joins: usize,
-    /// Cut lengths tried, in bars. The default, [`DEFAULT_LENGTHS`], halves the model
-    /// evaluations of trying every length from 1 to 16.
+    /// Short cut lengths tried from every downbeat, in bars. The default, [`DEFAULT_LENGTHS`],
+    /// halves the model evaluations of trying every length from 1 to 16. Longer cuts come from
+    /// the section cuts (module docs).
     pub lengths: Vec<usize>,
     /// What each join costs on top of its shortfall from the song's best join, in reward-model
     /// score units (module docs, step 2). Larger values mean fewer joins.
@@ -133,10 +154,16 @@ pub enum FitError {
     Model(#[from] ModelError),
 }
 
-/// Cut lengths tried by default, in bars: whole phrases (4, 8, 12, 16 bars), their halves,
+/// Short cut lengths tried by default, in bars: whole phrases (4, 8, 12, 16 bars), their halves,
 /// and 1 and 3 bars for fine length adjustment. Lengths like 5, 7 or 13 bars rarely make musical
 /// cuts and each costs a model evaluation at every downbeat.
 pub const DEFAULT_LENGTHS: [usize; 8] = [1, 2, 3, 4, 6, 8, 12, 16];
+
+/// Most section cuts (cuts between phrase boundaries that are not short cuts) scored per fit.
+/// The phrase doubles until the section cuts fit. Each costs one model evaluation: 400 cost
+/// as much as the short cuts of 50 bars at the default lengths (a 4-minute song at 120 BPM in
+/// 4/4 has 112 bars of short cuts, a 20-minute track 592).
+pub const MAX_SECTION_CUTS: usize = 400;
 
 /// Default [`FitOptions::join_cost`]: 2 score units. The editing oracle charges half a clear
 /// flaw (0.5 craft points) per join (`docs/oracle.md`); the shipped model was last trained on
@@ -145,6 +172,8 @@ pub const DEFAULT_LENGTHS: [usize; 8] = [1, 2, 3, 4, 6, 8, 12, 16];
 /// the 90th percentile, long cuts as short ones.
 pub const DEFAULT_JOIN_COST: f32 = 2.0;
 
+/// Shortest phrase for section cuts, in bars.
+const FIRST_PHRASE_BARS: usize = 4;
 const STEP_S: f64 = 0.25;
 /// Windows per forward pass when scoring cuts. Larger batches keep the matrix kernels busier:
 /// 256 instead of 64 fits the 200 BPM 3/4 benchmark song in 1.58 s instead of 1.86 s; 1024 is
@@ -290,6 +319,8 @@ struct Bars {
     times: Vec<f64>,
     /// Bars that overlap a region that must be removed.
     forced: Vec<bool>,
+    /// Bars that overlap a region that must be kept.
+    kept: Vec<bool>,
     /// `kept_before[b]`: kept bars among bars `0..b`, to test a span in O(1).
     kept_before: Vec<usize>,
     /// First bar a cut may remove (the end of the kept intro).
@@ -324,6 +355,7 @@ impl Bars {
         Self {
             times,
             forced,
+            kept,
             kept_before,
             first: options.keep_intro_bars,
             last: count
@@ -347,9 +379,30 @@ impl Bars {
             && end <= self.last
             && self.kept_before[end] == self.kept_before[start]
     }
+
+    /// The phrase boundaries for phrases of `phrase` bars (module docs, step 1).
+    fn boundaries(&self, phrase: usize) -> Vec<usize> {
+        let mut ends: Vec<usize> = (self.first..=self.last)
+            .filter(|b| b.is_multiple_of(phrase))
+            .collect();
+        ends.extend([self.first, self.last]);
+        // Region edges: where a run of kept or forced bars begins or ends.
+        for flags in [&self.kept, &self.forced] {
+            for b in 1..self.count() {
+                if flags[b] != flags[b - 1] {
+                    ends.push(b);
+                }
+            }
+        }
+        ends.retain(|b| (self.first..=self.last).contains(b));
+        ends.sort_unstable();
+        ends.dedup();
+        ends
+    }
 }
 
-/// The candidate cuts as `(start_bar, end_bar)`, no longer than `max_seconds`.
+/// The candidate cuts as `(start_bar, end_bar)`, no longer than `max_seconds`: the short cuts
+/// and the section cuts of the module docs, step 1, in that order.
 fn candidate_spans(bars: &Bars, options: &FitOptions, max_seconds: f64) -> Vec<(usize, usize)> {
     let fits = |s: usize, e: usize| bars.allows(s, e) && bars.seconds(s, e) <= max_seconds;
     let mut spans = Vec::new();
@@ -360,7 +413,25 @@ fn candidate_spans(bars: &Bars, options: &FitOptions, max_seconds: f64) -> Vec<(
             }
         }
     }
-    spans
+    let short = |s: usize, e: usize| options.lengths.contains(&(e - s));
+    let mut phrase = FIRST_PHRASE_BARS;
+    loop {
+        let ends = bars.boundaries(phrase);
+        let mut sections = Vec::new();
+        for (i, &s) in ends.iter().enumerate() {
+            for &e in &ends[i + 1..] {
+                if !short(s, e) && fits(s, e) {
+                    sections.push((s, e));
+                }
+            }
+        }
+        // Past the whole song only the edges are left: take them however many there are.
+        if sections.len() <= MAX_SECTION_CUTS || phrase > bars.count() {
+            spans.extend(sections);
+            return spans;
+        }
+        phrase *= 2;
+    }
 }
 
 /// What one join takes off an edit's value besides its own score: the best cut score of the

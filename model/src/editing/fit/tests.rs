@@ -1,5 +1,5 @@
-//! Fit-to-length: constraints hold, targets are met, few joins are preferred, the DP finds the
-//! best cut set.
+//! Fit-to-length: constraints hold, targets are met at any scale, few joins are preferred, the
+//! DP finds the best cut set and section cuts stay on phrase boundaries within their budget.
 
 use candle_core::Device;
 use candle_nn::VarMap;
@@ -147,22 +147,23 @@ fn targets_longer_than_the_song_keep_everything_and_say_so() {
 
 #[test]
 fn impossible_targets_return_the_closest_edit_with_a_reason() {
-    // 32 bars = 64 s, intro and outro keep 8 bars = 16 s: 12 s cannot be reached.
+    // 32 bars = 64 s, intro and outro keep 8 bars = 16 s: 12 s cannot be reached, and the
+    // closest edit removes the whole middle in one section cut.
     let options = FitOptions {
         target_s: 12.0,
         slack_s: 1.0,
         min_bars_between_joins: 1,
         ..FitOptions::default()
     };
-    let (_, result) = fit(32, options);
+    let (grid, result) = fit(32, options);
     assert!(!result.met_target);
     assert!(result.message.unwrap().contains("no set of whole-bar cuts"));
-    assert!(
-        result.best.output_seconds < 40.0,
-        "closest edit should remove most bars: {}",
-        result.best.output_seconds
+    assert_eq!(result.best.output_seconds, 16.0);
+    let middle = grid.bar_starts()[4]..grid.bar_starts()[28];
+    assert_eq!(
+        result.best.edit,
+        Edit::new(grid.len(), [(middle.start, middle.end)]).unwrap()
     );
-    assert!(result.best.output_seconds >= 16.0);
 }
 
 #[test]
@@ -201,6 +202,35 @@ fn bad_targets_and_beatless_songs_are_errors() {
     assert!(matches!(err, FitError::NoBeats));
 }
 
+/// Issue #16: a 21-minute track fitted to 60 s came out at 10:47 with 16 joins. A 20-minute
+/// track now reaches 60 s with a few joins, and every length from the intro and outro alone
+/// (16 s) to the whole track.
+#[test]
+fn a_20_minute_track_fits_to_60_s_and_to_every_length_in_between() {
+    let (grid, features) = song(600);
+    let track = Track {
+        features: &features,
+        meter: 4,
+    };
+    let model = tiny();
+    let targets = [60.0, 16.0, 1200.0]
+        .into_iter()
+        .chain((1..12).map(|i| 16.0 + f64::from(i) * 98.7));
+    for target_s in targets {
+        let options = FitOptions {
+            target_s,
+            ..FitOptions::default()
+        };
+        let result = fit_to_length(&model, &grid, track, &options).unwrap();
+        assert_valid(&grid, &result, &options);
+        assert!(
+            result.best.joins.len() <= 3,
+            "{target_s} s: {} joins",
+            result.best.joins.len()
+        );
+    }
+}
+
 #[test]
 fn a_short_song_fits_to_75_percent_with_at_most_three_joins() {
     for bars in [40, 48, 64] {
@@ -223,6 +253,7 @@ fn plain_bars(count: usize, first: usize) -> Bars {
     Bars {
         times: (0..=count).map(|b| b as f64 * 2.0).collect(),
         forced: vec![false; count],
+        kept: vec![false; count],
         kept_before: vec![0; count + 1],
         first,
         last: count - first,
@@ -328,4 +359,75 @@ fn the_search_finds_the_best_value_for_each_length() {
         assert_eq!(value, end.value, "{key} s: {taken:?}");
     }
     assert_eq!(reached.len(), best.len());
+}
+
+#[test]
+fn section_cuts_lie_on_phrase_boundaries_within_the_budget() {
+    let short = |s: usize, e: usize| DEFAULT_LENGTHS.contains(&(e - s));
+    // (bars, phrase expected): phrases double as the track grows.
+    for (count, phrase) in [
+        (64, 4),
+        (120, 4),
+        (200, 8),
+        (300, 16),
+        (600, 32),
+        (1000, 64),
+    ] {
+        let (grid, _) = song(count);
+        let options = FitOptions::default();
+        let bars = Bars::new(&grid, &grid.bar_starts(), &options);
+        let spans = candidate_spans(&bars, &options, f64::INFINITY);
+        let sections: Vec<(usize, usize)> = spans
+            .iter()
+            .copied()
+            .filter(|&(s, e)| !short(s, e))
+            .collect();
+        assert!(
+            sections.len() <= MAX_SECTION_CUTS,
+            "{count} bars: {}",
+            sections.len()
+        );
+        let boundary = |b: usize| b.is_multiple_of(phrase) || b == 4 || b == count - 4;
+        assert!(
+            sections.iter().all(|&(s, e)| boundary(s) && boundary(e)),
+            "{count} bars"
+        );
+        assert!(
+            sections.contains(&(4, count - 4)),
+            "{count} bars: the whole middle"
+        );
+        // The finest phrase that fits the budget: every pair of its boundaries is there.
+        let ends: Vec<usize> = (4..=count - 4).filter(|&b| boundary(b)).collect();
+        let pairs = ends.len() * (ends.len() - 1) / 2;
+        let short_pairs = ends
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| ends[i + 1..].iter().filter(|&&e| short(s, e)).count())
+            .sum::<usize>();
+        assert_eq!(sections.len(), pairs - short_pairs, "{count} bars");
+        let shorts = spans.len() - sections.len();
+        assert_eq!(
+            shorts,
+            (4..count - 4)
+                .map(|s| DEFAULT_LENGTHS
+                    .iter()
+                    .filter(|&&l| s + l <= count - 4)
+                    .count())
+                .sum::<usize>()
+        );
+    }
+    // Keep- and remove-region edges are boundaries too: a section cut can end where a kept
+    // stretch begins (bar 21, at 42 s) and start where it ends (bar 30).
+    let (grid, _) = song(64);
+    let options = FitOptions {
+        keep_regions: vec![42.5..59.0],
+        ..FitOptions::default()
+    };
+    let bars = Bars::new(&grid, &grid.bar_starts(), &options);
+    let spans = candidate_spans(&bars, &options, f64::INFINITY);
+    assert!(spans.contains(&(4, 21)) && spans.contains(&(30, 60)));
+    assert!(
+        spans.iter().all(|&(s, e)| e <= 21 || s >= 30),
+        "a keep region was cut"
+    );
 }
