@@ -7,7 +7,9 @@
 //! range: the 4-minute song to 75 %, and a 20-minute track (120 BPM, 4/4, 600 bars) to 60 s and
 //! to half its length. Issue #16's goals: at most 2 s for a 4-minute song and 10 s for a
 //! 20-minute one on 2 cores. Peak memory: run one of these under `/usr/bin/time -v`, e.g.
-//! `editing-* --bench --profile-time 1 fit_shipped/fit_20min_to_60s`.
+//! `editing-* --bench --profile-time 1 fit_shipped/fit_20min_to_60s` (the whole process, both
+//! models loaded: 147 MB for the 4-minute fit; the 20-minute fits peaked at 1.2 GB (60 s) and
+//! 0.7 GB (50 %) before issue #16's search and at 151 MB after).
 
 use candle_core::Device;
 use candle_nn::VarMap;

@@ -168,7 +168,7 @@ pub const MAX_SECTION_CUTS: usize = 400;
 /// Default [`FitOptions::join_cost`]: 2 score units. The editing oracle charges half a clear
 /// flaw (0.5 craft points) per join (`docs/oracle.md`); the shipped model was last trained on
 /// soft labels `σ(Δcraft / 0.25)` per join, so one craft point is about 4 score units. Its
-/// one-cut scores on a synthetic 2-minute song spread over 4 to 6 units between the 10th and
+/// one-cut scores on synthetic 2-minute songs spread over 4 to 7 units between the 10th and
 /// the 90th percentile, long cuts as short ones.
 pub const DEFAULT_JOIN_COST: f32 = 2.0;
 
