@@ -4,8 +4,9 @@
 //! renders `SongSpec::random(FIRST_SEED + i)` at 22.05 kHz, about 120 s long, analyses each the
 //! way a user's track is analysed (`analyze_samples`: tracked beats, bars and features), and
 //! for targets of 50, 60, 70, 80 and 90 % of the song's length edits it three ways, all on the
-//! *tracked* grid with the same constraints (whole-bar cuts of 1-16 bars starting on tracked
-//! downbeats, the first and last 4 bars kept, at least 4 bars played between joins, slack 5 s):
+//! *tracked* grid with the same constraints (whole-bar cuts starting on tracked downbeats: 1-16
+//! bars anywhere, and the fit's section cuts between phrase boundaries; the first and last 4
+//! bars kept, at least 4 bars played between joins, slack 5 s):
 //!
 //! - **fit**: `fit_to_length` with the shipped reward model and default options;
 //! - **random**: random bar-aligned cuts with the fit's number of joins and the fit's number of

@@ -217,6 +217,12 @@ fn track_ids_depend_on_samples_and_rate() {
     assert_eq!(a, track_id(&[0.0, 0.5, -0.5], 48_000));
     assert_ne!(a, track_id(&[0.0, 0.5, -0.5], 44_100));
     assert_ne!(a, track_id(&[0.0, 0.5, -0.25], 48_000));
+    let long: Vec<f32> = (0..10_000).map(|i| (i as f32 * 0.01).sin()).collect();
+    assert_eq!(
+        track_id_of_parts([&long[..3], &long[3..5000], &long[5000..]], 48_000),
+        track_id(&long, 48_000),
+        "chunked audio hashes as one slice"
+    );
 }
 
 #[test]
