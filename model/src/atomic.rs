@@ -36,7 +36,10 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
     })?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(name);
-    temp_name.push(format!(".tmp-{}", std::process::id()));
+    // Unique per write, so two threads writing the same file never share a temporary.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    temp_name.push(format!(".tmp-{}-{write}", std::process::id()));
     Ok(path.with_file_name(temp_name))
 }
 

@@ -54,6 +54,15 @@ pub enum EditError {
     },
     #[error("the edit removes all {beats} beats; expected at least one beat kept")]
     NothingKept { beats: usize },
+    #[error(
+        "the edit of {from} beats cannot be read over {to} beats: its cut {start}..{end} would change meaning; expected a longer track and cuts that end before the track does"
+    )]
+    NotExtendable {
+        start: usize,
+        end: usize,
+        from: usize,
+        to: usize,
+    },
 }
 
 /// A half-open span `start..end` of removed beats.
@@ -174,16 +183,26 @@ impl Edit {
         }
     }
 
-    /// Beats of the original track.
     /// The same cuts over a longer source of `beats` beats: the beats past this edit's source
-    /// are kept. Fails if `beats` is shorter than the source.
+    /// are kept. Fails if `beats` is shorter than the source, or if a cut reaches the end of
+    /// the source (a trim of the end would silently become a cut in the middle).
     pub fn extended_to(&self, beats: usize) -> Result<Self, EditError> {
-        if beats == self.source_beats() {
+        if beats == self.beats {
             return Ok(self.clone());
         }
-        Self::new(beats, self.removed().iter().map(|s| (s.start, s.end)))
+        let shorter = beats < self.beats;
+        if let Some(span) = self.removed.iter().find(|s| shorter || s.end == self.beats) {
+            return Err(EditError::NotExtendable {
+                start: span.start,
+                end: span.end,
+                from: self.beats,
+                to: beats,
+            });
+        }
+        Self::new(beats, self.removed.iter().map(|s| (s.start, s.end)))
     }
 
+    /// Beats of the original track.
     pub fn source_beats(&self) -> usize {
         self.beats
     }
@@ -285,6 +304,34 @@ fn distance(i: usize, join_position: usize) -> f32 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_edit_extends_to_a_longer_track_unless_that_changes_its_meaning() {
+        let edit = Edit::new(32, [(8, 12)]).unwrap();
+        assert_eq!(
+            edit.extended_to(40).unwrap(),
+            Edit::new(40, [(8, 12)]).unwrap()
+        );
+        assert_eq!(edit.extended_to(32).unwrap(), edit);
+        assert!(matches!(
+            edit.extended_to(16),
+            Err(EditError::NotExtendable {
+                from: 32,
+                to: 16,
+                ..
+            })
+        ));
+        let trim = Edit::new(32, [(28, 32)]).unwrap();
+        assert!(matches!(
+            trim.extended_to(40),
+            Err(EditError::NotExtendable {
+                start: 28,
+                end: 32,
+                ..
+            })
+        ));
+    }
+
     use super::*;
 
     #[test]

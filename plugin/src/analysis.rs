@@ -19,6 +19,23 @@ const CHUNK_FRAMES: usize = 4096;
 /// How long the thread sleeps when the ring is empty.
 const IDLE: Duration = Duration::from_millis(5);
 
+/// Moves as many whole frames as fit in `scratch` from the ring into it; returns how many
+/// samples it moved.
+fn read_frames(ring: &mut rtrb::Consumer<f32>, channels: usize, scratch: &mut [f32]) -> usize {
+    let take = (ring.slots() / channels * channels).min(scratch.len());
+    if take == 0 {
+        return 0;
+    }
+    let Ok(chunk) = ring.read_chunk(take) else {
+        return 0;
+    };
+    let (a, b) = chunk.as_slices();
+    scratch[..a.len()].copy_from_slice(a);
+    scratch[a.len()..take].copy_from_slice(b);
+    chunk.commit_all();
+    take
+}
+
 /// What the analysis thread owns.
 pub struct AnalysisThread {
     pub session: Arc<Session>,
@@ -49,21 +66,21 @@ impl AnalysisThread {
                     .new_capture(self.sample_rate, self.channels as u16);
             }
             self.feed_audition(&mut feeding);
-            let available = self.ring.slots() / self.channels * self.channels;
-            if available == 0 {
+            let read = read_frames(&mut self.ring, self.channels, &mut scratch);
+            if read == 0 {
                 std::thread::sleep(IDLE);
                 continue;
             }
-            let take = available.min(scratch.len());
-            let Ok(chunk) = self.ring.read_chunk(take) else {
-                continue;
-            };
-            let (a, b) = chunk.as_slices();
-            let block = &mut scratch[..take];
-            block[..a.len()].copy_from_slice(a);
-            block[a.len()..].copy_from_slice(b);
-            chunk.commit_all();
-            self.analyse_block(&mut analyzer, block, &mut row);
+            self.analyse_block(&mut analyzer, &mut scratch[..read], &mut row);
+        }
+        // What the audio thread queued before deactivation belongs to the capture, which the
+        // next activation continues (a bounce can stop with the ring full).
+        loop {
+            let read = read_frames(&mut self.ring, self.channels, &mut scratch);
+            if read == 0 {
+                break;
+            }
+            self.analyse_block(&mut analyzer, &mut scratch[..read], &mut row);
         }
         *lock(&self.session.parked) = Some(ParkedAnalysis {
             analyzer,

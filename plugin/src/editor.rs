@@ -152,8 +152,12 @@ impl CutscoreEditor {
         if ui.ctx().memory(|m| m.focused().is_some()) {
             return;
         }
-        if ui.input(|i| i.modifiers.command && i.key_pressed(egui::Key::Z)) {
+        if ui.input(|i| i.modifiers.command_only() && i.key_pressed(egui::Key::Z)) {
             self.undo();
+            return;
+        }
+        // Plain keys only: Ctrl+A, Ctrl+R and the like belong to the host.
+        if !ui.input(|i| i.modifiers.is_none()) {
             return;
         }
         if shown.is_empty() {
@@ -551,7 +555,10 @@ impl CutscoreEditor {
     fn decide(&mut self, beats: usize, proposal: &Proposal, shown: &[Proposal], verdict: Verdict) {
         let prefs = self.params.prefs_dir();
         let (proposal, shown) = (proposal.clone(), shown.to_vec());
+        let ticket = self.session.prefs_turns.ticket();
         actions::in_background(&self.session, "decision", move |session| {
+            // Decisions reach the log one at a time, in the order they were made.
+            let _turn = session.prefs_turns.wait(ticket);
             let outcome =
                 actions::decide(session, prefs.as_deref(), beats, &proposal, &shown, verdict)
                     .map_err(|e| format!("Not logged: {e}"));
@@ -626,7 +633,9 @@ impl CutscoreEditor {
             self.accepted.retain(|&span| span != last.span);
         }
         let prefs = self.params.prefs_dir();
+        let ticket = self.session.prefs_turns.ticket();
         actions::in_background(&self.session, "undo", move |session| {
+            let _turn = session.prefs_turns.wait(ticket);
             Finished::Message(
                 match actions::undo(session, prefs.as_deref(), &last.logged) {
                     Ok(()) => "Undone: the decision no longer counts".into(),

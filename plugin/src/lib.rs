@@ -63,6 +63,14 @@ impl Cutscore {
     fn stop_engine(&mut self) {
         self.audio = None;
         *session::lock(&self.session.jobs) = None;
+        // A fit in progress is dropped with its worker: say so instead of "Fitting…" forever.
+        let mut fit = session::lock(&self.session.fit);
+        if matches!(*fit, Some(session::FitState::Running { .. })) {
+            *fit = Some(session::FitState::Failed(
+                "interrupted: the host deactivated the plugin; press Fit to length again".into(),
+            ));
+        }
+        drop(fit);
         if let Some(engine) = self.engine.take() {
             self.retired.extend(engine.stop());
         }

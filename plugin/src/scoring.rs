@@ -264,11 +264,13 @@ impl ScoringWorker {
         };
         // A fit for a capture that has since been replaced (Start over, a new sample rate), or
         // finished after the plugin was deactivated, is dropped.
-        let current = lock(&self.session.capture).epoch == epoch;
-        if !current || self.stop.load(Ordering::Acquire) {
+        // Written under the capture's lock, so Start over cannot clear the fit in between.
+        let capture = lock(&self.session.capture);
+        if capture.epoch != epoch || self.stop.load(Ordering::Acquire) {
             return;
         }
         *lock(&self.session.fit) = Some(state);
+        drop(capture);
         self.repaint.request_repaint();
     }
 

@@ -304,10 +304,51 @@ pub struct Session {
     epochs: AtomicU64,
     /// The prefs-log track id of a capture (by epoch), fixed by its first decision.
     pub track_id: Mutex<Option<(u64, String)>>,
+    /// Writes to the prefs folder, one at a time and in the order the user asked for them.
+    pub prefs_turns: Turns,
     /// The actions running in the background (render, export, ...), by name.
     busy: Mutex<Vec<String>>,
     /// Outcomes of background actions the editor has not seen yet.
     finished: Mutex<Vec<Finished>>,
+}
+
+/// Takes turns in order: [`Turns::ticket`] on the thread that asks (the editor), then
+/// [`Turns::wait`] on the thread that works, which returns when every earlier ticket is done.
+#[derive(Debug, Default)]
+pub struct Turns {
+    next: AtomicU64,
+    serving: Mutex<u64>,
+    done: std::sync::Condvar,
+}
+
+/// A place in the queue of [`Turns`]; the next one is served when it is dropped.
+#[derive(Debug)]
+pub struct Turn<'a> {
+    turns: &'a Turns,
+}
+
+impl Turns {
+    pub fn ticket(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::AcqRel)
+    }
+
+    pub fn wait(&self, ticket: u64) -> Turn<'_> {
+        let mut serving = lock(&self.serving);
+        while *serving != ticket {
+            serving = self
+                .done
+                .wait(serving)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        Turn { turns: self }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *lock(&self.turns.serving) += 1;
+        self.turns.done.notify_all();
+    }
 }
 
 /// What a background action left for the editor.
@@ -359,6 +400,7 @@ impl Session {
             parked: Mutex::new(None),
             epochs: AtomicU64::new(0),
             track_id: Mutex::new(None),
+            prefs_turns: Turns::default(),
             busy: Mutex::new(Vec::new()),
             finished: Mutex::new(Vec::new()),
         }
@@ -426,4 +468,43 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turns_are_served_in_ticket_order_whatever_order_the_workers_start_in() {
+        let turns = Arc::new(Turns::default());
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let tickets: Vec<u64> = (0..6).map(|_| turns.ticket()).collect();
+        let workers: Vec<_> = tickets
+            .into_iter()
+            .rev()
+            .map(|ticket| {
+                let (turns, served) = (turns.clone(), served.clone());
+                std::thread::spawn(move || {
+                    let _turn = turns.wait(ticket);
+                    lock(&served).push(ticket);
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert_eq!(*lock(&served), vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_meter_change_renumbers_the_earlier_beats_backwards() {
+        let mut capture = Capture::new(1, 48_000, 2);
+        for k in 0..5u8 {
+            assert!(capture.push_beat(f64::from(k), k % 4, 4));
+        }
+        assert!(capture.push_beat(5.0, 0, 3));
+        assert_eq!(capture.grid.beat_in_bar, [1, 2, 0, 1, 2, 0]);
+        assert_eq!(capture.grid.meter, 3);
+        capture.grid.validate().unwrap();
+    }
 }

@@ -4,11 +4,11 @@
 //! ```text
 //! prefs/
 //!   decisions.jsonl      append-only JSON lines: decisions (plugin) and comparisons (synthetic)
-//!   tracks/<id>.json     each track's beat grid and 121-feature matrix, stored once
+//!   tracks/<id>.json     each track's beat grid and 121-feature matrix
 //! ```
 //!
-//! Writing appends one whole line per record and fsyncs it; track files are written atomically
-//! and never rewritten. Reading is forgiving where a crash or a newer version could leave
+//! Writing appends one whole line per record and fsyncs it; track files are written atomically,
+//! and rewritten only by a longer analysis of the same audio (a capture that grew). Reading is forgiving where a crash or a newer version could leave
 //! something odd: a torn or corrupt line, an unknown record kind, a decision whose track file
 //! is missing or was made for other features are each reported in [`LoadReport`] and skipped,
 //! and nothing else is lost. Unknown fields are ignored. The log is never modified by readers.

@@ -193,7 +193,6 @@ impl TrackRecord {
         }
     }
 
-    /// Checks the grid, the features, and that they describe the same beats.
     /// Whether this analysis begins with `shorter`'s beats (the same audio, heard longer).
     pub fn extends(&self, shorter: &TrackRecord) -> bool {
         let n = shorter.grid.len();
@@ -205,6 +204,7 @@ impl TrackRecord {
             && (0..n).all(|beat| self.features.row(beat) == shorter.features.row(beat))
     }
 
+    /// Checks the grid, the features, and that they describe the same beats.
     pub fn validate(&self) -> Result<(), String> {
         self.grid.validate().map_err(|e| e.to_string())?;
         self.features.validate().map_err(|e| e.to_string())?;
