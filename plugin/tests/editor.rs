@@ -59,6 +59,24 @@ fn feed_song(session: &Session) -> Vec<Proposal> {
     proposals
 }
 
+/// An editor over [`session_with_song`] that logs decisions to `prefs`, after its first frame.
+fn editor_logging_to(
+    prefs: &Path,
+) -> (
+    Harness<'static, CutscoreEditor>,
+    Arc<Session>,
+    Vec<Proposal>,
+) {
+    let (session, proposals) = session_with_song();
+    let params = Arc::new(CutscoreParams::default());
+    *params.prefs_dir.write().unwrap() = Some(prefs.to_path_buf());
+    let editor = CutscoreEditor::new(params, session.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+    (harness, session, proposals)
+}
+
 /// Runs frames until the background actions the last click started have finished, and one
 /// more so the editor takes their outcome.
 fn settle(harness: &mut Harness<'_, CutscoreEditor>, session: &Session) {
@@ -216,13 +234,7 @@ fn lengths_read_as_minutes_and_seconds() {
 fn keys_select_accept_and_reject_one_decision_each() {
     let dir = tempfile::tempdir().unwrap();
     let prefs = dir.path().join("prefs");
-    let (session, proposals) = session_with_song();
-    let params = Arc::new(CutscoreParams::default());
-    *params.prefs_dir.write().unwrap() = Some(prefs.clone());
-    let editor = CutscoreEditor::new(params, session.clone());
-    let mut harness =
-        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
-    harness.run();
+    let (mut harness, session, proposals) = editor_logging_to(&prefs);
     // Down selects the first row, down again the second; A accepts it.
     harness.key_press(egui::Key::ArrowDown);
     harness.run();
@@ -248,13 +260,7 @@ fn keys_select_accept_and_reject_one_decision_each() {
 fn undo_takes_back_an_accept_with_a_record_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let prefs = dir.path().join("prefs");
-    let (session, proposals) = session_with_song();
-    let params = Arc::new(CutscoreParams::default());
-    *params.prefs_dir.write().unwrap() = Some(prefs.clone());
-    let editor = CutscoreEditor::new(params, session.clone());
-    let mut harness =
-        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
-    harness.run();
+    let (mut harness, session, proposals) = editor_logging_to(&prefs);
     harness.get_by_label("1").click();
     harness.run();
     harness.get_by_label("Accept").click();
