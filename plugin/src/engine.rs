@@ -102,8 +102,9 @@ impl Engine {
         Ok((engine, AudioEnds { tap, player }))
     }
 
-    /// Stops both threads and waits for the analysis thread (milliseconds: it checks between
-    /// blocks). Returns the scoring worker's handle if it is still busy, to be joined later.
+    /// Stops both threads and waits for the analysis thread, which analyses what is still
+    /// queued in the ring (at most its 4 s of audio) and parks its tracker. Returns the scoring
+    /// worker's handle if it is still busy, to be joined later.
     pub fn stop(mut self) -> Option<JoinHandle<()>> {
         self.signal();
         if let Some(analysis) = self.analysis.take() {

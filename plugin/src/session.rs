@@ -93,7 +93,8 @@ impl Capture {
         self.envelope_open = (energy, count);
     }
 
-    /// What an action needs, copied or shared under the lock in about a millisecond.
+    /// What an action needs: the audio's sealed chunks shared, the rest (grid, features, the
+    /// open chunk) copied, so the lock is held for a copy, never for the action.
     pub fn snapshot(&self) -> CaptureSnapshot {
         CaptureSnapshot {
             epoch: self.epoch,

@@ -9,6 +9,9 @@ use candle_nn::VarMap;
 use cutscore_model::checkpoint::{Provenance, StorageType, TrainingMetrics, save};
 use cutscore_model::reward::{Config, RewardModel};
 
+/// Debian's fluid-soundfont-gm, which the SoundFont songs play (`.ci/run` installs it).
+pub const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
+
 /// The `trainer` binary, quiet logging, with a per-user data folder of its own (empty unless
 /// a test puts a user model there), so the developer's own model never changes a result.
 pub fn trainer() -> Command {

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{json, tiny_model, trainer};
+use common::{SOUNDFONT, json, tiny_model, trainer};
 use cutscore_model::synth::{SongSpec, SongTruth, render, write_wav};
 
 /// A 32-bar 4/4 song at 120 BPM (64 s) written to `dir/song.wav`.
@@ -169,9 +169,6 @@ fn impossible_targets_and_missing_models_write_nothing() {
     assert!(!output.status.success());
     assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
 }
-
-/// Debian's fluid-soundfont-gm (`.ci/run` installs it).
-const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
 
 /// Peak magnitude of a float WAV's samples.
 fn float_peak(path: &Path) -> f32 {

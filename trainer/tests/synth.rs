@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::trainer;
+use common::{SOUNDFONT, trainer};
 use cutscore_model::synth::{SongTruth, evaluation_set, read_truth};
 
 #[test]
@@ -86,9 +86,6 @@ fn bad_flags_fail_with_a_message() {
     trainer().args(["synth"]).assert().failure();
     assert!(!out.exists());
 }
-
-/// Debian's fluid-soundfont-gm (`.ci/run` installs it).
-const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
 
 #[test]
 fn a_soundfont_song_has_the_truth_of_the_synthesised_one_and_its_own_sound() {
