@@ -9,6 +9,8 @@
 //! - [`bar_decoder`]: offline decoding of activations into tempo, meter, beats and downbeats
 //!   (Viterbi over a tempo × bar-position state space); [`track_beats`] runs both.
 //! - [`bar_filter`]: the same state space filtered forward, for the streaming tracker.
+//! - [`bar_phase`]: where the bars start, decided over the beats from the network's downbeats
+//!   and the chroma change at each beat (Viterbi offline, forward filtering when streaming).
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
 //!
@@ -18,6 +20,7 @@
 
 pub mod bar_decoder;
 pub mod bar_filter;
+pub mod bar_phase;
 pub mod beat_features;
 pub mod beat_model;
 pub mod decode;
@@ -146,18 +149,27 @@ fn check_rate(sample_rate: u32) -> Result<(), AnalysisError> {
 }
 
 /// Beats and bars of a track's frames by the learned tracker: `model`'s activations decoded
-/// over tempo, meter and bar position ([`bar_decoder`]).
+/// over tempo, meter and bar position ([`bar_decoder`]), the bar lines then placed over the
+/// beats by the network's downbeats and the harmony's changes ([`bar_phase`]).
 pub fn track_beats(
     model: &beat_model::BeatModel,
     frames: &[Frame],
     duration_s: f64,
 ) -> bar_decoder::Decoded {
     let activations = model.activations(frames);
-    bar_decoder::decode(
+    let mut decoded = bar_decoder::decode(
         &bar_decoder::StateSpace::default(),
         &activations,
         duration_s,
-    )
+    );
+    let grid = &decoded.grid;
+    let evidence = bar_phase::track_evidence(frames, &activations, &grid.beats, duration_s);
+    let positions = bar_phase::decide_positions(grid.meter, &grid.beat_in_bar, &evidence);
+    // The positions keep the grid's beats and meter, so the grid's checks hold.
+    if let Ok(placed) = BeatGrid::new(grid.beats.clone(), positions, grid.meter, duration_s) {
+        decoded.grid = placed;
+    }
+    decoded
 }
 
 /// Beats, bars and features from a track's frames.
