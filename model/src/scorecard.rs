@@ -10,7 +10,6 @@ use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::pair_set::PairSet;
-use crate::reward::scoring::EditBatch;
 use crate::reward::{ModelError, RewardModel};
 use crate::training::{TrainConfig, bradley_terry_loss};
 
@@ -60,15 +59,9 @@ pub fn pair_rewards(
     let mut rejected = Vec::with_capacity(set.len());
     for pairs in set.pairs.chunks(batch.max(1)) {
         let inputs: Vec<_> = pairs.iter().map(|p| set.input(p)).collect();
-        let edits: Vec<_> = inputs
-            .iter()
-            .map(|p| (p.track, p.chosen))
-            .chain(inputs.iter().map(|p| (p.track, p.rejected)))
-            .collect();
-        let edit_batch = EditBatch::new(&edits, model.config(), model.device())?;
-        let scores: Vec<f32> = edit_batch.scores(model, false)?.to_vec1()?;
-        chosen.extend_from_slice(&scores[..pairs.len()]);
-        rejected.extend_from_slice(&scores[pairs.len()..]);
+        let scored = crate::training::pair_scores(model, &inputs, false)?;
+        chosen.extend(scored.chosen.to_vec1::<f32>()?);
+        rejected.extend(scored.rejected.to_vec1::<f32>()?);
     }
     Ok((chosen, rejected))
 }

@@ -39,20 +39,58 @@ impl std::fmt::Display for ModelSource {
     }
 }
 
-/// The model to use: `given` if any; else the user's model if the trainer has written one;
-/// else the shipped model. A user model that does not load is an error (it is never silently
-/// skipped: the user asked for their taste).
-pub fn resolve(given: Option<&Path>) -> Result<(Checkpoint, ModelSource), CheckpointError> {
+/// The model chosen to score with, and what was wrong on the way.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub checkpoint: Checkpoint,
+    pub source: ModelSource,
+    /// Why the user's model was passed over, for the caller to show (the trainer prints it as
+    /// a warning, the plugin shows it in its status line).
+    pub problem: Option<String>,
+}
+
+/// The one rule for which model scores, used by the trainer and the plugin alike: `given` if
+/// any (an error if it does not load: it was asked for by name); else the user's model at
+/// `user` if that file exists; else the shipped model. A user model that does not load is
+/// passed over for the shipped one, never silently (`problem` says why) and never touched:
+/// the file stays for the user to inspect, and the next `trainer finetune` keeps it as the
+/// previous model.
+pub fn choose(given: Option<&Path>, user: Option<&Path>) -> Result<Resolved, CheckpointError> {
     if let Some(path) = given {
-        return Ok((
-            Checkpoint::read(path)?,
-            ModelSource::Given(path.to_path_buf()),
-        ));
+        return Ok(Resolved {
+            checkpoint: Checkpoint::read(path)?,
+            source: ModelSource::Given(path.to_path_buf()),
+            problem: None,
+        });
     }
-    if let Some(path) = crate::user_model::user_model_path().filter(|p| p.exists()) {
-        return Ok((Checkpoint::read(&path)?, ModelSource::User(path)));
+    let mut problem = None;
+    if let Some(path) = user.filter(|p| p.exists()) {
+        match Checkpoint::read(path) {
+            Ok(checkpoint) => {
+                return Ok(Resolved {
+                    checkpoint,
+                    source: ModelSource::User(path.to_path_buf()),
+                    problem: None,
+                });
+            }
+            Err(e) => {
+                problem = Some(format!(
+                    "your model {} does not load ({e}); using {MODEL_NAME}",
+                    path.display()
+                ))
+            }
+        }
     }
-    Ok((checkpoint()?, ModelSource::Shipped))
+    Ok(Resolved {
+        checkpoint: checkpoint()?,
+        source: ModelSource::Shipped,
+        problem,
+    })
+}
+
+/// [`choose`] with the user's model where `trainer finetune` writes it.
+pub fn resolve(given: Option<&Path>) -> Result<Resolved, CheckpointError> {
+    choose(given, crate::user_model::user_model_path().as_deref())
 }
 
 /// `given` if any, else the shipped model (for evaluation, which should not depend on who runs
@@ -74,6 +112,27 @@ mod tests {
     use super::*;
     use crate::features::FEATURE_SCHEMA_VERSION;
     use crate::reward::Config;
+
+    #[test]
+    fn a_broken_user_model_is_passed_over_and_said_so_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("model.safetensors");
+        std::fs::write(&user, b"half a model").unwrap();
+        let chosen = choose(None, Some(&user)).unwrap();
+        assert_eq!(chosen.source, ModelSource::Shipped);
+        let problem = chosen.problem.unwrap();
+        assert!(problem.contains("does not load"), "{problem}");
+        assert_eq!(std::fs::read(&user).unwrap(), b"half a model");
+        // Asked for by name, the same file is an error.
+        assert!(choose(Some(&user), None).is_err());
+        // No user model: the shipped one, nothing to say.
+        let missing = dir.path().join("none.safetensors");
+        let chosen = choose(None, Some(&missing)).unwrap();
+        assert_eq!(
+            (chosen.source, chosen.problem),
+            (ModelSource::Shipped, None)
+        );
+    }
 
     #[test]
     fn the_shipped_model_loads_and_matches_this_build() {

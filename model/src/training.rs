@@ -126,7 +126,11 @@ impl Trainer {
 
     /// One optimiser step on `pairs` (one batch). Returns the batch's loss and accuracy.
     pub fn step(&mut self, pairs: &[PairInput]) -> Result<PairStats, ModelError> {
-        let (chosen, rejected, confidence) = pair_scores(&self.model, pairs, true)?;
+        let PairScores {
+            chosen,
+            rejected,
+            confidence,
+        } = pair_scores(&self.model, pairs, true)?;
         self.descend(&chosen, &rejected, &confidence)
     }
 
@@ -173,7 +177,11 @@ pub fn evaluate(
     let mut loss_sum = 0.0;
     let mut right = 0.0;
     for chunk in pairs.chunks(batch.max(1)) {
-        let (chosen, rejected, confidence) = pair_scores(model, chunk, false)?;
+        let PairScores {
+            chosen,
+            rejected,
+            confidence,
+        } = pair_scores(model, chunk, false)?;
         let loss = bradley_terry_loss(&chosen, &rejected, &confidence, config.centering)?;
         let s = stats(&loss, &chosen, &rejected, chunk.len())?;
         loss_sum += s.loss * chunk.len() as f32;
@@ -187,11 +195,20 @@ pub fn evaluate(
     })
 }
 
-fn pair_scores(
+/// The rewards of a batch of pairs, in one forward pass: (pairs,) each.
+pub(crate) struct PairScores {
+    pub chosen: Tensor,
+    pub rejected: Tensor,
+    /// The labels' confidence, clamped to 0..1.
+    pub confidence: Tensor,
+}
+
+/// Scores every pair's chosen and rejected edit in one batch (with dropout when `train`).
+pub(crate) fn pair_scores(
     model: &RewardModel,
     pairs: &[PairInput],
     train: bool,
-) -> Result<(Tensor, Tensor, Tensor), ModelError> {
+) -> Result<PairScores, ModelError> {
     if pairs.is_empty() {
         return Err(ModelError::EmptyBatch);
     }
@@ -205,11 +222,11 @@ fn pair_scores(
     let scores = batch.scores(model, train)?;
     let n = pairs.len();
     let confidence: Vec<f32> = pairs.iter().map(|p| p.confidence.clamp(0.0, 1.0)).collect();
-    Ok((
-        scores.narrow(0, 0, n)?,
-        scores.narrow(0, n, n)?,
-        Tensor::from_vec(confidence, n, device)?,
-    ))
+    Ok(PairScores {
+        chosen: scores.narrow(0, 0, n)?,
+        rejected: scores.narrow(0, n, n)?,
+        confidence: Tensor::from_vec(confidence, n, device)?,
+    })
 }
 
 fn stats(

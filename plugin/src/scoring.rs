@@ -22,6 +22,7 @@ use cutscore_model::features::FeatureMatrix;
 use cutscore_model::grid::BeatGrid;
 use cutscore_model::reward::RewardModel;
 use cutscore_model::reward::scoring::{Track, score_edits};
+use cutscore_model::shipped::ModelSource;
 use nice_plug_egui::RepaintNotifier;
 
 use crate::jobs::Job;
@@ -274,7 +275,8 @@ impl ScoringWorker {
         self.repaint.request_repaint();
     }
 
-    /// The user's model if it loads, else the shipped one.
+    /// The model `shipped::choose` picks (the rule the trainer follows too): the user's if it
+    /// loads, else the shipped one, with the reason in the status line.
     fn load_initial(&self) -> Option<Serving> {
         let device = match select(DeviceChoice::Auto) {
             Ok(selected) => selected,
@@ -284,30 +286,35 @@ impl ScoringWorker {
             }
         };
         lock(&self.session.model).device = format!("{} ({})", device.name, device.reason);
-        let mut problem = None;
-        let mut user_file = None;
-        if let Some(path) = self.session.user_model.as_deref().filter(|p| p.exists()) {
-            user_file = modified(path);
-            match load_user(path, &device.device) {
-                Ok((model, status)) => {
-                    self.set_status(status, None);
-                    return Some(Serving {
-                        model,
-                        generation: 0,
-                        user_file,
-                    });
+        let user = self.session.user_model.as_deref();
+        let user_file = user.and_then(modified);
+        let serving = |model| {
+            Some(Serving {
+                model,
+                generation: 0,
+                user_file,
+            })
+        };
+        let problem = match cutscore_model::shipped::choose(None, user) {
+            Ok(chosen) => {
+                let source = match chosen.source {
+                    ModelSource::User(_) => "your model",
+                    _ => "the shipped model",
+                };
+                match chosen.checkpoint.model(&device.device) {
+                    Ok(model) => {
+                        self.set_status(status_of(&chosen.checkpoint, source), chosen.problem);
+                        return serving(model);
+                    }
+                    Err(e) => format!("{source} does not load ({e})"),
                 }
-                Err(e) => problem = Some(e),
             }
-        }
+            Err(e) => format!("the shipped model does not load: {e}"),
+        };
         match load_shipped(&device.device) {
             Ok((model, status)) => {
-                self.set_status(status, problem);
-                Some(Serving {
-                    model,
-                    generation: 0,
-                    user_file,
-                })
+                self.set_status(status, Some(problem));
+                serving(model)
             }
             Err(e) => {
                 lock(&self.session.model).problem = Some(e);

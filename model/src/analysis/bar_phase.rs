@@ -320,7 +320,7 @@ mod tests {
         let tracked = (0..beats).map(|i| ((i + meter - (first + wrong) % meter) % meter) as u8);
         let evidence = (0..beats)
             .map(|i| PhaseEvidence {
-                downbeat: if (i + meter - (first + wrong) % meter) % meter == 0 {
+                downbeat: if (i + meter - (first + wrong) % meter).is_multiple_of(meter) {
                     4.6
                 } else {
                     -4.6

@@ -49,6 +49,22 @@ pub fn window_inputs(
         .collect())
 }
 
+/// The scoring windows of several edits, each with the index of the edit it belongs to.
+fn gather_windows<'a, 't: 'a>(
+    edits: impl Iterator<Item = (Track<'t>, &'a Edit)>,
+    window: usize,
+) -> Result<(Vec<Vec<f32>>, Vec<usize>), ModelError> {
+    let mut sequences = Vec::new();
+    let mut owners = Vec::new();
+    for (index, (track, edit)) in edits.enumerate() {
+        for seq in window_inputs(track, edit, window)? {
+            sequences.push(seq);
+            owners.push(index);
+        }
+    }
+    Ok((sequences, owners))
+}
+
 /// Several edits' windows in one padded batch, with the matrix that averages window scores
 /// into edit scores.
 #[derive(Debug, Clone)]
@@ -66,14 +82,7 @@ impl EditBatch {
         device: &Device,
     ) -> Result<Self, ModelError> {
         let (window, max_len) = (config.window.min(config.max_len), config.max_len);
-        let mut sequences = Vec::new();
-        let mut owners = Vec::new();
-        for (index, (track, edit)) in edits.iter().enumerate() {
-            for seq in window_inputs(*track, edit, window)? {
-                sequences.push(seq);
-                owners.push(index);
-            }
-        }
+        let (sequences, owners) = gather_windows(edits.iter().copied(), window)?;
         let slices: Vec<&[f32]> = sequences.iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&slices, MODEL_INPUTS, max_len, device)?;
         let windows = owners.len();
@@ -103,14 +112,7 @@ pub fn score_edits(
 ) -> Result<Vec<f32>, ModelError> {
     let max_len = model.config().max_len;
     let window = model.config().window.min(max_len);
-    let mut sequences = Vec::new();
-    let mut owners = Vec::new();
-    for (index, edit) in edits.iter().enumerate() {
-        for seq in window_inputs(track, edit, window)? {
-            sequences.push(seq);
-            owners.push(index);
-        }
-    }
+    let (sequences, owners) = gather_windows(edits.iter().map(|edit| (track, edit)), window)?;
     let mut sums = vec![0f32; edits.len()];
     let mut counts = vec![0usize; edits.len()];
     for (seqs, owners) in sequences

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cutscore_model::analysis::decode::decode_audio;
 use cutscore_model::analysis::{TrackAnalysis, analyze_samples};
 use cutscore_model::audio::{Audio, WavFormat, write_wav};
 use cutscore_model::editing::candidates::{CandidateOptions, rank_candidates};
@@ -16,7 +15,7 @@ use cutscore_model::editing::render::DEFAULT_CROSSFADE_S;
 use cutscore_model::reward::scoring::Track;
 use cutscore_model::synth::{SongSpec, render as render_song};
 
-use super::shared::{ModelArgs, analyze_bars, render_fit};
+use super::shared::{ModelArgs, decode_and_analyze_bars, render_fit};
 
 /// Length of the synthetic demo song.
 const SONG_SECONDS: f64 = 75.0;
@@ -56,9 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let (name, audio, analysis) = match &args.audio {
         Some(path) => {
-            let analysis = analyze_bars(path)?;
-            let audio =
-                decode_audio(path).with_context(|| format!("decoding {}", path.display()))?;
+            let (audio, analysis) = decode_and_analyze_bars(path)?;
             let stem = path
                 .file_stem()
                 .map_or("song".into(), |s| s.to_string_lossy().into_owned());

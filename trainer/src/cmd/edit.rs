@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use cutscore_model::analysis::decode::decode_audio;
 use cutscore_model::audio::{WavFormat, write_wav};
 use cutscore_model::editing::fit::{FitEdit, FitOptions, fit_to_length};
 use cutscore_model::editing::markers::{MarkerFormat, clock, join_markers, write_markers};
 use cutscore_model::editing::render::DEFAULT_CROSSFADE_S;
 use cutscore_model::reward::scoring::Track;
 
-use super::shared::{ModelArgs, analyze_bars, render_fit};
+use super::shared::{ModelArgs, decode_and_analyze_bars, render_fit};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -103,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let (model, _) = args.model.load()?;
-    let analysis = analyze_bars(&args.audio)?;
+    let (audio, analysis) = decode_and_analyze_bars(&args.audio)?;
     let options = FitOptions {
         target_s: args.target,
         slack_s: args.slack,
@@ -130,8 +129,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             clock(fit.best.output_seconds)
         );
     }
-    let audio =
-        decode_audio(&args.audio).with_context(|| format!("decoding {}", args.audio.display()))?;
     let (rendered, list) = render_fit(&audio, &analysis.grid, &fit.best, args.crossfade)?;
     write_wav(&args.out, &rendered.audio, args.format)?;
     if let Some(path) = &args.markers {

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cutscore_model::analysis::{TrackAnalysis, analyze_file};
+use cutscore_model::analysis::decode::{decode_audio, mix_to_mono};
+use cutscore_model::analysis::{TrackAnalysis, analyze_file, analyze_samples};
 use cutscore_model::audio::Audio;
 use cutscore_model::checkpoint::{Checkpoint, CheckpointInfo};
 use cutscore_model::device::{self, DeviceChoice};
@@ -30,11 +31,7 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Loads and checks the model on the chosen device.
     pub fn load(&self) -> anyhow::Result<(RewardModel, CheckpointInfo)> {
-        let (checkpoint, source) =
-            shipped::resolve(self.model.as_deref()).with_context(|| match &self.model {
-                Some(path) => format!("loading {}", path.display()),
-                None => "loading the default model".into(),
-            })?;
+        let (checkpoint, source) = resolve_model(self.model.as_deref())?;
         log::info!("scoring with {source}");
         let selected = device::select(self.device)?;
         let model = checkpoint.model(&selected.device)?;
@@ -62,22 +59,44 @@ pub fn render_fit(
     Ok((rendered, list))
 }
 
-/// Loads `given`, else the default model, saying which in the error.
+/// Loads `given`, else the default model ([`shipped::resolve`]); a user model passed over is
+/// reported as a warning on stderr.
 pub fn resolve_model(given: Option<&Path>) -> anyhow::Result<(Checkpoint, ModelSource)> {
-    shipped::resolve(given).with_context(|| match given {
+    let resolved = shipped::resolve(given).with_context(|| match given {
         Some(path) => format!("loading {}", path.display()),
         None => "loading the default model (your model if `trainer finetune` wrote one, else the shipped one)".into(),
-    })
+    })?;
+    if let Some(problem) = &resolved.problem {
+        eprintln!("warning: {problem}");
+    }
+    Ok((resolved.checkpoint, resolved.source))
 }
 
 /// Analyses `audio`, refusing songs without at least two bars.
 pub fn analyze_bars(audio: &Path) -> anyhow::Result<TrackAnalysis> {
     let analysis = analyze_file(audio).with_context(|| format!("analysing {}", audio.display()))?;
+    ensure_bars(&analysis, audio)?;
+    Ok(analysis)
+}
+
+/// Decodes `path` once, for both the analysis and the render: the audio and its analysis,
+/// refusing songs without at least two bars.
+pub fn decode_and_analyze_bars(path: &Path) -> anyhow::Result<(Audio, TrackAnalysis)> {
+    let audio = decode_audio(path).with_context(|| format!("decoding {}", path.display()))?;
+    let mut mono = Vec::new();
+    mix_to_mono(&audio.samples, usize::from(audio.channels), &mut mono);
+    let analysis = analyze_samples(&mono, audio.sample_rate)
+        .with_context(|| format!("analysing {}", path.display()))?;
+    ensure_bars(&analysis, path)?;
+    Ok((audio, analysis))
+}
+
+fn ensure_bars(analysis: &TrackAnalysis, path: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(
         analysis.grid.bar_starts().len() >= 2,
         "{} has no bars to cut (found {} beats); is it music with a pulse?",
-        audio.display(),
+        path.display(),
         analysis.grid.len()
     );
-    Ok(analysis)
+    Ok(())
 }
