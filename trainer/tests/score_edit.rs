@@ -129,10 +129,11 @@ fn impossible_targets_and_missing_models_write_nothing() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("longer than the song"));
     assert!(!out.exists());
-    // A broken user model is reported, not silently replaced by the shipped one.
+    // A broken user model is passed over for the shipped one, said so, and left in place.
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("cutscore")).unwrap();
-    std::fs::write(data.join("cutscore/model.safetensors"), b"not a model").unwrap();
+    let user_model = data.join("cutscore/model.safetensors");
+    std::fs::write(&user_model, b"not a model").unwrap();
     let output = trainer()
         .env("XDG_DATA_HOME", &data)
         .arg("edit")
@@ -142,10 +143,14 @@ fn impossible_targets_and_missing_models_write_nothing() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(!output.status.success());
     let text = String::from_utf8_lossy(&output.stderr);
-    assert!(text.contains("loading the default model"), "{text}");
-    assert!(!out.exists());
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("does not load") && text.contains("using the shipped default model"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&user_model).unwrap(), b"not a model");
+    std::fs::remove_file(&out).unwrap();
     let output = trainer()
         .arg("edit")
         .arg(&audio)
