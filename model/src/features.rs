@@ -105,6 +105,11 @@ impl FeatureMatrix {
     pub fn as_slice(&self) -> &[f32] {
         &self.values
     }
+
+    /// All values, row-major, for writing.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.values
+    }
 }
 
 #[cfg(test)]

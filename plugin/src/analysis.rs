@@ -167,7 +167,12 @@ impl AnalysisThread {
     /// became complete.
     fn add_beat(&self, analyzer: &StreamingAnalyzer, beat: StreamingBeat, row: &mut [f32]) -> bool {
         let mut capture = lock(&self.session.capture);
-        if !capture.push_beat(beat.time_s, beat.beat_in_bar, beat.meter) {
+        if !capture.push_beat(
+            beat.time_s,
+            beat.beat_in_bar,
+            beat.meter,
+            beat.downbeat_log_odds,
+        ) {
             return false;
         }
         let grid = &capture.grid;
@@ -192,6 +197,9 @@ impl AnalysisThread {
             }
             new_bar |= beat.beat_in_bar == 0;
         }
+        // Every beat sharpens the reading of where the bars start; when they move, the
+        // proposals are rescored on the new bars.
+        new_bar |= capture.place_bars();
         new_bar
     }
 

@@ -102,7 +102,7 @@ impl ScoringWorker {
         let Some(view) = lock(&self.session.capture).scoring_view() else {
             return false;
         };
-        let cache = cache.for_grid(view.epoch, view.grid.meter);
+        let cache = cache.for_grid(view.epoch, view.bar_lines);
         let (epoch, grid, features) = (view.epoch, view.grid, view.features);
         let (min_bars, max_bars) = self.params.cut_bars();
         let options = CandidateOptions {
@@ -354,21 +354,22 @@ impl ScoringWorker {
     }
 }
 
-/// Scores by span, for one capture epoch and meter: a new capture or a new meter (whose bars
-/// are different) starts it afresh.
+/// Scores by span, for one capture epoch and one placing of its bar lines: a new capture, a
+/// new meter or bar lines that moved (whose bars and bar features are different) start it
+/// afresh.
 #[derive(Default)]
 struct ScoreCache {
     epoch: u64,
-    meter: u8,
+    bar_lines: u64,
     scores: HashMap<(usize, usize), Scored>,
 }
 
 impl ScoreCache {
-    fn for_grid(&mut self, epoch: u64, meter: u8) -> &mut HashMap<(usize, usize), Scored> {
-        if (self.epoch, self.meter) != (epoch, meter) {
+    fn for_grid(&mut self, epoch: u64, bar_lines: u64) -> &mut HashMap<(usize, usize), Scored> {
+        if (self.epoch, self.bar_lines) != (epoch, bar_lines) {
             *self = Self {
                 epoch,
-                meter,
+                bar_lines,
                 scores: HashMap::new(),
             };
         }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use cutscore_model::analysis::bar_phase;
+use cutscore_model::analysis::beat_features::rewrite_bar_features;
 use cutscore_model::analysis::streaming::StreamingAnalyzer;
 use cutscore_model::editing::candidates::BarBeat;
 use cutscore_model::editing::fit::FitResult;
@@ -34,8 +36,13 @@ pub struct Capture {
     pub epoch: u64,
     /// Interleaved audio at the host's rate, non-finite samples replaced by zeros.
     pub audio: CaptureAudio,
-    /// Every beat the streaming analysis reported; the last one may still be incomplete.
+    /// Every beat the streaming analysis reported, its bar lines placed over everything heard
+    /// ([`Capture::place_bars`]); the last beat may still be incomplete.
     pub grid: BeatGrid,
+    /// The network's log-odds that each beat is a downbeat: evidence for placing the bar lines.
+    downbeat_log_odds: Vec<f32>,
+    /// How many times the bar lines have moved, so scores of the old bars are not reused.
+    pub bar_lines: u64,
     /// Features of the complete beats, `BEAT_FEATURES` values per beat.
     pub features: Vec<f32>,
     /// RMS level of every [`ENVELOPE_FRAMES`] frames (all channels), for the editor's
@@ -66,6 +73,8 @@ impl Capture {
                 meter: 4,
                 duration_s: 0.0,
             },
+            downbeat_log_odds: Vec::new(),
+            bar_lines: 0,
             features: Vec::new(),
             envelope: Vec::new(),
             envelope_open: (0.0, 0),
@@ -105,10 +114,17 @@ impl Capture {
     }
 
     /// Adds a beat reported by the streaming tracker at `time_s`, `beat_in_bar` into a bar of
-    /// `meter` beats. Returns `false` (and adds nothing) unless it is later than the last beat.
-    /// When the tracker changes its mind about the meter, the beats before are renumbered
-    /// backwards from this one so the grid stays one consistent bar grid.
-    pub fn push_beat(&mut self, time_s: f64, beat_in_bar: u8, meter: u8) -> bool {
+    /// `meter` beats, with the network's `downbeat_log_odds`. Returns `false` (and adds
+    /// nothing) unless it is later than the last beat. When the tracker changes its mind about
+    /// the meter, the beats before are renumbered backwards from this one so the grid stays
+    /// one consistent bar grid.
+    pub fn push_beat(
+        &mut self,
+        time_s: f64,
+        beat_in_bar: u8,
+        meter: u8,
+        downbeat_log_odds: f32,
+    ) -> bool {
         let grid = &mut self.grid;
         if grid.beats.last().is_some_and(|&t| time_s <= t) {
             return false;
@@ -122,11 +138,28 @@ impl Capture {
                     (i64::from(beat_in_bar) - (n - i as i64)).rem_euclid(i64::from(meter)) as u8;
             }
             grid.meter = meter;
+            let rows = self.features.len() / BEAT_FEATURES;
+            rewrite_bar_features(
+                &grid_prefix(grid, rows),
+                &mut self.features[..rows * BEAT_FEATURES],
+            );
+            self.bar_lines += 1;
         }
         grid.beats.push(time_s);
         grid.beat_in_bar.push(beat_in_bar);
         grid.duration_s = grid.duration_s.max(time_s);
+        self.downbeat_log_odds.push(downbeat_log_odds);
         true
+    }
+
+    /// Places the bar lines over every beat heard (`bar_phase::place_bars`: the chord changes
+    /// and the network's downbeats), rewriting the bar features of the complete beats when
+    /// they move. Returns whether they moved.
+    pub fn place_bars(&mut self) -> bool {
+        let moved =
+            bar_phase::place_bars(&mut self.grid, &mut self.features, &self.downbeat_log_odds);
+        self.bar_lines += u64::from(moved);
+        moved
     }
 
     /// Beats whose features are known.
@@ -146,6 +179,7 @@ impl Capture {
         let features = FeatureMatrix::new(beats, self.features.clone()).ok()?;
         Some(ScoringView {
             epoch: self.epoch,
+            bar_lines: self.bar_lines,
             grid,
             features,
         })
@@ -200,6 +234,8 @@ impl CaptureSnapshot {
 #[derive(Debug, Clone)]
 pub struct ScoringView {
     pub epoch: u64,
+    /// [`Capture::bar_lines`] when the view was taken.
+    pub bar_lines: u64,
     pub grid: BeatGrid,
     pub features: FeatureMatrix,
 }
@@ -501,9 +537,9 @@ mod tests {
     fn a_meter_change_renumbers_the_earlier_beats_backwards() {
         let mut capture = Capture::new(1, 48_000, 2);
         for k in 0..5u8 {
-            assert!(capture.push_beat(f64::from(k), k % 4, 4));
+            assert!(capture.push_beat(f64::from(k), k % 4, 4, 0.0));
         }
-        assert!(capture.push_beat(5.0, 0, 3));
+        assert!(capture.push_beat(5.0, 0, 3, 0.0));
         assert_eq!(capture.grid.beat_in_bar, [1, 2, 0, 1, 2, 0]);
         assert_eq!(capture.grid.meter, 3);
         capture.grid.validate().unwrap();

@@ -58,7 +58,7 @@ fn analysed_session() -> Arc<Session> {
         *capture = Capture::new(1, song.sample_rate, song.channels);
         capture.append(&song.samples);
         for (&t, &b) in grid.beats.iter().zip(&grid.beat_in_bar) {
-            capture.push_beat(t, b, grid.meter);
+            capture.push_beat(t, b, grid.meter, 0.0);
         }
         capture.features = analysis.features.as_slice().to_vec();
         capture.tempo_bpm = analysis.tempo_bpm;

@@ -462,23 +462,7 @@ pub fn beat_features_into(
     out[86] = (period / recent[count / 2]).log2() as f32;
 
     let meter = grid.meter.max(1) as usize;
-    let position = grid.beat_in_bar.get(beat).copied().unwrap_or(0) as usize;
-    if position < 4 {
-        out[87 + position] = 1.0;
-    } else {
-        out[91] = 1.0;
-    }
-    out[92] = meter as f32 / 4.0;
-    let bar_phase = std::f64::consts::TAU * position as f64 / meter as f64;
-    out[93] = bar_phase.sin() as f32;
-    out[94] = bar_phase.cos() as f32;
-    let bar = bar_index(grid, beat, first_downbeat);
-    for (slot, bars) in [2i64, 4, 8].into_iter().enumerate() {
-        let phase = (bar.rem_euclid(bars) as f64 + position as f64 / meter as f64) / bars as f64;
-        let angle = std::f64::consts::TAU * phase;
-        out[95 + 2 * slot] = angle.sin() as f32;
-        out[96 + 2 * slot] = angle.cos() as f32;
-    }
+    bar_features_into(grid, beat, bar_index(grid, beat, first_downbeat), out);
 
     let vector = current.similarity_vector();
     for (slot, k) in [1usize, 2, 4, 8, 16, 32].into_iter().enumerate() {
@@ -529,6 +513,46 @@ pub fn beat_features_into(
     }
     out[114..118].copy_from_slice(&current.onset_quarters);
     out[118..121].copy_from_slice(&current.band_flux);
+}
+
+/// The features read from the bar lines alone: position in the bar, meter, and the phase in
+/// 2-, 4- and 8-bar phrases. They change when bar lines move ([`rewrite_bar_features`]).
+pub const BAR_FEATURES: std::ops::Range<usize> = 87..101;
+
+/// Writes the [`BAR_FEATURES`] of beat `beat`, which lies in bar `bar` (counted from the
+/// first downbeat, -1 before it), into the beat's row `out`.
+fn bar_features_into(grid: &BeatGrid, beat: usize, bar: i64, out: &mut [f32]) {
+    out[BAR_FEATURES].fill(0.0);
+    let meter = grid.meter.max(1) as usize;
+    let position = grid.beat_in_bar.get(beat).copied().unwrap_or(0) as usize;
+    if position < 4 {
+        out[87 + position] = 1.0;
+    } else {
+        out[91] = 1.0;
+    }
+    out[92] = meter as f32 / 4.0;
+    let bar_phase = std::f64::consts::TAU * position as f64 / meter as f64;
+    out[93] = bar_phase.sin() as f32;
+    out[94] = bar_phase.cos() as f32;
+    for (slot, bars) in [2i64, 4, 8].into_iter().enumerate() {
+        let phase = (bar.rem_euclid(bars) as f64 + position as f64 / meter as f64) / bars as f64;
+        let angle = std::f64::consts::TAU * phase;
+        out[95 + 2 * slot] = angle.sin() as f32;
+        out[96 + 2 * slot] = angle.cos() as f32;
+    }
+}
+
+/// Rewrites the [`BAR_FEATURES`] of every row of `features` (the first beats of `grid`, 121
+/// values each) for `grid`'s bar lines: what [`beat_features_into`] would write for them, the
+/// rest of each row untouched.
+pub fn rewrite_bar_features(grid: &BeatGrid, features: &mut [f32]) {
+    let mut downbeats_seen = 0i64;
+    for (beat, row) in features.chunks_exact_mut(BEAT_FEATURES).enumerate() {
+        if grid.beat_in_bar.get(beat) == Some(&0) {
+            downbeats_seen += 1;
+        }
+        bar_features_into(grid, beat, downbeats_seen - 1, row);
+    }
 }
 
 /// The 121 features of every beat of `grid`, from all the frames of a track.
@@ -629,5 +653,19 @@ mod tests {
             assert!(row[114] > row[116], "beat {beat}");
             assert!(row.iter().all(|v| v.is_finite() && v.abs() < 20.0));
         }
+    }
+
+    #[test]
+    fn rewriting_bar_features_gives_what_the_moved_grid_computes() {
+        let audio = clicks_and_tones(10.0);
+        let frames = analyse_frames(&audio, 22_050).unwrap();
+        let tracked = BeatGrid::regular(0.0, 0.5, 20, 4, 0).unwrap();
+        // The same beats with the bar lines one beat later.
+        let moved = BeatGrid::regular(0.0, 0.5, 20, 4, 1).unwrap();
+        assert_eq!(tracked.beats, moved.beats);
+        let mut features = track_features(&frames, &tracked);
+        rewrite_bar_features(&moved, features.as_mut_slice());
+        assert_eq!(features, track_features(&frames, &moved));
+        assert_ne!(features, track_features(&frames, &tracked));
     }
 }

@@ -7,10 +7,11 @@
 //! - [`beat_model`]: the learned beat and downbeat activation network (trained by
 //!   `trainer beats train`, shipped in the library), whole tracks or frame by frame.
 //! - [`bar_decoder`]: offline decoding of activations into tempo, meter, beats and downbeats
-//!   (Viterbi over a tempo × bar-position state space); [`track_beats`] runs both.
+//!   (Viterbi over a tempo × bar-position state space).
 //! - [`bar_filter`]: the same state space filtered forward, for the streaming tracker.
 //! - [`bar_phase`]: where the bars start, decided over the beats from the network's downbeats
-//!   and the chroma change at each beat (Viterbi offline, forward filtering when streaming).
+//!   and the chord change at each beat (after the whole track offline; over everything heard
+//!   so far, beat by beat, in the plugin's capture).
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
 //!
@@ -148,41 +149,44 @@ fn check_rate(sample_rate: u32) -> Result<(), AnalysisError> {
     Ok(())
 }
 
-/// Beats and bars of a track's frames by the learned tracker: `model`'s activations decoded
-/// over tempo, meter and bar position ([`bar_decoder`]), the bar lines then placed over the
-/// beats by the network's downbeats and the harmony's changes ([`bar_phase`]).
-pub fn track_beats(
+/// Beats, bars and features of a track's frames by the shipped beat model.
+pub fn analyze_frames(frames: &[Frame], duration_s: f64) -> TrackAnalysis {
+    analyze_frames_with(beat_model::shipped(), frames, duration_s)
+}
+
+/// Beats, bars and features of a track's frames by `model`: its activations decoded over
+/// tempo, meter and bar position ([`bar_decoder`]), the features of the beats found
+/// ([`beat_features`]), then the bar lines placed over the beats by the network's downbeats
+/// and the chord changes ([`bar_phase`]).
+pub fn analyze_frames_with(
     model: &beat_model::BeatModel,
     frames: &[Frame],
     duration_s: f64,
-) -> bar_decoder::Decoded {
+) -> TrackAnalysis {
     let activations = model.activations(frames);
-    let mut decoded = bar_decoder::decode(
+    let decoded = bar_decoder::decode(
         &bar_decoder::StateSpace::default(),
         &activations,
         duration_s,
     );
-    let grid = &decoded.grid;
-    let evidence = bar_phase::track_evidence(frames, &activations, &grid.beats, duration_s);
-    let positions = bar_phase::decide_positions(grid.meter, &grid.beat_in_bar, &evidence);
-    // The positions keep the grid's beats and meter, so the grid's checks hold.
-    if let Ok(placed) = BeatGrid::new(grid.beats.clone(), positions, grid.meter, duration_s) {
-        decoded.grid = placed;
-    }
-    decoded
-}
-
-/// Beats, bars and features from a track's frames.
-pub fn analyze_frames(frames: &[Frame], duration_s: f64) -> TrackAnalysis {
-    let beats = track_beats(beat_model::shipped(), frames, duration_s);
-    let features = beat_features::track_features(frames, &beats.grid);
+    let mut grid = decoded.grid;
+    let mut features = beat_features::track_features(frames, &grid);
+    let downbeat_log_odds: Vec<f32> = grid
+        .beats
+        .iter()
+        .map(|&t| {
+            let around = bar_phase::around(&activations, frontend::frame_index_at(t));
+            bar_phase::downbeat_log_odds(around)
+        })
+        .collect();
+    bar_phase::place_bars(&mut grid, features.as_mut_slice(), &downbeat_log_odds);
     TrackAnalysis {
-        meter: beats.grid.meter,
-        duration_s: beats.grid.duration_s,
-        grid: beats.grid,
+        meter: grid.meter,
+        duration_s: grid.duration_s,
+        grid,
         features,
-        tempo_bpm: beats.tempo_bpm,
-        confidence: beats.confidence,
+        tempo_bpm: decoded.tempo_bpm,
+        confidence: decoded.confidence,
     }
 }
 

@@ -18,13 +18,13 @@
 
 use super::bar_decoder::StateSpace;
 use super::bar_filter::BarFilter;
-use super::bar_phase::{self, PhaseFilter};
+use super::bar_phase;
 use super::beat_features::{
     BeatSummary, CONTEXT_BEATS, FrameSource, beat_features_into, span_frame_range, summarize_beat,
 };
 use super::beat_model::{self, Activation, ActivationStream, BeatModel};
 use super::decode::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
-use super::frontend::{Frame, FrameAnalyzer, N_CHROMA};
+use super::frontend::{Frame, FrameAnalyzer};
 use super::resample::ResampleError;
 use crate::features::BEAT_FEATURES;
 use crate::grid::BeatGrid;
@@ -42,7 +42,7 @@ const SILENCE_ENDS_BEATS: usize = 43;
 const CONFIDENCE_RATE: f32 = 0.2;
 /// Weight of each frame in the slow average of the beat probability (about 2 s).
 const LEVEL_RATE: f32 = 0.01;
-/// Activations kept for placing a reported beat in its bar: more than the bar filter's delay
+/// Activations kept for a reported beat's downbeat evidence: more than the bar filter's delay
 /// between a beat and its report.
 const RECENT_ACTIVATIONS: usize = 32;
 
@@ -59,6 +59,9 @@ pub struct StreamingBeat {
     pub tempo_bpm: f32,
     /// 0 (guessing) to 1 (beats on strong, regular onsets).
     pub confidence: f32,
+    /// The network's log-odds that this beat is a downbeat: evidence for placing the bar lines
+    /// over everything captured ([`bar_phase::place_bars`]).
+    pub downbeat_log_odds: f32,
 }
 
 /// Why the streaming analyzer could not be set up.
@@ -138,14 +141,10 @@ struct BeatState {
     confidence: f32,
     /// Slow average of the beat probability over all frames.
     level: f32,
-    /// Where each bar starts ([`bar_phase`]), from the beats the filter reports.
-    phase: PhaseFilter,
     /// The latest activations by frame, for the downbeat evidence of a reported beat.
     recent: [Activation; RECENT_ACTIVATIONS],
     /// Activations received (the next one's frame).
     activations_seen: usize,
-    /// The previous reported beat's time and the mean chroma of the beat before it.
-    previous_beat: Option<(f64, Option<[f32; N_CHROMA]>)>,
 }
 
 impl Tracker {
@@ -163,10 +162,8 @@ impl Tracker {
                 meter: 4,
                 confidence: 0.0,
                 level: 0.0,
-                phase: PhaseFilter::default(),
                 recent: [Activation::default(); RECENT_ACTIVATIONS],
                 activations_seen: 0,
-                previous_beat: None,
             },
         }
     }
@@ -181,20 +178,12 @@ impl Tracker {
         beats.meter = 4;
         beats.confidence = 0.0;
         beats.level = 0.0;
-        beats.phase.reset();
         beats.recent = [Activation::default(); RECENT_ACTIVATIONS];
         beats.activations_seen = 0;
-        beats.previous_beat = None;
     }
 
     /// Takes frame `k`; `report` receives the beats it reveals.
-    fn on_frame(
-        &mut self,
-        k: usize,
-        frame: &Frame,
-        frames: &FrameRing,
-        report: &mut impl FnMut(StreamingBeat),
-    ) {
+    fn on_frame(&mut self, k: usize, frame: &Frame, report: &mut impl FnMut(StreamingBeat)) {
         let beats = &mut self.beats;
         beats.silent_frames = if frame.loudness < SILENT_LOUDNESS {
             beats.silent_frames + 1
@@ -204,27 +193,22 @@ impl Tracker {
         let slots = beats.silence.len();
         beats.silence[k % slots] = beats.silent_frames;
         self.activations.push(&frame.mel, |activation| {
-            beats.on_activation(activation, frames, report)
+            beats.on_activation(activation, report)
         });
     }
 
     /// Ends the stream: the frames in the look-ahead are decided with silence after them.
-    fn finish(&mut self, frames: &FrameRing, report: &mut impl FnMut(StreamingBeat)) {
+    fn finish(&mut self, report: &mut impl FnMut(StreamingBeat)) {
         let beats = &mut self.beats;
         self.activations
-            .finish(|activation| beats.on_activation(activation, frames, report));
+            .finish(|activation| beats.on_activation(activation, report));
     }
 }
 
 impl BeatState {
     /// Filters the next activation and reports the beat it reveals, unless the music had
     /// stopped by then.
-    fn on_activation(
-        &mut self,
-        activation: Activation,
-        frames: &FrameRing,
-        report: &mut impl FnMut(StreamingBeat),
-    ) {
+    fn on_activation(&mut self, activation: Activation, report: &mut impl FnMut(StreamingBeat)) {
         self.level += LEVEL_RATE * (activation.beat - self.level);
         self.recent[self.activations_seen % RECENT_ACTIVATIONS] = activation;
         self.activations_seen += 1;
@@ -235,10 +219,8 @@ impl BeatState {
             meter,
             confidence,
             level,
-            phase,
             recent,
             activations_seen,
-            previous_beat,
             ..
         } = self;
         filter.push(activation, |beat| {
@@ -251,15 +233,6 @@ impl BeatState {
             // How much the beat stands out from the average frame.
             let salience = (beat.strength - *level).clamp(0.0, 1.0);
             *confidence += CONFIDENCE_RATE * (salience - *confidence);
-            // The beat before this one has ended: its chroma change is known now.
-            let mut previous_change = None;
-            let mut chroma_before = None;
-            if let Some((start, before)) = *previous_beat {
-                let chroma = bar_phase::mean_chroma(frames, start, beat.time_s);
-                previous_change = before.map(|b| bar_phase::chroma_change(&chroma, &b));
-                chroma_before = Some(chroma);
-            }
-            *previous_beat = Some((beat.time_s, chroma_before));
             let mut near = [Activation::default(); 3];
             let mut n = 0;
             for j in k.saturating_sub(1)..=k + 1 {
@@ -268,14 +241,13 @@ impl BeatState {
                     n += 1;
                 }
             }
-            let downbeat = bar_phase::downbeat_log_odds(&near[..n]);
-            let beat_in_bar = phase.push(beat.meter, beat.beat_in_bar, previous_change, downbeat);
             report(StreamingBeat {
                 time_s: beat.time_s,
-                beat_in_bar,
+                beat_in_bar: beat.beat_in_bar,
                 meter: beat.meter,
                 tempo_bpm: beat.tempo_bpm,
                 confidence: *confidence,
+                downbeat_log_odds: bar_phase::downbeat_log_odds(&near[..n]),
             });
         });
     }
@@ -373,6 +345,7 @@ impl StreamingAnalyzer {
                     meter: 4,
                     tempo_bpm: 0.0,
                     confidence: 0.0,
+                    downbeat_log_odds: 0.0,
                 };
                 BEAT_QUEUE
             ],
@@ -440,8 +413,7 @@ impl StreamingAnalyzer {
         let result = analyzer.finish(&mut |k, frame: &Frame| self.on_frame(k, frame));
         self.analyzer = Some(analyzer);
         let queue = &mut self.queue;
-        self.tracker
-            .finish(&self.ring, &mut |beat| queue.push(beat));
+        self.tracker.finish(&mut |beat| queue.push(beat));
         self.finished = true;
         result.map_err(Into::into)
     }
@@ -531,7 +503,7 @@ impl StreamingAnalyzer {
         self.ring.end = k + 1;
         let queue = &mut self.queue;
         self.tracker
-            .on_frame(k, frame, &self.ring, &mut |beat| queue.push(beat));
+            .on_frame(k, frame, &mut |beat| queue.push(beat));
     }
 }
 

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use cutscore_model::analysis::bar_phase;
 use cutscore_model::analysis::beat_model::file::{
     self as beat_file, BeatEpoch, BeatProvenance, BeatTrainingMetrics,
 };
@@ -25,8 +26,10 @@ use cutscore_model::analysis::beat_model::{self, BeatModel, BeatModelConfig, INP
 use cutscore_model::analysis::decode::decode_file;
 use cutscore_model::analysis::frontend::{self, Frame};
 use cutscore_model::analysis::metrics;
-use cutscore_model::analysis::{StreamingAnalyzer, track_beats};
+use cutscore_model::analysis::{StreamingAnalyzer, analyze_frames_with};
 use cutscore_model::device::{self, DeviceChoice};
+use cutscore_model::features::BEAT_FEATURES;
+use cutscore_model::grid::BeatGrid;
 use cutscore_model::synth::{self, SongSpec, SongTruth};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -186,6 +189,9 @@ struct SongScores {
     /// The streaming tracker's beat F and downbeat F, with `--streaming`.
     streaming_f: Option<f64>,
     streaming_downbeat_f: Option<f64>,
+    /// Downbeat F of the plugin's capture at the end of the song: the streaming beats with
+    /// their bar lines placed over everything heard.
+    capture_downbeat_f: Option<f64>,
 }
 
 fn score_song(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<SongScores> {
@@ -205,7 +211,7 @@ fn score_frames(
     duration_s: f64,
     truth: &SongTruth,
 ) -> anyhow::Result<SongScores> {
-    let decoded = track_beats(model, frames, duration_s);
+    let decoded = analyze_frames_with(model, frames, duration_s);
     let grid = &decoded.grid;
     let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
     let beats = metrics::evaluate(&truth.beats, &grid.beats)?;
@@ -224,6 +230,7 @@ fn score_frames(
         offset_ms: median_offset(&truth.beats, &grid.beats) * 1000.0,
         streaming_f: None,
         streaming_downbeat_f: None,
+        capture_downbeat_f: None,
     })
 }
 
@@ -249,29 +256,57 @@ fn median_offset(reference: &[f64], estimated: &[f64]) -> f64 {
     offsets[offsets.len() / 2]
 }
 
-/// Beat F and downbeat F of the streaming tracker on `song`, fed in 512-frame blocks.
-fn score_streaming(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<(f64, f64)> {
+/// Beat F and downbeat F of the streaming tracker on `song`, fed in 512-frame blocks, and the
+/// downbeat F of the plugin's capture: the same beats, their features computed as each beat
+/// completes, the bar lines placed over all of them at the end (`bar_phase::place_bars`, as
+/// the plugin does after every beat), in the meter most beats were reported in.
+fn score_streaming(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<(f64, f64, f64)> {
     let mut analyzer = StreamingAnalyzer::with_model(model);
     analyzer.prepare(512, song.sample_rate)?;
-    let mut beats = Vec::new();
-    let mut downbeats = Vec::new();
-    let mut take = |analyzer: &mut StreamingAnalyzer| {
+    let mut grid = BeatGrid::empty(0.0);
+    let mut log_odds = Vec::new();
+    let mut features = Vec::new();
+    let mut row = vec![0.0f32; BEAT_FEATURES];
+    let mut meters = [0usize; 5];
+    let mut take = |analyzer: &mut StreamingAnalyzer, finished: bool| -> anyhow::Result<()> {
         while let Some(beat) = analyzer.poll_beat() {
-            beats.push(beat.time_s);
-            if beat.beat_in_bar == 0 {
-                downbeats.push(beat.time_s);
-            }
+            grid.beats.push(beat.time_s);
+            grid.beat_in_bar.push(beat.beat_in_bar);
+            meters[usize::from(beat.meter.min(4))] += 1;
+            log_odds.push(beat.downbeat_log_odds);
         }
+        // The meter most beats were reported in.
+        grid.meter = (1..=4u8)
+            .max_by_key(|&m| meters[usize::from(m)])
+            .unwrap_or(4);
+        grid.duration_s = analyzer.duration_s();
+        let complete = if finished {
+            grid.len()
+        } else {
+            grid.len().saturating_sub(1)
+        };
+        for beat in features.len() / BEAT_FEATURES..complete {
+            analyzer.features_into(&grid, beat, &mut row)?;
+            features.extend_from_slice(&row);
+        }
+        Ok(())
     };
     for block in song.mono.chunks(512) {
         analyzer.push(block)?;
-        take(&mut analyzer);
+        take(&mut analyzer, false)?;
     }
     analyzer.finish()?;
-    take(&mut analyzer);
+    take(&mut analyzer, true)?;
+    let downbeats_of = |grid: &BeatGrid| -> Vec<f64> {
+        grid.bar_starts().iter().map(|&i| grid.beats[i]).collect()
+    };
+    let streaming_downbeat_f =
+        metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats_of(&grid))?;
+    bar_phase::place_bars(&mut grid, &mut features, &log_odds);
     Ok((
-        metrics::evaluate(&song.truth.beats, &beats)?.f_measure,
-        metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats)?,
+        metrics::evaluate(&song.truth.beats, &grid.beats)?.f_measure,
+        streaming_downbeat_f,
+        metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats_of(&grid))?,
     ))
 }
 
@@ -286,9 +321,10 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         .map(|song| {
             let mut scores = score_song(&model, song)?;
             if args.streaming {
-                let (f, downbeat_f) = score_streaming(&model, song)?;
+                let (f, downbeat_f, capture_downbeat_f) = score_streaming(&model, song)?;
                 scores.streaming_f = Some(f);
                 scores.streaming_downbeat_f = Some(downbeat_f);
+                scores.capture_downbeat_f = Some(capture_downbeat_f);
             }
             Ok(scores)
         })
@@ -299,12 +335,12 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     }
     let optional = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     println!(
-        "{:<32} {:>6} {:>6} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6}",
-        "song", "bpm", "found", "meter", "F", "CMLt", "AMLt", "DbF", "ms", "sF", "sDbF"
+        "{:<32} {:>6} {:>6} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6}",
+        "song", "bpm", "found", "meter", "F", "CMLt", "AMLt", "DbF", "ms", "sF", "sDbF", "cDbF"
     );
     for s in &scores {
         println!(
-            "{:<32} {:>6.1} {:>6.1} {:>2}/{:<2} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.0} | {:>6} {:>6}",
+            "{:<32} {:>6.1} {:>6.1} {:>2}/{:<2} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.0} | {:>6} {:>6} {:>6}",
             s.name,
             s.true_bpm,
             s.tempo_bpm,
@@ -316,7 +352,8 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             s.downbeat_f,
             s.offset_ms,
             optional(s.streaming_f),
-            optional(s.streaming_downbeat_f)
+            optional(s.streaming_downbeat_f),
+            optional(s.capture_downbeat_f)
         );
     }
     let n = scores.len() as f64;
@@ -326,7 +363,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     };
     println!(
-        "{:<32} {:>6} {:>6.2} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6} | {:>6} {:>6}",
+        "{:<32} {:>6} {:>6.2} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6} | {:>6} {:>6} {:>6}",
         "mean (tempo: share within 4 %)",
         "",
         mean(&|s| s.tempo_ok as u8 as f64),
@@ -338,6 +375,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         "",
         optional(streaming_mean(|s| s.streaming_f)),
         optional(streaming_mean(|s| s.streaming_downbeat_f)),
+        optional(streaming_mean(|s| s.capture_downbeat_f)),
     );
     println!("beat model {}, {} songs", model.info.model_id, scores.len());
     Ok(())
