@@ -179,14 +179,16 @@ pub fn audition(capture: &CaptureSnapshot, proposal: &Proposal) -> Result<Vec<f3
     let full = capture.grid_prefix(last);
     let rate = f64::from(capture.audio.sample_rate);
     let from_frame = (full.beats[first] * rate) as usize;
-    let to_frame = ((full.duration_s * rate) as usize).min(capture.audio.frames());
+    let to_frame = ((full.duration_s * rate).ceil() as usize).min(capture.audio.frames());
     let excerpt = capture.audio.excerpt(from_frame, to_frame);
-    let offset = full.beats[first];
+    // Times in the excerpt are from its first frame, and it lasts exactly its frames: whole
+    // frames either side, so the grid never reaches past the audio by a rounding.
+    let offset = from_frame as f64 / rate;
     let grid = BeatGrid {
         beats: full.beats[first..].iter().map(|t| t - offset).collect(),
         beat_in_bar: full.beat_in_bar[first..].to_vec(),
         meter: full.meter,
-        duration_s: full.duration_s - offset,
+        duration_s: excerpt.seconds(),
     };
     let edit = Edit::new(grid.len(), [(proposal.start - first, proposal.end - first)])
         .map_err(|e| ActionError::Edit(e.to_string()))?;
