@@ -103,8 +103,9 @@ impl Engine {
     }
 
     /// Stops both threads and waits for the analysis thread, which analyses what is still
-    /// queued in the ring (at most its 4 s of audio) and parks its tracker. Returns the scoring
-    /// worker's handle if it is still busy, to be joined later.
+    /// queued in the ring (at most its 4 s of audio) and parks its tracker. A fit in progress
+    /// is cancelled (within one batch of model evaluations). Returns the scoring worker's
+    /// handle if it is still busy, to be joined later.
     pub fn stop(mut self) -> Option<JoinHandle<()>> {
         self.signal();
         if let Some(analysis) = self.analysis.take() {

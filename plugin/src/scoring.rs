@@ -17,7 +17,7 @@ use cutscore_model::checkpoint::Checkpoint;
 use cutscore_model::device::{DeviceChoice, select};
 use cutscore_model::edit::Edit;
 use cutscore_model::editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
-use cutscore_model::editing::fit::{FitOptions, fit_to_length};
+use cutscore_model::editing::fit::{FitError, FitOptions, fit_to_length_unless};
 use cutscore_model::features::FeatureMatrix;
 use cutscore_model::grid::BeatGrid;
 use cutscore_model::reward::RewardModel;
@@ -256,11 +256,13 @@ impl ScoringWorker {
             features: &features,
             meter: grid.meter,
         };
-        let state = match fit_to_length(&serving.model, &grid, track, &options) {
+        // Deactivation sets `stop`: the fit gives up within one batch of model evaluations.
+        let state = match fit_to_length_unless(&serving.model, &grid, track, &options, &self.stop) {
             Ok(result) => FitState::Done {
                 beats: grid.len(),
                 result,
             },
+            Err(FitError::Cancelled) => return,
             Err(e) => FitState::Failed(e.to_string()),
         };
         // A fit for a capture that has since been replaced (Start over, a new sample rate), or

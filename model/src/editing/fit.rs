@@ -51,6 +51,7 @@
 //! with `met_target == false` and a message saying why.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -152,6 +153,8 @@ pub enum FitError {
     BadTarget { target_s: f64 },
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("the fit was cancelled")]
+    Cancelled,
 }
 
 /// Short cut lengths tried by default, in bars: whole phrases (4, 8, 12, 16 bars), their halves,
@@ -203,6 +206,27 @@ pub fn fit_to_length(
     track: Track,
     options: &FitOptions,
 ) -> Result<FitResult, FitError> {
+    fit_to_length_unless(model, grid, track, options, &AtomicBool::new(false))
+}
+
+/// [`fit_to_length`], given up with [`FitError::Cancelled`] soon after `cancel` is set: it is
+/// read between batches of model evaluations (at most [`CUTS_PER_SCORING_CALL`] cuts, tens of
+/// milliseconds on a CPU), before the search and before the final rescoring.
+pub fn fit_to_length_unless(
+    model: &RewardModel,
+    grid: &BeatGrid,
+    track: Track,
+    options: &FitOptions,
+    cancel: &AtomicBool,
+) -> Result<FitResult, FitError> {
+    let check = || {
+        if cancel.load(Ordering::Acquire) {
+            Err(FitError::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
+    check()?;
     if grid.len() < 2 {
         return Err(FitError::NoBeats);
     }
@@ -217,7 +241,8 @@ pub fn fit_to_length(
     let downbeats = grid.bar_starts();
     let bars = Bars::new(grid, &downbeats, options);
     let spans = candidate_spans(&bars, options, need + slack);
-    let cuts = score_cuts(model, grid, track, &downbeats, spans)?;
+    let cuts = score_cuts(model, grid, track, &downbeats, spans, &check)?;
+    check()?;
     let per_join = per_join_charge(&cuts, options.join_cost);
     let value_of = |score: f32, joins: usize| {
         if joins == 0 {
@@ -271,6 +296,7 @@ pub fn fit_to_length(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(ModelError::from)?;
+    check()?;
     let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
     let positions = bar_beats(grid);
     let mut fitted: Vec<FitEdit> = solutions
@@ -456,13 +482,16 @@ fn score_cuts(
     track: Track,
     downbeats: &[usize],
     spans: Vec<(usize, usize)>,
-) -> Result<Vec<Cut>, ModelError> {
+    check: &dyn Fn() -> Result<(), FitError>,
+) -> Result<Vec<Cut>, FitError> {
     let mut cuts = Vec::with_capacity(spans.len());
     for chunk in spans.chunks(CUTS_PER_SCORING_CALL) {
+        check()?;
         let edits = chunk
             .iter()
             .map(|&(s, e)| Edit::new(grid.len(), [(downbeats[s], downbeats[e])]))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ModelError::from)?;
         let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
         cuts.extend(chunk.iter().zip(scores).map(|(&(s, e), score)| {
             let (start, end) = (downbeats[s], downbeats[e]);

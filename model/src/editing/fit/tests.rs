@@ -431,3 +431,22 @@ fn section_cuts_lie_on_phrase_boundaries_within_the_budget() {
         "a keep region was cut"
     );
 }
+
+#[test]
+fn a_cancelled_fit_stops_with_a_typed_error() {
+    let (grid, features) = song(64);
+    let track = Track {
+        features: &features,
+        meter: grid.meter,
+    };
+    let options = FitOptions {
+        target_s: grid.duration_s * 0.7,
+        ..FitOptions::default()
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let err = fit_to_length_unless(&tiny(), &grid, track, &options, &cancel).unwrap_err();
+    assert!(matches!(err, FitError::Cancelled), "{err}");
+    // Not cancelled, the same call fits.
+    cancel.store(false, std::sync::atomic::Ordering::Release);
+    fit_to_length_unless(&tiny(), &grid, track, &options, &cancel).unwrap();
+}
