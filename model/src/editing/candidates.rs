@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use super::bars::{BarLimits, Bars};
 use crate::edit::Edit;
 use crate::grid::BeatGrid;
 use crate::reward::scoring::{Track, score_edits};
@@ -96,12 +97,48 @@ pub struct CutCandidate {
     pub score: f32,
 }
 
-/// The candidate spans `(start, end)` in beats, in source order.
+/// The candidate spans `(start, end)` in beats, in source order: whole-bar cuts from
+/// downbeats over the song's [`Bars`] (the fit's rules), or with `beat_aligned` the same
+/// lengths in beats from any beat.
 pub fn candidate_spans(grid: &BeatGrid, options: &CandidateOptions) -> Vec<(usize, usize)> {
+    if options.beat_aligned {
+        return beat_aligned_spans(grid, options);
+    }
+    let downbeats = grid.bar_starts();
+    // The track's first beat is never cut: a proposal leaves something to come from.
+    let keep_intro_bars = match downbeats.first() {
+        Some(0) => options.keep_intro_bars.max(1),
+        _ => options.keep_intro_bars,
+    };
+    // Outside the region is kept: a cut lies wholly inside it.
+    let outside: Vec<Range<f64>> = options
+        .region
+        .iter()
+        .flat_map(|r| [f64::NEG_INFINITY..r.start, r.end..f64::INFINITY])
+        .collect();
+    let bars = Bars::new(
+        grid,
+        &downbeats,
+        &BarLimits {
+            keep_intro_bars,
+            keep_outro_bars: options.keep_outro_bars,
+            keep_regions: &outside,
+            remove_regions: &[],
+        },
+    );
+    let lengths: Vec<usize> = (options.min_bars.max(1)..=options.max_bars).collect();
+    bars.short_cuts(&lengths, f64::INFINITY)
+        .into_iter()
+        .map(|(s, e)| (downbeats[s], downbeats[e]))
+        .collect()
+}
+
+/// [`candidate_spans`] with `beat_aligned`: lengths of whole bars' worth of beats from any beat
+/// after the first, the kept intro and outro counted in bars.
+fn beat_aligned_spans(grid: &BeatGrid, options: &CandidateOptions) -> Vec<(usize, usize)> {
     let n = grid.len();
     let meter = usize::from(grid.meter.max(1));
     let downbeats = grid.bar_starts();
-    // Protected beats: the first `keep_intro_bars` bars (and any pickup), the last `keep_outro_bars`.
     let first_allowed = match options.keep_intro_bars {
         0 => 1,
         k => downbeats.get(k).copied().unwrap_or(n),
@@ -115,29 +152,10 @@ pub fn candidate_spans(grid: &BeatGrid, options: &CandidateOptions) -> Vec<(usiz
         Some(region) => grid.time_of(start) >= region.start && grid.time_of(end) <= region.end,
         None => true,
     };
-    let starts: Vec<usize> = if options.beat_aligned {
-        (0..n).collect()
-    } else {
-        downbeats.clone()
-    };
     let mut spans = Vec::new();
-    for &start in &starts {
-        if start < first_allowed {
-            continue;
-        }
+    for start in first_allowed..n {
         for bars in options.min_bars.max(1)..=options.max_bars {
-            let end = if options.beat_aligned {
-                start + bars * meter
-            } else {
-                match downbeats
-                    .iter()
-                    .position(|&d| d == start)
-                    .and_then(|i| downbeats.get(i + bars))
-                {
-                    Some(&end) => end,
-                    None => break,
-                }
-            };
+            let end = start + bars * meter;
             // A cut must leave a beat after it to resume on.
             if end > end_allowed || end >= n {
                 break;

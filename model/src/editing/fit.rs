@@ -55,6 +55,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use super::bars::{BarLimits, Bars};
 use super::candidates::{BarBeat, bar_beats};
 use crate::edit::Edit;
 use crate::grid::BeatGrid;
@@ -239,7 +240,7 @@ pub fn fit_to_length_unless(
     let need = duration - options.target_s;
     let slack = options.slack_s.max(0.0);
     let downbeats = grid.bar_starts();
-    let bars = Bars::new(grid, &downbeats, options);
+    let bars = bars_of(grid, &downbeats, options);
     let spans = candidate_spans(&bars, options, need + slack);
     let cuts = score_cuts(model, grid, track, &downbeats, spans, &check)?;
     check()?;
@@ -338,107 +339,25 @@ pub fn fit_to_length_unless(
     })
 }
 
-/// The song's bars as the search sees them: where cuts may start and end, which bars must be
-/// kept or removed.
-struct Bars {
-    /// Start time of every bar, plus the end of the track: `count() + 1` values.
-    times: Vec<f64>,
-    /// Bars that overlap a region that must be removed.
-    forced: Vec<bool>,
-    /// Bars that overlap a region that must be kept.
-    kept: Vec<bool>,
-    /// `kept_before[b]`: kept bars among bars `0..b`, to test a span in O(1).
-    kept_before: Vec<usize>,
-    /// First bar a cut may remove (the end of the kept intro).
-    first: usize,
-    /// Last bar a cut may resume on (the start of the kept outro, and never past the last
-    /// downbeat: a cut resumes on one).
-    last: usize,
-}
-
-impl Bars {
-    fn new(grid: &BeatGrid, downbeats: &[usize], options: &FitOptions) -> Self {
-        let count = downbeats.len();
-        let times: Vec<f64> = downbeats
-            .iter()
-            .map(|&d| grid.time_of(d))
-            .chain([grid.time_of(grid.len())])
-            .collect();
-        let overlaps = |regions: &[Range<f64>]| -> Vec<bool> {
-            (0..count)
-                .map(|b| {
-                    let (a, z) = (times[b], times[b + 1]);
-                    regions.iter().any(|r| r.start < z && r.end > a)
-                })
-                .collect()
-        };
-        let forced = overlaps(&options.remove_regions);
-        let kept = overlaps(&options.keep_regions);
-        let mut kept_before = vec![0; count + 1];
-        for b in 0..count {
-            kept_before[b + 1] = kept_before[b] + usize::from(kept[b]);
-        }
-        Self {
-            times,
-            forced,
-            kept,
-            kept_before,
-            first: options.keep_intro_bars,
-            last: count
-                .saturating_sub(options.keep_outro_bars)
-                .min(count.saturating_sub(1)),
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.forced.len()
-    }
-
-    fn seconds(&self, start: usize, end: usize) -> f64 {
-        self.times[end] - self.times[start]
-    }
-
-    /// Whether bars `start..end` may be cut: inside the removable middle, no kept bar.
-    fn allows(&self, start: usize, end: usize) -> bool {
-        self.first <= start
-            && start < end
-            && end <= self.last
-            && self.kept_before[end] == self.kept_before[start]
-    }
-
-    /// The phrase boundaries for phrases of `phrase` bars (module docs, step 1).
-    fn boundaries(&self, phrase: usize) -> Vec<usize> {
-        let mut ends: Vec<usize> = (self.first..=self.last)
-            .filter(|b| b.is_multiple_of(phrase))
-            .collect();
-        ends.extend([self.first, self.last]);
-        // Region edges: where a run of kept or forced bars begins or ends.
-        for flags in [&self.kept, &self.forced] {
-            for b in 1..self.count() {
-                if flags[b] != flags[b - 1] {
-                    ends.push(b);
-                }
-            }
-        }
-        ends.retain(|b| (self.first..=self.last).contains(b));
-        ends.sort_unstable();
-        ends.dedup();
-        ends
-    }
+/// The bars of `grid` under `options`' limits.
+fn bars_of(grid: &BeatGrid, downbeats: &[usize], options: &FitOptions) -> Bars {
+    Bars::new(
+        grid,
+        downbeats,
+        &BarLimits {
+            keep_intro_bars: options.keep_intro_bars,
+            keep_outro_bars: options.keep_outro_bars,
+            keep_regions: &options.keep_regions,
+            remove_regions: &options.remove_regions,
+        },
+    )
 }
 
 /// The candidate cuts as `(start_bar, end_bar)`, no longer than `max_seconds`: the short cuts
 /// and the section cuts of the module docs, step 1, in that order.
 fn candidate_spans(bars: &Bars, options: &FitOptions, max_seconds: f64) -> Vec<(usize, usize)> {
     let fits = |s: usize, e: usize| bars.allows(s, e) && bars.seconds(s, e) <= max_seconds;
-    let mut spans = Vec::new();
-    for start in bars.first..bars.last {
-        for &length in &options.lengths {
-            if length > 0 && fits(start, start + length) {
-                spans.push((start, start + length));
-            }
-        }
-    }
+    let mut spans = bars.short_cuts(&options.lengths, max_seconds);
     let short = |s: usize, e: usize| options.lengths.contains(&(e - s));
     let mut phrase = FIRST_PHRASE_BARS;
     loop {

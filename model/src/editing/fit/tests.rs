@@ -375,7 +375,7 @@ fn section_cuts_lie_on_phrase_boundaries_within_the_budget() {
     ] {
         let (grid, _) = song(count);
         let options = FitOptions::default();
-        let bars = Bars::new(&grid, &grid.bar_starts(), &options);
+        let bars = bars_of(&grid, &grid.bar_starts(), &options);
         let spans = candidate_spans(&bars, &options, f64::INFINITY);
         let sections: Vec<(usize, usize)> = spans
             .iter()
@@ -423,7 +423,7 @@ fn section_cuts_lie_on_phrase_boundaries_within_the_budget() {
         keep_regions: vec![42.5..59.0],
         ..FitOptions::default()
     };
-    let bars = Bars::new(&grid, &grid.bar_starts(), &options);
+    let bars = bars_of(&grid, &grid.bar_starts(), &options);
     let spans = candidate_spans(&bars, &options, f64::INFINITY);
     assert!(spans.contains(&(4, 21)) && spans.contains(&(30, 60)));
     assert!(
