@@ -1,6 +1,6 @@
 //! Where each bar starts, decided over the beats once they are known: a small hidden Markov
-//! model whose states are the positions in the bar, observing at every beat the network's
-//! downbeat probability and how much the harmony changes there.
+//! model whose state is where the bar lines stand among the beats, observing at every beat the
+//! network's downbeat probability and how much the harmony changes there.
 //!
 //! The network alone places downbeats well on the music it was trained on and poorly on
 //! recorded rock (it finds the beats and then picks the wrong one of them). Harmony is the
@@ -28,7 +28,7 @@
 //! The three constants were chosen on the real-music development set and the synthetic
 //! evaluation set (`model/shipped/BEATS.md`).
 
-use super::beat_features::rewrite_bar_features;
+use super::beat_features::{cosine, rewrite_bar_features};
 use super::beat_model::Activation;
 use crate::features::BEAT_FEATURES;
 use crate::grid::BeatGrid;
@@ -36,7 +36,8 @@ use crate::grid::BeatGrid;
 /// Where the mean chroma of a beat sits in its feature row.
 const CHROMA_FEATURES: std::ops::Range<usize> = 46..58;
 
-/// Probability of leaving the expected next position at a beat (split over the others).
+/// Probability that the offset changes at a beat (a bar of another length; split over the
+/// other offsets).
 pub const PHASE_JUMP: f32 = 0.001;
 /// Weight of the network's downbeat log-odds. Small: on recorded music the network is often
 /// confidently wrong about which beat starts the bar.
@@ -76,13 +77,11 @@ pub fn around(activations: &[Activation], k: usize) -> &[Activation] {
 
 /// Cosine distance between two chroma vectors (0 when either is silent).
 pub fn chroma_change(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na < 1e-6 || nb < 1e-6 {
+    let silent = |v: &[f32]| v.iter().all(|x| x.abs() < 1e-6);
+    if silent(a) || silent(b) {
         0.0
     } else {
-        (1.0 - dot / (na * nb)).max(0.0)
+        (1.0 - cosine(a, b)).max(0.0)
     }
 }
 
@@ -137,19 +136,22 @@ pub fn counted_positions(beats: &[f64], meter: u8) -> Vec<u8> {
     let m = meter.max(1) as usize;
     let mut count = 0usize;
     let mut positions = Vec::with_capacity(beats.len());
-    let mut gaps: Vec<f64> = Vec::new();
     for (i, &t) in beats.iter().enumerate() {
         if i > 0 {
             let gap = t - beats[i - 1];
-            let mut recent: Vec<f64> = gaps.iter().rev().take(8).copied().collect();
+            // The median of the (up to) eight gaps before this one.
+            let mut recent = [0.0f64; 8];
+            let known = (i - 1).min(recent.len());
+            for (slot, j) in recent.iter_mut().zip(i - known..i) {
+                *slot = beats[j] - beats[j - 1];
+            }
+            let recent = &mut recent[..known];
             let steps = if recent.is_empty() {
                 1
             } else {
                 recent.sort_by(f64::total_cmp);
-                let period = recent[recent.len() / 2];
-                ((gap / period).round() as usize).max(1)
+                ((gap / recent[known / 2]).round() as usize).max(1)
             };
-            gaps.push(gap);
             count += steps;
         }
         positions.push((count % m) as u8);
@@ -165,7 +167,7 @@ fn transition_costs(meter: usize) -> (f32, f32) {
     )
 }
 
-/// Log-belief in each offset before any evidence: the tracker's positions (offset 0) are as
+/// Log-belief in each offset before any evidence: the reference positions (offset 0) are as
 /// likely as all the others together.
 fn start_belief(belief: &mut [f32]) {
     let others = (0.5 / belief.len().saturating_sub(1).max(1) as f32).ln();
