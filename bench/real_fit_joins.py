@@ -1,0 +1,55 @@
+"""How many of the fit's joins land on true downbeats, on the real-music development set.
+
+    bench/.venv/bin/python bench/real_fit_joins.py TRAINER [DIR]
+
+Runs `TRAINER edit SONG --target T --json` on every `*.wav` of DIR (default
+/work/data/realset, built by `real_set.py`) for targets of 50, 60, 70, 80 and 90 % of the
+song's length, and counts the joins of each best edit whose cut and resume times both lie
+within 70 ms of a true downbeat (the song's `*.truth.json`). The fit stands on the tracker's
+bar lines, so this is what a user fitting a real song hears at the joins.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+TOLERANCE_S = 0.07
+FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def joins_of(trainer, wav, target_s, out):
+    result = subprocess.run(
+        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json"],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(f"{os.path.basename(wav)} at {target_s:.1f} s failed: {result.stderr[-200:]}")
+        return []
+    return json.loads(result.stdout)["joins"]
+
+
+def main():
+    trainer = sys.argv[1]
+    folder = sys.argv[2] if len(sys.argv) > 2 else "/work/data/realset"
+    on = total = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "edit.wav")
+        for wav in sorted(glob.glob(os.path.join(folder, "*.wav"))):
+            truth = json.load(open(wav[:-4] + ".truth.json"))
+            downbeats = np.array(truth["downbeats"])
+            near = lambda t: np.min(np.abs(downbeats - t)) < TOLERANCE_S
+            joins = [j for f in FRACTIONS for j in joins_of(trainer, wav, truth["duration_s"] * f, out)]
+            hits = sum(near(j["from_s"]) and near(j["to_s"]) for j in joins)
+            on, total = on + hits, total + len(joins)
+            print(f"{os.path.basename(wav)[:-4]:32} {hits}/{len(joins)}")
+    print(f"joins on true downbeats: {on} of {total} ({100 * on / max(total, 1):.0f} %)")
+
+
+if __name__ == "__main__":
+    main()
