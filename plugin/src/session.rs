@@ -534,6 +534,38 @@ mod tests {
     }
 
     #[test]
+    fn the_bar_lines_move_to_the_chord_changes_and_old_scores_are_dropped() {
+        // 4/4 at 120 BPM; the tracker puts its bar lines on beats 0, 4, 8 ... and the chords
+        // change on beats 1, 5, 9 ...
+        let mut capture = Capture::new(1, 48_000, 2);
+        let chroma = 46..58;
+        for k in 0..40u8 {
+            assert!(capture.push_beat(0.5 * f64::from(k), k % 4, 4, 0.0));
+            let mut row = vec![0.0f32; BEAT_FEATURES];
+            let notes: &[usize] = if (k + 3) / 4 % 2 == 0 {
+                &[0, 4, 7]
+            } else {
+                &[7, 11, 2]
+            };
+            notes.iter().for_each(|&n| row[chroma.start + n] = 1.0);
+            capture.features.extend_from_slice(&row);
+        }
+        let before = capture.scoring_view().unwrap().bar_lines;
+        assert!(capture.place_bars());
+        let view = capture.scoring_view().unwrap();
+        assert!(view.bar_lines > before, "a new placing of the bar lines");
+        let downbeats = view.grid.bar_starts();
+        assert_eq!(downbeats[..3], [1, 5, 9]);
+        // The bar features say so too: beat 5 is a downbeat, beat 4 the last of its bar.
+        assert_eq!(view.features.row(5)[87], 1.0);
+        assert_eq!(view.features.row(4)[90], 1.0);
+        assert!(
+            !capture.place_bars(),
+            "the same evidence places them the same"
+        );
+    }
+
+    #[test]
     fn a_meter_change_renumbers_the_earlier_beats_backwards() {
         let mut capture = Capture::new(1, 48_000, 2);
         for k in 0..5u8 {
