@@ -542,7 +542,7 @@ mod tests {
         for k in 0..40u8 {
             assert!(capture.push_beat(0.5 * f64::from(k), k % 4, 4, 0.0));
             let mut row = vec![0.0f32; BEAT_FEATURES];
-            let notes: &[usize] = if (k + 3) / 4 % 2 == 0 {
+            let notes: &[usize] = if k.div_ceil(4) % 2 == 0 {
                 &[0, 4, 7]
             } else {
                 &[7, 11, 2]
