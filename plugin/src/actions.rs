@@ -185,7 +185,11 @@ pub fn audition(capture: &CaptureSnapshot, proposal: &Proposal) -> Result<Vec<f3
     // frames either side, so the grid never reaches past the audio by a rounding.
     let offset = from_frame as f64 / rate;
     let grid = BeatGrid {
-        beats: full.beats[first..].iter().map(|t| t - offset).collect(),
+        // Never below 0 when the first frame's time rounds a hair above the beat.
+        beats: full.beats[first..]
+            .iter()
+            .map(|t| (t - offset).max(0.0))
+            .collect(),
         beat_in_bar: full.beat_in_bar[first..].to_vec(),
         meter: full.meter,
         duration_s: excerpt.seconds(),

@@ -86,7 +86,8 @@ impl ScoringWorker {
                 last_watch = Instant::now();
                 self.watch_user_model(&mut serving);
             }
-            if self.update(&serving, &mut cache, &mut bar_at) {
+            // A fit cancelled by deactivation leaves no scoring pass behind it.
+            if self.stop.load(Ordering::Acquire) || self.update(&serving, &mut cache, &mut bar_at) {
                 return;
             }
         }

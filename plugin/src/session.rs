@@ -563,6 +563,18 @@ mod tests {
             !capture.place_bars(),
             "the same evidence places them the same"
         );
+        // A new beat (no features yet) and then its features: the bars stand, nothing to
+        // rescore, and the new beat continues the placed bar.
+        assert!(capture.push_beat(20.0, 0, 4, 0.0));
+        assert!(!capture.place_bars());
+        assert_eq!(capture.grid.beat_in_bar[40], 3);
+        let mut row = vec![0.0f32; BEAT_FEATURES];
+        row[chroma.start] = 1.0;
+        capture.features.extend_from_slice(&row);
+        assert!(
+            !capture.place_bars(),
+            "one more beat does not move the bars"
+        );
     }
 
     #[test]

@@ -103,9 +103,9 @@ pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidenc
 
 /// Places the bar lines of `grid` over its beats: [`decide_positions`] from the beats counted
 /// in `grid`'s meter ([`counted_positions`]) and the evidence of the beats that have features,
-/// the beats after those continuing the last offset. When a position changes, the
-/// [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features` (the first beats of
-/// `grid`) are rewritten. Returns whether anything changed.
+/// the beats after those continuing the last offset. When the position of a beat with
+/// features changes, the [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features`
+/// (the first beats of `grid`) are rewritten. Returns whether that happened.
 pub fn place_bars(grid: &mut BeatGrid, features: &mut [f32], downbeat_log_odds: &[f32]) -> bool {
     let m = grid.meter.max(1) as usize;
     let counted = counted_positions(&grid.beats, grid.meter);
@@ -121,13 +121,15 @@ pub fn place_bars(grid: &mut BeatGrid, features: &mut [f32], downbeat_log_odds: 
             .iter()
             .map(|&c| ((c as usize + offset) % m) as u8),
     );
-    if positions == grid.beat_in_bar {
-        return false;
-    }
-    grid.beat_in_bar = positions;
+    // Only beats with features count as moved: the newest beat, placed by the offset alone,
+    // takes its position without a rewrite (or the plugin would rescore on every beat).
     let rows = (features.len() / BEAT_FEATURES).min(grid.len());
-    rewrite_bar_features(grid, &mut features[..rows * BEAT_FEATURES]);
-    true
+    let moved = positions[..rows] != grid.beat_in_bar[..rows];
+    grid.beat_in_bar = positions;
+    if moved {
+        rewrite_bar_features(grid, &mut features[..rows * BEAT_FEATURES]);
+    }
+    moved
 }
 
 /// Positions that count the beats from 0, a gap of about `k` beat periods (the median of the
@@ -152,9 +154,10 @@ pub fn counted_positions(beats: &[f64], meter: u8) -> Vec<u8> {
                 recent.sort_by(f64::total_cmp);
                 ((gap / recent[known / 2]).round() as usize).max(1)
             };
-            count += steps;
+            // Only the count modulo the meter matters (and a huge gap cannot overflow it).
+            count = (count + steps % m) % m;
         }
-        positions.push((count % m) as u8);
+        positions.push(count as u8);
     }
     positions
 }
