@@ -177,13 +177,7 @@ fn decisions_to_an_unwritable_folder_report_and_log_nothing() {
     let blocker = dir.path().join("not-a-folder");
     let contents = b"a file where the prefs folder should be";
     std::fs::write(&blocker, contents).unwrap();
-    let (session, _) = session_with_song();
-    let params = Arc::new(CutscoreParams::default());
-    *params.prefs_dir.write().unwrap() = Some(blocker.join("prefs"));
-    let editor = CutscoreEditor::new(params, session.clone());
-    let mut harness =
-        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
-    harness.run();
+    let (mut harness, session, _) = editor_logging_to(&blocker.join("prefs"));
     harness.get_by_label("1").click();
     harness.run();
     harness.get_by_label("Accept").click();
