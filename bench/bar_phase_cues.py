@@ -12,7 +12,7 @@ true downbeat):
 - low: the largest low-band (< 150 Hz) STFT magnitude around the beat, over its song mean
   (the kick).
 
-This is the measurement behind `analysis::bar_phase` (model/shipped/BEATS.md). No tracker is
+This is the measurement behind `analysis::bar_phase` (analysis/shipped/BEATS.md). No tracker is
 involved.
 """
 

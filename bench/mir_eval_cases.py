@@ -1,4 +1,4 @@
-"""Reference numbers for the Rust beat metrics (model/src/analysis/metrics.rs).
+"""Reference numbers for the Rust beat metrics (analysis/src/metrics.rs).
 
 Builds the same beat sequences as the Rust unit tests (same float operations), scores them
 with mir_eval.beat.evaluate (trims the first 5 s, F-measure at +-70 ms, CMLc/CMLt/AMLc/AMLt)

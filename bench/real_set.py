@@ -7,7 +7,7 @@ song this writes to OUT_DIR:
 
 - `<slug>.wav`: all stems summed, stereo 44.1 kHz 16-bit, peak-normalised to -1 dBFS;
 - `<slug>.truth.json`: the beats and bars of the chart's tempo map and time signatures, in the
-  schema of the Rust `SongTruth` (`model/src/synth/truth.rs`), corrected as the `DECISIONS`
+  schema of the Rust `SongTruth` (`synth/src/truth.rs`), corrected as the `DECISIONS`
   table below says and trimmed to the span where the song plays.
 
 Beat times come from the chart, never from a beat tracker. The audio is only used to check them

@@ -8,16 +8,16 @@
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use cutscore_model::analysis::analyze_samples;
-use cutscore_model::analysis::streaming::StreamingAnalyzer;
-use cutscore_model::edit::Edit;
-use cutscore_model::editing::candidates::{CandidateOptions, candidate_spans};
-use cutscore_model::features::BEAT_FEATURES;
-use cutscore_model::grid::BeatGrid;
-use cutscore_model::reward::scoring::{Track, score_edits};
-use cutscore_model::synth::{Song, SongSpec, render};
-use cutscore_plugin::scoring::BATCH;
+use cutscore_analysis::analyze_samples;
+use cutscore_analysis::streaming::StreamingAnalyzer;
+use cutscore_core::edit::Edit;
+use cutscore_core::features::BEAT_FEATURES;
+use cutscore_core::grid::BeatGrid;
+use cutscore_editing::candidates::{CandidateOptions, candidate_spans};
+use cutscore_plugin::scoring_worker::BATCH;
 use cutscore_plugin::tap::{AudioTap, TapStats};
+use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_synth::{Song, SongSpec, render};
 
 fn song(seconds: f64, rate: u32) -> Song {
     let mut spec = SongSpec::random(21);
@@ -89,7 +89,7 @@ fn analysis_thread(c: &mut Criterion) {
 fn scoring_worker(c: &mut Criterion) {
     let song = song(180.0, 22_050);
     let analysis = analyze_samples(&song.mono(), song.sample_rate).unwrap();
-    let model = cutscore_model::shipped::checkpoint()
+    let model = cutscore_reward::shipped::checkpoint()
         .unwrap()
         .model(&candle_core::Device::Cpu)
         .unwrap();

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cutscore_model::synth::{SongSpec, render};
 use cutscore_plugin::engine::Engine;
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Session, lock};
+use cutscore_synth::{SongSpec, render};
 use nice_plug_egui::RepaintNotifier;
 
 const BLOCK: usize = 512;

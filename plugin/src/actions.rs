@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use cutscore_model::audio::{WavFormat, write_wav};
-use cutscore_model::edit::Edit;
-use cutscore_model::editing::markers::{edit_list, join_markers, write_markers};
-use cutscore_model::editing::render::{DEFAULT_CROSSFADE_S, render};
-use cutscore_model::features::{BEAT_FEATURES, FeatureMatrix};
-use cutscore_model::grid::BeatGrid;
-use cutscore_model::prefs::{
+use cutscore_core::audio::{WavFormat, write_wav};
+use cutscore_core::edit::Edit;
+use cutscore_core::features::{BEAT_FEATURES, FeatureMatrix};
+use cutscore_core::grid::BeatGrid;
+use cutscore_core::prefs::{
     DECISIONS_FILE, Decision, PrefsContents, PrefsLog, RECORD_VERSION, Record, TrackRecord, Undo,
     Verdict, track_id_of_parts,
 };
+use cutscore_editing::markers::{edit_list, join_markers, write_markers};
+use cutscore_editing::render::{DEFAULT_CROSSFADE_S, render};
 
 use crate::session::{CaptureSnapshot, Finished, Proposal, Session, lock};
 
@@ -34,11 +34,11 @@ pub enum ActionError {
     )]
     StaleProposal { expected: usize, actual: usize },
     #[error("cannot write to the prefs folder: {0}")]
-    Prefs(#[from] cutscore_model::prefs::PrefsError),
+    Prefs(#[from] cutscore_core::prefs::PrefsError),
     #[error("the edit does not fit the capture: {0}")]
     Edit(String),
     #[error("cannot render: {0}")]
-    Render(#[from] cutscore_model::editing::render::RenderError),
+    Render(#[from] cutscore_editing::render::RenderError),
     #[error("cannot write {path}: {reason}")]
     Write { path: PathBuf, reason: String },
 }

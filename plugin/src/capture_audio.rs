@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use cutscore_model::audio::Audio;
+use cutscore_core::audio::Audio;
 
 /// Frames per sealed chunk: about 1.4 s at 48 kHz.
 pub const CHUNK_FRAMES: usize = 1 << 16;

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use cutscore_model::edit::Edit;
-use cutscore_model::editing::markers::clock;
-use cutscore_model::prefs::Verdict;
+use cutscore_core::edit::Edit;
+use cutscore_core::prefs::Verdict;
+use cutscore_editing::markers::clock;
 use egui::{Color32, RichText, Sense, Stroke, Ui};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::NiceEguiApp;

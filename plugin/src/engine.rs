@@ -12,10 +12,10 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 use nice_plug_egui::RepaintNotifier;
 
-use crate::analysis::AnalysisThread;
+use crate::analysis_thread::AnalysisThread;
 use crate::jobs::Job;
 use crate::params::CutscoreParams;
-use crate::scoring::ScoringWorker;
+use crate::scoring_worker::ScoringWorker;
 use crate::session::{Session, lock};
 use crate::tap::{AUDITION_RING_S, AudioTap, AuditionPlayer, CAPTURE_RING_S};
 

@@ -1,5 +1,5 @@
 //! What the scoring worker is asked to do. Its own module so the state the threads share
-//! ([`crate::session`]) and the worker ([`crate::scoring`]) do not import each other.
+//! ([`crate::session`]) and the worker ([`crate::scoring_worker`]) do not import each other.
 
 use std::time::Instant;
 

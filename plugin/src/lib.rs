@@ -6,7 +6,7 @@
 //! Bypassed (the host's bypass switch, [`params::CutscoreParams::bypass`]), it only passes the
 //! audio through: no capture, no audition.
 //!
-//! Threads: audio → [`tap`] ring → [`analysis`] thread → [`scoring`] worker → [`session`] →
+//! Threads: audio → [`tap`] ring → [`analysis_thread`] → [`scoring_worker`] → [`session`] →
 //! [`editor`]. [`engine`] starts and stops them with activation.
 
 use std::num::NonZeroU32;
@@ -16,13 +16,13 @@ use nice_plug::prelude::*;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, RepaintNotifier};
 
 pub mod actions;
-pub mod analysis;
+pub mod analysis_thread;
 pub mod capture_audio;
 pub mod editor;
 pub mod engine;
 pub mod jobs;
 pub mod params;
-pub mod scoring;
+pub mod scoring_worker;
 pub mod session;
 pub mod tap;
 
@@ -44,7 +44,7 @@ impl Default for Cutscore {
     fn default() -> Self {
         Self {
             params: Arc::new(CutscoreParams::default()),
-            session: Arc::new(Session::new(cutscore_model::user_model::user_model_path())),
+            session: Arc::new(Session::new(cutscore_reward::user_model::user_model_path())),
             repaint: RepaintNotifier::new(),
             engine: None,
             audio: None,

@@ -161,10 +161,10 @@ fn saved_state_version(state: &PluginState) -> u32 {
         .unwrap_or(0)
 }
 
-/// `prefs/` beside the user model (`cutscore_model::user_model::user_model_path`), where
+/// `prefs/` beside the user model (`cutscore_reward::user_model::user_model_path`), where
 /// `trainer finetune` looks by default.
 pub fn default_prefs_dir() -> Option<PathBuf> {
-    cutscore_model::user_model::user_model_path()
+    cutscore_reward::user_model::user_model_path()
         .and_then(|model| model.parent().map(|dir| dir.join("prefs")))
 }
 

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use cutscore_model::analysis::bar_phase;
-use cutscore_model::analysis::beat_features::rewrite_bar_features;
-use cutscore_model::analysis::streaming::StreamingAnalyzer;
-use cutscore_model::editing::candidates::BarBeat;
-use cutscore_model::editing::fit::FitResult;
-use cutscore_model::features::{BEAT_FEATURES, FeatureMatrix};
-use cutscore_model::grid::BeatGrid;
+use cutscore_analysis::bar_phase;
+use cutscore_analysis::beat_features::rewrite_bar_features;
+use cutscore_analysis::streaming::StreamingAnalyzer;
+use cutscore_core::features::{BEAT_FEATURES, FeatureMatrix};
+use cutscore_core::grid::BeatGrid;
+use cutscore_editing::candidates::BarBeat;
+use cutscore_editing::fit::FitResult;
 
 use crossbeam_channel::Sender;
 
@@ -398,7 +398,7 @@ pub enum Finished {
     /// A decision was logged or not (`Err`: why).
     Decided {
         span: (usize, usize),
-        verdict: cutscore_model::prefs::Verdict,
+        verdict: cutscore_core::prefs::Verdict,
         outcome: Result<crate::actions::Logged, String>,
     },
 }

@@ -4,11 +4,11 @@
 //! plugin could propose on such a song is auditioned from a capture snapshot, as the editor's
 //! Audition button does, and none may exceed 0.9.
 
-use cutscore_model::analysis::analyze_samples;
-use cutscore_model::editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
-use cutscore_model::synth::{SongSpec, render};
+use cutscore_analysis::analyze_samples;
+use cutscore_editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
 use cutscore_plugin::actions::audition;
 use cutscore_plugin::session::{Capture, Proposal};
+use cutscore_synth::{SongSpec, render};
 
 const CEILING: f32 = 0.9;
 

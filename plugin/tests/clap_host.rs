@@ -5,7 +5,7 @@
 //! - the entry's plugin factory lists `com.cutscore.plugin`; by default the plugin has one main
 //!   stereo input and one main stereo output port, and zero latency;
 //! - at 44.1, 48 and 96 kHz, a fresh instance is activated (1 to 4096 frames per block) and fed
-//!   150 s of a synthetic song (`cutscore_model::synth`) from a separate audio thread, with the
+//!   150 s of a synthetic song (`cutscore_synth`) from a separate audio thread, with the
 //!   transport playing (at 10x real time, so that the analysis keeps up), in seeded random block sizes from 1 to 4096 (both
 //!   ends included); every output sample of every block must equal the input sample
 //!   bit for bit (the output buffers are pre-filled with a NaN sentinel, so a plugin that leaves
@@ -66,8 +66,8 @@ use clack_host::events::event_types::{ParamValueEvent, TransportEvent, Transport
 use clack_host::events::{EventFlags, EventHeader};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
-use cutscore_model::synth::{SongSpec, render};
 use cutscore_plugin::params::{STATE_VERSION, STATE_VERSION_KEY};
+use cutscore_synth::{SongSpec, render};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;

@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cutscore_model::analysis::analyze_samples;
-use cutscore_model::editing::candidates::bar_beats;
-use cutscore_model::prefs::{PrefsContents, Record, Verdict};
-use cutscore_model::synth::{SongSpec, render};
+use cutscore_analysis::analyze_samples;
+use cutscore_core::prefs::{PrefsContents, Record, Verdict};
+use cutscore_editing::candidates::bar_beats;
 use cutscore_plugin::editor::{CutscoreEditor, minutes_seconds, parse_minutes_seconds};
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
+use cutscore_synth::{SongSpec, render};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 

@@ -9,18 +9,18 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
-use cutscore_model::edit::Edit;
-use cutscore_model::features::FeatureMatrix;
-use cutscore_model::grid::BeatGrid;
-use cutscore_model::prefs::{PrefsContents, Record, Verdict};
-use cutscore_model::reward::scoring::{Track, score_edits};
-use cutscore_model::synth::{Song, SongSpec, TempoChange, render};
+use cutscore_core::edit::Edit;
+use cutscore_core::features::FeatureMatrix;
+use cutscore_core::grid::BeatGrid;
+use cutscore_core::prefs::{PrefsContents, Record, Verdict};
 use cutscore_plugin::actions::decide;
 use cutscore_plugin::editor::CutscoreEditor;
 use cutscore_plugin::engine::{AudioEnds, Engine};
 use cutscore_plugin::jobs::Job;
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
+use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_synth::{Song, SongSpec, TempoChange, render};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use nice_plug_egui::RepaintNotifier;
@@ -196,10 +196,10 @@ fn after_start_over_the_proposals_are_the_new_songs_own_scores() {
         duration_s: grid.time_of(beats),
         meter: grid.meter,
     };
-    let width = cutscore_model::features::BEAT_FEATURES;
+    let width = cutscore_core::features::BEAT_FEATURES;
     let features =
         FeatureMatrix::new(beats, view.features.as_slice()[..beats * width].to_vec()).unwrap();
-    let model = cutscore_model::shipped::checkpoint()
+    let model = cutscore_reward::shipped::checkpoint()
         .unwrap()
         .model(&Device::Cpu)
         .unwrap();
@@ -243,10 +243,10 @@ fn a_meter_change_keeps_a_grid_that_accept_can_log() {
         capture.grid.validate().unwrap();
         assert_eq!(capture.grid.meter, 3);
         assert_eq!(&capture.grid.beat_in_bar[6..], &[1, 2, 0, 1, 2, 0, 1, 2]);
-        capture.features = vec![0.1; 13 * cutscore_model::features::BEAT_FEATURES];
+        capture.features = vec![0.1; 13 * cutscore_core::features::BEAT_FEATURES];
     }
     let grid = lock(&session.capture).grid_prefix(13);
-    let positions = cutscore_model::editing::candidates::bar_beats(&grid);
+    let positions = cutscore_editing::candidates::bar_beats(&grid);
     let downbeats = grid.bar_starts();
     let proposal = Proposal::on_grid(&grid, &positions, (downbeats[1], downbeats[2]), 1.0);
     decide(
@@ -295,10 +295,10 @@ fn accept_and_render_of_a_nineteen_minute_capture_run_beside_the_audio_without_d
         for (&t, &b) in grid.beats.iter().zip(&grid.beat_in_bar) {
             capture.push_beat(t, b, 4, 0.0);
         }
-        capture.features = vec![0.0; (beats - 1) * cutscore_model::features::BEAT_FEATURES];
+        capture.features = vec![0.0; (beats - 1) * cutscore_core::features::BEAT_FEATURES];
     }
     let view = lock(&session.capture).grid_prefix(beats - 1);
-    let positions = cutscore_model::editing::candidates::bar_beats(&view);
+    let positions = cutscore_editing::candidates::bar_beats(&view);
     let bars = view.bar_starts();
     let cut = Proposal::on_grid(&view, &positions, (bars[100], bars[300]), 1.0);
     {
@@ -382,7 +382,7 @@ fn accept_and_render_of_a_nineteen_minute_capture_run_beside_the_audio_without_d
 fn decisions_on_one_capture_pair_however_long_it_had_grown() {
     let session = Session::new(None);
     let dir = tempfile::tempdir().unwrap();
-    let width = cutscore_model::features::BEAT_FEATURES;
+    let width = cutscore_core::features::BEAT_FEATURES;
     let grid = BeatGrid::regular(0.0, 0.5, 76, 4, 0).unwrap();
     let grow_to = |music: &Song, beats: usize| {
         let mut capture = lock(&session.capture);
@@ -400,7 +400,7 @@ fn decisions_on_one_capture_pair_however_long_it_had_grown() {
     session.new_capture(44_100, 2);
     let decide_on = |beats: usize, span: (usize, usize), verdict| {
         let view = lock(&session.capture).grid_prefix(beats);
-        let positions = cutscore_model::editing::candidates::bar_beats(&view);
+        let positions = cutscore_editing::candidates::bar_beats(&view);
         let proposal = Proposal::on_grid(&view, &positions, span, 0.0);
         decide(&session, Some(dir.path()), beats, &proposal, &[], verdict).unwrap()
     };
@@ -418,7 +418,7 @@ fn decisions_on_one_capture_pair_however_long_it_had_grown() {
         contents.report.skipped
     );
     assert_eq!(contents.tracks[&first.track].grid.len(), 72);
-    let pairs = cutscore_model::prefs::pairs_from_records(&contents.records);
+    let pairs = cutscore_core::prefs::pairs_from_records(&contents.records);
     assert_eq!(pairs.len(), 1, "the accept and the reject pair");
 
     // A new capture of other audio is another track; of the same audio (the host played the

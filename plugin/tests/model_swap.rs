@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use candle_core::Device;
 use candle_nn::VarMap;
-use cutscore_model::checkpoint::{Provenance, StorageType, TrainingMetrics, save};
-use cutscore_model::reward::{Config, RewardModel};
 use cutscore_plugin::engine::Engine;
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{ModelStatus, Session, lock};
+use cutscore_reward::checkpoint::{Provenance, StorageType, TrainingMetrics, save};
+use cutscore_reward::{Config, RewardModel};
 use nice_plug_egui::RepaintNotifier;
 
 fn wait_for(session: &Session, what: &str, done: impl Fn(&ModelStatus) -> bool) -> ModelStatus {

@@ -9,14 +9,14 @@
 use std::sync::Arc;
 
 use candle_core::Device;
-use cutscore_model::analysis::analyze_samples;
-use cutscore_model::edit::Edit;
-use cutscore_model::editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
-use cutscore_model::reward::scoring::{Track, score_edits};
-use cutscore_model::synth::{SongSpec, TempoChange, render};
+use cutscore_analysis::analyze_samples;
+use cutscore_core::edit::Edit;
+use cutscore_editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
 use cutscore_plugin::editor::CutscoreEditor;
 use cutscore_plugin::params::{CutscoreParams, DEFAULT_WINDOW_SIZE};
 use cutscore_plugin::session::{Capture, ModelStatus, Proposal, Session, lock};
+use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_synth::{SongSpec, TempoChange, render};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 
@@ -30,7 +30,7 @@ fn analysed_session() -> Arc<Session> {
     let song = render(&spec).unwrap();
     let analysis = analyze_samples(&song.mono(), song.sample_rate).unwrap();
     let grid = analysis.grid;
-    let model = cutscore_model::shipped::checkpoint()
+    let model = cutscore_reward::shipped::checkpoint()
         .unwrap()
         .model(&Device::Cpu)
         .unwrap();

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use cutscore_model::checkpoint::EpochMetrics;
+use cutscore_reward::checkpoint::EpochMetrics;
 use plotters::prelude::*;
 
 /// Train curve colour.

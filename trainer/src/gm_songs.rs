@@ -1,8 +1,8 @@
 //! The synthesiser's songs re-voiced with sampled instruments, for training beat trackers that
 //! must work on real recordings.
 //!
-//! [`render_gm`] plays the score of a [`SongSpec`] (the notes `cutscore_model::synth::render`
-//! would synthesise, from [`synth::compose`]) through a General MIDI SoundFont with
+//! [`render_gm`] plays the score of a [`SongSpec`] (the notes `cutscore_synth::render`
+//! would synthesise, from [`cutscore_synth::compose`]) through a General MIDI SoundFont with
 //! [rustysynth](https://github.com/sinshu/rustysynth), so the truth is exactly the synthesiser's
 //! while the sound is sampled instruments: a GM drum kit (MIDI channel 10, notes of the GM
 //! percussion map) and, for each pitched part, a program drawn from the GM families a player
@@ -13,7 +13,7 @@
 //! by its loudness while it plays and mixed at a random balance, so a quiet preset cannot vanish
 //! and a loud organ cannot bury the drums. Like a player, every note is a little early or late
 //! (drums tighter than the rest) and a little louder or softer; the mix gets a gentle random EQ
-//! tilt and sometimes light noise, and is normalised to [`synth::PEAK`]. The truth stays the
+//! tilt and sometimes light noise, and is normalised to [`cutscore_synth::PEAK`]. The truth stays the
 //! exact grid, so the timing spread is part of what a tracker has to tolerate.
 //!
 //! Event timing: rustysynth starts a voice at the start of its next internal block, so splitting
@@ -32,7 +32,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cutscore_model::synth::{self, Part, Score, Song, SongSpec, SynthError};
+use cutscore_synth::{Part, Score, Song, SongSpec, SynthError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rustysynth::{SoundFont, SoundFontError, Synthesizer, SynthesizerError, SynthesizerSettings};
@@ -118,11 +118,11 @@ pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>, GmError> {
 }
 
 /// Renders the song of `spec` with the instruments of `soundfont` (see [`load_soundfont`]):
-/// the truth of `cutscore_model::synth::render(spec)`, stereo at `spec.sample_rate`, peak
-/// [`synth::PEAK`]. `seed` draws the instruments, the mix and the humanisation; the same
+/// the truth of `cutscore_synth::render(spec)`, stereo at `spec.sample_rate`, peak
+/// [`cutscore_synth::PEAK`]. `seed` draws the instruments, the mix and the humanisation; the same
 /// `(spec, seed)` always gives the same samples.
 pub fn render_gm(spec: &SongSpec, soundfont: &Arc<SoundFont>, seed: u64) -> Result<Song, GmError> {
-    let score = synth::compose(spec)?;
+    let score = cutscore_synth::compose(spec)?;
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&spec.sample_rate) {
         return Err(GmError::SampleRate {
             actual: spec.sample_rate,
@@ -175,7 +175,11 @@ pub fn render_gm(spec: &SongSpec, soundfont: &Arc<SoundFont>, seed: u64) -> Resu
         .iter()
         .chain(&right)
         .fold(0.0f32, |m, x| m.max(x.abs()));
-    let scale = if peak > 0.0 { synth::PEAK / peak } else { 0.0 };
+    let scale = if peak > 0.0 {
+        cutscore_synth::PEAK / peak
+    } else {
+        0.0
+    };
     let samples = left
         .iter()
         .zip(&right)
@@ -650,7 +654,7 @@ mod tests {
     fn keeps_the_truth_of_the_synthesiser_but_not_its_sound() {
         let spec = short(7, |s| s.meter = 3);
         let gm = render_gm(&spec, &font(), 0).unwrap();
-        let synthesised = synth::render(&spec).unwrap();
+        let synthesised = cutscore_synth::render(&spec).unwrap();
         assert_eq!(gm.truth, synthesised.truth);
         assert_eq!(gm.frames(), synthesised.frames());
         let difference: Vec<f32> = gm
@@ -723,7 +727,7 @@ mod tests {
             assert_eq!((song.channels, song.sample_rate), (2, spec.sample_rate));
             assert!(song.samples.iter().all(|x| x.is_finite()));
             let peak = song.samples.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            assert!((peak - synth::PEAK).abs() < 1e-5, "peak {peak}");
+            assert!((peak - cutscore_synth::PEAK).abs() < 1e-5, "peak {peak}");
             let (left, right): (Vec<f32>, Vec<f32>) =
                 song.samples.chunks(2).map(|f| (f[0], f[1])).unzip();
             assert_ne!(left, right, "stereo, not mono");
@@ -743,7 +747,7 @@ mod tests {
     #[test]
     fn drums_are_tighter_than_the_other_players() {
         let spec = short(9, |s| s.sample_rate = 44_100);
-        let score = synth::compose(&spec).unwrap();
+        let score = cutscore_synth::compose(&spec).unwrap();
         let band = band(&spec, 0);
         let mut rng = StdRng::seed_from_u64(1);
         let events = schedule(&score, &band, spec.sample_rate, &mut rng);

@@ -1,4 +1,4 @@
-//! `trainer`: Cutscore's command line. Each subcommand is a thin layer over `cutscore-model`
+//! `trainer`: Cutscore's command line. Each subcommand is a thin layer over the Cutscore libraries
 //! and lives in its own module under `cmd/`; this file only parses arguments and reports errors.
 
 mod cmd;

@@ -3,8 +3,8 @@
 mod common;
 
 use common::trainer;
-use cutscore_model::analysis::metrics;
-use cutscore_model::synth::read_truth;
+use cutscore_analysis::metrics;
+use cutscore_synth::read_truth;
 
 fn song(dir: &std::path::Path) -> std::path::PathBuf {
     let wav = dir.join("song.wav");

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use candle_core::Device;
 use candle_nn::VarMap;
-use cutscore_model::checkpoint::{Provenance, StorageType, TrainingMetrics, save};
-use cutscore_model::reward::{Config, RewardModel};
+use cutscore_reward::checkpoint::{Provenance, StorageType, TrainingMetrics, save};
+use cutscore_reward::{Config, RewardModel};
 
 /// Debian's fluid-soundfont-gm, which the SoundFont songs play (`.ci/run` installs it).
 pub const SOUNDFONT: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";

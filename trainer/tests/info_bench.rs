@@ -19,12 +19,12 @@ fn info_reports_a_checkpoint_as_json() {
         String::from_utf8_lossy(&output.stderr)
     );
     let info = json(&output);
-    let expected = cutscore_model::reward::Config::tiny().parameter_count();
+    let expected = cutscore_reward::Config::tiny().parameter_count();
     assert_eq!(info["parameters"], expected);
     assert_eq!(info["tensors"], 3 + 12 + 2 + 4);
     assert_eq!(
         info["feature_schema"]["version"],
-        cutscore_model::features::FEATURE_SCHEMA_VERSION
+        cutscore_core::features::FEATURE_SCHEMA_VERSION
     );
     assert_eq!(info["device"]["name"], "cpu");
     assert!((info["metrics"]["best_val_accuracy"].as_f64().unwrap() - 0.9).abs() < 1e-6);
@@ -37,7 +37,7 @@ fn info_without_a_model_describes_the_shipped_model() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("parameters  2566145 in 45 tensors"), "{text}");
-    let shipped = cutscore_model::shipped::checkpoint().unwrap();
+    let shipped = cutscore_reward::shipped::checkpoint().unwrap();
     assert!(text.contains("the shipped default model"), "{text}");
     assert!(text.contains(&shipped.info.model_id), "{text}");
 }

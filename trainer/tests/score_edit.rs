@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{SOUNDFONT, json, tiny_model, trainer};
-use cutscore_model::synth::{SongSpec, SongTruth, render, write_wav};
+use cutscore_synth::{SongSpec, SongTruth, render, write_wav};
 
 /// A 32-bar 4/4 song at 120 BPM (64 s) written to `dir/song.wav`.
 fn song(dir: &Path) -> (PathBuf, SongTruth) {

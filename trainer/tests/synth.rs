@@ -3,7 +3,7 @@
 mod common;
 
 use common::{SOUNDFONT, trainer};
-use cutscore_model::synth::{SongTruth, evaluation_set, read_truth};
+use cutscore_synth::{SongTruth, evaluation_set, read_truth};
 
 #[test]
 fn writes_a_song_and_its_truth_with_the_flags_applied() {

@@ -6,11 +6,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_fails_saying, json, tiny_model, trainer};
-use cutscore_model::checkpoint::Checkpoint;
-use cutscore_model::edit::Edit;
-use cutscore_model::prefs::{Decision, PrefsLog, Record, TrackRecord, Verdict};
-use cutscore_model::reward::Config;
-use cutscore_model::synthetic_pairs::prepare_song;
+use cutscore_core::edit::Edit;
+use cutscore_core::prefs::{Decision, PrefsLog, Record, TrackRecord, Verdict};
+use cutscore_reward::Config;
+use cutscore_reward::checkpoint::Checkpoint;
+use cutscore_training::synthetic_pairs::prepare_song;
 use sha2::{Digest, Sha256};
 
 /// `trainer pairs` into `dir/name`; returns the folder.
@@ -127,7 +127,7 @@ fn pairs_are_balanced_reproducible_and_never_appended() {
     let other = dir.path().join("again");
     assert!(run(&other).status.success());
     let pairs = |dir: &Path| {
-        cutscore_model::prefs::PrefsContents::read(dir)
+        cutscore_core::prefs::PrefsContents::read(dir)
             .unwrap()
             .pairs()
     };

@@ -12,10 +12,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::analysis::decode::decode_with;
-use cutscore_model::analysis::{StreamingAnalyzer, analyze_file};
-use cutscore_model::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
-use cutscore_model::grid::BeatGrid;
+use cutscore_analysis::decode::decode_with;
+use cutscore_analysis::{StreamingAnalyzer, analyze_file};
+use cutscore_core::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
+use cutscore_core::grid::BeatGrid;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

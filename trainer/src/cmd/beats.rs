@@ -15,22 +15,21 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cutscore_model::analysis::bar_phase;
-use cutscore_model::analysis::beat_model::file::{
+use cutscore_analysis::bar_phase;
+use cutscore_analysis::beat_model::file::{
     self as beat_file, BeatEpoch, BeatProvenance, BeatTrainingMetrics,
 };
-use cutscore_model::analysis::beat_model::training::{
-    BeatExample, BeatTrainer, TrainSettings, learning_rate,
-};
-use cutscore_model::analysis::beat_model::{self, BeatModel, BeatModelConfig, INPUT_BANDS, net};
-use cutscore_model::analysis::decode::decode_file;
-use cutscore_model::analysis::frontend::{self, Frame};
-use cutscore_model::analysis::metrics;
-use cutscore_model::analysis::{StreamingAnalyzer, analyze_frames_with};
-use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::features::BEAT_FEATURES;
-use cutscore_model::grid::BeatGrid;
-use cutscore_model::synth::{self, SongSpec, SongTruth};
+use cutscore_analysis::beat_model::{self, BeatModel, BeatModelConfig, INPUT_BANDS};
+use cutscore_analysis::decode::decode_file;
+use cutscore_analysis::frontend::{self, Frame};
+use cutscore_analysis::metrics;
+use cutscore_analysis::{StreamingAnalyzer, analyze_frames_with};
+use cutscore_core::features::BEAT_FEATURES;
+use cutscore_core::grid::BeatGrid;
+use cutscore_reward::device::{self, DeviceChoice};
+use cutscore_synth::{SongSpec, SongTruth};
+use cutscore_training::beat_net as net;
+use cutscore_training::beat_training::{BeatExample, BeatTrainer, TrainSettings, learning_rate};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -138,7 +137,7 @@ fn read_folder(dir: &Path) -> anyhow::Result<Vec<ScoredSong>> {
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "wav"))
-        .filter(|p| synth::truth_path_for(p).exists())
+        .filter(|p| cutscore_synth::truth_path_for(p).exists())
         .collect();
     paths.sort();
     if paths.is_empty() {
@@ -150,7 +149,7 @@ fn read_folder(dir: &Path) -> anyhow::Result<Vec<ScoredSong>> {
     paths
         .iter()
         .map(|path| {
-            let truth = synth::read_truth(&synth::truth_path_for(path))?;
+            let truth = cutscore_synth::read_truth(&cutscore_synth::truth_path_for(path))?;
             let audio = decode_file(path)?;
             let frames = frontend::analyse_frames(&audio.mono, audio.sample_rate)?;
             let duration_s = audio.duration_s();
@@ -215,7 +214,7 @@ fn score_frames(
     let grid = &decoded.grid;
     let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
     let beats = metrics::evaluate(&truth.beats, &grid.beats)?;
-    let true_bpm = cutscore_model::analysis::bar_decoder::median_tempo(&truth.beats);
+    let true_bpm = cutscore_analysis::bar_decoder::median_tempo(&truth.beats);
     Ok(SongScores {
         name: name.to_owned(),
         true_bpm,
@@ -397,7 +396,7 @@ fn build_examples(args: &TrainArgs) -> anyhow::Result<Vec<BeatExample>> {
         let spec = SongSpec::random(seed);
         let song = match (&soundfont, gm) {
             (Some(sf), true) => gm_songs::render_gm(&spec, sf, seed)?,
-            _ => synth::render(&spec)?,
+            _ => cutscore_synth::render(&spec)?,
         };
         let name = format!("{}{seed}", if gm { "gm" } else { "synth" });
         let example = BeatExample::from_audio(
@@ -610,13 +609,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         } else {
             // Keep the best weights; record the newer metrics with them.
             let kept = beat_file::read(&args.out)?;
-            beat_file::save(
-                &args.out,
-                &config,
-                &net::model_weights(&kept),
-                &metrics,
-                &provenance,
-            )?;
+            beat_file::save(&args.out, &config, &kept.weights(), &metrics, &provenance)?;
         }
     }
     bar.finish_and_clear();

@@ -2,9 +2,9 @@
 //! at a chosen shape, so users can compare their CPU and GPU.
 
 use anyhow::Context;
-use cutscore_model::bench::{Workload, forward_flops, median_time};
-use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::reward::Config;
+use cutscore_reward::Config;
+use cutscore_reward::device::{self, DeviceChoice};
+use cutscore_training::bench::{Workload, forward_flops, median_time};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

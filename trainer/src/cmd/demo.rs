@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cutscore_model::analysis::{TrackAnalysis, analyze_samples};
-use cutscore_model::audio::{Audio, WavFormat, write_wav};
-use cutscore_model::editing::candidates::{CandidateOptions, rank_candidates};
-use cutscore_model::editing::fit::{FitOptions, fit_to_length};
-use cutscore_model::editing::markers::{audacity_labels, clock, join_markers, reaper_csv};
-use cutscore_model::editing::render::DEFAULT_CROSSFADE_S;
-use cutscore_model::reward::scoring::Track;
-use cutscore_model::synth::{SongSpec, render as render_song};
+use cutscore_analysis::{TrackAnalysis, analyze_samples};
+use cutscore_core::audio::{Audio, WavFormat, write_wav};
+use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
+use cutscore_editing::fit::{FitOptions, fit_to_length};
+use cutscore_editing::markers::{audacity_labels, clock, join_markers, reaper_csv};
+use cutscore_editing::render::DEFAULT_CROSSFADE_S;
+use cutscore_reward::scoring::Track;
+use cutscore_synth::{SongSpec, render as render_song};
 
 use super::shared::{ModelArgs, decode_and_analyze_bars, render_fit};
 
@@ -177,11 +177,11 @@ fn synthetic_song(seed: u64, dir: &Path) -> anyhow::Result<(String, Audio, Track
 }
 
 fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
-    cutscore_model::atomic::write(path, text.as_bytes())
+    cutscore_core::atomic::write(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn describe(metrics: &cutscore_model::checkpoint::TrainingMetrics) -> String {
+fn describe(metrics: &cutscore_reward::checkpoint::TrainingMetrics) -> String {
     match metrics.best_val_accuracy {
         Some(acc) => format!("validation accuracy {:.1} %", acc * 100.0),
         None => "no validation metrics".into(),

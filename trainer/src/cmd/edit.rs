@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use cutscore_model::audio::{WavFormat, write_wav};
-use cutscore_model::editing::fit::{FitEdit, FitOptions, fit_to_length};
-use cutscore_model::editing::markers::{MarkerFormat, clock, join_markers, write_markers};
-use cutscore_model::editing::render::DEFAULT_CROSSFADE_S;
-use cutscore_model::reward::scoring::Track;
+use cutscore_core::audio::{WavFormat, write_wav};
+use cutscore_editing::fit::{FitEdit, FitOptions, fit_to_length};
+use cutscore_editing::markers::{MarkerFormat, clock, join_markers, write_markers};
+use cutscore_editing::render::DEFAULT_CROSSFADE_S;
+use cutscore_reward::scoring::Track;
 
 use super::shared::{ModelArgs, decode_and_analyze_bars, render_fit};
 

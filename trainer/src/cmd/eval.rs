@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::pair_set::PairSet;
-use cutscore_model::scorecard;
-use cutscore_model::shipped;
-use cutscore_model::training::TrainConfig;
+use cutscore_reward::device::{self, DeviceChoice};
+use cutscore_reward::shipped;
+use cutscore_training::bradley_terry::TrainConfig;
+use cutscore_training::pair_set::PairSet;
+use cutscore_training::scorecard;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

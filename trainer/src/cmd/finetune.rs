@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::pair_set::PairSet;
-use cutscore_model::synthetic_pairs::{self, PairOptions};
-use cutscore_model::training_run::{self, FinetuneOptions, FinetuneTarget, Progress};
-use cutscore_model::user_model;
+use cutscore_reward::device::{self, DeviceChoice};
+use cutscore_reward::user_model;
+use cutscore_training::pair_set::PairSet;
+use cutscore_training::run::{self, FinetuneOptions, FinetuneTarget, Progress};
+use cutscore_training::synthetic_pairs::{self, PairOptions};
 
 use super::shared::resolve_model;
 
@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out: &out,
         command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
     };
-    let report = training_run::finetune(&base, &user, Some(&synthetic), &options, &target, |p| {
+    let report = run::finetune(&base, &user, Some(&synthetic), &options, &target, |p| {
         if let Progress::EpochEnd { metrics, .. } = p {
             log::info!(
                 "epoch {}: train loss {:.4} acc {:.3}",

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use cutscore_model::checkpoint::tensor_shapes;
-use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::features::{BEAT_FEATURES, EDIT_FEATURES};
+use cutscore_core::features::{BEAT_FEATURES, EDIT_FEATURES};
+use cutscore_reward::checkpoint::tensor_shapes;
+use cutscore_reward::device::{self, DeviceChoice};
 
 use super::shared::resolve_model;
 

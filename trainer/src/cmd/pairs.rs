@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cutscore_model::synthetic_pairs::{PairOptions, generate};
+use cutscore_training::synthetic_pairs::{PairOptions, generate};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Args)]
@@ -20,10 +20,10 @@ pub struct Args {
     per_song: usize,
     /// Width of the oracle's logistic curve in craft points: smaller gives surer, less noisy
     /// labels.
-    #[arg(long, default_value_t = cutscore_model::oracle::DEFAULT_TEMPERATURE)]
+    #[arg(long, default_value_t = cutscore_training::oracle::DEFAULT_TEMPERATURE)]
     temperature: f32,
     /// Pairs the oracle scores closer than this many craft points are redrawn.
-    #[arg(long, default_value_t = cutscore_model::synthetic_pairs::DEFAULT_MIN_MARGIN)]
+    #[arg(long, default_value_t = cutscore_training::synthetic_pairs::DEFAULT_MIN_MARGIN)]
     min_margin: f32,
     /// Pairs the oracle scores further apart than this many craft points are redrawn too: a
     /// set of close calls, the pairs a trained model still gets wrong [default: no ceiling].
@@ -46,7 +46,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let log = args.out.join(cutscore_model::prefs::DECISIONS_FILE);
+    let log = args.out.join(cutscore_core::prefs::DECISIONS_FILE);
     anyhow::ensure!(
         !log.exists(),
         "{} already exists; expected a new or empty folder (pairs are never appended to an existing log)",

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use cutscore_model::editing::candidates::{CandidateOptions, rank_candidates};
-use cutscore_model::editing::markers::clock;
-use cutscore_model::reward::scoring::Track;
+use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
+use cutscore_editing::markers::clock;
+use cutscore_reward::scoring::Track;
 
 use super::shared::{ModelArgs, analyze_bars};
 

@@ -5,17 +5,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cutscore_model::analysis::decode::{decode_audio, mix_to_mono};
-use cutscore_model::analysis::{TrackAnalysis, analyze_file, analyze_samples};
-use cutscore_model::audio::Audio;
-use cutscore_model::checkpoint::{Checkpoint, CheckpointInfo};
-use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::editing::fit::FitEdit;
-use cutscore_model::editing::markers::{EditList, edit_list};
-use cutscore_model::editing::render::{Rendered, render};
-use cutscore_model::grid::BeatGrid;
-use cutscore_model::reward::RewardModel;
-use cutscore_model::shipped::{self, ModelSource};
+use cutscore_analysis::decode::{decode_audio, mix_to_mono};
+use cutscore_analysis::{TrackAnalysis, analyze_file, analyze_samples};
+use cutscore_core::audio::Audio;
+use cutscore_core::grid::BeatGrid;
+use cutscore_editing::fit::FitEdit;
+use cutscore_editing::markers::{EditList, edit_list};
+use cutscore_editing::render::{Rendered, render};
+use cutscore_reward::RewardModel;
+use cutscore_reward::checkpoint::{Checkpoint, CheckpointInfo};
+use cutscore_reward::device::{self, DeviceChoice};
+use cutscore_reward::shipped::{self, ModelSource};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {

@@ -1,6 +1,6 @@
 //! `trainer synth`: render synthetic songs with exact ground truth.
 //!
-//! Writes `song.wav` and `song.truth.json` beside it (see `cutscore_model::synth`); with
+//! Writes `song.wav` and `song.truth.json` beside it (see `cutscore_synth`); with
 //! `--evaluation-set DIR` writes every song of the fixed evaluation set into `DIR` instead,
 //! which is what `bench/librosa_beats.py` and the beat-tracker evaluation read. With
 //! `--soundfont FILE` the same songs are played by a General MIDI SoundFont's sampled
@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use cutscore_model::synth::spec::{MAX_BPM, MIN_BPM};
-use cutscore_model::synth::{self, SongSpec, TempoChange};
+use cutscore_synth::spec::{MAX_BPM, MIN_BPM};
+use cutscore_synth::{SongSpec, TempoChange};
 use rustysynth::SoundFont;
 
 use crate::gm_songs;
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.evaluation_set {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create folder {}", dir.display()))?;
-        for (name, spec) in synth::evaluation_set() {
+        for (name, spec) in cutscore_synth::evaluation_set() {
             let spec = SongSpec {
                 sample_rate: args.sample_rate.unwrap_or(spec.sample_rate),
                 ..spec
@@ -122,15 +122,15 @@ fn spec_from(args: &Args) -> SongSpec {
 
 fn write_song(spec: &SongSpec, voices: &Voices, wav: &Path) -> anyhow::Result<()> {
     let song = match voices {
-        Voices::Synthesised => synth::render(spec).context("cannot render the song")?,
+        Voices::Synthesised => cutscore_synth::render(spec).context("cannot render the song")?,
         Voices::SoundFont(font, voicing) => {
             gm_songs::render_gm(spec, font, voicing.unwrap_or(spec.seed))
                 .context("cannot render the song with the SoundFont")?
         }
     };
-    synth::write_wav(wav, &song)?;
-    let truth = synth::truth_path_for(wav);
-    synth::write_truth(&truth, &song.truth)?;
+    cutscore_synth::write_wav(wav, &song)?;
+    let truth = cutscore_synth::truth_path_for(wav);
+    cutscore_synth::write_truth(&truth, &song.truth)?;
     log::info!(
         "wrote {} ({:.1} s, {} BPM, {}/4, {} beats) and {}",
         wav.display(),

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use candle_nn::VarMap;
-use cutscore_model::checkpoint::{Checkpoint, Provenance};
-use cutscore_model::device::{self, DeviceChoice};
-use cutscore_model::pair_set::PairSet;
-use cutscore_model::reward::{Config, RewardModel};
-use cutscore_model::training::TrainConfig;
-use cutscore_model::training_run::{self, Progress, RunOptions, RunOutput};
+use cutscore_reward::checkpoint::{Checkpoint, Provenance};
+use cutscore_reward::device::{self, DeviceChoice};
+use cutscore_reward::{Config, RewardModel};
+use cutscore_training::bradley_terry::TrainConfig;
+use cutscore_training::pair_set::PairSet;
+use cutscore_training::run::{self, Progress, RunOptions, RunOutput};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Share of songs held out for validation.
@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, default_value_t = 4)]
     patience: usize,
     /// Beats the model reads around each join (stored with the model, used whenever it scores).
-    #[arg(long, default_value_t = cutscore_model::edit::DEFAULT_WINDOW)]
+    #[arg(long, default_value_t = cutscore_core::edit::DEFAULT_WINDOW)]
     window: usize,
     /// Pairs per optimiser step.
     #[arg(long, default_value_t = 64)]
@@ -141,7 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let curves = args.out.with_file_name("curves.png");
     let mut epochs = Vec::new();
-    let metrics = training_run::train(
+    let metrics = run::train(
         model,
         varmap,
         &train,

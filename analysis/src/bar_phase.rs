@@ -1,0 +1,415 @@
+//! Where each bar starts, decided over the beats once they are known: a small hidden Markov
+//! model whose state is where the bar lines stand among the beats, observing at every beat the
+//! network's downbeat probability and how much the harmony changes there.
+//!
+//! The network alone places downbeats well on the music it was trained on and poorly on
+//! recorded rock (it finds the beats and then picks the wrong one of them). Harmony is the
+//! classic cue that does not depend on the instrumentation: chords change on bar lines far more
+//! often than between them (Goto & Muraoka 1999; Papadopoulos & Peeters 2011). Deciding the
+//! bar position over beat-synchronous evidence is what madmom's `DBNBarTrackingProcessor` does
+//! (Krebs, Böck & Widmer 2016); here the evidence is two numbers per beat:
+//!
+//! - `downbeat`: the log-odds that a beat is a downbeat, from the network's downbeat and beat
+//!   probabilities at the beat ([`downbeat_log_odds`]);
+//! - `change`: the cosine distance between the beat's mean chroma and the previous beat's
+//!   (the `chroma` features, [`chroma_change`]), standardised over the beats.
+//!
+//! The meter comes from the tempo × bar-position tracker. The hidden state is the offset (0
+//! to `meter - 1` beats) from the beats counted in that meter ([`counted_positions`]: a gap
+//! of two beat periods, a beat the tracker skipped, counts two); it holds from beat to beat
+//! and may jump at a small cost ([`PHASE_JUMP`]), decided by Viterbi over all the beats so far
+//! ([`decide_positions`]). The count is the reference rather than the tracker's own positions
+//! because on unfamiliar music the tracker moves its bar lines back and forth, and each move
+//! would cost a jump (the plugin's downbeat F on the real set: 0.29 from the tracker's
+//! positions, 0.44 from the count; offline, where the decoder's positions are steadier, both
+//! give 0.54). [`place_bars`] does it for a grid and its features: the offline tracker once
+//! per track, the plugin each time its capture gains a beat (so the capture's bar lines are
+//! always the best reading of everything heard, and only the bar features are rewritten).
+//! The three constants were chosen on the real-music development set and the synthetic
+//! evaluation set (`analysis/shipped/BEATS.md`).
+
+use super::beat_features::{cosine, rewrite_bar_features};
+use super::beat_model::Activation;
+use cutscore_core::features::BEAT_FEATURES;
+use cutscore_core::grid::BeatGrid;
+
+/// Where the mean chroma of a beat sits in its feature row.
+const CHROMA_FEATURES: std::ops::Range<usize> = 46..58;
+
+/// Probability that the offset changes at a beat (a bar of another length; split over the
+/// other offsets).
+pub const PHASE_JUMP: f32 = 0.001;
+/// Weight of the network's downbeat log-odds. Small: on recorded music the network is often
+/// confidently wrong about which beat starts the bar.
+pub const DOWNBEAT_WEIGHT: f32 = 0.1;
+/// Weight of the standardised chroma change.
+pub const CHANGE_WEIGHT: f32 = 2.0;
+/// Floor of the chroma change's spread, so an unchanging chroma (one chord, silence) is not
+/// divided by zero.
+const MIN_CHANGE_STD: f32 = 1e-3;
+/// Downbeat share of the beat probability is clamped to this distance from 0 and 1.
+const RATIO_FLOOR: f32 = 0.01;
+
+/// What one beat says about being a downbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PhaseEvidence {
+    /// Log-odds from the network that the beat is a downbeat.
+    pub downbeat: f32,
+    /// Cosine distance of the beat's mean chroma from the previous beat's (0 for the first).
+    pub change: f32,
+}
+
+/// Log-odds that a beat is a downbeat: the downbeat's share of the beat probability at the
+/// strongest of `around`, the activation frames next to the beat.
+pub fn downbeat_log_odds(around: &[Activation]) -> f32 {
+    let Some(a) = around.iter().max_by(|a, b| a.beat.total_cmp(&b.beat)) else {
+        return 0.0;
+    };
+    let ratio = (a.downbeat / a.beat.max(1e-6)).clamp(RATIO_FLOOR, 1.0 - RATIO_FLOOR);
+    (ratio / (1.0 - ratio)).ln()
+}
+
+/// The activation frames within one frame of frame `k`.
+pub fn around(activations: &[Activation], k: usize) -> &[Activation] {
+    let end = (k + 2).min(activations.len());
+    &activations[k.saturating_sub(1).min(end)..end]
+}
+
+/// Cosine distance between two chroma vectors (0 when either is silent).
+pub fn chroma_change(a: &[f32], b: &[f32]) -> f32 {
+    let silent = |v: &[f32]| v.iter().all(|x| x.abs() < 1e-6);
+    if silent(a) || silent(b) {
+        0.0
+    } else {
+        (1.0 - cosine(a, b)).max(0.0)
+    }
+}
+
+/// The evidence of every beat whose features are in `features` (121 values a beat) and
+/// whose downbeat log-odds are in `downbeat_log_odds`.
+pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidence> {
+    let mut previous: Option<&[f32]> = None;
+    features
+        .chunks_exact(BEAT_FEATURES)
+        .zip(downbeat_log_odds)
+        .map(|(row, &downbeat)| {
+            let chroma = &row[CHROMA_FEATURES];
+            let change = previous.map_or(0.0, |p| chroma_change(chroma, p));
+            previous = Some(chroma);
+            PhaseEvidence { downbeat, change }
+        })
+        .collect()
+}
+
+/// Places the bar lines of `grid` over its beats: [`decide_positions`] from the beats counted
+/// in `grid`'s meter ([`counted_positions`]) and the evidence of the beats that have features,
+/// the beats after those continuing the last offset. When the position of a beat with
+/// features changes, the [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features`
+/// (the first beats of `grid`) are rewritten. Returns whether that happened.
+pub fn place_bars(grid: &mut BeatGrid, features: &mut [f32], downbeat_log_odds: &[f32]) -> bool {
+    let m = grid.meter.max(1) as usize;
+    let counted = counted_positions(&grid.beats, grid.meter);
+    let evidence = evidence(features, downbeat_log_odds);
+    let n = evidence.len().min(counted.len());
+    let mut positions = decide_positions(grid.meter, &counted[..n], &evidence[..n]);
+    let offset = match (positions.last(), n.checked_sub(1)) {
+        (Some(&p), Some(last)) => (p as usize + m - counted[last] as usize) % m,
+        _ => 0,
+    };
+    positions.extend(
+        counted[n..]
+            .iter()
+            .map(|&c| ((c as usize + offset) % m) as u8),
+    );
+    // Only beats with features count as moved: the newest beat, placed by the offset alone,
+    // takes its position without a rewrite (or the plugin would rescore on every beat).
+    let rows = (features.len() / BEAT_FEATURES).min(grid.len());
+    let moved = positions[..rows] != grid.beat_in_bar[..rows];
+    grid.beat_in_bar = positions;
+    if moved {
+        rewrite_bar_features(grid, &mut features[..rows * BEAT_FEATURES]);
+    }
+    moved
+}
+
+/// Positions that count the beats from 0, a gap of about `k` beat periods (the median of the
+/// last eight) counting `k`: a beat the tracker skipped does not shift the count.
+pub fn counted_positions(beats: &[f64], meter: u8) -> Vec<u8> {
+    let m = meter.max(1) as usize;
+    let mut count = 0usize;
+    let mut positions = Vec::with_capacity(beats.len());
+    for (i, &t) in beats.iter().enumerate() {
+        if i > 0 {
+            let gap = t - beats[i - 1];
+            // The median of the (up to) eight gaps before this one.
+            let mut recent = [0.0f64; 8];
+            let known = (i - 1).min(recent.len());
+            for (slot, j) in recent.iter_mut().zip(i - known..i) {
+                *slot = beats[j] - beats[j - 1];
+            }
+            let recent = &mut recent[..known];
+            let steps = if recent.is_empty() {
+                1
+            } else {
+                recent.sort_by(f64::total_cmp);
+                ((gap / recent[known / 2]).round() as usize).max(1)
+            };
+            // Only the count modulo the meter matters (and a huge gap cannot overflow it).
+            count = (count + steps % m) % m;
+        }
+        positions.push(count as u8);
+    }
+    positions
+}
+
+/// Log-probabilities of keeping the offset and of moving to one other offset.
+fn transition_costs(meter: usize) -> (f32, f32) {
+    (
+        (1.0 - PHASE_JUMP).ln(),
+        (PHASE_JUMP / (meter - 1).max(1) as f32).ln(),
+    )
+}
+
+/// Log-belief in each offset before any evidence: the reference positions (offset 0) are as
+/// likely as all the others together.
+fn start_belief(belief: &mut [f32]) {
+    let others = (0.5 / belief.len().saturating_sub(1).max(1) as f32).ln();
+    for (o, b) in belief.iter_mut().enumerate() {
+        *b = if o == 0 { 0.5f32.ln() } else { others };
+    }
+}
+
+/// The offset of the highest belief; the smallest on a tie.
+fn most_probable(belief: &[f32]) -> usize {
+    let mut best = 0;
+    for (o, &b) in belief.iter().enumerate() {
+        if b > belief[best] {
+            best = o;
+        }
+    }
+    best
+}
+
+/// The observation score of "downbeat" at each beat, relative to any other position.
+fn downbeat_scores(evidence: &[PhaseEvidence]) -> Vec<f32> {
+    let n = evidence.len().max(1) as f32;
+    let mean = evidence.iter().map(|e| e.change).sum::<f32>() / n;
+    let var = evidence
+        .iter()
+        .map(|e| (e.change - mean).powi(2))
+        .sum::<f32>()
+        / n;
+    let std = var.sqrt().max(MIN_CHANGE_STD);
+    evidence
+        .iter()
+        .map(|e| DOWNBEAT_WEIGHT * e.downbeat + CHANGE_WEIGHT * (e.change - mean) / std)
+        .collect()
+}
+
+/// The position in the bar of every beat: the positions `reference` moved by the offset (0 to
+/// `meter - 1` beats) that Viterbi finds most probable. The offset holds from beat to beat
+/// unless the evidence pays for a jump.
+pub fn decide_positions(meter: u8, reference: &[u8], evidence: &[PhaseEvidence]) -> Vec<u8> {
+    let m = meter.max(1) as usize;
+    let n = evidence.len().min(reference.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    let (stay, jump) = transition_costs(m);
+    let obs = downbeat_scores(&evidence[..n]);
+    let reference: Vec<usize> = reference[..n].iter().map(|&p| p as usize % m).collect();
+    // Offset `o` puts beat `i` at `(reference[i] + o) % m`: the downbeat when `o` is the
+    // reference's distance to the next bar line.
+    let observe = |score: &mut [f32], i: usize| score[(m - reference[i]) % m] += obs[i];
+    let mut score = vec![0.0f32; m];
+    start_belief(&mut score);
+    observe(&mut score, 0);
+    let mut back = vec![0u8; n * m];
+    let mut next = vec![0.0f32; m];
+    for i in 1..n {
+        for (o, slot) in next.iter_mut().enumerate() {
+            let (mut best, mut from) = (f32::NEG_INFINITY, 0);
+            for (q, &v) in score.iter().enumerate() {
+                let v = v + if q == o { stay } else { jump };
+                if v > best {
+                    (best, from) = (v, q);
+                }
+            }
+            *slot = best;
+            back[i * m + o] = from as u8;
+        }
+        std::mem::swap(&mut score, &mut next);
+        observe(&mut score, i);
+    }
+    let mut o = most_probable(&score);
+    let mut positions = vec![0u8; n];
+    for i in (0..n).rev() {
+        positions[i] = ((reference[i] + o) % m) as u8;
+        o = back[i * m + o] as usize;
+    }
+    positions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::beat_features::BAR_FEATURES;
+
+    /// Evidence of `beats` beats whose harmony changes on every `meter`-th beat from `first`,
+    /// with a network that is sure the bar starts `wrong` beats later.
+    fn chords_against_the_network(
+        beats: usize,
+        meter: usize,
+        first: usize,
+        wrong: usize,
+    ) -> (Vec<u8>, Vec<PhaseEvidence>) {
+        let tracked = (0..beats).map(|i| ((i + meter - (first + wrong) % meter) % meter) as u8);
+        let evidence = (0..beats)
+            .map(|i| PhaseEvidence {
+                downbeat: if (i + meter - (first + wrong) % meter).is_multiple_of(meter) {
+                    4.6
+                } else {
+                    -4.6
+                },
+                change: if i % meter == first % meter {
+                    0.3
+                } else {
+                    0.02
+                },
+            })
+            .collect();
+        (tracked.collect(), evidence)
+    }
+
+    fn downbeats(positions: &[u8]) -> Vec<usize> {
+        (0..positions.len())
+            .filter(|&i| positions[i] == 0)
+            .collect()
+    }
+
+    #[test]
+    fn harmony_moves_the_bar_lines_the_network_misplaced() {
+        for meter in [3usize, 4] {
+            let (tracked, evidence) = chords_against_the_network(64, meter, 1, 1);
+            let positions = decide_positions(meter as u8, &tracked, &evidence);
+            let expected: Vec<usize> = (1..64).step_by(meter).collect();
+            assert_eq!(downbeats(&positions), expected, "meter {meter}");
+            // Every bar is whole: positions count up one per beat.
+            for w in positions.windows(2) {
+                assert_eq!(w[1] as usize, (w[0] as usize + 1) % meter);
+            }
+        }
+    }
+
+    #[test]
+    fn without_harmony_the_tracker_keeps_its_bar_lines() {
+        let tracked: Vec<u8> = (0..40).map(|i| ((i + 2) % 4) as u8).collect();
+        let evidence = vec![PhaseEvidence::default(); 40];
+        assert_eq!(decide_positions(4, &tracked, &evidence), tracked);
+    }
+
+    #[test]
+    fn a_changed_phase_midway_is_followed() {
+        // The chords change on beats 0, 4, 8 ... until beat 40, then on 43, 47, ... (a bar of
+        // three beats at beat 40), and the tracker counts on regardless.
+        let tracked: Vec<u8> = (0..100).map(|i| (i % 4) as u8).collect();
+        let evidence: Vec<PhaseEvidence> = (0..100)
+            .map(|i| PhaseEvidence {
+                downbeat: 0.0,
+                change: if (i < 40 && i % 4 == 0) || (i >= 43 && (i - 43) % 4 == 0) {
+                    0.3
+                } else {
+                    0.02
+                },
+            })
+            .collect();
+        let found = downbeats(&decide_positions(4, &tracked, &evidence));
+        let expected: Vec<usize> = (0..40).step_by(4).chain((43..100).step_by(4)).collect();
+        // The jump may land a bar early or late, but the bars before and after are right.
+        let missed = expected.iter().filter(|d| !found.contains(d)).count();
+        let extra = found.iter().filter(|d| !expected.contains(d)).count();
+        assert!(missed <= 1 && extra <= 1, "found {found:?}");
+        assert!(found.contains(&4) && found.contains(&87));
+    }
+
+    /// Feature rows whose chroma is C major, switching to G major on the beats in `changes`.
+    fn chroma_rows(beats: usize, changes: impl Fn(usize) -> bool) -> Vec<f32> {
+        let mut rows = vec![0.0f32; beats * BEAT_FEATURES];
+        let mut major_g = false;
+        for (i, row) in rows.chunks_exact_mut(BEAT_FEATURES).enumerate() {
+            major_g ^= changes(i);
+            let notes: &[usize] = if major_g { &[7, 11, 2] } else { &[0, 4, 7] };
+            notes
+                .iter()
+                .for_each(|&n| row[CHROMA_FEATURES.start + n] = 1.0);
+        }
+        rows
+    }
+
+    #[test]
+    fn evidence_reads_chroma_change_and_downbeat_share() {
+        let rows = chroma_rows(3, |i| i == 1);
+        let e = evidence(&rows, &[0.5, -0.5, 0.0]);
+        assert_eq!(e[0].change, 0.0);
+        assert!(e[1].change > 0.5, "{e:?}");
+        assert!(e[2].change < 1e-6, "{e:?}");
+        assert_eq!((e[0].downbeat, e[1].downbeat), (0.5, -0.5));
+        // A downbeat share of 3/4 is log-odds ln 3.
+        let a = Activation {
+            beat: 0.8,
+            downbeat: 0.6,
+        };
+        assert!((downbeat_log_odds(&[a]) - 3f32.ln()).abs() < 1e-5);
+        let activations = vec![a; 10];
+        assert_eq!(around(&activations, 0).len(), 2);
+        assert_eq!(around(&activations, 5).len(), 3);
+        assert_eq!(around(&activations, 9).len(), 2);
+    }
+
+    #[test]
+    fn placing_bars_moves_them_to_the_chord_changes_and_rewrites_only_bar_features() {
+        // 4/4, chords change on beats 1, 5, 9, ...; the tracker put its bar lines on 0, 4, 8.
+        let beats = 48;
+        let times: Vec<f64> = (0..beats).map(|i| i as f64 * 0.5).collect();
+        let tracked: Vec<u8> = (0..beats).map(|i| (i % 4) as u8).collect();
+        let mut grid = BeatGrid::new(times, tracked.clone(), 4, 24.0).unwrap();
+        // Features for all but the last beat (incomplete), bar features as the tracker's.
+        let complete = beats - 1;
+        let mut features = chroma_rows(complete, |i| i % 4 == 1);
+        rewrite_bar_features(&grid, &mut features);
+        let before = features.clone();
+        let log_odds = vec![0.0; complete];
+        assert!(place_bars(&mut grid, &mut features, &log_odds));
+        let downbeats: Vec<usize> = (0..beats).filter(|&i| grid.beat_in_bar[i] == 0).collect();
+        assert_eq!(downbeats, (1..beats).step_by(4).collect::<Vec<_>>());
+        // The beat without features continues the bar.
+        assert_eq!(grid.beat_in_bar[beats - 1], ((beats - 1 + 3) % 4) as u8);
+        for (i, (new, old)) in features.iter().zip(&before).enumerate() {
+            if !BAR_FEATURES.contains(&(i % BEAT_FEATURES)) {
+                assert_eq!(
+                    new,
+                    old,
+                    "feature {} of beat {}",
+                    i % BEAT_FEATURES,
+                    i / 121
+                );
+            }
+        }
+        assert_ne!(features, before);
+        // Placing again on the same evidence changes nothing.
+        assert!(!place_bars(&mut grid, &mut features, &log_odds));
+    }
+
+    #[test]
+    fn counting_steps_over_a_skipped_beat_and_restarts_the_bar_each_meter() {
+        // Beats every 0.5 s with the one at 3.0 s missing.
+        let beats: Vec<f64> = (0..12)
+            .filter(|&i| i != 6)
+            .map(|i| f64::from(i) * 0.5)
+            .collect();
+        let counted = counted_positions(&beats, 4);
+        assert_eq!(counted, [0, 1, 2, 3, 0, 1, 3, 0, 1, 2, 3]);
+        assert_eq!(counted_positions(&beats[..4], 3), [0, 1, 2, 0]);
+        assert!(counted_positions(&[], 4).is_empty());
+    }
+}

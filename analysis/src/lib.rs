@@ -1,0 +1,317 @@
+//! `cutscore-analysis`: beat analysis: decoding, the front end, the streaming and offline beat
+//! trackers, and the 121 beat features.
+//!
+//! - [`decode`]: WAV/AIFF/FLAC/MP3/Ogg Vorbis to mono (symphonia).
+//! - [`resample`]: any rate to [`ANALYSIS_RATE`] (rubato).
+//! - [`frontend`]: STFT, log-mel, MFCC, chroma, spectral shape, onset strength per frame.
+//! - [`beat_model`]: the learned beat and downbeat activation network (trained by
+//!   `trainer beats train`, shipped in the library), whole tracks or frame by frame.
+//! - [`bar_decoder`]: offline decoding of activations into tempo, meter, beats and downbeats
+//!   (Viterbi over a tempo × bar-position state space).
+//! - [`bar_filter`]: the same state space filtered forward, for the streaming tracker.
+//! - [`bar_phase`]: where the bars start, decided over the beats from the network's downbeats
+//!   and the chord change at each beat (after the whole track offline; over everything heard
+//!   so far, beat by beat, in the plugin's capture).
+//! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
+//! - [`beat_features`]: the 121 features per beat, shared by both paths.
+//!
+//! [`analyze_file`] and [`analyze_samples`] run the offline path; [`StreamingAnalyzer`] the
+//! streaming one. Given the same beat grid both produce the same features, because both feed
+//! the same [`frontend::FrameAnalyzer`] and the same [`beat_features`] functions.
+
+pub mod bar_decoder;
+pub mod bar_filter;
+pub mod bar_phase;
+pub mod beat_features;
+pub mod beat_model;
+pub mod decode;
+pub mod frontend;
+pub mod metrics;
+pub mod resample;
+pub mod streaming;
+#[cfg(test)]
+pub(crate) mod test_signals;
+
+use std::path::Path;
+
+pub use streaming::{StreamingAnalyzer, StreamingBeat};
+
+use cutscore_core::features::FeatureMatrix;
+use cutscore_core::grid::BeatGrid;
+use decode::{DecodeError, decode_with};
+use frontend::{Frame, FrameAnalyzer};
+use resample::ResampleError;
+
+/// Sample rate of all analysis, in Hz. 22.05 kHz keeps everything up to 11 kHz (all the
+/// spectral shape the features describe), halves the work of 44.1 kHz sources exactly, and is
+/// the rate librosa analyses at by default.
+pub const ANALYSIS_RATE: u32 = 22_050;
+/// STFT frame length in analysis samples (46 ms).
+pub const FFT_SIZE: usize = 1024;
+/// STFT hop in analysis samples (23.2 ms, 43.07 frames per second).
+pub const HOP: usize = 512;
+
+/// Why a track could not be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    #[error("sample rate {actual} Hz is not supported; expected {min} to {max} Hz")]
+    SampleRate { min: u32, max: u32, actual: u32 },
+}
+
+/// Everything the offline analysis knows about a track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackAnalysis {
+    /// Beats and bars.
+    pub grid: BeatGrid,
+    /// The 121 features of each beat of `grid`.
+    pub features: FeatureMatrix,
+    /// Median tempo, BPM (0 when no beat was found).
+    pub tempo_bpm: f64,
+    /// Beats per bar.
+    pub meter: u8,
+    /// 0 (no pulse) to 1 (clear, regular beats).
+    pub confidence: f32,
+    /// Length of the audio in seconds.
+    pub duration_s: f64,
+}
+
+/// Decodes and analyses a file, never holding it whole at its source rate.
+pub fn analyze_file(path: &Path) -> Result<TrackAnalysis, AnalysisError> {
+    let mut analyzer: Option<FrameAnalyzer> = None;
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut failure: Option<ResampleError> = None;
+    let mut samples = 0u64;
+    let info = decode_with(path, |info, mono| {
+        if failure.is_some() {
+            return;
+        }
+        samples += mono.len() as u64;
+        let analyzer = match analyzer.as_mut() {
+            Some(a) => a,
+            None => match FrameAnalyzer::new(info.sample_rate) {
+                Ok(a) => analyzer.insert(a),
+                Err(error) => {
+                    failure = Some(error);
+                    return;
+                }
+            },
+        };
+        if let Err(error) = analyzer.push(mono, &mut |_, f: &Frame| frames.push(*f)) {
+            failure = Some(error);
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    if let Some(a) = analyzer.as_mut() {
+        a.finish(&mut |_, f: &Frame| frames.push(*f))?;
+    }
+    let duration_s = samples as f64 / info.sample_rate as f64;
+    Ok(analyze_frames(&frames, duration_s))
+}
+
+/// Analyses mono samples at `sample_rate` Hz (8 to 192 kHz).
+pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, AnalysisError> {
+    check_rate(sample_rate)?;
+    let frames = frontend::analyse_frames(mono, sample_rate)?;
+    Ok(analyze_frames(
+        &frames,
+        mono.len() as f64 / sample_rate as f64,
+    ))
+}
+
+/// The features of `grid` for mono samples at `sample_rate`: what [`analyze_samples`] computes
+/// for its own grid, here for any grid (used to compare with the streaming path and to
+/// featurise a known grid).
+pub fn features_for_grid(
+    mono: &[f32],
+    sample_rate: u32,
+    grid: &BeatGrid,
+) -> Result<FeatureMatrix, AnalysisError> {
+    check_rate(sample_rate)?;
+    let frames = frontend::analyse_frames(mono, sample_rate)?;
+    Ok(beat_features::track_features(&frames, grid))
+}
+
+fn check_rate(sample_rate: u32) -> Result<(), AnalysisError> {
+    if !(decode::MIN_SAMPLE_RATE..=decode::MAX_SAMPLE_RATE).contains(&sample_rate) {
+        return Err(AnalysisError::SampleRate {
+            min: decode::MIN_SAMPLE_RATE,
+            max: decode::MAX_SAMPLE_RATE,
+            actual: sample_rate,
+        });
+    }
+    Ok(())
+}
+
+/// Beats, bars and features of a track's frames by the shipped beat model.
+pub fn analyze_frames(frames: &[Frame], duration_s: f64) -> TrackAnalysis {
+    analyze_frames_with(beat_model::shipped(), frames, duration_s)
+}
+
+/// Beats, bars and features of a track's frames by `model`: its activations decoded over
+/// tempo, meter and bar position ([`bar_decoder`]), the features of the beats found
+/// ([`beat_features`]), then the bar lines placed over the beats by the network's downbeats
+/// and the chord changes ([`bar_phase`]).
+pub fn analyze_frames_with(
+    model: &beat_model::BeatModel,
+    frames: &[Frame],
+    duration_s: f64,
+) -> TrackAnalysis {
+    let activations = model.activations(frames);
+    let decoded = bar_decoder::decode(
+        &bar_decoder::StateSpace::default(),
+        &activations,
+        duration_s,
+    );
+    let mut grid = decoded.grid;
+    let mut features = beat_features::track_features(frames, &grid);
+    let downbeat_log_odds: Vec<f32> = grid
+        .beats
+        .iter()
+        .map(|&t| {
+            let around = bar_phase::around(&activations, frontend::frame_index_at(t));
+            bar_phase::downbeat_log_odds(around)
+        })
+        .collect();
+    bar_phase::place_bars(&mut grid, features.as_mut_slice(), &downbeat_log_odds);
+    TrackAnalysis {
+        meter: grid.meter,
+        duration_s: grid.duration_s,
+        grid,
+        features,
+        tempo_bpm: decoded.tempo_bpm,
+        confidence: decoded.confidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(seconds: f32, rate: u32, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..(seconds * rate as f32) as usize)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn silence_dc_noise_and_short_clips_give_empty_or_unconfident_results() {
+        let rate = 44_100;
+        let cases: Vec<(&str, Vec<f32>)> = vec![
+            ("silence", vec![0.0; rate as usize * 10]),
+            ("dc", vec![0.7; rate as usize * 10]),
+            ("white noise", noise(10.0, rate, 3)),
+            ("half a second", noise(0.5, rate, 4)),
+            ("one sample", vec![0.3]),
+            ("nothing", Vec::new()),
+        ];
+        for (name, audio) in cases {
+            let analysis = analyze_samples(&audio, rate).unwrap();
+            analysis.grid.validate().unwrap();
+            analysis.features.validate().unwrap();
+            assert_eq!(analysis.features.beats(), analysis.grid.len(), "{name}");
+            assert!(
+                analysis.grid.is_empty() || analysis.confidence < 0.3,
+                "{name}: {} beats at confidence {}",
+                analysis.grid.len(),
+                analysis.confidence
+            );
+        }
+    }
+
+    #[test]
+    fn clipped_and_non_finite_audio_still_gives_finite_features() {
+        let rate = 22_050;
+        let mut audio: Vec<f32> = (0..rate as usize * 8)
+            .map(|i| {
+                let t = i as f32 / rate as f32;
+                // A loud pulse every 0.5 s, clipped hard.
+                let beat = (t * 2.0).fract();
+                (8.0 * (-beat * 20.0).exp() * (std::f32::consts::TAU * 80.0 * t).sin())
+                    .clamp(-1.0, 1.0)
+            })
+            .collect();
+        for i in (0..audio.len()).step_by(997) {
+            audio[i] = if i % 2 == 0 { f32::NAN } else { f32::INFINITY };
+        }
+        let analysis = analyze_samples(&audio, rate).unwrap();
+        analysis.features.validate().unwrap();
+        assert!(
+            (analysis.tempo_bpm - 120.0).abs() < 3.0,
+            "{}",
+            analysis.tempo_bpm
+        );
+    }
+
+    /// Tracks a synthetic song and checks tempo, meter, every beat within 70 ms and each
+    /// beat's place in the bar.
+    fn assert_tracks(spec: cutscore_synth::SongSpec) {
+        let song = cutscore_synth::render(&spec).unwrap();
+        let analysis = analyze_samples(&song.mono(), song.sample_rate).unwrap();
+        let truth = &song.truth;
+        let name = format!("{} BPM in {}/4", spec.bpm, spec.meter);
+        assert!(
+            (analysis.tempo_bpm - spec.bpm).abs() < 0.02 * spec.bpm,
+            "{name}: tracked at {}",
+            analysis.tempo_bpm
+        );
+        assert_eq!(analysis.meter, spec.meter, "{name}");
+        let grid = &analysis.grid;
+        let mut placed = 0;
+        for (i, &t) in truth.beats.iter().enumerate().filter(|(_, t)| **t > 3.0) {
+            let found = grid.beats.iter().position(|&b| (b - t).abs() < 0.07);
+            let j = found.unwrap_or_else(|| panic!("{name}: no beat near true beat {i} at {t}"));
+            placed += usize::from(grid.beat_in_bar[j] == truth.beat_in_bar[i]);
+        }
+        let counted = truth.beats.iter().filter(|t| **t > 3.0).count();
+        assert!(
+            placed * 10 >= counted * 9,
+            "{name}: {placed} of {counted} beats in place"
+        );
+    }
+
+    #[test]
+    fn a_song_at_148_bpm_is_tracked_at_148_with_its_bars() {
+        let mut spec = cutscore_synth::SongSpec {
+            seed: 41,
+            bpm: 148.0,
+            meter: 4,
+            ..cutscore_synth::SongSpec::default()
+        };
+        spec.bars = spec.bars_for_seconds(40.0);
+        assert_tracks(spec);
+    }
+
+    #[test]
+    fn a_waltz_gives_three_beat_bars() {
+        let mut spec = cutscore_synth::SongSpec {
+            seed: 42,
+            bpm: 132.0,
+            meter: 3,
+            ..cutscore_synth::SongSpec::default()
+        };
+        spec.bars = spec.bars_for_seconds(40.0);
+        assert_tracks(spec);
+    }
+
+    #[test]
+    fn refuses_rates_outside_8_to_192_khz() {
+        for rate in [0u32, 4_000, 400_000] {
+            assert!(matches!(
+                analyze_samples(&[0.0; 100], rate),
+                Err(AnalysisError::SampleRate { actual, .. }) if actual == rate
+            ));
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Checkpoint round trips and every way a file can be refused.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::{Batch, Config};
+
+fn saved(dir: &Path, storage: StorageType) -> (PathBuf, VarMap, String) {
+    let varmap = VarMap::new();
+    RewardModel::init(&Config::tiny(), &varmap, &Device::Cpu, 0).unwrap();
+    let path = dir.join("model.safetensors");
+    let metrics = TrainingMetrics {
+        best_val_accuracy: Some(0.97),
+        best_epoch: Some(3),
+        ..Default::default()
+    };
+    let provenance = Provenance {
+        pairs: 10,
+        seeds: vec![7],
+        ..Default::default()
+    };
+    let id = save(
+        &path,
+        &varmap,
+        &Config::tiny(),
+        &metrics,
+        &provenance,
+        storage,
+    )
+    .unwrap();
+    (path, varmap, id)
+}
+
+fn score(model: &RewardModel) -> Vec<f32> {
+    let seq: Vec<f32> = (0..3 * 125).map(|i| (i as f32 * 0.37).sin()).collect();
+    let batch = Batch::new(&[&seq], 125, 128, &Device::Cpu).unwrap();
+    model
+        .forward(&batch.inputs, &batch.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+#[test]
+fn round_trip_keeps_weights_metadata_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, varmap, id) = saved(dir.path(), StorageType::F32);
+    let original = RewardModel::new(
+        &Config::tiny(),
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let checkpoint = Checkpoint::read(&path).unwrap();
+    assert_eq!(checkpoint.info.model_id, id);
+    assert_eq!(id.len(), 16);
+    assert_eq!(checkpoint.info.config, Config::tiny());
+    assert_eq!(checkpoint.info.metrics.best_val_accuracy, Some(0.97));
+    assert_eq!(checkpoint.info.provenance.seeds, vec![7]);
+    assert!(checkpoint.info.provenance.created.is_some());
+    assert_eq!(
+        score(&checkpoint.model(&Device::Cpu).unwrap()),
+        score(&original)
+    );
+    let (trainable, _) = checkpoint.trainable(0.0, &Device::Cpu).unwrap();
+    assert_eq!(score(&trainable), score(&original));
+    assert_eq!(trainable.config().dropout, 0.0);
+    assert!(checkpoint.trainable(1.0, &Device::Cpu).is_err());
+}
+
+#[test]
+fn half_precision_storage_loads_as_f32_with_close_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, varmap, _) = saved(dir.path(), StorageType::F16);
+    let original = RewardModel::new(
+        &Config::tiny(),
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let loaded = Checkpoint::read(&path)
+        .unwrap()
+        .model(&Device::Cpu)
+        .unwrap();
+    let (a, b) = (score(&original)[0], score(&loaded)[0]);
+    assert!((a - b).abs() < 1e-2, "{a} vs {b}");
+}
+
+/// Rewrites a saved checkpoint with `edit` applied to its tensors and metadata.
+fn tampered(
+    path: &Path,
+    edit: impl FnOnce(&mut BTreeMap<String, Tensor>, &mut HashMap<String, String>),
+) -> Result<Checkpoint, CheckpointError> {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut metadata = header.metadata().clone().unwrap();
+    let mut tensors: BTreeMap<String, Tensor> =
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .collect();
+    edit(&mut tensors, &mut metadata);
+    let bytes = safetensors::serialize(&tensors, Some(metadata)).unwrap();
+    Checkpoint::from_bytes(&bytes)
+}
+
+#[test]
+fn refuses_tampered_files_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = saved(dir.path(), StorageType::F32);
+
+    let err = tampered(&path, |_, m| {
+        m.insert("cutscore.feature_schema".into(), "999".into());
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::Schema { actual: 999, .. }),
+        "{err}"
+    );
+
+    let err = tampered(&path, |t, _| {
+        t.remove("layers.0.ff1.weight");
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tensor `layers.0.ff1.weight` is missing"),
+        "{err}"
+    );
+
+    let err = tampered(&path, |t, _| {
+        t.insert(
+            "layers.0.ff1.bias".into(),
+            Tensor::zeros(7, DType::F32, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::TensorShape { name, expected, actual } if name == "layers.0.ff1.bias" && expected == &[64] && actual == &[7]),
+        "{err}"
+    );
+
+    let err = tampered(&path, |t, _| {
+        t.insert(
+            "norm.bias".into(),
+            Tensor::zeros(32, DType::U8, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(matches!(err, CheckpointError::TensorDtype { .. }), "{err}");
+
+    let err = tampered(&path, |t, _| {
+        let mut v = vec![0f32; 32];
+        v[4] = f32::NAN;
+        t.insert(
+            "norm.bias".into(),
+            Tensor::from_vec(v, 32, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::NonFinite { name, index: 4 } if name == "norm.bias"),
+        "{err}"
+    );
+
+    let err = tampered(&path, |t, _| {
+        t.insert(
+            "extra".into(),
+            Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::UnexpectedTensor { .. }),
+        "{err}"
+    );
+
+    let err = tampered(&path, |_, m| {
+        m.remove("cutscore.format");
+    })
+    .unwrap_err();
+    assert!(matches!(err, CheckpointError::Foreign { .. }), "{err}");
+
+    let err = tampered(&path, |_, m| {
+        m.insert("cutscore.config".into(), r#"{"heads": 5}"#.into());
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("not divisible by 5 heads"),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_truncated_and_non_safetensors_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = saved(dir.path(), StorageType::F32);
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 5, 100, bytes.len() / 2, bytes.len() - 1] {
+        let err = Checkpoint::from_bytes(&bytes[..cut]).unwrap_err();
+        assert!(
+            matches!(err, CheckpointError::NotSafetensors(_)),
+            "cut {cut}: {err}"
+        );
+    }
+    let err = Checkpoint::from_bytes(b"RIFF....WAVEfmt ").unwrap_err();
+    assert!(matches!(err, CheckpointError::NotSafetensors(_)));
+    let err = Checkpoint::read(&dir.path().join("missing.safetensors")).unwrap_err();
+    assert!(matches!(err, CheckpointError::Read { .. }));
+}

@@ -1,0 +1,250 @@
+//! Tests of the whole model: sizes, bounds, padding invariance, bad input, gradients.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::scoring::{EditBatch, Track, score_edits, window_inputs};
+use super::*;
+use cutscore_core::edit::Edit;
+use cutscore_core::features::{FeatureMatrix, MODEL_INPUTS};
+
+fn tiny() -> (RewardModel, VarMap) {
+    let map = VarMap::new();
+    let model = RewardModel::init(&Config::tiny(), &map, &Device::Cpu, 0).unwrap();
+    (model, map)
+}
+
+fn noise(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+#[test]
+fn default_model_has_the_parameters_its_config_counts() {
+    let map = VarMap::new();
+    RewardModel::init(&Config::default(), &map, &Device::Cpu, 0).unwrap();
+    let total: usize = map.all_vars().iter().map(|v| v.elem_count()).sum();
+    assert_eq!(total, Config::default().parameter_count());
+    assert_eq!(map.all_vars().len(), 3 + 3 * 12 + 2 + 4);
+}
+
+#[test]
+fn a_sequence_scores_the_same_alone_and_batched_with_longer_ones() {
+    let (model, _) = tiny();
+    let mut rng = StdRng::seed_from_u64(7);
+    let short = noise(&mut rng, 5 * MODEL_INPUTS);
+    let long = noise(&mut rng, 40 * MODEL_INPUTS);
+    let alone = Batch::new(&[&short], MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+    let alone: Vec<f32> = model
+        .forward(&alone.inputs, &alone.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let mixed = Batch::new(&[&long, &short, &long], MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+    let mixed: Vec<f32> = model
+        .forward(&mixed.inputs, &mixed.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert!(
+        (alone[0] - mixed[1]).abs() < 1e-5,
+        "{} vs {}",
+        alone[0],
+        mixed[1]
+    );
+    assert!((mixed[0] - mixed[2]).abs() < 1e-6);
+    assert_ne!(mixed[0], mixed[1]);
+}
+
+#[test]
+fn scores_stay_within_the_output_bound() {
+    let (model, _) = tiny();
+    let mut rng = StdRng::seed_from_u64(1);
+    let seqs: Vec<Vec<f32>> = (0..8)
+        .map(|_| {
+            noise(&mut rng, 16 * MODEL_INPUTS)
+                .iter()
+                .map(|v| v * 1e4)
+                .collect()
+        })
+        .collect();
+    let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
+    let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+    let scores: Vec<f32> = model
+        .forward(&batch.inputs, &batch.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(scores.len(), 8);
+    assert!(
+        scores.iter().all(|s| s.abs() <= 10.0 && s.is_finite()),
+        "{scores:?}"
+    );
+}
+
+#[test]
+fn bad_input_gets_typed_errors() {
+    let (model, _) = tiny();
+    let dev = Device::Cpu;
+    assert!(matches!(
+        Batch::new(&[], MODEL_INPUTS, 128, &dev),
+        Err(ModelError::EmptyBatch)
+    ));
+    let ragged = vec![0f32; MODEL_INPUTS + 3];
+    assert!(matches!(
+        Batch::new(&[&ragged], MODEL_INPUTS, 128, &dev),
+        Err(ModelError::Shape { .. })
+    ));
+    let long = vec![0f32; 129 * MODEL_INPUTS];
+    assert!(matches!(
+        Batch::new(&[&long], MODEL_INPUTS, 128, &dev),
+        Err(ModelError::TooLong {
+            beats: 129,
+            max: 128,
+            ..
+        })
+    ));
+    let mut nan = vec![0f32; 2 * MODEL_INPUTS];
+    nan[7] = f32::NAN;
+    assert!(matches!(
+        Batch::new(&[&nan], MODEL_INPUTS, 128, &dev),
+        Err(ModelError::NonFinite { .. })
+    ));
+    let wrong_width = Tensor::zeros((2, 4, 100), DType::F32, &dev).unwrap();
+    let mask = Tensor::ones((2, 4), DType::F32, &dev).unwrap();
+    let err = model.forward(&wrong_width, &mask, false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected (batch, beats <= 128, 125)"),
+        "{err}"
+    );
+    let inputs = Tensor::zeros((2, 4, MODEL_INPUTS), DType::F32, &dev).unwrap();
+    let bad_mask = Tensor::ones((2, 5), DType::F32, &dev).unwrap();
+    assert!(matches!(
+        model.forward(&inputs, &bad_mask, false),
+        Err(ModelError::Shape {
+            what: "padding mask",
+            ..
+        })
+    ));
+    let too_long = Tensor::zeros((1, 129, MODEL_INPUTS), DType::F32, &dev).unwrap();
+    let mask = Tensor::ones((1, 129), DType::F32, &dev).unwrap();
+    assert!(matches!(
+        model.forward(&too_long, &mask, false),
+        Err(ModelError::TooLong { .. })
+    ));
+    let inf =
+        (Tensor::ones((1, 3, MODEL_INPUTS), DType::F32, &dev).unwrap() * f64::INFINITY).unwrap();
+    let mask = Tensor::ones((1, 3), DType::F32, &dev).unwrap();
+    assert!(matches!(
+        model.forward(&inf, &mask, false),
+        Err(ModelError::NonFinite { .. })
+    ));
+}
+
+#[test]
+fn edit_batches_average_windows_like_the_chunked_scorer() {
+    let (model, _) = tiny();
+    let mut rng = StdRng::seed_from_u64(3);
+    let features = FeatureMatrix::new(300, noise(&mut rng, 300 * 121)).unwrap();
+    let track = Track {
+        features: &features,
+        meter: 4,
+    };
+    let edits = vec![
+        Edit::new(300, [(40, 56), (200, 216)]).unwrap(),
+        Edit::new(300, [(120, 128)]).unwrap(),
+        Edit::identity(300),
+    ];
+    let chunked = score_edits(&model, track, &edits, 2).unwrap();
+    let pairs: Vec<(Track, &Edit)> = edits.iter().map(|e| (track, e)).collect();
+    let batch = EditBatch::new(&pairs, model.config(), &Device::Cpu).unwrap();
+    let together: Vec<f32> = batch.scores(&model, false).unwrap().to_vec1().unwrap();
+    for (a, b) in chunked.iter().zip(&together) {
+        assert!((a - b).abs() < 1e-5, "{chunked:?} vs {together:?}");
+    }
+    let wrong = FeatureMatrix::zeros(10);
+    let err = score_edits(
+        &model,
+        Track {
+            features: &wrong,
+            meter: 4,
+        },
+        &edits,
+        2,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ModelError::Shape {
+            what: "feature matrix",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn training_mode_passes_gradients_to_every_weight() {
+    let (model, map) = tiny();
+    let mut rng = StdRng::seed_from_u64(5);
+    let seqs = [
+        noise(&mut rng, 6 * MODEL_INPUTS),
+        noise(&mut rng, 9 * MODEL_INPUTS),
+    ];
+    let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
+    let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+    let loss = model
+        .forward(&batch.inputs, &batch.mask, true)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let grads = loss.backward().unwrap();
+    let data = map.data().lock().unwrap();
+    for (name, var) in data.iter() {
+        let grad = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        let size = grad
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        // Positions past the longest sequence get no gradient; everything else must.
+        if name != "pos" {
+            assert!(size > 0.0, "zero gradient for {name}");
+        }
+    }
+}
+
+#[test]
+fn edits_are_scored_on_the_models_own_window() {
+    let map = VarMap::new();
+    let config = Config {
+        window: 8,
+        ..Config::tiny()
+    };
+    let model = RewardModel::init(&config, &map, &Device::Cpu, 0).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let features = FeatureMatrix::new(200, noise(&mut rng, 200 * 121)).unwrap();
+    let track = Track {
+        features: &features,
+        meter: 4,
+    };
+    let edit = Edit::new(200, [(64, 80)]).unwrap();
+    let scored = score_edits(&model, track, std::slice::from_ref(&edit), 4).unwrap()[0];
+    let by_hand = |window: usize| -> f32 {
+        let seqs = window_inputs(track, &edit, window).unwrap();
+        assert_eq!(seqs.len(), 1);
+        let batch = Batch::new(&[seqs[0].as_slice()], MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+        model
+            .forward(&batch.inputs, &batch.mask, false)
+            .unwrap()
+            .to_vec1()
+            .unwrap()[0]
+    };
+    assert!((scored - by_hand(8)).abs() < 1e-6);
+    assert!((scored - by_hand(16)).abs() > 1e-6);
+}

@@ -1,0 +1,24 @@
+//! `cutscore-training`: how Cutscore's models are trained and judged, none of which the plugin
+//! runs.
+//!
+//! - [`oracle`]: the editing oracle that judges synthetic edits (`docs/oracle.md`).
+//! - [`synthetic_pairs`]: preference pairs drawn from synthetic songs and judged by the oracle.
+//! - [`pair_set`]: preference pairs loaded for training, split by song.
+//! - [`bradley_terry`]: the Bradley–Terry loss and AdamW steps over preference pairs.
+//! - [`run`]: a whole training run: epochs, early stopping, checkpoints, metrics.
+//! - [`scorecard`]: accuracy, loss and calibration of a model on pairs.
+//! - [`bench`]: timing the reward model at given shapes (`trainer bench`, criterion).
+//! - [`beat_net`]: the beat and downbeat network as a candle graph, for training.
+//! - [`beat_training`]: examples, augmentation and the optimisation loop of `trainer beats train`.
+//! - [`beat_eval`]: scoring both beat trackers on synthetic songs with known beats.
+
+pub mod beat_eval;
+pub mod beat_net;
+pub mod beat_training;
+pub mod bench;
+pub mod bradley_terry;
+pub mod oracle;
+pub mod pair_set;
+pub mod run;
+pub mod scorecard;
+pub mod synthetic_pairs;
