@@ -11,7 +11,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |file| file.write_all(bytes))
 }
 
-/// Like [`write`], with the content produced by `fill` into the temporary file.
+/// Like [`write()`], with the content produced by `fill` into the temporary file.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     let temp = temp_path(path)?;
     let result = (|| {

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 /// Beats a new reward model reads around each join: 2 bars of 4/4 on each side, which hold the
 /// bars the oracle compares across a join and the phrase position of both ends. A model's own
-/// window is stored with it ([`cutscore_reward::Config::window`]; its learned positions past it
+/// window is stored with it (`cutscore_reward::Config::window`; its learned positions past it
 /// are untrained). 16-beat windows cost half as much as 32-beat ones (the previous default) to
 /// train and to score, which pays for training on many more songs and keeps fitting a
 /// 4-minute song within 2 s.

@@ -2,7 +2,7 @@
 //!
 //! Everything in Cutscore is positioned on this grid: the 121 beat features are computed per
 //! beat, edits remove spans of beats, and candidate cuts are spans of whole bars. The beat
-//! trackers in [`cutscore_analysis`] produce it; the decision log stores it once per track.
+//! trackers in `cutscore-analysis` produce it; the decision log stores it once per track.
 
 use serde::{Deserialize, Serialize};
 

@@ -98,7 +98,7 @@ pub struct CutCandidate {
 }
 
 /// The candidate spans `(start, end)` in beats, in source order: whole-bar cuts from
-/// downbeats over the song's [`Bars`] (the fit's rules), or with `beat_aligned` the same
+/// downbeats over the song's bars (the fit's rules), or with `beat_aligned` the same
 /// lengths in beats from any beat.
 pub fn candidate_spans(grid: &BeatGrid, options: &CandidateOptions) -> Vec<(usize, usize)> {
     if options.beat_aligned {

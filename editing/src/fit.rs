@@ -211,7 +211,7 @@ pub fn fit_to_length(
 }
 
 /// [`fit_to_length`], given up with [`FitError::Cancelled`] soon after `cancel` is set: it is
-/// read between batches of model evaluations (at most [`CUTS_PER_SCORING_CALL`] cuts, tens of
+/// read between batches of model evaluations (at most `CUTS_PER_SCORING_CALL` cuts, tens of
 /// milliseconds on a CPU), before the search and before the final rescoring.
 pub fn fit_to_length_unless(
     model: &RewardModel,

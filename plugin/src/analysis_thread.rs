@@ -1,4 +1,4 @@
-//! The analysis thread: drains the capture ring, appends the audio to the [`Capture`], runs the
+//! The analysis thread: drains the capture ring, appends the audio to the [`Capture`](crate::session::Capture), runs the
 //! streaming beat tracker over it, computes each beat's 121 features as soon as the beat is
 //! complete, and wakes the scoring worker when a new bar is in. It also feeds auditions to the
 //! audio thread's audition ring.

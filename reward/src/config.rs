@@ -32,7 +32,7 @@ pub struct Config {
     pub layer_norm_eps: f64,
     /// Beats of the edited sequence the model reads around each join: it is trained and scored
     /// on windows of this length, so the length travels with its weights. Checkpoints written
-    /// before the field existed were trained on [`LEGACY_WINDOW`].
+    /// before the field existed were trained on `LEGACY_WINDOW`.
     #[serde(default = "legacy_window")]
     pub window: usize,
 }

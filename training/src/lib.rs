@@ -7,7 +7,7 @@
 //! - [`bradley_terry`]: the Bradley–Terry loss and AdamW steps over preference pairs.
 //! - [`run`]: a whole training run: epochs, early stopping, checkpoints, metrics.
 //! - [`scorecard`]: accuracy, loss and calibration of a model on pairs.
-//! - [`bench`]: timing the reward model at given shapes (`trainer bench`, criterion).
+//! - [`bench`](mod@bench): timing the reward model at given shapes (`trainer bench`, criterion).
 //! - [`beat_net`]: the beat and downbeat network as a candle graph, for training.
 //! - [`beat_training`]: examples, augmentation and the optimisation loop of `trainer beats train`.
 //! - [`beat_eval`]: scoring both beat trackers on synthetic songs with known beats.

@@ -5,7 +5,7 @@
 //! Tensors: `stem.weight` `[C, 3 * 40]`, `stem.bias` `[C]`; for each block `i`
 //! `blocks.{i}.conv.weight` `[C, 3 * C]`, `blocks.{i}.conv.bias` `[C]`,
 //! `blocks.{i}.proj.weight` `[C, C]`, `blocks.{i}.proj.bias` `[C]`; `head.weight` `[2, C]`,
-//! `head.bias` `[2]`. Convolution weights are tap-major within a row (see [`super::Conv`]).
+//! `head.bias` `[2]`. Convolution weights are tap-major within a row (see `Conv`).
 //!
 //! Metadata (string values, JSON where noted): `cutscore.format` = `"cutscore-beat-model"`,
 //! `cutscore.format_version` = `"1"`, `cutscore.input` = [`INPUT_SCHEMA`] (the front end's

@@ -18,7 +18,7 @@
 //!   allocation after construction). Analysis never calls candle.
 //! - The same network as a candle graph, for training (`trainer beats`), is
 //!   `cutscore_training::beat_net`; a parity test there checks both give the same activations.
-//! - [`file`]: `.safetensors` files with metadata, and the shipped model.
+//! - [`file`](mod@file): `.safetensors` files with metadata, and the shipped model.
 
 pub mod file;
 mod stream;
