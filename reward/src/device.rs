@@ -74,8 +74,9 @@ pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
 
 #[cfg(feature = "cuda")]
 fn open_cuda() -> Result<SelectedDevice, DeviceError> {
-    // NOTE: the CUDA driver is loaded dynamically, and a missing library makes the loader panic
-    // rather than return an error, so the attempt is isolated.
+    // NOTE: candle 0.11 links libcuda.so.1 and the CUDA libraries at build time, so a cuda build
+    // starts only where they exist; there, no usable GPU is an error (CUDA_ERROR_NO_DEVICE, or
+    // CUDA_ERROR_STUB_LIBRARY from a stub driver). The attempt stays isolated against a panic.
     match std::panic::catch_unwind(|| Device::new_cuda(0)) {
         Ok(Ok(device)) => Ok(SelectedDevice {
             device,
