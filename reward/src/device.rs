@@ -61,6 +61,7 @@ pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
         DeviceChoice::Auto => match open_cuda() {
             Ok(cuda) => cuda,
             Err(DeviceError::NotBuilt) => cpu("built without the `cuda` feature".into()),
+            Err(DeviceError::Unavailable(why)) => cpu(format!("no GPU could be used: {why}")),
             Err(error) => cpu(format!("{error}; using the CPU")),
         },
     };
