@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use cutscore_core::edit::Edit;
 use cutscore_core::prefs::Verdict;
 use cutscore_editing::markers::clock;
+use cutscore_reward::user_model::{self, backup_path};
 use egui::{Color32, RichText, Sense, Stroke, Ui};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::NiceEguiApp;
@@ -844,9 +845,51 @@ impl CutscoreEditor {
             ui.label("Teach it your taste from your decisions:");
             ui.code(format!("trainer finetune '{prefs}'"));
         });
+        self.model_undo(ui);
         if let Some(problem) = model.problem {
             ui.colored_label(Color32::LIGHT_RED, problem);
         }
+    }
+
+    /// "Revert to previous model" once fine-tuning has replaced a model, "Reset to the shipped
+    /// model" while the user's scores; the scoring worker notices the file change and swaps.
+    fn model_undo(&self, ui: &mut Ui) {
+        let Some(model) = self.session.user_model.as_deref() else {
+            return;
+        };
+        let has_previous = backup_path(model).exists();
+        let has_own = model.exists();
+        if !has_previous && !has_own {
+            return;
+        }
+        ui.horizontal(|ui| {
+            if has_previous
+                && ui
+                    .button("Revert to previous model")
+                    .on_hover_text("Scores with the model your last fine-tuning replaced")
+                    .clicked()
+            {
+                self.session.set_message(match user_model::revert(model) {
+                    Ok(()) => "Went back to your previous model".to_owned(),
+                    Err(e) => format!("Could not revert: {e}"),
+                });
+            }
+            if has_own
+                && ui
+                    .button("Reset to the shipped model")
+                    .on_hover_text("Puts your model aside; Revert brings it back")
+                    .clicked()
+            {
+                self.session
+                    .set_message(match user_model::reset_to_shipped(model) {
+                        Ok(()) => {
+                            "Scoring with the shipped model; your model is kept as the previous one"
+                                .to_owned()
+                        }
+                        Err(e) => format!("Could not reset: {e}"),
+                    });
+            }
+        });
     }
 }
 

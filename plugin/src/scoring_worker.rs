@@ -331,11 +331,18 @@ impl ScoringWorker {
             return;
         };
         let stamp = modified(path);
-        if stamp.is_none() || stamp == serving.user_file {
+        if stamp == serving.user_file {
             return;
         }
         serving.user_file = stamp;
-        match load_user(path, serving.model.device()) {
+        // A file that went away (the editor's "Reset to the shipped model") hands scoring back
+        // to the shipped model; a new or changed one is loaded.
+        let loaded = if stamp.is_some() {
+            load_user(path, serving.model.device())
+        } else {
+            load_shipped(serving.model.device())
+        };
+        match loaded {
             Ok((model, status)) => {
                 serving.model = model;
                 serving.generation += 1;

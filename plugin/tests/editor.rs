@@ -277,3 +277,43 @@ fn undo_takes_back_an_accept_with_a_record_of_its_own() {
         matches!(contents.records.last(), Some(Record::Undo(u)) if u.edit.removed()[0].start == best.0)
     );
 }
+
+#[test]
+fn revert_and_reset_switch_the_user_model_files_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let previous = cutscore_reward::user_model::backup_path(&model);
+    let session = Arc::new(Session::new(Some(model.clone())));
+    let editor = CutscoreEditor::new(Arc::new(CutscoreParams::default()), session.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("Reset to the shipped model")
+            .is_none(),
+        "no model of the user's, nothing to reset"
+    );
+
+    std::fs::write(&model, b"fine-tuned twice").unwrap();
+    std::fs::write(&previous, b"fine-tuned once").unwrap();
+    harness.run();
+    harness.get_by_label("Revert to previous model").click();
+    harness.run();
+    assert_eq!(std::fs::read(&model).unwrap(), b"fine-tuned once");
+    assert_eq!(std::fs::read(&previous).unwrap(), b"fine-tuned twice");
+    let message = lock(&session.message).clone().unwrap_or_default();
+    assert!(message.contains("previous model"), "{message}");
+
+    harness.get_by_label("Reset to the shipped model").click();
+    harness.run();
+    assert!(!model.exists(), "the shipped model scores");
+    assert_eq!(std::fs::read(&previous).unwrap(), b"fine-tuned once");
+    assert!(
+        harness
+            .query_by_label("Reset to the shipped model")
+            .is_none()
+    );
+    let message = lock(&session.message).clone().unwrap_or_default();
+    assert!(message.contains("shipped model"), "{message}");
+}

@@ -1,6 +1,7 @@
 //! The scoring worker and the user-model file: a corrupt file at start is reported and the
 //! shipped model serves; a valid model written by the trainer is swapped in while the engine
-//! runs; a corrupt file written later is reported and the current model keeps serving.
+//! runs; a corrupt file written later is reported and the current model keeps serving; the
+//! editor's Reset and Revert (renames of the files) switch what scores while it runs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -76,5 +77,31 @@ fn user_models_are_validated_and_swapped_in_while_running() {
     let status = wait_for(&session, "the report", |s| s.problem.is_some());
     assert_eq!(status.model_id, id, "the previous model keeps serving");
     assert_ne!(status.model_id, shipped_id);
+    drop(engine);
+}
+
+#[test]
+fn reset_and_revert_switch_the_serving_model_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let older = write_model(&cutscore_reward::user_model::backup_path(&path), 4);
+    let newer = write_model(&path, 3);
+    let session = Arc::new(Session::new(Some(path.clone())));
+    let params = Arc::new(CutscoreParams::default());
+    let (engine, _audio) =
+        Engine::start(&session, &params, &RepaintNotifier::new(), 48_000, 2).unwrap();
+    let status = wait_for(&session, "the user model", |s| s.model_id == newer);
+    assert_eq!(status.source, "your model");
+
+    cutscore_reward::user_model::reset_to_shipped(&path).unwrap();
+    let status = wait_for(&session, "the shipped model", |s| {
+        s.source == "the shipped model"
+    });
+    assert!(status.problem.is_none(), "{:?}", status.problem);
+
+    cutscore_reward::user_model::revert(&path).unwrap();
+    let status = wait_for(&session, "the user model back", |s| s.model_id == newer);
+    assert_eq!(status.source, "your model");
+    assert_ne!(older, newer);
     drop(engine);
 }
