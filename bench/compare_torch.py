@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def candle(trainer, batch, beats, threads):
+def time_candle(trainer, batch, beats, threads):
     """Median inference and training-step milliseconds of `trainer bench` on the CPU."""
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     out = subprocess.run(
@@ -37,7 +37,7 @@ def candle(trainer, batch, beats, threads):
     return line["inference_ms"], line["train_step_ms"]
 
 
-def torch(script, batch, beats, threads):
+def time_torch(script, batch, beats, threads):
     """Median inference and training-step milliseconds of the PyTorch reference."""
     out = subprocess.run(
         [sys.executable, script, str(batch), str(beats), str(threads)],
@@ -70,7 +70,7 @@ def main():
         if not Path(path).exists():
             sys.exit(f"{path} does not exist: {what} is needed")
     try:
-        import torch as _  # noqa: F401  (the reference must run under this interpreter)
+        import torch  # the reference runs under this interpreter
     except ImportError:
         sys.exit("PyTorch is not installed for this Python; see the set-up in this script's header")
 
@@ -78,8 +78,8 @@ def main():
     for batch, beats in shapes:
         c_inf, c_train, t_inf, t_train = [], [], [], []
         for round_ in range(args.rounds):
-            ci, ct = candle(args.trainer, batch, beats, args.threads)
-            ti, tt = torch(args.torch_script, batch, beats, args.threads)
+            ci, ct = time_candle(args.trainer, batch, beats, args.threads)
+            ti, tt = time_torch(args.torch_script, batch, beats, args.threads)
             c_inf.append(ci); c_train.append(ct); t_inf.append(ti); t_train.append(tt)
             print(f"{batch}x{beats} round {round_ + 1}: candle {ci:.1f} / {ct:.1f} ms, "
                   f"torch {ti:.1f} / {tt:.1f} ms", file=sys.stderr)
@@ -88,8 +88,7 @@ def main():
         rows.append((f"training step, {batch} pairs x {beats} beats",
                      statistics.median(c_train), statistics.median(t_train)))
 
-    import torch as torch_module
-    print(f"candle (trainer bench) vs PyTorch {torch_module.__version__}, {args.threads} threads, "
+    print(f"candle (trainer bench) vs PyTorch {torch.__version__}, {args.threads} threads, "
           f"medians of {args.rounds} alternating rounds")
     print("| shape | candle | PyTorch | ratio |")
     print("|---|---:|---:|---:|")

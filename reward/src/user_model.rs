@@ -35,6 +35,8 @@ pub enum UserModelError {
         to: PathBuf,
         source: io::Error,
     },
+    #[error("moved, but cannot flush {folder} to disk: {source}")]
+    Sync { folder: PathBuf, source: io::Error },
 }
 
 /// The user's model path, or `None` where the platform has no per-user data folder (no home).
@@ -106,9 +108,8 @@ fn rename(from: &Path, to: &Path) -> Result<(), UserModelError> {
 
 fn synced(model: &Path) -> Result<(), UserModelError> {
     let folder = model.parent();
-    sync_dir(folder).map_err(|source| UserModelError::Move {
-        from: model.to_owned(),
-        to: folder.unwrap_or(Path::new(".")).to_owned(),
+    sync_dir(folder).map_err(|source| UserModelError::Sync {
+        folder: folder.unwrap_or(Path::new(".")).to_owned(),
         source,
     })
 }

@@ -12,6 +12,14 @@ fn small_config() -> BeatModelConfig {
     }
 }
 
+/// The next value in [0, 1) of a seeded linear congruential sequence.
+fn unit(state: &mut u64) -> f32 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*state >> 40) as f32 / (1u64 << 24) as f32
+}
+
 /// Seeded mel frames with some structure: a pulse every 11 frames over noise.
 fn mel_frames(n: usize, seed: u64) -> Vec<[f32; INPUT_BANDS]> {
     let mut state = seed;
@@ -19,11 +27,7 @@ fn mel_frames(n: usize, seed: u64) -> Vec<[f32; INPUT_BANDS]> {
         .map(|k| {
             let mut frame = [0.0f32; INPUT_BANDS];
             for v in &mut frame {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                *v = ((state >> 40) as f32 / (1u64 << 24) as f32) * 0.5
-                    + if k % 11 == 0 { 1.5 } else { 0.5 };
+                *v = unit(&mut state) * 0.5 + if k % 11 == 0 { 1.5 } else { 0.5 };
             }
             frame
         })
@@ -53,12 +57,7 @@ fn fresh_model(config: &BeatModelConfig, dir: &std::path::Path) -> BeatModel {
             (1.0 / shape[1] as f32).sqrt()
         };
         let values = (0..count)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound
-            })
+            .map(|_| (unit(&mut state) * 2.0 - 1.0) * bound)
             .collect();
         weights.insert(name, values);
     }
