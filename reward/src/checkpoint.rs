@@ -8,7 +8,9 @@
 //! - `cutscore.config` (JSON [`Config`]), `cutscore.metrics` (JSON [`TrainingMetrics`]),
 //!   `cutscore.provenance` (JSON [`Provenance`]);
 //! - `cutscore.model_id`: the first 16 hex digits of SHA-256 over the tensors, which the
-//!   decision log records as "the model that scored it".
+//!   decision log records as "the model that scored it";
+//! - `cutscore.taste_schema`, only in a model with a taste layer (tensor `taste.weight`, the
+//!   user's taste learned by `trainer finetune`): the [`TASTE_SCHEMA_VERSION`] of its inputs.
 //!
 //! Loading checks every tensor's name, shape and dtype against the config and refuses
 //! non-finite values, naming the tensor. Weights may be stored as f32, f16 or bf16; they are
@@ -27,9 +29,15 @@ use sha2::{Digest, Sha256};
 
 use crate::{Config, ModelError, RewardModel};
 use cutscore_core::features::FEATURE_SCHEMA_VERSION;
+use cutscore_core::taste::{TASTE_INPUTS, TASTE_SCHEMA_VERSION, TasteLayer};
 
 const FORMAT: &str = "cutscore-reward-model";
 const FORMAT_VERSION: u32 = 1;
+/// Name of the taste layer's weights.
+const TASTE_TENSOR: &str = "taste.weight";
+/// Name of the taste layer's bound (one number).
+const TASTE_BOUND: &str = "taste.bound";
+const TASTE_SCHEMA_KEY: &str = "cutscore.taste_schema";
 
 /// One epoch of training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +122,12 @@ pub enum CheckpointError {
     },
     #[error("model was made for feature schema v{actual}; this build reads v{expected}")]
     Schema { expected: u32, actual: u32 },
+    #[error(
+        "the model's taste layer reads taste summary v{actual}; this build reads v{expected} (run `trainer finetune` again)"
+    )]
+    TasteSchema { expected: u32, actual: u32 },
+    #[error("taste layer: {0}")]
+    Taste(#[from] cutscore_core::taste::TasteError),
     #[error("metadata `{key}` is not valid: {reason}")]
     Metadata { key: &'static str, reason: String },
     #[error("tensor `{name}` is missing; expected shape {expected:?}")]
@@ -174,13 +188,25 @@ pub fn save(
             })
             .collect::<candle_core::Result<_>>()?
     };
+    write(path, tensors, config, metrics, provenance, false)
+}
+
+/// Writes `tensors` with the metadata; returns the new `model_id`.
+fn write(
+    path: &Path,
+    tensors: BTreeMap<String, Tensor>,
+    config: &Config,
+    metrics: &TrainingMetrics,
+    provenance: &Provenance,
+    taste: bool,
+) -> Result<String, CheckpointError> {
     let model_id = model_id(&tensors)?;
     let mut provenance = provenance.clone();
     if provenance.created.is_none() {
         provenance.created =
             Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
     }
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("cutscore.format".to_string(), FORMAT.to_string()),
         (
             "cutscore.format_version".to_string(),
@@ -195,6 +221,12 @@ pub fn save(
         ("cutscore.provenance".to_string(), json(&provenance)),
         ("cutscore.model_id".to_string(), model_id.clone()),
     ]);
+    if taste {
+        metadata.insert(
+            TASTE_SCHEMA_KEY.to_string(),
+            TASTE_SCHEMA_VERSION.to_string(),
+        );
+    }
     let bytes = safetensors::serialize(&tensors, Some(metadata))
         .map_err(|e| CheckpointError::NotSafetensors(e.to_string()))?;
     cutscore_core::atomic::write(path, &bytes).map_err(|source| CheckpointError::Write {
@@ -227,6 +259,8 @@ fn model_id(tensors: &BTreeMap<String, Tensor>) -> candle_core::Result<String> {
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     pub info: CheckpointInfo,
+    /// The user's taste layer, in a fine-tuned model.
+    pub taste: Option<TasteLayer>,
     tensors: HashMap<String, Tensor>,
 }
 
@@ -249,8 +283,9 @@ impl Checkpoint {
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| CheckpointError::NotSafetensors(e.to_string()))?;
         let expected = tensor_shapes(&info.config)?;
+        let taste = read_taste(&st, &metadata)?;
         for name in st.names() {
-            if !expected.contains_key(name) {
+            if !expected.contains_key(name) && name != TASTE_TENSOR && name != TASTE_BOUND {
                 return Err(CheckpointError::UnexpectedTensor {
                     name: name.to_string(),
                 });
@@ -285,13 +320,42 @@ impl Checkpoint {
             }
             tensors.insert(name, tensor);
         }
-        Ok(Self { info, tensors })
+        Ok(Self {
+            info,
+            taste,
+            tensors,
+        })
     }
 
-    /// The model, with its weights copied to `device`, for scoring.
+    /// The model, with its weights copied to `device` and its taste layer, for scoring.
     pub fn model(&self, device: &Device) -> Result<RewardModel, CheckpointError> {
         let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device);
-        Ok(RewardModel::new(&self.info.config, vb)?)
+        Ok(RewardModel::new(&self.info.config, vb)?.with_taste(self.taste.clone()))
+    }
+
+    /// Saves this model's transformer with `taste` as its taste layer (replacing any it had):
+    /// what `trainer finetune` writes. Returns the new `model_id`; atomic like [`save`].
+    pub fn save_with_taste(
+        &self,
+        path: &Path,
+        taste: &TasteLayer,
+        metrics: &TrainingMetrics,
+        provenance: &Provenance,
+    ) -> Result<String, CheckpointError> {
+        let mut tensors: BTreeMap<String, Tensor> = self
+            .tensors
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        tensors.insert(
+            TASTE_TENSOR.to_string(),
+            Tensor::from_slice(taste.weights(), TASTE_INPUTS, &Device::Cpu)?,
+        );
+        tensors.insert(
+            TASTE_BOUND.to_string(),
+            Tensor::from_slice(&[taste.bound()], 1, &Device::Cpu)?,
+        );
+        write(path, tensors, &self.info.config, metrics, provenance, true)
     }
 
     /// The model with trainable weights in a fresh [`VarMap`], to go on training it with
@@ -312,6 +376,59 @@ impl Checkpoint {
         crate::set_vars(&varmap, &self.tensors, device)?;
         Ok((model, varmap))
     }
+}
+
+/// The taste layer, when the file has one: its tensor and its schema come together.
+fn read_taste(
+    st: &SafeTensors,
+    metadata: &HashMap<String, String>,
+) -> Result<Option<TasteLayer>, CheckpointError> {
+    let schema = match (
+        metadata.get(TASTE_SCHEMA_KEY),
+        st.tensor(TASTE_TENSOR).is_ok(),
+    ) {
+        (None, false) => return Ok(None),
+        (Some(schema), true) => schema,
+        (None, true) => {
+            return Err(CheckpointError::Foreign {
+                key: "cutscore.taste_schema",
+                found: "missing".into(),
+                expected: format!("present beside tensor `{TASTE_TENSOR}`"),
+            });
+        }
+        (Some(_), false) => {
+            return Err(CheckpointError::MissingTensor {
+                name: TASTE_TENSOR.to_string(),
+                expected: vec![TASTE_INPUTS],
+            });
+        }
+    };
+    let actual: u32 = parse(schema, "cutscore.taste_schema")?;
+    if actual != TASTE_SCHEMA_VERSION {
+        return Err(CheckpointError::TasteSchema {
+            expected: TASTE_SCHEMA_VERSION,
+            actual,
+        });
+    }
+    let vector = |name: &str, len: usize| -> Result<Vec<f32>, CheckpointError> {
+        let view = st
+            .tensor(name)
+            .map_err(|_| CheckpointError::MissingTensor {
+                name: name.to_string(),
+                expected: vec![len],
+            })?;
+        if view.shape() != [len] || !matches!(view.dtype(), Dtype::F32) {
+            return Err(CheckpointError::TensorShape {
+                name: name.to_string(),
+                expected: vec![len],
+                actual: view.shape().to_vec(),
+            });
+        }
+        Ok(candle_core::safetensors::Load::load(&view, &Device::Cpu)?.to_vec1()?)
+    };
+    let weights = vector(TASTE_TENSOR, TASTE_INPUTS)?;
+    let bound = vector(TASTE_BOUND, 1)?[0];
+    Ok(Some(TasteLayer::new(weights, bound)?))
 }
 
 fn read_info(metadata: &HashMap<String, String>) -> Result<CheckpointInfo, CheckpointError> {

@@ -14,7 +14,8 @@
 //! to `d_model`, learned positions, `layers` pre-norm encoder layers, a final layer norm, mean
 //! pooling over the window's real beats (padding is masked out of both attention and pooling),
 //! and a `d_model -> head_hidden -> 1` GELU head; the output is `output_scale * tanh(x)`, one
-//! score in [-10, +10] per window. [`crate::scoring`] turns windows into edit scores.
+//! score in [-10, +10] per window. [`crate::scoring`] turns windows into edit scores, adding
+//! the user's taste layer ([`cutscore_core::taste`]) when the model has one.
 //!
 //! The design and the Bradley–Terry training follow the published reward model Cutscore
 //! reproduces; the layer layout matches `shared/bench/torch_reward_model.py` exactly, so the
@@ -36,6 +37,7 @@ pub use init::set_vars;
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Init, VarBuilder, VarMap};
 
+use cutscore_core::taste::TasteLayer;
 use layers::{Dense, EncoderLayer, Norm};
 
 /// Why the reward model could not score or be built.
@@ -77,6 +79,8 @@ pub struct RewardModel {
     norm: Norm,
     head1: Dense,
     head2: Dense,
+    /// The user's taste layer, added to every edit's score ([`cutscore_core::taste`]).
+    taste: Option<TasteLayer>,
     device: Device,
 }
 
@@ -101,9 +105,21 @@ impl RewardModel {
             norm: Norm::new(config.d_model, config.layer_norm_eps, vb.pp("norm"))?,
             head1: Dense::new(config.d_model, config.head_hidden, vb.pp("head.0"))?,
             head2: Dense::new(config.head_hidden, 1, vb.pp("head.1"))?,
+            taste: None,
             device: vb.device().clone(),
             config: config.clone(),
         })
+    }
+
+    /// The same transformer with `taste` as its taste layer (`None` removes it).
+    pub fn with_taste(mut self, taste: Option<TasteLayer>) -> Self {
+        self.taste = taste;
+        self
+    }
+
+    /// The taste layer learned from the user's decisions, if any.
+    pub fn taste(&self) -> Option<&TasteLayer> {
+        self.taste.as_ref()
     }
 
     /// A freshly initialised model whose weights live in `varmap` (for training); the same

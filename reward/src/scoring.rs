@@ -5,12 +5,18 @@
 //! An edit's score is the mean of its windows' scores. [`EditBatch`] keeps that mean inside
 //! the tensor graph (an averaging matrix), so training backpropagates through it; scoring many
 //! candidates uses [`score_edits`], which batches windows in chunks.
+//!
+//! A model with a taste layer adds its offset to each edit's mean, on both paths alike. The sum
+//! is not clamped: the transformer's scores lie in [-10, +10], and a taste that prefers an edit
+//! the transformer already rates near +10 must still be able to put it first (a clamp would tie
+//! them).
 
 use candle_core::{Device, Tensor};
 
 use super::{Batch, Config, ModelError, RewardModel};
 use cutscore_core::edit::Edit;
 use cutscore_core::features::{BEAT_FEATURES, EDIT_FEATURES, FeatureMatrix, MODEL_INPUTS};
+use cutscore_core::taste::{TASTE_INPUTS, taste_inputs, track_mean};
 
 /// The analysed track an edit applies to.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +78,8 @@ pub struct EditBatch {
     pub batch: Batch,
     /// (edits, windows): row `e` holds `1/k` for each of edit `e`'s `k` windows.
     pub aggregate: Tensor,
+    /// Each edit's taste summary, for a model with a taste layer.
+    taste_inputs: Vec<[f32; TASTE_INPUTS]>,
 }
 
 impl EditBatch {
@@ -93,13 +101,34 @@ impl EditBatch {
             weights[e * windows + w] = 1.0 / counts[e] as f32;
         }
         let aggregate = Tensor::from_vec(weights, (edits.len(), windows), device)?;
-        Ok(Self { batch, aggregate })
+        let taste_inputs = edits
+            .iter()
+            .map(|(track, edit)| {
+                taste_inputs(
+                    track.features,
+                    &track_mean(track.features),
+                    track.meter,
+                    edit,
+                )
+            })
+            .collect();
+        Ok(Self {
+            batch,
+            aggregate,
+            taste_inputs,
+        })
     }
 
     /// (edits,) scores: the mean of each edit's window scores.
     pub fn scores(&self, model: &RewardModel, train: bool) -> Result<Tensor, ModelError> {
         let windows = model.forward(&self.batch.inputs, &self.batch.mask, train)?;
-        Ok(self.aggregate.matmul(&windows.unsqueeze(1)?)?.squeeze(1)?)
+        let means = self.aggregate.matmul(&windows.unsqueeze(1)?)?.squeeze(1)?;
+        let Some(taste) = model.taste() else {
+            return Ok(means);
+        };
+        let offsets: Vec<f32> = self.taste_inputs.iter().map(|x| taste.offset(x)).collect();
+        let offsets = Tensor::from_vec(offsets, means.dims(), means.device())?;
+        Ok((means + offsets)?)
     }
 }
 
@@ -129,9 +158,13 @@ pub fn score_edits(
             counts[owner] += 1;
         }
     }
-    Ok(sums
-        .iter()
-        .zip(&counts)
-        .map(|(s, &c)| s / c as f32)
+    let means = sums.iter().zip(&counts).map(|(s, &c)| s / c as f32);
+    let Some(taste) = model.taste() else {
+        return Ok(means.collect());
+    };
+    let mean = track_mean(track.features);
+    Ok(means
+        .zip(edits)
+        .map(|(m, edit)| m + taste.offset(&taste_inputs(track.features, &mean, track.meter, edit)))
         .collect())
 }

@@ -9,6 +9,7 @@ use super::scoring::{EditBatch, Track, score_edits, window_inputs};
 use super::*;
 use cutscore_core::edit::Edit;
 use cutscore_core::features::{FeatureMatrix, MODEL_INPUTS};
+use cutscore_core::taste::{TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
 
 fn tiny() -> (RewardModel, VarMap) {
     let map = VarMap::new();
@@ -164,6 +165,25 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
     for (a, b) in chunked.iter().zip(&together) {
         assert!((a - b).abs() < 1e-5, "{chunked:?} vs {together:?}");
     }
+    // A taste layer adds its offset to each edit on both paths: here 3 points per removed bar
+    // (log2 scale), within a bound of 4; nothing removed, nothing added.
+    let mut weights = vec![0f32; TASTE_INPUTS];
+    weights[TASTE_INPUTS - 3] = 3.0;
+    let layer = TasteLayer::new(weights, 4.0).unwrap();
+    let tasteful = model.clone().with_taste(Some(layer.clone()));
+    let with_layer = score_edits(&tasteful, track, &edits, 2).unwrap();
+    let batched: Vec<f32> = batch.scores(&tasteful, false).unwrap().to_vec1().unwrap();
+    let mean = track_mean(&features);
+    for ((edit, plain), (a, b)) in edits
+        .iter()
+        .zip(&chunked)
+        .zip(with_layer.iter().zip(&batched))
+    {
+        let offset = layer.offset(&taste_inputs(&features, &mean, 4, edit));
+        assert!((a - (plain + offset)).abs() < 1e-5 && (a - b).abs() < 1e-5);
+    }
+    assert!((with_layer[1] - chunked[1] - 4.0 * (3f32 * 3f32.log2() / 4.0).tanh()).abs() < 1e-4);
+    assert_eq!(with_layer[2], chunked[2]);
     let wrong = FeatureMatrix::zeros(10);
     let err = score_edits(
         &model,

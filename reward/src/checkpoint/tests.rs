@@ -206,3 +206,68 @@ fn refuses_truncated_and_non_safetensors_files() {
     let err = Checkpoint::read(&dir.path().join("missing.safetensors")).unwrap_err();
     assert!(matches!(err, CheckpointError::Read { .. }));
 }
+
+#[test]
+fn a_taste_layer_round_trips_and_a_wrong_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, plain_id) = saved(dir.path(), StorageType::F32);
+    let base = Checkpoint::read(&path).unwrap();
+    assert!(base.taste.is_none());
+    let weights: Vec<f32> = (0..TASTE_INPUTS).map(|i| i as f32 * 0.1 - 1.0).collect();
+    let layer = TasteLayer::new(weights, 2.0).unwrap();
+    let tuned = dir.path().join("tuned.safetensors");
+    let id = base
+        .save_with_taste(
+            &tuned,
+            &layer,
+            &TrainingMetrics::default(),
+            &Provenance::default(),
+        )
+        .unwrap();
+    assert_ne!(id, plain_id);
+    let read = Checkpoint::read(&tuned).unwrap();
+    assert_eq!(read.taste.as_ref(), Some(&layer));
+    assert_eq!(read.info.model_id, id);
+    // The transformer is the base's, and the scoring model carries the layer.
+    let model = read.model(&Device::Cpu).unwrap();
+    assert_eq!(score(&model), score(&base.model(&Device::Cpu).unwrap()));
+    assert_eq!(model.taste(), Some(&layer));
+
+    let err = tampered(&tuned, |_, m| {
+        m.insert("cutscore.taste_schema".into(), "99".into());
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::TasteSchema { actual: 99, .. }),
+        "{err}"
+    );
+    let err = tampered(&tuned, |_, m| {
+        m.remove("cutscore.taste_schema");
+    })
+    .unwrap_err();
+    assert!(matches!(err, CheckpointError::Foreign { .. }), "{err}");
+    let err = tampered(&tuned, |t, _| {
+        t.insert(
+            "taste.weight".into(),
+            Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(matches!(err, CheckpointError::TensorShape { .. }), "{err}");
+    let err = tampered(&tuned, |t, _| {
+        t.insert(
+            "taste.bound".into(),
+            Tensor::from_vec(vec![f32::INFINITY], 1, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(matches!(err, CheckpointError::Taste(_)), "{err}");
+    let err = tampered(&tuned, |t, _| {
+        t.remove("taste.bound");
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::MissingTensor { .. }),
+        "{err}"
+    );
+}

@@ -1,0 +1,264 @@
+//! What a user's taste layer reads about an edit: a short summary of what the edit removes and
+//! of what changes across its joins, in the units of the beat features (`docs/features.md`).
+//!
+//! The reward transformer hears only windows of the edited sequence around each join, so a
+//! taste about the removed material (keep the chorus, cut the quiet parts) is invisible to it.
+//! Fine-tuning therefore learns a linear [`TasteLayer`] on this summary, added to the
+//! transformer's score; the transformer itself, and the craft it learned, stay as shipped.
+//!
+//! The summary ([`TASTE_INPUTS`] numbers, schema [`TASTE_SCHEMA_VERSION`]):
+//!
+//! | indices | what |
+//! |---|---|
+//! | 0..12 | each [`SUMMARY`] quality's mean over the removed beats, minus its mean over the track |
+//! | 12..24 | its mean over the [`JOIN_BEATS`] kept beats after each join minus the ones before it |
+//! | 24 | `log2(1 + removed bars)` per removed span |
+//! | 25 | where the removed material lies, 0 at the track's start to 1 at its end |
+//! | 26 | the share of the track removed |
+//!
+//! Rows 0..12 and 24..26 are means over the removed spans and rows 12..24 over the joins, so a
+//! one-cut proposal and a fit with several joins read on the same scale. An edit that removes
+//! nothing has an all-zero summary.
+//!
+//! Twelve named qualities rather than all 121 features: a few hundred decisions can pin down
+//! a dozen weights, and a layer that reads fewer things reorders fewer of the edits it was not
+//! taught about (measured in issue #18's closing note).
+
+use std::ops::Range;
+
+use crate::edit::Edit;
+use crate::features::FeatureMatrix;
+
+/// Version of the summary's layout; a taste layer for another version is not used.
+pub const TASTE_SCHEMA_VERSION: u32 = 1;
+
+/// The qualities summarised, each the mean of a range of beat features (`docs/features.md`).
+/// Bar and phrase positions, chroma and tempo are left out: the transformer hears them at the
+/// join, and a removed span's mean of them says nothing.
+pub const SUMMARY: [(&str, Range<usize>); SUMMARY_WIDTH] = [
+    ("level", 73..74),
+    ("peak level", 74..75),
+    ("bass", 0..4),
+    ("mids", 4..14),
+    ("highs", 14..20),
+    ("onsets", 77..78),
+    ("low onsets", 118..119),
+    ("high onsets", 120..121),
+    ("brightness", 65..66),
+    ("noisiness", 68..69),
+    ("repetition", 107..111),
+    ("novelty", 111..112),
+];
+
+/// How many qualities are summarised.
+pub const SUMMARY_WIDTH: usize = 12;
+/// Numbers in the summary.
+pub const TASTE_INPUTS: usize = 2 * SUMMARY_WIDTH + 3;
+/// Kept beats either side of a join that the join's change is read over.
+pub const JOIN_BEATS: usize = 4;
+
+/// Adds the qualities of one beat to `out`.
+fn summary_of(features: &FeatureMatrix, beat: usize, out: &mut [f32; SUMMARY_WIDTH]) {
+    let row = features.row(beat);
+    for (o, (_, range)) in out.iter_mut().zip(&SUMMARY) {
+        *o += row[range.clone()].iter().sum::<f32>() / range.len() as f32;
+    }
+}
+
+/// The mean summary over `beats` (zeros when there are none).
+fn mean_summary(
+    features: &FeatureMatrix,
+    beats: impl Iterator<Item = usize>,
+) -> [f32; SUMMARY_WIDTH] {
+    let mut sum = [0f32; SUMMARY_WIDTH];
+    let mut n = 0usize;
+    for beat in beats {
+        summary_of(features, beat, &mut sum);
+        n += 1;
+    }
+    if n > 0 {
+        sum.iter_mut().for_each(|v| *v /= n as f32);
+    }
+    sum
+}
+
+/// The [`TASTE_INPUTS`] numbers summarising `edit` of a track with these beat `features`
+/// (one row per source beat) and `meter`. `track_mean` is [`track_mean`] of the same features,
+/// passed in so that scoring many edits of one track computes it once.
+pub fn taste_inputs(
+    features: &FeatureMatrix,
+    track_mean: &[f32; SUMMARY_WIDTH],
+    meter: u8,
+    edit: &Edit,
+) -> [f32; TASTE_INPUTS] {
+    let mut out = [0f32; TASTE_INPUTS];
+    let beats = features.beats().min(edit.source_beats());
+    let removed: Vec<Range<usize>> = edit
+        .removed()
+        .iter()
+        .map(|s| s.start.min(beats)..s.end.min(beats))
+        .filter(|r| !r.is_empty())
+        .collect();
+    if removed.is_empty() {
+        return out;
+    }
+    let spans = removed.len() as f32;
+    let gone = mean_summary(features, removed.iter().flat_map(Clone::clone));
+    for (o, (g, m)) in out.iter_mut().zip(gone.iter().zip(track_mean)) {
+        *o = g - m;
+    }
+    let joins = edit.joins();
+    for join in &joins {
+        let after = join.after.min(beats);
+        let before_end = (join.before + 1).min(beats);
+        let a = mean_summary(features, after..(after + JOIN_BEATS).min(beats));
+        let b = mean_summary(features, before_end.saturating_sub(JOIN_BEATS)..before_end);
+        for (o, (x, y)) in out[SUMMARY_WIDTH..].iter_mut().zip(a.iter().zip(&b)) {
+            *o += (x - y) / joins.len() as f32;
+        }
+    }
+    let meter = f32::from(meter.max(1));
+    let tail = &mut out[2 * SUMMARY_WIDTH..];
+    for span in &removed {
+        let middle = (span.start + span.end) as f32 / 2.0;
+        tail[0] += (1.0 + span.len() as f32 / meter).log2() / spans;
+        tail[1] += middle / beats.max(1) as f32 / spans;
+    }
+    tail[2] =
+        removed.iter().map(ExactSizeIterator::len).sum::<usize>() as f32 / beats.max(1) as f32;
+    out
+}
+
+/// The mean summary of every beat of the track (what [`taste_inputs`] compares the removed
+/// material against).
+pub fn track_mean(features: &FeatureMatrix) -> [f32; SUMMARY_WIDTH] {
+    mean_summary(features, 0..features.beats())
+}
+
+/// A user's taste: weights on the summary, whose sum, held within `±bound` by a tanh, is added
+/// to the transformer's score. The bound lets a taste reorder edits the transformer finds about
+/// as good, and keeps it from overturning a clear difference in craft.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TasteLayer {
+    weights: Vec<f32>,
+    bound: f32,
+}
+
+/// Why weights cannot make a taste layer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TasteError {
+    #[error("taste layer has {actual} weights; expected {TASTE_INPUTS}")]
+    Width { actual: usize },
+    #[error("taste weight {index} is {value}; expected a finite number")]
+    NonFinite { index: usize, value: f32 },
+    #[error("taste bound is {0}; expected a finite number > 0")]
+    Bound(f32),
+}
+
+impl TasteLayer {
+    /// A layer with these [`TASTE_INPUTS`] finite weights, moving scores by less than `bound`.
+    pub fn new(weights: Vec<f32>, bound: f32) -> Result<Self, TasteError> {
+        if !(bound.is_finite() && bound > 0.0) {
+            return Err(TasteError::Bound(bound));
+        }
+        if weights.len() != TASTE_INPUTS {
+            return Err(TasteError::Width {
+                actual: weights.len(),
+            });
+        }
+        if let Some((index, &value)) = weights.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(TasteError::NonFinite { index, value });
+        }
+        Ok(Self { weights, bound })
+    }
+
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    pub fn bound(&self) -> f32 {
+        self.bound
+    }
+
+    /// The layer's addition to an edit's score: `bound * tanh(w . x / bound)`.
+    pub fn offset(&self, inputs: &[f32; TASTE_INPUTS]) -> f32 {
+        let sum: f32 = self.weights.iter().zip(inputs).map(|(w, x)| w * x).sum();
+        self.bound * (sum / self.bound).tanh()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 32 beats in 4/4 whose level feature (73) is the beat index and every other feature 0.
+    fn ramp() -> FeatureMatrix {
+        let mut m = FeatureMatrix::zeros(32);
+        for b in 0..32 {
+            m.row_mut(b)[73] = b as f32;
+        }
+        m
+    }
+
+    #[test]
+    fn the_summary_reads_what_is_removed_and_what_changes_at_the_join() {
+        let features = ramp();
+        let mean = track_mean(&features);
+        let level = SUMMARY
+            .iter()
+            .position(|(name, _)| *name == "level")
+            .unwrap();
+        assert_eq!(mean[level], 15.5);
+        // Remove beats 8..16 (two bars): their mean level 11.5 is 4 below the track's.
+        let edit = Edit::new(32, [(8, 16)]).unwrap();
+        let x = taste_inputs(&features, &mean, 4, &edit);
+        assert_eq!(x[level], 11.5 - 15.5);
+        // After the join beats 16..20 (17.5), before it 4..8 (5.5): a lift of 12.
+        assert_eq!(x[SUMMARY_WIDTH + level], 12.0);
+        assert_eq!(x[2 * SUMMARY_WIDTH], 3f32.log2());
+        assert_eq!(x[2 * SUMMARY_WIDTH + 1], 12.0 / 32.0);
+        assert_eq!(x[2 * SUMMARY_WIDTH + 2], 0.25);
+        // Nothing else moves: every other summarised feature is 0 on every beat.
+        let others = x[..2 * SUMMARY_WIDTH]
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i % SUMMARY_WIDTH != level);
+        assert!(
+            others.clone().all(|(_, &v)| v == 0.0),
+            "{:?}",
+            others.collect::<Vec<_>>()
+        );
+        // Nothing removed, nothing to say.
+        let nothing = taste_inputs(&features, &mean, 4, &Edit::identity(32));
+        assert!(nothing.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn a_layer_weighs_the_summary_and_refuses_bad_weights() {
+        let mut w = vec![0f32; TASTE_INPUTS];
+        w[2 * SUMMARY_WIDTH] = 2.0;
+        let features = ramp();
+        let mean = track_mean(&features);
+        // One bar removed: log2(2) = 1 on the length input, weighted 2.
+        let one = taste_inputs(&features, &mean, 4, &Edit::new(32, [(8, 12)]).unwrap());
+        let wide = TasteLayer::new(w.clone(), 1000.0).unwrap();
+        assert!((wide.offset(&one) - 2.0).abs() < 1e-4);
+        // A tight bound holds the same taste within it, keeping its sign.
+        let tight = TasteLayer::new(w, 0.5).unwrap();
+        assert!((tight.offset(&one) - 0.5 * 4f32.tanh()).abs() < 1e-6);
+        assert_eq!(
+            TasteLayer::new(vec![0.0; 3], 1.0),
+            Err(TasteError::Width { actual: 3 })
+        );
+        let mut bad = vec![0f32; TASTE_INPUTS];
+        bad[7] = f32::NAN;
+        assert!(matches!(
+            TasteLayer::new(bad, 1.0),
+            Err(TasteError::NonFinite { index: 7, .. })
+        ));
+        assert_eq!(
+            TasteLayer::new(vec![0.0; TASTE_INPUTS], 0.0),
+            Err(TasteError::Bound(0.0))
+        );
+    }
+}
