@@ -4,6 +4,7 @@
 mod cmd;
 mod curves;
 mod gm_songs;
+mod learning_curve;
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +46,9 @@ enum Command {
     Train(cmd::train::Args),
     /// Fine-tune a model on your own decisions and install it as your model.
     Finetune(cmd::finetune::Args),
+    /// Measure how fine-tuning learns simulated users' tastes: agreement on songs they never
+    /// decided on, skill kept, time.
+    TasteEval(cmd::taste_eval::Args),
     /// Measure a model on preference pairs: accuracy, loss, calibration, rewards.
     Eval(cmd::eval::Args),
 }
@@ -73,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => cmd::train::run(args),
         Command::Finetune(args) => cmd::finetune::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::TasteEval(args) => cmd::taste_eval::run(args),
     }
 }
 

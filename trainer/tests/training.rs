@@ -275,7 +275,8 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
     let before_model = std::fs::read(&base).unwrap();
     let before = folder_hash(&prefs);
     let output = trainer()
-        .args(["finetune", "--json", "--epochs", "2", "--device", "cpu"])
+        .args(["finetune", "--json", "--device", "cpu", "--curve"])
+        .arg(dir.path().join("curve.png"))
         .arg(&prefs)
         .arg("--base")
         .arg(&base)
@@ -300,6 +301,16 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
         assert!((0.0..=1.0).contains(&v), "{key} = {}", report[key]);
     }
     assert_eq!(report["written"], base.display().to_string());
+    // One of the two songs was held out to measure agreement; the curve has a point for the
+    // other, and is drawn.
+    assert_eq!(report["held_out_songs"], 1);
+    assert_eq!(report["curve"].as_array().unwrap().len(), 1);
+    assert!(
+        std::fs::metadata(dir.path().join("curve.png"))
+            .unwrap()
+            .len()
+            > 1000
+    );
     let backup = models.join("model.prev.safetensors");
     assert_eq!(std::fs::read(&backup).unwrap(), before_model);
     assert_ne!(std::fs::read(&base).unwrap(), before_model);
@@ -396,7 +407,7 @@ fn finetune_explains_bad_prefs_folders_and_never_touches_them() {
     std::fs::write(&torn, text).unwrap();
     let before = folder_hash(&prefs);
     let output = trainer()
-        .args(["finetune", "--epochs", "1", "--device", "cpu"])
+        .args(["finetune", "--device", "cpu"])
         .arg(&prefs)
         .arg("--base")
         .arg(&base)

@@ -6,6 +6,9 @@
 //! - [`pair_set`]: preference pairs loaded for training, split by song.
 //! - [`bradley_terry`]: the Bradley–Terry loss and AdamW steps over preference pairs.
 //! - [`run`]: a whole training run: epochs, early stopping, checkpoints, metrics.
+//! - [`finetune`]: learning the user's taste layer from their decisions.
+//! - [`simulated_users`]: people with tastes of their own who accept and reject proposals.
+//! - [`taste_eval`]: the whole taste-learning loop with simulated users (`trainer taste-eval`).
 //! - [`scorecard`]: accuracy, loss and calibration of a model on pairs.
 //! - [`bench`](mod@bench): timing the reward model at given shapes (`trainer bench`, criterion).
 //! - [`beat_net`]: the beat and downbeat network as a candle graph, for training.
@@ -17,8 +20,11 @@ pub mod beat_net;
 pub mod beat_training;
 pub mod bench;
 pub mod bradley_terry;
+pub mod finetune;
 pub mod oracle;
 pub mod pair_set;
 pub mod run;
 pub mod scorecard;
+pub mod simulated_users;
 pub mod synthetic_pairs;
+pub mod taste_eval;

@@ -12,7 +12,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::bradley_terry::PairInput;
-use cutscore_core::prefs::{LoadReport, Preference, PrefsContents, PrefsError, TrackRecord};
+use cutscore_core::prefs::{
+    LoadReport, Preference, PrefsContents, PrefsError, Record, TrackRecord,
+};
 use cutscore_reward::scoring::Track;
 
 /// Why a prefs folder gave no usable pairs.
@@ -45,6 +47,8 @@ pub enum PairSetError {
 pub struct PairSet {
     pub tracks: HashMap<String, TrackRecord>,
     pub pairs: Vec<Preference>,
+    /// Decisions made on each track (all records, before pairing).
+    pub decisions: HashMap<String, usize>,
     /// What reading the folder found (skipped lines and why).
     pub report: LoadReport,
 }
@@ -67,6 +71,12 @@ impl PairSet {
             });
         }
         let pairs = contents.pairs();
+        let mut decisions = HashMap::new();
+        for record in &contents.records {
+            if let Record::Decision(d) = record {
+                *decisions.entry(d.track.clone()).or_insert(0) += 1;
+            }
+        }
         if pairs.is_empty() {
             return Err(PairSetError::NoPairs {
                 path,
@@ -76,6 +86,7 @@ impl PairSet {
         Ok(Self {
             tracks: contents.tracks,
             pairs,
+            decisions,
             report: contents.report,
         })
     }
@@ -137,6 +148,9 @@ impl PairSet {
                 .entry(pair.track.clone())
                 .or_insert_with(|| self.tracks[&pair.track].clone());
             side.pairs.push(pair.clone());
+            if let Some(&n) = self.decisions.get(&pair.track) {
+                side.decisions.insert(pair.track.clone(), n);
+            }
         }
         (a, b)
     }

@@ -1,27 +1,24 @@
 //! The training loop around [`crate::bradley_terry::Trainer`]: epochs of shuffled batches, early
 //! stopping on validation loss, the best checkpoint saved atomically whenever it improves (so
-//! an interrupted run leaves the last good model), `metrics.json` beside it; and fine-tuning a
-//! checkpoint on the user's decisions with synthetic replay.
+//! an interrupted run leaves the last good model), `metrics.json` beside it.
 //!
 //! Early stopping with patience is the usual recipe (Prechelt, "Early Stopping — But When?",
-//! 1998); replaying earlier training data while fine-tuning, so old skills are not forgotten,
-//! is rehearsal (Robins, "Catastrophic forgetting, rehearsal and pseudorehearsal", 1995).
+//! 1998).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use serde::Serialize;
 
 use crate::bradley_terry::{PairInput, PairStats, TrainConfig, Trainer};
 use crate::pair_set::PairSet;
 use cutscore_core::prefs::Preference;
 use cutscore_reward::checkpoint::{
-    self, Checkpoint, CheckpointError, EpochMetrics, Provenance, StorageType, TrainingMetrics,
+    self, CheckpointError, EpochMetrics, Provenance, StorageType, TrainingMetrics,
 };
 use cutscore_reward::{ModelError, RewardModel};
 
@@ -274,228 +271,6 @@ fn write_metrics(model: &Path, metrics: &TrainingMetrics) -> Result<(), RunError
     let path = metrics_path(model);
     let json = serde_json::to_vec_pretty(metrics).expect("metrics always serialize");
     cutscore_core::atomic::write(&path, &json).map_err(|source| RunError::Write { path, source })
-}
-
-/// How to fine-tune.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FinetuneOptions {
-    pub epochs: usize,
-    pub batch: usize,
-    pub seed: u64,
-    /// Lower than for training from scratch, so the base's taste moves, not vanishes.
-    pub learning_rate: f64,
-    /// Share of the user's pairs held out to measure agreement.
-    pub holdout: f64,
-    /// Synthetic pairs replayed per user pair in each epoch.
-    pub replay: f64,
-    /// Share of synthetic songs held out as its validation set (as in `trainer train`).
-    pub synthetic_val: f64,
-    /// Dropout while fine-tuning, whatever the base was last trained with: a few hundred
-    /// decisions need the regularisation even when the base was finished without it.
-    pub dropout: f32,
-}
-
-impl Default for FinetuneOptions {
-    fn default() -> Self {
-        Self {
-            epochs: 8,
-            batch: 64,
-            seed: 0,
-            learning_rate: 1e-4,
-            holdout: 0.2,
-            replay: 1.0,
-            synthetic_val: 0.15,
-            dropout: cutscore_reward::Config::default().dropout,
-        }
-    }
-}
-
-/// What fine-tuning did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FinetuneReport {
-    pub user_pairs: usize,
-    pub user_held_out: usize,
-    pub synthetic_train: usize,
-    pub synthetic_val: usize,
-    /// Accuracy on the held-out user pairs, before and after (`None` with nothing held out).
-    pub user_agreement_before: Option<f32>,
-    pub user_agreement_after: Option<f32>,
-    /// Accuracy on the synthetic validation set, before and after (`None` without one).
-    pub base_accuracy_before: Option<f32>,
-    pub base_accuracy_after: Option<f32>,
-    pub base_model: String,
-    pub model_id: String,
-    pub written: PathBuf,
-    /// Where the model that was at `written` before was kept.
-    pub backup: Option<PathBuf>,
-}
-
-/// Where fine-tuning runs and what it writes.
-#[derive(Debug, Clone)]
-pub struct FinetuneTarget<'a> {
-    pub device: &'a Device,
-    /// Device name for the metrics, e.g. "cpu".
-    pub device_name: &'a str,
-    /// The model file to write (the user's model unless told otherwise).
-    pub out: &'a Path,
-    /// The command line, for the provenance.
-    pub command: Option<String>,
-}
-
-/// Fine-tunes `base` on the `user` pairs (minus a held-out slice), replaying `synthetic`
-/// training pairs, and writes the result to `out` atomically, first copying any model at `out`
-/// to `model.prev.safetensors` beside it.
-pub fn finetune(
-    base: &Checkpoint,
-    user: &PairSet,
-    synthetic: Option<&PairSet>,
-    options: &FinetuneOptions,
-    target: &FinetuneTarget,
-    mut progress: impl FnMut(Progress),
-) -> Result<FinetuneReport, RunError> {
-    let FinetuneTarget {
-        device,
-        device_name,
-        out,
-        command,
-    } = target;
-    if options.epochs == 0 || options.batch == 0 {
-        return Err(RunError::Zero {
-            field: "epochs or batch",
-            actual: 0,
-        });
-    }
-    let started = std::time::Instant::now();
-    let (user_train, user_held) = user.split_by_pair(options.holdout, options.seed);
-    let (syn_train, syn_val) = match synthetic {
-        Some(set) => {
-            let (t, v) = set.split_by_track(options.synthetic_val, options.seed);
-            (Some(t), Some(v))
-        }
-        None => (None, None),
-    };
-    let (model, varmap) = base.trainable(options.dropout, device)?;
-    let train_config = TrainConfig {
-        learning_rate: options.learning_rate,
-        ..TrainConfig::default()
-    };
-    let accuracy = |model: &RewardModel, set: Option<&PairSet>| -> Result<Option<f32>, RunError> {
-        match set.filter(|s| !s.is_empty()) {
-            Some(set) => Ok(Some(
-                crate::bradley_terry::evaluate(
-                    model,
-                    &set.inputs(),
-                    options.batch * 2,
-                    &train_config,
-                )?
-                .accuracy,
-            )),
-            None => Ok(None),
-        }
-    };
-    let user_agreement_before = accuracy(&model, Some(&user_held))?;
-    let base_accuracy_before = accuracy(&model, syn_val.as_ref())?;
-    let mut trainer = Trainer::new(model, varmap, train_config.clone())?;
-    let mut rng = StdRng::seed_from_u64(options.seed);
-    let mut metrics = TrainingMetrics {
-        device: Some(device_name.to_string()),
-        ..TrainingMetrics::default()
-    };
-    let replayed = syn_train.as_ref().map_or(0, |s| {
-        ((user_train.len() as f64 * options.replay).round() as usize).min(s.len())
-    });
-    for epoch in 1..=options.epochs {
-        let mut inputs: Vec<PairInput> = user_train.inputs();
-        if let Some(syn) = &syn_train {
-            let mut replay: Vec<&Preference> = syn.pairs.iter().collect();
-            replay.shuffle(&mut rng);
-            inputs.extend(replay[..replayed].iter().map(|p| syn.input(p)));
-        }
-        inputs.shuffle(&mut rng);
-        let (train_loss, train_accuracy) =
-            run_epoch(&mut trainer, &inputs, options.batch, epoch, &mut progress)?;
-        let held = if user_held.is_empty() {
-            None
-        } else {
-            Some(trainer.evaluate(&user_held.inputs(), options.batch * 2)?)
-        };
-        let epoch_metrics = EpochMetrics {
-            epoch,
-            train_loss,
-            train_accuracy,
-            val_loss: held.map_or(f32::NAN, |h| h.loss),
-            val_accuracy: held.map_or(f32::NAN, |h| h.accuracy),
-        };
-        metrics.epochs.push(epoch_metrics.clone());
-        progress(Progress::EpochEnd {
-            metrics: &epoch_metrics,
-            improved: false,
-        });
-    }
-    let user_agreement_after = accuracy(trainer.model(), Some(&user_held))?;
-    let base_accuracy_after = accuracy(trainer.model(), syn_val.as_ref())?;
-    metrics.best_epoch = Some(options.epochs);
-    metrics.best_val_accuracy = user_agreement_after;
-    metrics.stop_reason = Some(format!("fine-tuned for {} epochs", options.epochs));
-    metrics.wall_seconds = Some(started.elapsed().as_secs_f64());
-    // NaN is not JSON: epochs without held-out pairs record 0 there.
-    for e in &mut metrics.epochs {
-        if e.val_loss.is_nan() {
-            e.val_loss = 0.0;
-            e.val_accuracy = 0.0;
-        }
-    }
-    let provenance = Provenance {
-        pairs: user_train.len() + replayed,
-        user_pairs: user_train.len(),
-        seeds: vec![options.seed],
-        base_model: Some(base.info.model_id.clone()),
-        command: command.clone(),
-        created: None,
-    };
-    let backup = keep_previous(out)?;
-    let model_id = checkpoint::save(
-        out,
-        trainer.varmap(),
-        trainer.model().config(),
-        &metrics,
-        &provenance,
-        StorageType::F32,
-    )?;
-    Ok(FinetuneReport {
-        user_pairs: user.len(),
-        user_held_out: user_held.len(),
-        synthetic_train: syn_train.as_ref().map_or(0, PairSet::len),
-        synthetic_val: syn_val.as_ref().map_or(0, PairSet::len),
-        user_agreement_before,
-        user_agreement_after,
-        base_accuracy_before,
-        base_accuracy_after,
-        base_model: base.info.model_id.clone(),
-        model_id,
-        written: out.to_path_buf(),
-        backup,
-    })
-}
-
-/// Copies the model at `out`, if any, to the backup path beside it (atomically).
-fn keep_previous(out: &Path) -> Result<Option<PathBuf>, RunError> {
-    let previous = match std::fs::read(out) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(RunError::Write {
-                path: out.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let backup = cutscore_reward::user_model::backup_path(out);
-    cutscore_core::atomic::write(&backup, &previous).map_err(|source| RunError::Write {
-        path: backup.clone(),
-        source,
-    })?;
-    Ok(Some(backup))
 }
 
 #[cfg(test)]

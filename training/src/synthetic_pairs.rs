@@ -87,6 +87,21 @@ impl Default for PairOptions {
     }
 }
 
+/// Synthetic pairs `trainer finetune` replays when not given a set: 24 songs, about 2 s to make.
+pub const REPLAY_PAIRS: usize = 600;
+/// Keeps the replay songs apart from the ones `trainer pairs --seed S` makes.
+const REPLAY_SEED: u64 = 0x5eed_f00d;
+
+/// The pairs fine-tuning replays by default (and measures kept skill on): songs no model was
+/// trained on, drawn from `seed` (the fine-tuning seed).
+pub fn replay_options(seed: u64) -> PairOptions {
+    PairOptions {
+        count: REPLAY_PAIRS,
+        seed: seed ^ REPLAY_SEED,
+        ..PairOptions::default()
+    }
+}
+
 /// What was written.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct PairSummary {

@@ -1,22 +1,21 @@
-//! `trainer finetune`: fine-tune a reward model on the user's own accept/reject decisions,
-//! replaying synthetic pairs so earlier skills are kept, and install it as the user's model
-//! (the previous one is kept as `model.prev.safetensors`). The prefs folder is only read.
+//! `trainer finetune`: learn the user's taste from their accept/reject decisions (a taste layer
+//! over the model's transformer, `cutscore_training::finetune`), with synthetic replay so the
+//! craft is kept, and install it as the user's model (the previous one is kept as
+//! `model.prev.safetensors`). The prefs folder is only read.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use cutscore_reward::device::{self, DeviceChoice};
 use cutscore_reward::user_model;
+use cutscore_training::finetune::{
+    self, FinetuneOptions, FinetuneReport, FinetuneTarget, Settings, Stage,
+};
 use cutscore_training::pair_set::PairSet;
-use cutscore_training::run::{self, FinetuneOptions, FinetuneTarget, Progress};
-use cutscore_training::synthetic_pairs::{self, PairOptions};
+use cutscore_training::synthetic_pairs;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::shared::resolve_model;
-
-/// Synthetic pairs generated for replay when `--synthetic` is not given: 24 songs, about 2 s.
-const REPLAY_PAIRS: usize = 600;
-/// Keeps the generated replay songs apart from the ones `trainer pairs --seed S` makes.
-const REPLAY_SEED: u64 = 0x5eed_f00d;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,14 +31,27 @@ pub struct Args {
     /// [default: 600 freshly generated pairs].
     #[arg(long, value_name = "DIR")]
     synthetic: Option<PathBuf>,
-    /// Passes over the user's pairs.
-    #[arg(long, default_value_t = 8)]
-    epochs: usize,
-    /// AdamW learning rate.
-    #[arg(long, default_value_t = 1e-4)]
-    learning_rate: f64,
-    /// Seeds the hold-out, the replay sample and the shuffling; use the `trainer train` seed
-    /// so the synthetic validation songs are the ones the base was validated on.
+    /// Weight of the replayed synthetic pairs, all together, against your pairs: higher keeps
+    /// more of the craft, lower follows your taste more.
+    #[arg(long, default_value_t = FinetuneOptions::default().replay)]
+    replay: f64,
+    /// Points of accuracy on synthetic pairs (the craft) your taste may cost, judged by
+    /// cross-validation; more follows a taste that contradicts the craft further.
+    #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
+    craft_slack: f32,
+    /// L1 strength of the taste layer, which keeps it to the inputs it needs (with --bound)
+    /// [default: both chosen by
+    /// cross-validation over your songs].
+    #[arg(long, requires = "bound")]
+    sparsity: Option<f64>,
+    /// Most the taste layer may move a score, in points (with --sparsity).
+    #[arg(long, requires = "sparsity")]
+    bound: Option<f32>,
+    /// Also draw agreement on the held-out songs against the number of decisions learned from
+    /// into this PNG.
+    #[arg(long, value_name = "PNG")]
+    curve: Option<PathBuf>,
+    /// Seeds which songs are held out, the cross-validation folds and the replay songs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Where to run: auto (CUDA if available), cpu or cuda.
@@ -70,11 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => {
             replay_dir = tempfile::tempdir().context("creating a folder for replay pairs")?;
-            let options = PairOptions {
-                count: REPLAY_PAIRS,
-                seed: args.seed ^ REPLAY_SEED,
-                ..PairOptions::default()
-            };
+            let options = synthetic_pairs::replay_options(args.seed);
             synthetic_pairs::generate(replay_dir.path(), &options, |_| {})
                 .context("generating synthetic replay pairs")?;
             replay_dir.path().to_path_buf()
@@ -88,54 +96,97 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let selected = device::select(args.device)?;
     let options = FinetuneOptions {
-        epochs: args.epochs,
-        learning_rate: args.learning_rate,
+        settings: args
+            .sparsity
+            .zip(args.bound)
+            .map(|(sparsity, bound)| Settings { sparsity, bound }),
+        replay: args.replay,
+        craft_slack: args.craft_slack / 100.0,
         seed: args.seed,
+        curve: args.curve.is_some(),
         ..FinetuneOptions::default()
     };
     let target = FinetuneTarget {
         device: &selected.device,
-        device_name: &selected.name,
         out: &out,
         command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
     };
-    let report = run::finetune(&base, &user, Some(&synthetic), &options, &target, |p| {
-        if let Progress::EpochEnd { metrics, .. } = p {
-            log::info!(
-                "epoch {}: train loss {:.4} acc {:.3}",
-                metrics.epoch,
-                metrics.train_loss,
-                metrics.train_accuracy
-            );
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    let report = finetune::finetune(&base, &user, Some(&synthetic), &options, &target, |stage| {
+        let (message, done, total) = match stage {
+            Stage::Scoring { done, total } => ("scoring your edits", done, total),
+            Stage::Choosing { done, total } => ("learning your taste", done, total),
+            Stage::Writing => ("writing the model", 1, 1),
+        };
+        if bar.message() != message {
+            // Where no terminal shows the bar (the plugin's Learn button), the log says it.
+            log::info!("{message}");
+            bar.set_message(message);
         }
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
     })
     .context("fine-tuning")?;
+    bar.finish_and_clear();
+    if let Some(path) = &args.curve {
+        crate::learning_curve::draw(path, &report.curve, report.user_agreement_before, 800, 500)
+            .with_context(|| format!("drawing {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
+    print_report(&report, args.curve.as_deref());
+    Ok(())
+}
+
+fn print_report(report: &FinetuneReport, curve: Option<&std::path::Path>) {
     let pct = |v: Option<f32>| v.map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0));
     println!(
-        "{} user pairs ({} held out), {} synthetic pairs replayed from",
-        report.user_pairs, report.user_held_out, report.synthetic_train
+        "{} pairs from your decisions on {} songs; {} synthetic pairs replayed",
+        report.user_pairs, report.user_songs, report.synthetic_train
     );
+    if report.held_out_songs == 0 {
+        println!("agreement with you: not measured (a single song: none to hold out)");
+    } else {
+        println!(
+            "agreement with you on {} songs learned without ({} pairs): {} -> {}",
+            report.held_out_songs,
+            report.held_out_pairs,
+            pct(report.user_agreement_before),
+            pct(report.user_agreement_after)
+        );
+    }
     println!(
-        "agreement with you (held out): {} -> {}",
-        pct(report.user_agreement_before),
-        pct(report.user_agreement_after)
-    );
-    println!(
-        "synthetic validation accuracy: {} -> {}",
+        "craft kept, on {} synthetic pairs of unseen songs: {} -> {}",
+        report.synthetic_val,
         pct(report.base_accuracy_before),
         pct(report.base_accuracy_after)
     );
+    for point in &report.curve {
+        println!(
+            "  after {:>5} decisions ({:>3} songs): {}",
+            point.decisions,
+            point.songs,
+            pct(Some(point.agreement))
+        );
+    }
+    if let Some(path) = curve {
+        println!("learning curve drawn to {}", path.display());
+    }
     println!(
-        "wrote {} (model {})",
+        "wrote {} (model {}, taste layer with sparsity {} and bound {}) in {:.1} s",
         report.written.display(),
-        report.model_id
+        report.model_id,
+        report.sparsity,
+        report.bound,
+        report.seconds
     );
     if let Some(backup) = &report.backup {
         println!("previous model kept as {}", backup.display());
     }
-    Ok(())
 }

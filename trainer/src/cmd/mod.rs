@@ -12,4 +12,5 @@ pub mod pairs;
 pub mod score;
 mod shared;
 pub mod synth;
+pub mod taste_eval;
 pub mod train;

@@ -1,6 +1,8 @@
 use super::*;
 use crate::synthetic_pairs::{PairOptions, generate};
+use candle_core::Device;
 use cutscore_reward::Config;
+use cutscore_reward::checkpoint::Checkpoint;
 
 fn pairs(count: usize, per_song: usize, seed: u64) -> (tempfile::TempDir, PairSet) {
     let dir = tempfile::tempdir().unwrap();
@@ -154,72 +156,4 @@ fn refuses_an_empty_validation_set_and_zero_epochs() {
         "{err}"
     );
     assert!(!path.exists());
-}
-
-#[test]
-fn finetuning_writes_the_new_model_and_keeps_the_previous_one() {
-    let (_user_dir, user) = pairs(40, 20, 4);
-    let (_syn_dir, synthetic) = pairs(48, 12, 5);
-    let out = tempfile::tempdir().unwrap();
-    let path = out.path().join("model.safetensors");
-    let (_, varmap) = tiny(2);
-    // A base finished without dropout is still fine-tuned with it.
-    let undropped = Config {
-        dropout: 0.0,
-        ..Config::tiny()
-    };
-    checkpoint::save(
-        &path,
-        &varmap,
-        &undropped,
-        &TrainingMetrics::default(),
-        &Provenance::default(),
-        StorageType::F32,
-    )
-    .unwrap();
-    let before = std::fs::read(&path).unwrap();
-    let base = Checkpoint::read(&path).unwrap();
-    let options = FinetuneOptions {
-        epochs: 3,
-        batch: 16,
-        learning_rate: 1e-3,
-        ..FinetuneOptions::default()
-    };
-    let report = finetune(
-        &base,
-        &user,
-        Some(&synthetic),
-        &options,
-        &FinetuneTarget {
-            device: &Device::Cpu,
-            device_name: "cpu",
-            out: &path,
-            command: None,
-        },
-        |_| {},
-    )
-    .unwrap();
-    assert_eq!(report.user_pairs, 40);
-    assert_eq!(report.user_held_out, 8);
-    assert_eq!(report.synthetic_train + report.synthetic_val, 48);
-    assert!(report.user_agreement_before.is_some() && report.base_accuracy_after.is_some());
-    let backup = report.backup.clone().unwrap();
-    assert_eq!(std::fs::read(&backup).unwrap(), before);
-    let tuned = Checkpoint::read(&path).unwrap();
-    assert_eq!(tuned.info.model_id, report.model_id);
-    assert_ne!(tuned.info.model_id, base.info.model_id);
-    assert_eq!(
-        tuned.info.provenance.base_model,
-        Some(base.info.model_id.clone())
-    );
-    assert_eq!(tuned.info.provenance.user_pairs, 32);
-    assert_eq!(tuned.info.metrics.epochs.len(), 3);
-    assert_ne!(options.dropout, 0.0);
-    assert_eq!(
-        tuned.info.config,
-        Config {
-            dropout: options.dropout,
-            ..undropped
-        }
-    );
 }

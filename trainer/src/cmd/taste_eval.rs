@@ -1,0 +1,180 @@
+//! `trainer taste-eval`: the whole taste-learning loop with simulated users
+//! (`cutscore_training::taste_eval`): each user decides on the plugin's proposals for some songs,
+//! `trainer finetune`'s fine-tuning runs on those decisions, and the result is measured on songs
+//! the user never decided on and on fresh synthetic pairs. Prints one row per user and count.
+
+use anyhow::Context;
+use cutscore_reward::device::{self, DeviceChoice};
+use cutscore_training::finetune::{FinetuneOptions, Settings};
+use cutscore_training::simulated_users::{self, User};
+use cutscore_training::taste_eval::{self, EvalProgress, TasteEvalOptions, TasteRow};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::shared::resolve_model;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Decision counts to fine-tune on, each from the base model (whole songs: rounded up to a
+    /// multiple of --proposals).
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    decisions: Vec<usize>,
+    /// Users to simulate [default: all]: lift, long-cuts, quiet-out, keep-chorus, lift-noisy.
+    #[arg(long, value_delimiter = ',')]
+    users: Vec<String>,
+    /// Model the users start from [default: your current model, else the shipped one].
+    #[arg(long)]
+    base: Option<std::path::PathBuf>,
+    /// Proposals decided on per song.
+    #[arg(long, default_value_t = 10)]
+    proposals: usize,
+    /// Songs nobody decides on, where agreement is measured.
+    #[arg(long, default_value_t = 20)]
+    held_out_songs: usize,
+    /// Seeds the songs, the users' noise and the fine-tuning.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Weight of the replayed synthetic pairs, all together, against your pairs: higher keeps
+    /// more of the craft, lower follows your taste more.
+    #[arg(long, default_value_t = FinetuneOptions::default().replay)]
+    replay: f64,
+    /// Points of accuracy on synthetic pairs (the craft) your taste may cost, judged by
+    /// cross-validation; more follows a taste that contradicts the craft further.
+    #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
+    craft_slack: f32,
+    /// L1 strength of the taste layer, which keeps it to the inputs it needs (with --bound)
+    /// [default: both chosen by
+    /// cross-validation over your songs].
+    #[arg(long, requires = "bound")]
+    sparsity: Option<f64>,
+    /// Most the taste layer may move a score, in points (with --sparsity).
+    #[arg(long, requires = "sparsity")]
+    bound: Option<f32>,
+    /// Where to run: auto (CUDA if available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Keep each user's decisions as a prefs folder `DIR/<user>-<decisions>/` (for
+    /// `trainer finetune DIR/lift-100 --curve curve.png`, say).
+    #[arg(long, value_name = "DIR")]
+    keep_prefs: Option<std::path::PathBuf>,
+    /// Print JSON lines (one per row) instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let panel = simulated_users::panel();
+    let users: Vec<User> = if args.users.is_empty() {
+        panel
+    } else {
+        args.users
+            .iter()
+            .map(|name| {
+                panel
+                    .iter()
+                    .find(|u| &u.name == name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = panel.iter().map(|u| u.name.as_str()).collect();
+                        anyhow::anyhow!("no simulated user `{name}`; expected one of {known:?}")
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let (base, source) = resolve_model(args.base.as_deref()).context("loading the base model")?;
+    log::info!("users start from {source}");
+    let selected = device::select(args.device)?;
+    let options = TasteEvalOptions {
+        decisions: args.decisions,
+        proposals: args.proposals,
+        held_out_songs: args.held_out_songs,
+        seed: args.seed,
+        finetune: FinetuneOptions {
+            settings: args
+                .sparsity
+                .zip(args.bound)
+                .map(|(sparsity, bound)| Settings { sparsity, bound }),
+            replay: args.replay,
+            craft_slack: args.craft_slack / 100.0,
+            seed: args.seed,
+            ..FinetuneOptions::default()
+        },
+        keep_prefs: args.keep_prefs,
+        ..TasteEvalOptions::default()
+    };
+    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    let runs = (users.len() * options.decisions.len()) as u64;
+    let json = args.json;
+    let rows = taste_eval::run(
+        &base,
+        &users,
+        &options,
+        &selected.device,
+        scratch.path(),
+        |p| match p {
+            EvalProgress::Songs { done, total } => {
+                bar.set_message("songs and proposals");
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            EvalProgress::Finetune { user, decisions } => {
+                if bar.message() != "fine-tuning" {
+                    bar.set_length(runs);
+                    bar.set_position(0);
+                }
+                bar.set_message("fine-tuning");
+                bar.println(format!("{} on {decisions} decisions ...", user.name));
+            }
+            EvalProgress::Row(row) => {
+                bar.inc(1);
+                if json {
+                    bar.suspend(|| println!("{}", serde_json::to_string(row).expect("serializes")));
+                }
+            }
+        },
+    )
+    .context("running the taste loop")?;
+    bar.finish_and_clear();
+    if !json {
+        print_table(&rows, options.held_out_songs);
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[TasteRow], held_out_songs: usize) {
+    let pct = |v: f32| format!("{:.1} %", v * 100.0);
+    println!(
+        "{:12} {:20} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
+        "user",
+        "taste heard",
+        "decisions",
+        "agree 0",
+        "agree 1",
+        "pairs",
+        "skill 0",
+        "skill 1",
+        "tune s"
+    );
+    for r in rows {
+        println!(
+            "{:12} {:20} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9.1}",
+            r.user.name,
+            r.user.taste.heard(),
+            r.decisions,
+            pct(r.agreement_before),
+            pct(r.agreement_after),
+            r.clear_pairs,
+            pct(r.skill_before),
+            pct(r.skill_after),
+            r.finetune_seconds
+        );
+    }
+    println!(
+        "agree: the user's clear preferences on {held_out_songs} songs they never decided on, ordered as \
+         they would, before (0) and after (1) fine-tuning; skill: accuracy on fresh synthetic pairs"
+    );
+}

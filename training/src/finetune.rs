@@ -1,0 +1,351 @@
+//! Fine-tuning on the user's decisions (`trainer finetune`, the plugin's "Learn from my
+//! decisions"): learns the user's [`cutscore_core::taste::TasteLayer`] on top of the base model's transformer, which
+//! stays as it is.
+//!
+//! Why a layer and not the whole transformer: a hundred decisions cannot move 2.6 M weights
+//! without also moving the craft the transformer learned from hundreds of thousands of pairs
+//! (fine-tuning all of it forgot 3-9 points of it), and the transformer's windows do not hear
+//! what an edit removes, which is what many tastes are about. The layer reads a summary of the
+//! removed material and of the change at each join ([`cutscore_core::taste`]) and adds its
+//! weighted sum to the transformer's score.
+//!
+//! How (`layer_fit.rs`): Bradley–Terry logistic regression of the user's pairs on the summary,
+//! offset by the transformer's own margin on each pair, with an L1 (sparsity) penalty and the layer's
+//! offset held within a bound. Replayed synthetic pairs, weighted as much as the user's, keep
+//! the layer from overturning the craft on edits the user never judged; the sparsity and the bound
+//! are chosen by cross-validation over songs so that the replayed pairs' held-out accuracy stays
+//! within a point of the transformer's ([`FinetuneOptions::craft_slack`]). Solving takes seconds; scoring the pairs with the
+//! transformer takes most of the time.
+//!
+//! The report is honest about what the user will see: a share of the user's *songs* (not pairs
+//! of the same songs) is held out, a layer learned without them is measured on them, and the
+//! layer written is then learned on every song.
+
+mod layer_fit;
+
+pub use layer_fit::{BOUNDS, SPARSITIES, Settings};
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use crate::pair_set::PairSet;
+use cutscore_reward::ModelError;
+use cutscore_reward::checkpoint::{Checkpoint, CheckpointError, Provenance, TrainingMetrics};
+use layer_fit::{Rows, accuracy, training_rows};
+
+/// Why fine-tuning could not run or save.
+#[derive(Debug, thiserror::Error)]
+pub enum FinetuneError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} is {actual}; expected {expected}")]
+    Option {
+        what: &'static str,
+        actual: f64,
+        expected: &'static str,
+    },
+}
+
+/// How to fine-tune.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinetuneOptions {
+    /// Seeds which songs are held out and the cross-validation folds.
+    pub seed: u64,
+    /// Share of the user's songs held out to measure agreement (none with a single song).
+    pub holdout: f64,
+    /// Weight of the replayed synthetic pairs, all together, against the user's.
+    pub replay: f64,
+    /// Share of synthetic songs held out to measure the kept skill.
+    pub synthetic_val: f64,
+    /// The sparsity (L1) strength and bound; `None` chooses them by cross-validation
+    /// ([`SPARSITIES`], [`BOUNDS`]).
+    pub settings: Option<Settings>,
+    /// How much accuracy on replayed synthetic pairs (the craft) the chosen layer may give up in
+    /// cross-validation, as a share: the craft kept is the constraint, agreement with the user
+    /// the objective. Some tastes contradict the craft (a user who likes joins that jump up in
+    /// level, where the craft says level jumps are flaws); more slack follows them further.
+    pub craft_slack: f32,
+    /// Also measure agreement after learning from the first 1, 2, ... of the training songs.
+    pub curve: bool,
+}
+
+impl Default for FinetuneOptions {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            holdout: 0.2,
+            replay: 1.0,
+            synthetic_val: 0.15,
+            settings: None,
+            craft_slack: 0.01,
+            curve: false,
+        }
+    }
+}
+
+/// What fine-tuning did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FinetuneReport {
+    pub user_pairs: usize,
+    pub user_songs: usize,
+    /// Songs held out to measure agreement, and their pairs.
+    pub held_out_songs: usize,
+    pub held_out_pairs: usize,
+    pub synthetic_train: usize,
+    pub synthetic_val: usize,
+    /// Accuracy on the held-out songs' pairs, before and after (`None` with nothing held out).
+    pub user_agreement_before: Option<f32>,
+    pub user_agreement_after: Option<f32>,
+    /// Accuracy on the synthetic validation songs, before and after (`None` without them).
+    pub base_accuracy_before: Option<f32>,
+    pub base_accuracy_after: Option<f32>,
+    /// The sparsity (L1 strength) the layer was learned with, and its bound.
+    pub sparsity: f64,
+    pub bound: f32,
+    pub base_model: String,
+    pub model_id: String,
+    pub written: PathBuf,
+    /// Where the model that was at `written` before was kept.
+    pub backup: Option<PathBuf>,
+    pub seconds: f64,
+    /// Agreement on the held-out songs against decisions learned from (with `curve`).
+    pub curve: Vec<CurvePoint>,
+}
+
+/// One point of the learning curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub songs: usize,
+    pub decisions: usize,
+    pub agreement: f32,
+}
+
+/// Where fine-tuning runs and what it writes.
+#[derive(Debug, Clone)]
+pub struct FinetuneTarget<'a> {
+    pub device: &'a Device,
+    /// The model file to write (the user's model unless told otherwise).
+    pub out: &'a Path,
+    /// The command line, for the provenance.
+    pub command: Option<String>,
+}
+
+/// What fine-tuning is doing, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The transformer scores the pairs: `done` of `total` songs.
+    Scoring { done: usize, total: usize },
+    /// Cross-validation: `done` of `total` solves.
+    Choosing { done: usize, total: usize },
+    /// The final layer is being learned and written.
+    Writing,
+}
+
+/// Fine-tunes: learns the user's taste layer over `base`'s transformer from the `user` pairs,
+/// replaying `synthetic` pairs, and writes the model to `out` atomically, first copying any model
+/// at `out` to `model.prev.safetensors` beside it.
+pub fn finetune(
+    base: &Checkpoint,
+    user: &PairSet,
+    synthetic: Option<&PairSet>,
+    options: &FinetuneOptions,
+    target: &FinetuneTarget,
+    mut progress: impl FnMut(Stage),
+) -> Result<FinetuneReport, FinetuneError> {
+    check(options)?;
+    let started = std::time::Instant::now();
+    let transformer = base.model(target.device)?.with_taste(None);
+    let (syn_train, syn_val) = match synthetic {
+        Some(set) => set.split_by_track(options.synthetic_val, options.seed),
+        None => Default::default(),
+    };
+    let total = user.track_ids().len() + syn_train.track_ids().len() + syn_val.track_ids().len();
+    let mut done = 0;
+    let mut score = |set: &PairSet| {
+        Rows::score(&transformer, set, || {
+            done += 1;
+            progress(Stage::Scoring { done, total });
+        })
+    };
+    let all_user = score(user)?;
+    let replay = score(&syn_train)?;
+    let skill_rows = score(&syn_val)?;
+    // Hold out whole songs, learn without them, measure on them.
+    let songs = all_user.songs.len();
+    let held_count = if songs < 2 {
+        0
+    } else {
+        ((songs as f64 * options.holdout).round() as usize).clamp(1, songs - 1)
+    };
+    let mut order: Vec<usize> = (0..songs).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(options.seed));
+    let held: HashSet<usize> = order[..held_count].iter().copied().collect();
+    let (train, held_out) = all_user.split(|i| held.contains(&i));
+    let solves = if options.settings.is_some() {
+        0
+    } else {
+        let measured = if held_out.songs.is_empty() {
+            0
+        } else {
+            train.songs.len()
+        };
+        layer_fit::choose_solves(measured) + layer_fit::choose_solves(songs)
+    };
+    let mut solved = 0;
+    let mut choose = |rows: &Rows| match options.settings {
+        Some(settings) => settings,
+        None => layer_fit::choose(rows, &replay, options, || {
+            solved += 1;
+            progress(Stage::Choosing {
+                done: solved,
+                total: solves,
+            });
+        }),
+    };
+    let mut curve = Vec::new();
+    let measured_layer = if held_out.songs.is_empty() {
+        None
+    } else {
+        let settings = choose(&train);
+        if options.curve {
+            curve = layer_fit::learning_curve(
+                &train,
+                &held_out,
+                &replay,
+                &user.decisions,
+                settings,
+                options,
+            );
+        }
+        Some(layer_fit::solve(
+            &training_rows(&train, &replay, options.replay),
+            settings,
+        ))
+    };
+    // The layer written learns from every song.
+    let settings = choose(&all_user);
+    progress(Stage::Writing);
+    let layer = layer_fit::solve(&training_rows(&all_user, &replay, options.replay), settings);
+    let current = base.taste.as_ref();
+    let metrics = TrainingMetrics {
+        best_val_accuracy: measured_layer
+            .as_ref()
+            .and_then(|l| accuracy(&held_out, Some(l))),
+        stop_reason: Some(format!(
+            "taste layer: sparsity {}, bound {}",
+            settings.sparsity, settings.bound
+        )),
+        wall_seconds: Some(started.elapsed().as_secs_f64()),
+        device: Some(format!("{:?}", target.device.location())),
+        ..TrainingMetrics::default()
+    };
+    let provenance = Provenance {
+        pairs: all_user.len() + replay.len(),
+        user_pairs: all_user.len(),
+        seeds: vec![options.seed],
+        base_model: Some(base.info.model_id.clone()),
+        command: target.command.clone(),
+        created: None,
+    };
+    let backup = keep_previous(target.out)?;
+    let model_id = base.save_with_taste(target.out, &layer, &metrics, &provenance)?;
+    Ok(FinetuneReport {
+        user_pairs: all_user.len(),
+        user_songs: songs,
+        held_out_songs: held_out.songs.len(),
+        held_out_pairs: held_out.len(),
+        synthetic_train: syn_train.len(),
+        synthetic_val: syn_val.len(),
+        user_agreement_before: accuracy(&held_out, current),
+        user_agreement_after: measured_layer.and_then(|l| accuracy(&held_out, Some(&l))),
+        base_accuracy_before: accuracy(&skill_rows, current),
+        base_accuracy_after: accuracy(&skill_rows, Some(&layer)),
+        sparsity: settings.sparsity,
+        bound: settings.bound,
+        base_model: base.info.model_id.clone(),
+        model_id,
+        written: target.out.to_path_buf(),
+        backup,
+        seconds: started.elapsed().as_secs_f64(),
+        curve,
+    })
+}
+
+fn check(options: &FinetuneOptions) -> Result<(), FinetuneError> {
+    for (what, value) in [
+        ("holdout", options.holdout),
+        ("synthetic_val", options.synthetic_val),
+    ] {
+        if !(0.0..1.0).contains(&value) {
+            return Err(FinetuneError::Option {
+                what,
+                actual: value,
+                expected: "a share in [0, 1)",
+            });
+        }
+    }
+    if !(options.replay >= 0.0 && options.replay.is_finite()) {
+        return Err(FinetuneError::Option {
+            what: "replay",
+            actual: options.replay,
+            expected: "a finite weight >= 0",
+        });
+    }
+    if !(0.0..=1.0).contains(&options.craft_slack) {
+        return Err(FinetuneError::Option {
+            what: "craft_slack",
+            actual: f64::from(options.craft_slack),
+            expected: "a share in [0, 1]",
+        });
+    }
+    if let Some(s) = options.settings
+        && !(s.sparsity >= 0.0 && s.sparsity.is_finite() && s.bound > 0.0 && s.bound.is_finite())
+    {
+        return Err(FinetuneError::Option {
+            what: "sparsity or bound",
+            actual: if s.sparsity.is_finite() {
+                f64::from(s.bound)
+            } else {
+                s.sparsity
+            },
+            expected: "a finite sparsity >= 0 and a finite bound > 0",
+        });
+    }
+    Ok(())
+}
+
+/// Copies the model at `out`, if any, to the backup path beside it (atomically).
+fn keep_previous(out: &Path) -> Result<Option<PathBuf>, FinetuneError> {
+    let previous = match std::fs::read(out) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(FinetuneError::Write {
+                path: out.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let backup = cutscore_reward::user_model::backup_path(out);
+    cutscore_core::atomic::write(&backup, &previous).map_err(|source| FinetuneError::Write {
+        path: backup.clone(),
+        source,
+    })?;
+    Ok(Some(backup))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! Learning a [`TasteLayer`] from scored pairs: a bounded Bradley–Terry logistic regression,
+//! and the cross-validation that chooses its sparsity and bound.
+//!
+//! Each pair is a row: the transformer's margin (chosen minus rejected) and both edits' taste
+//! summaries. The layer's offset `B tanh(w . x / B)` is added to each edit, so the pair's
+//! margin becomes `m + off(x_chosen) - off(x_rejected)`, and the loss is the soft-label
+//! Bradley–Terry loss of that margin plus `sparsity |w|_1` (and a light ridge) on standardised
+//! inputs, so a taste uses the few inputs it needs.
+//!
+//! This is 27 weights and at most a few thousand rows, so it is solved here in plain Rust, by
+//! FISTA with an explicit gradient (written by hand: candle has no proximal step for the L1
+//! penalty, and for a problem this small its per-op overhead would dominate the 125 solves of
+//! each cross-validation).
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use super::{CurvePoint, FinetuneOptions};
+use crate::pair_set::PairSet;
+use cutscore_core::prefs::Preference;
+use cutscore_core::taste::{TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
+use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_reward::{ModelError, RewardModel};
+
+/// L1 strengths tried by cross-validation.
+pub const SPARSITIES: [f64; 5] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1];
+/// Bounds tried by cross-validation, in score points (the transformer's scores span 20).
+pub const BOUNDS: [f32; 5] = [0.5, 1.0, 2.0, 4.0, 8.0];
+/// Folds of the cross-validation (fewer when the user has fewer songs).
+const FOLDS: usize = 5;
+/// Windows per forward pass when the transformer scores the pairs.
+const CHUNK: usize = 256;
+/// Adam steps and step size of one solve.
+const STEPS: usize = 500;
+const STEP_SIZE: f32 = 0.1;
+/// A light ridge under the L1 penalty, so the problem has one solution.
+const RIDGE: f32 = 1e-3;
+
+/// An L1 (sparsity) strength and a bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub sparsity: f64,
+    pub bound: f32,
+}
+
+/// One pair: the transformer's margin, both summaries, the label's confidence and the pair's
+/// weight in the loss.
+#[derive(Debug, Clone)]
+pub(super) struct Row {
+    margin: f32,
+    chosen: [f32; TASTE_INPUTS],
+    rejected: [f32; TASTE_INPUTS],
+    confidence: f32,
+    weight: f32,
+}
+
+impl Row {
+    /// The pair's margin with `layer`'s offsets.
+    fn margin_with(&self, layer: Option<&TasteLayer>) -> f32 {
+        self.margin + layer.map_or(0.0, |l| l.offset(&self.chosen) - l.offset(&self.rejected))
+    }
+}
+
+/// The pairs of one set as rows, grouped by song in first-seen order.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Rows {
+    pub songs: Vec<(String, Vec<Row>)>,
+}
+
+impl Rows {
+    /// Scores every pair of `set` with `model`'s transformer; `progress` after each song.
+    pub fn score(
+        model: &RewardModel,
+        set: &PairSet,
+        mut progress: impl FnMut(),
+    ) -> Result<Self, ModelError> {
+        let mut by_song: HashMap<&str, Vec<&Preference>> = HashMap::new();
+        for pair in &set.pairs {
+            by_song.entry(pair.track.as_str()).or_default().push(pair);
+        }
+        let mut songs = Vec::new();
+        for id in set.track_ids() {
+            let record = &set.tracks[&id];
+            let track = Track {
+                features: &record.features,
+                meter: record.grid.meter,
+            };
+            let pairs = &by_song[id.as_str()];
+            let edits: Vec<_> = pairs
+                .iter()
+                .flat_map(|p| [p.chosen.clone(), p.rejected.clone()])
+                .collect();
+            let scores = score_edits(model, track, &edits, CHUNK)?;
+            let mean = track_mean(track.features);
+            let summary = |edit| taste_inputs(track.features, &mean, track.meter, edit);
+            let rows = pairs
+                .iter()
+                .zip(scores.chunks(2))
+                .map(|(p, s)| Row {
+                    margin: s[0] - s[1],
+                    chosen: summary(&p.chosen),
+                    rejected: summary(&p.rejected),
+                    confidence: p.confidence.clamp(0.5, 1.0),
+                    weight: 1.0,
+                })
+                .collect();
+            songs.push((id, rows));
+            progress();
+        }
+        Ok(Self { songs })
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.songs.iter().flat_map(|(_, rows)| rows)
+    }
+
+    pub fn len(&self) -> usize {
+        self.songs.iter().map(|(_, rows)| rows.len()).sum()
+    }
+
+    /// Splits off the songs whose index `pick` accepts, as the second set.
+    pub fn split(&self, pick: impl Fn(usize) -> bool) -> (Self, Self) {
+        let (mut a, mut b) = (Self::default(), Self::default());
+        for (i, song) in self.songs.iter().enumerate() {
+            if pick(i) { &mut b } else { &mut a }
+                .songs
+                .push(song.clone());
+        }
+        (a, b)
+    }
+
+    /// The same rows, weighted to sum to `total`.
+    pub fn weighted(&self, total: f64) -> Self {
+        let each = (total / self.len().max(1) as f64) as f32;
+        let mut out = self.clone();
+        out.songs
+            .iter_mut()
+            .flat_map(|(_, rows)| rows)
+            .for_each(|r| r.weight = each);
+        out
+    }
+}
+
+/// Share of `rows` ordered right by the transformer plus `layer` (ties count as wrong).
+pub(super) fn accuracy(rows: &Rows, layer: Option<&TasteLayer>) -> Option<f32> {
+    let n = rows.len();
+    let right = rows.rows().filter(|r| r.margin_with(layer) > 0.0).count();
+    (n > 0).then(|| right as f32 / n as f32)
+}
+
+/// Mean Bradley–Terry log loss of `rows` under the transformer plus `layer` (0 without rows).
+fn mean_log_loss(rows: &Rows, layer: &TasteLayer) -> f64 {
+    let n = rows.len();
+    let sum: f64 = rows
+        .rows()
+        .map(|r| {
+            let (z, c) = (
+                f64::from(r.margin_with(Some(layer))),
+                f64::from(r.confidence),
+            );
+            c * softplus(-z) + (1.0 - c) * softplus(z)
+        })
+        .sum();
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+/// `ln(1 + e^t)`, stable for large |t|.
+fn softplus(t: f64) -> f64 {
+    t.max(0.0) + (-t.abs()).exp().ln_1p()
+}
+
+/// The user's rows (weight 1 in all) and the replay rows (weight `replay` in all), together.
+pub(super) fn training_rows(user: &Rows, replay: &Rows, replay_weight: f64) -> Vec<Row> {
+    let user = user.weighted(1.0);
+    let replay = replay.weighted(replay_weight);
+    user.rows().chain(replay.rows()).cloned().collect()
+}
+
+/// Learns the layer on `rows` with `settings`.
+pub(super) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
+    let bound = settings.bound;
+    let total: f32 = rows
+        .iter()
+        .map(|r| r.weight)
+        .sum::<f32>()
+        .max(f32::MIN_POSITIVE);
+    // Standardise each input by the spread of its difference across the pairs, so one penalty
+    // strength suits inputs in dB, bars and shares alike.
+    let mut scale = [0f32; TASTE_INPUTS];
+    for r in rows {
+        for (s, (c, j)) in scale.iter_mut().zip(r.chosen.iter().zip(&r.rejected)) {
+            *s += r.weight * (c - j) * (c - j);
+        }
+    }
+    scale
+        .iter_mut()
+        .for_each(|s| *s = (*s / total).sqrt().max(1e-6));
+    let scaled = |x: &[f32; TASTE_INPUTS]| -> [f32; TASTE_INPUTS] {
+        std::array::from_fn(|j| x[j] / scale[j])
+    };
+    let data: Vec<([f32; TASTE_INPUTS], [f32; TASTE_INPUTS])> = rows
+        .iter()
+        .map(|r| (scaled(&r.chosen), scaled(&r.rejected)))
+        .collect();
+    let dot = |w: &[f32; TASTE_INPUTS], x: &[f32; TASTE_INPUTS]| -> f32 {
+        w.iter().zip(x).map(|(a, b)| a * b).sum()
+    };
+    // The smooth part's gradient at `w`: the loss and the light ridge that keeps it well posed.
+    let gradient = |w: &[f32; TASTE_INPUTS]| -> [f32; TASTE_INPUTS] {
+        let mut grad: [f32; TASTE_INPUTS] = std::array::from_fn(|j| RIDGE * w[j]);
+        for (r, (xc, xr)) in rows.iter().zip(&data) {
+            let (tc, tr) = ((dot(w, xc) / bound).tanh(), (dot(w, xr) / bound).tanh());
+            let z = r.margin + bound * (tc - tr);
+            // d/dz of c softplus(-z) + (1 - c) softplus(z) is sigmoid(z) - c.
+            let g = r.weight / total * (1.0 / (1.0 + (-z).exp()) - r.confidence);
+            let (dc, dr) = (1.0 - tc * tc, 1.0 - tr * tr);
+            for j in 0..TASTE_INPUTS {
+                grad[j] += g * (dc * xc[j] - dr * xr[j]);
+            }
+        }
+        grad
+    };
+    // FISTA (Beck & Teboulle, 2009): proximal gradient steps with momentum; the proximal step
+    // of the L1 penalty is soft thresholding, which sets the inputs a taste does not need to 0.
+    let threshold = STEP_SIZE * settings.sparsity as f32;
+    let mut w = [0f32; TASTE_INPUTS];
+    let mut y = w;
+    let mut t = 1f32;
+    for _ in 0..STEPS {
+        let grad = gradient(&y);
+        let next: [f32; TASTE_INPUTS] = std::array::from_fn(|j| {
+            let v = y[j] - STEP_SIZE * grad[j];
+            v.signum() * (v.abs() - threshold).max(0.0)
+        });
+        let t_next = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
+        y = std::array::from_fn(|j| next[j] + (t - 1.0) / t_next * (next[j] - w[j]));
+        w = next;
+        t = t_next;
+    }
+    let weights = w.iter().zip(&scale).map(|(w, s)| w / s).collect();
+    TasteLayer::new(weights, bound).expect("Adam on finite data keeps the weights finite")
+}
+
+/// Fold of each of `n` songs: `folds` folds of near-equal size, shuffled by `seed`.
+fn folds_of(n: usize, folds: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let mut fold = vec![0; n];
+    for (k, &i) in order.iter().enumerate() {
+        fold[i] = k % folds.max(1);
+    }
+    fold
+}
+
+/// How many solves [`choose`] makes for a user with `songs` songs.
+pub(super) fn choose_solves(songs: usize) -> usize {
+    if songs < 2 {
+        0
+    } else {
+        songs.min(FOLDS) * SPARSITIES.len() * BOUNDS.len()
+    }
+}
+
+/// Chooses the sparsity and bound by cross-validation over songs, user and replay alike: of the
+/// settings whose layers keep the replayed pairs' held-out accuracy within
+/// `options.craft_slack` of the transformer's own, the one with the lowest held-out log loss on the user's pairs (when
+/// none does, the one that keeps the most). One user song: no cross-validation, the mildest
+/// bound and the middle sparsity.
+pub(super) fn choose(
+    user: &Rows,
+    replay: &Rows,
+    options: &FinetuneOptions,
+    mut progress: impl FnMut(),
+) -> Settings {
+    if user.songs.len() < 2 {
+        return Settings {
+            sparsity: SPARSITIES[SPARSITIES.len() / 2],
+            bound: BOUNDS[0],
+        };
+    }
+    let folds = user.songs.len().min(FOLDS);
+    let user_fold = folds_of(user.songs.len(), folds, options.seed ^ 0xf01d);
+    let replay_fold = folds_of(replay.songs.len(), folds, options.seed ^ 0xf01e);
+    let splits: Vec<_> = (0..folds)
+        .map(|f| {
+            let (user_train, user_test) = user.split(|i| user_fold[i] == f);
+            let (replay_train, replay_test) = replay.split(|i| replay_fold[i] == f);
+            let rows = training_rows(&user_train, &replay_train, options.replay);
+            (rows, user_test, replay_test)
+        })
+        .collect();
+    let replay_rows: usize = splits.iter().map(|(_, _, r)| r.len()).sum::<usize>().max(1);
+    let kept_by = |layer: Option<&TasteLayer>, test: &Rows| {
+        accuracy(test, layer).unwrap_or(0.0) * test.len() as f32
+    };
+    let base: f32 =
+        splits.iter().map(|(_, _, r)| kept_by(None, r)).sum::<f32>() / replay_rows as f32;
+    // (feasible, skill, -loss, settings): the best is the largest.
+    let mut best: Option<(bool, f32, f64, Settings)> = None;
+    for &sparsity in &SPARSITIES {
+        for &bound in &BOUNDS {
+            let settings = Settings { sparsity, bound };
+            let (mut loss, mut kept) = (0.0, 0.0);
+            for (rows, user_test, replay_test) in &splits {
+                let layer = solve(rows, settings);
+                loss += mean_log_loss(user_test, &layer);
+                kept += kept_by(Some(&layer), replay_test);
+                progress();
+            }
+            let skill = kept / replay_rows as f32;
+            let feasible = skill >= base - options.craft_slack;
+            let candidate = (
+                feasible,
+                if feasible { 0.0 } else { skill },
+                -loss,
+                settings,
+            );
+            let better = match &best {
+                None => true,
+                Some(b) => (candidate.0, candidate.1, candidate.2) > (b.0, b.1, b.2),
+            };
+            if better {
+                best = Some(candidate);
+            }
+        }
+    }
+    best.expect("the grids are not empty").3
+}
+
+/// Agreement on `held_out` after learning from the first 1, 2, ... songs of `train` (at most
+/// ten points, evenly spread, the last with every song), with `settings`.
+pub(super) fn learning_curve(
+    train: &Rows,
+    held_out: &Rows,
+    replay: &Rows,
+    decisions: &HashMap<String, usize>,
+    settings: Settings,
+    options: &FinetuneOptions,
+) -> Vec<CurvePoint> {
+    let n = train.songs.len();
+    let mut counts: Vec<usize> = (1..=10)
+        .map(|k| (n * k).div_ceil(10))
+        .filter(|&c| c > 0)
+        .collect();
+    counts.dedup();
+    counts
+        .into_iter()
+        .map(|songs| {
+            let (first, _) = train.split(|i| i >= songs);
+            let layer = solve(&training_rows(&first, replay, options.replay), settings);
+            CurvePoint {
+                songs,
+                decisions: first
+                    .songs
+                    .iter()
+                    .map(|(id, _)| decisions.get(id).copied().unwrap_or(0))
+                    .sum(),
+                agreement: accuracy(held_out, Some(&layer)).unwrap_or(0.0),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,272 @@
+//! Simulated users: people whose taste differs from the shipped model's, who accept and reject
+//! the plugin's proposals as a real user would. They measure how well fine-tuning learns a taste
+//! (issue #18, `trainer taste-eval`).
+//!
+//! A user sees the plugin's proposals for a track (the base model's best single cuts), accepts
+//! the better half by their taste and rejects the rest, and may be inconsistent: each verdict is
+//! flipped with probability [`User::noise`]. Their taste is a number per edit ([`Taste::utility`])
+//! in units a person hears (dB, bars); two edits whose numbers differ by less than the taste's
+//! [`Taste::resolution`] are a matter of indifference and are not counted when agreement is
+//! measured.
+//!
+//! The panel covers tastes the reward model's scoring windows see (the level at the join) and
+//! tastes they can only infer (what was removed), plus one noisy person.
+
+use rand::Rng;
+
+use crate::synthetic_pairs::SongData;
+use cutscore_core::edit::Edit;
+
+/// Feature index of a beat's mean RMS level, `(dB + 40) / 20` (`docs/features.md`).
+const LEVEL: usize = 73;
+/// Beats either side of a join a listener compares when judging its lift.
+const LIFT_BEATS: usize = 4;
+
+/// What a simulated user cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Taste {
+    /// Joins that lift the energy: the bars after a join louder than the bars before it
+    /// (heard at the join).
+    Lift,
+    /// Longer cuts: more bars removed by one proposal (the length the model reads).
+    LongCuts,
+    /// Removes the quiet parts: the quieter the removed bars, the better (what is removed).
+    QuietOut,
+    /// Keeps the chorus: every chorus bar removed counts against a cut (what is kept).
+    KeepChorus,
+}
+
+impl Taste {
+    /// How much the user likes `edit` of `song`, in the taste's unit (see [`Taste::unit`]).
+    pub fn utility(self, song: &SongData, edit: &Edit) -> f32 {
+        let level = |beat: usize| song.features.row(beat)[LEVEL] * 20.0;
+        let mean = |beats: &mut dyn Iterator<Item = usize>| {
+            let (sum, n) = beats.fold((0.0, 0usize), |(s, n), b| (s + level(b), n + 1));
+            if n == 0 { 0.0 } else { sum / n as f32 }
+        };
+        let meter = f32::from(song.grid.meter.max(1));
+        let removed = edit.removed();
+        match self {
+            Self::Lift => {
+                let beats = song.grid.len();
+                let lifts: Vec<f32> = removed
+                    .iter()
+                    .map(|span| {
+                        let after = mean(&mut (span.end..(span.end + LIFT_BEATS).min(beats)));
+                        let before = mean(&mut (span.start.saturating_sub(LIFT_BEATS)..span.start));
+                        after - before
+                    })
+                    .collect();
+                lifts.iter().sum::<f32>() / lifts.len().max(1) as f32
+            }
+            Self::LongCuts => edit.removed_len() as f32 / meter,
+            Self::QuietOut => -mean(&mut removed.iter().flat_map(|s| s.start..s.end)),
+            Self::KeepChorus => {
+                let chorus = removed
+                    .iter()
+                    .flat_map(|s| s.start..s.end)
+                    .filter(|&b| {
+                        song.truth
+                            .section_at(song.grid.time_of(b))
+                            .is_some_and(|s| s.name == "chorus")
+                    })
+                    .count();
+                -(chorus as f32) / meter
+            }
+        }
+    }
+
+    /// The smallest difference in [`Taste::utility`] the user notices.
+    pub fn resolution(self) -> f32 {
+        match self {
+            Self::Lift | Self::QuietOut => 1.0,
+            Self::LongCuts | Self::KeepChorus => 0.5,
+        }
+    }
+
+    /// The unit of [`Taste::utility`].
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::Lift | Self::QuietOut => "dB",
+            Self::LongCuts | Self::KeepChorus => "bars",
+        }
+    }
+
+    /// Where the taste can be heard: at the join, or only in what was removed.
+    pub fn heard(self) -> &'static str {
+        match self {
+            Self::Lift => "at the join",
+            Self::LongCuts => "in the cut's length",
+            Self::QuietOut | Self::KeepChorus => "in what is removed",
+        }
+    }
+}
+
+/// A simulated person: a taste and how often they contradict it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct User {
+    pub name: String,
+    pub taste: Taste,
+    /// Probability that any one verdict goes against the taste.
+    pub noise: f64,
+}
+
+impl User {
+    pub fn new(name: &str, taste: Taste, noise: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            taste,
+            noise,
+        }
+    }
+
+    /// Accept (`true`) or reject for each of `proposals` (in the order shown): the better half
+    /// by taste is accepted, ties going to the proposal shown first, then each verdict is
+    /// flipped with probability `noise`.
+    pub fn verdicts(&self, song: &SongData, proposals: &[Edit], rng: &mut impl Rng) -> Vec<bool> {
+        let utilities: Vec<f32> = proposals
+            .iter()
+            .map(|e| self.taste.utility(song, e))
+            .collect();
+        let mut order: Vec<usize> = (0..proposals.len()).collect();
+        order.sort_by(|&a, &b| utilities[b].total_cmp(&utilities[a]));
+        let mut accept = vec![false; proposals.len()];
+        for &i in &order[..proposals.len() / 2] {
+            accept[i] = true;
+        }
+        for verdict in &mut accept {
+            if rng.random_bool(self.noise) {
+                *verdict = !*verdict;
+            }
+        }
+        accept
+    }
+}
+
+/// The standard panel: one user per taste, and a noisy one who likes lifts but contradicts
+/// themself one time in ten.
+pub fn panel() -> Vec<User> {
+    vec![
+        User::new("lift", Taste::Lift, 0.0),
+        User::new("long-cuts", Taste::LongCuts, 0.0),
+        User::new("quiet-out", Taste::QuietOut, 0.0),
+        User::new("keep-chorus", Taste::KeepChorus, 0.0),
+        User::new("lift-noisy", Taste::Lift, 0.1),
+    ]
+}
+
+/// The pairs `(better, worse)` of `proposals` the user has a clear preference between (utility
+/// apart by at least the taste's resolution), by their taste alone (no noise).
+pub fn clear_pairs(taste: Taste, song: &SongData, proposals: &[Edit]) -> Vec<(usize, usize)> {
+    let u: Vec<f32> = proposals.iter().map(|e| taste.utility(song, e)).collect();
+    let mut pairs = Vec::new();
+    for i in 0..u.len() {
+        for j in 0..u.len() {
+            if u[i] - u[j] >= taste.resolution() {
+                pairs.push((i, j));
+            }
+        }
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::synthetic_pairs::prepare_song;
+
+    fn cut(song: &SongData, start: usize, bars: usize) -> Edit {
+        let meter = usize::from(song.grid.meter);
+        Edit::new(song.grid.len(), [(start, start + bars * meter)]).unwrap()
+    }
+
+    #[test]
+    fn tastes_read_what_they_claim() {
+        let song = prepare_song(11).unwrap();
+        let downbeats = song.grid.bar_starts();
+        let (a, b) = (cut(&song, downbeats[2], 1), cut(&song, downbeats[2], 3));
+        assert_eq!(Taste::LongCuts.utility(&song, &b), 3.0);
+        assert!(Taste::LongCuts.utility(&song, &a) < Taste::LongCuts.utility(&song, &b));
+        // The quietest and loudest bar of the song's middle, by the level feature.
+        let level = |bar: usize| {
+            let s = downbeats[bar];
+            (s..s + usize::from(song.grid.meter))
+                .map(|i| song.features.row(i)[LEVEL])
+                .sum::<f32>()
+        };
+        let bars = 2..downbeats.len() - 2;
+        let quiet = bars
+            .clone()
+            .min_by(|&x, &y| level(x).total_cmp(&level(y)))
+            .unwrap();
+        let loud = bars.max_by(|&x, &y| level(x).total_cmp(&level(y))).unwrap();
+        let (q, l) = (
+            cut(&song, downbeats[quiet], 1),
+            cut(&song, downbeats[loud], 1),
+        );
+        assert!(Taste::QuietOut.utility(&song, &q) > Taste::QuietOut.utility(&song, &l));
+        // A chorus bar removed counts against a cut, a verse bar does not.
+        let chorus = song
+            .truth
+            .sections
+            .iter()
+            .find(|s| s.name == "chorus")
+            .unwrap();
+        let in_chorus = downbeats
+            .iter()
+            .position(|&d| (chorus.start_s..chorus.end_s - 0.1).contains(&song.grid.time_of(d)))
+            .unwrap();
+        assert_eq!(
+            Taste::KeepChorus.utility(&song, &cut(&song, downbeats[in_chorus], 1)),
+            -1.0
+        );
+        let intro = cut(&song, downbeats[1], 1);
+        assert_eq!(Taste::KeepChorus.utility(&song, &intro), 0.0);
+        // Lift: the level after the join minus before it, in dB.
+        let e = cut(&song, downbeats[quiet], 1);
+        let span = &e.removed()[0];
+        let after: f32 = (span.end..span.end + 4)
+            .map(|i| song.features.row(i)[LEVEL])
+            .sum::<f32>()
+            / 4.0;
+        let before: f32 = (span.start - 4..span.start)
+            .map(|i| song.features.row(i)[LEVEL])
+            .sum::<f32>()
+            / 4.0;
+        assert!((Taste::Lift.utility(&song, &e) - 20.0 * (after - before)).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_user_accepts_the_better_half_and_a_noisy_one_sometimes_not() {
+        let song = prepare_song(11).unwrap();
+        let downbeats = song.grid.bar_starts();
+        let proposals: Vec<Edit> = (1..=6).map(|bars| cut(&song, downbeats[2], bars)).collect();
+        let mut rng = StdRng::seed_from_u64(1);
+        let steady = User::new("long", Taste::LongCuts, 0.0);
+        assert_eq!(
+            steady.verdicts(&song, &proposals, &mut rng),
+            [false, false, false, true, true, true]
+        );
+        let noisy = User::new("long", Taste::LongCuts, 0.1);
+        let flipped: usize = (0..200)
+            .map(|_| {
+                noisy
+                    .verdicts(&song, &proposals, &mut rng)
+                    .iter()
+                    .zip([false, false, false, true, true, true])
+                    .filter(|(v, want)| **v != *want)
+                    .count()
+            })
+            .sum();
+        // 1200 verdicts, 10 % flipped: 120 expected, 4 standard deviations either side.
+        assert!((80..=160).contains(&flipped), "{flipped}");
+        // Every pair at least a bar apart is clear; the order is better first.
+        let clear = clear_pairs(Taste::LongCuts, &song, &proposals);
+        assert_eq!(clear.len(), 15);
+        assert!(clear.iter().all(|&(i, j)| i > j));
+    }
+}

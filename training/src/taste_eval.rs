@@ -1,0 +1,388 @@
+//! The whole taste-learning loop, run with [`crate::simulated_users`] (`trainer taste-eval`):
+//!
+//! 1. Songs are made and analysed; on each, the base model proposes its best single cuts, as
+//!    the plugin's list does.
+//! 2. Each user decides on the proposals of the first `n / proposals` songs, written as
+//!    `decision` records to a prefs folder of their own, exactly as the plugin writes them.
+//! 3. [`crate::finetune::finetune`] runs on that folder with the options `trainer finetune` uses.
+//! 4. Agreement is measured on songs the user never decided on: the share of clear preferences
+//!    between their proposals (apart by the taste's resolution) that the model orders the
+//!    same way. Skill is the accuracy on fresh synthetic pairs of songs neither model saw.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::finetune::{self, FinetuneError, FinetuneOptions, FinetuneReport, FinetuneTarget};
+use crate::pair_set::{PairSet, PairSetError};
+use crate::simulated_users::{User, clear_pairs};
+use crate::synthetic_pairs::{self, PairOptions, PairsError, SongData, prepare_song};
+use cutscore_core::edit::Edit;
+use cutscore_core::prefs::{
+    Decision, PrefsError, PrefsLog, RECORD_VERSION, Record, TrackRecord, Verdict,
+};
+use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
+use cutscore_reward::checkpoint::{Checkpoint, CheckpointError};
+use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_reward::{ModelError, RewardModel};
+
+/// Keeps the users' songs apart from replay and `trainer pairs` songs.
+const TRACK_SEED: u64 = 0x7a57_e000;
+/// Keeps the held-out songs apart from the decided ones.
+const HELD_OUT_SEED: u64 = 0x0bad_cafe;
+/// Keeps the skill-check songs apart from every other set.
+const SKILL_SEED: u64 = 0x5c11_1000;
+/// Songs with fewer proposals than asked for are skipped; this many in a row is an error.
+const MAX_SKIPPED: usize = 200;
+/// Windows per forward pass when scoring proposals.
+const CHUNK: usize = 256;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TasteEvalOptions {
+    /// Decision counts to fine-tune on, each from the base (e.g. 100 and 300).
+    pub decisions: Vec<usize>,
+    /// Proposals the user decides on per song (the plugin's list, best first).
+    pub proposals: usize,
+    /// Songs nobody decides on, where agreement is measured.
+    pub held_out_songs: usize,
+    /// Fresh synthetic pairs the kept skill is measured on.
+    pub skill_pairs: usize,
+    pub seed: u64,
+    /// What `trainer finetune` would use.
+    pub finetune: FinetuneOptions,
+    /// Keep each user's prefs folder here (`<user>-<decisions>/`) instead of deleting it.
+    pub keep_prefs: Option<std::path::PathBuf>,
+}
+
+impl Default for TasteEvalOptions {
+    fn default() -> Self {
+        Self {
+            decisions: vec![100],
+            proposals: 10,
+            held_out_songs: 20,
+            skill_pairs: 600,
+            seed: 0,
+            finetune: FinetuneOptions::default(),
+            keep_prefs: None,
+        }
+    }
+}
+
+/// Why the loop could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TasteEvalError {
+    #[error(transparent)]
+    Pairs(#[from] PairsError),
+    #[error(transparent)]
+    PairSet(#[from] PairSetError),
+    #[error(transparent)]
+    Prefs(#[from] PrefsError),
+    #[error(transparent)]
+    Finetune(#[from] FinetuneError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{what} is {actual}; expected at least {expected}")]
+    TooFew {
+        what: &'static str,
+        actual: usize,
+        expected: usize,
+    },
+    #[error("{skipped} songs in a row had fewer than {wanted} proposals; expected longer songs")]
+    SongsTooShort { skipped: usize, wanted: usize },
+}
+
+/// A song and the proposals the plugin would list for it.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub song: SongData,
+    /// The base model's best single cuts, best first.
+    pub proposals: Vec<Edit>,
+    /// Their scores by the base model.
+    pub scores: Vec<f32>,
+}
+
+impl Shown {
+    fn track(&self) -> Track<'_> {
+        Track {
+            features: &self.song.features,
+            meter: self.song.grid.meter,
+        }
+    }
+}
+
+/// One user after one fine-tuning.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TasteRow {
+    pub user: User,
+    pub decisions: usize,
+    /// Share of clear preferences on held-out songs the model orders as the user does.
+    pub agreement_before: f32,
+    pub agreement_after: f32,
+    /// Clear preferences agreement was measured on.
+    pub clear_pairs: usize,
+    /// Accuracy on fresh synthetic pairs of songs neither model saw.
+    pub skill_before: f32,
+    pub skill_after: f32,
+    /// Wall time of the fine-tuning alone (loading the decisions to writing the model).
+    pub finetune_seconds: f64,
+    /// What fine-tuning reported about itself.
+    pub report: FinetuneReport,
+}
+
+/// Renders `count` songs with at least `proposals` proposals each, from `seed`, and lists the
+/// base model's proposals for them (songs are made `threads` at a time).
+pub fn show_songs(
+    model: &RewardModel,
+    count: usize,
+    proposals: usize,
+    seed: u64,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<Shown>, TasteEvalError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut seeds = StdRng::seed_from_u64(seed);
+    let mut shown = Vec::with_capacity(count);
+    let mut skipped = 0;
+    let options = CandidateOptions {
+        limit: proposals,
+        ..CandidateOptions::default()
+    };
+    while shown.len() < count {
+        let batch: Vec<u64> = (0..threads).map(|_| seeds.random()).collect();
+        let songs: Vec<Result<SongData, PairsError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&s| scope.spawn(move || prepare_song(s)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("song preparation does not panic"))
+                .collect()
+        });
+        for song in songs {
+            let song = song?;
+            let track = Track {
+                features: &song.features,
+                meter: song.grid.meter,
+            };
+            let ranked = rank_candidates(model, &song.grid, track, &options, CHUNK)?;
+            if ranked.len() < proposals {
+                skipped += 1;
+                if skipped >= MAX_SKIPPED {
+                    return Err(TasteEvalError::SongsTooShort {
+                        skipped,
+                        wanted: proposals,
+                    });
+                }
+                continue;
+            }
+            skipped = 0;
+            if shown.len() < count {
+                let (proposals, scores) = ranked.into_iter().map(|c| (c.edit, c.score)).unzip();
+                shown.push(Shown {
+                    song,
+                    proposals,
+                    scores,
+                });
+                progress(shown.len());
+            }
+        }
+    }
+    Ok(shown)
+}
+
+/// Share of `user`'s clear preferences among the proposals of `songs` that `model` orders the
+/// same way (ties count as wrong), and how many there were.
+pub fn agreement(
+    model: &RewardModel,
+    user: &User,
+    songs: &[Shown],
+) -> Result<(f32, usize), ModelError> {
+    let (mut right, mut total) = (0usize, 0usize);
+    for shown in songs {
+        let pairs = clear_pairs(user.taste, &shown.song, &shown.proposals);
+        if pairs.is_empty() {
+            continue;
+        }
+        let scores = score_edits(model, shown.track(), &shown.proposals, CHUNK)?;
+        right += pairs
+            .iter()
+            .filter(|&&(i, j)| scores[i] > scores[j])
+            .count();
+        total += pairs.len();
+    }
+    Ok((right as f32 / total.max(1) as f32, total))
+}
+
+/// Writes `user`'s decisions on every proposal of `songs` to the prefs folder `dir`, as the
+/// plugin would: the track file, then one `decision` record per proposal.
+pub fn write_decisions(
+    dir: &Path,
+    user: &User,
+    songs: &[Shown],
+    base_model: &str,
+    rng: &mut impl Rng,
+) -> Result<(), PrefsError> {
+    let log = PrefsLog::create(dir)?;
+    for shown in songs {
+        let song = &shown.song;
+        log.save_track(&TrackRecord::new(
+            song.track.clone(),
+            Some(format!("synthetic song, seed {}", song.seed)),
+            song.grid.clone(),
+            song.features.clone(),
+        ))?;
+        let verdicts = user.verdicts(song, &shown.proposals, rng);
+        for ((edit, score), accept) in shown.proposals.iter().zip(&shown.scores).zip(verdicts) {
+            log.append(&Record::Decision(Decision {
+                v: RECORD_VERSION,
+                time: Record::now(),
+                track: song.track.clone(),
+                edit: edit.clone(),
+                verdict: if accept {
+                    Verdict::Accept
+                } else {
+                    Verdict::Reject
+                },
+                score: Some(*score),
+                model: Some(base_model.to_string()),
+                shown: shown.proposals.clone(),
+            }))?;
+        }
+    }
+    Ok(())
+}
+
+/// Progress of [`run`].
+#[derive(Debug, Clone, Copy)]
+pub enum EvalProgress<'a> {
+    /// Songs shown so far, of `total`.
+    Songs { done: usize, total: usize },
+    /// A fine-tuning starts.
+    Finetune { user: &'a User, decisions: usize },
+    /// A row is finished.
+    Row(&'a TasteRow),
+}
+
+/// Runs the loop for every user and decision count. `scratch` holds the prefs folders and the
+/// fine-tuned models (one at a time). Rows come in the order users × decision counts.
+pub fn run(
+    base: &Checkpoint,
+    users: &[User],
+    options: &TasteEvalOptions,
+    device: &candle_core::Device,
+    scratch: &Path,
+    mut progress: impl FnMut(EvalProgress),
+) -> Result<Vec<TasteRow>, TasteEvalError> {
+    let most = options.decisions.iter().copied().max().unwrap_or(0);
+    let too_few = |what, actual, expected| TasteEvalError::TooFew {
+        what,
+        actual,
+        expected,
+    };
+    if options.proposals < 2 {
+        return Err(too_few("proposals per song", options.proposals, 2));
+    }
+    if most < options.proposals {
+        return Err(too_few("decisions", most, options.proposals));
+    }
+    if options.held_out_songs == 0 {
+        return Err(too_few("held-out songs", 0, 1));
+    }
+    let model = base.model(device)?;
+    let decided_songs = most.div_ceil(options.proposals);
+    let total = decided_songs + options.held_out_songs;
+    let mut report = |done| progress(EvalProgress::Songs { done, total });
+    let decided = show_songs(
+        &model,
+        decided_songs,
+        options.proposals,
+        options.seed ^ TRACK_SEED,
+        &mut report,
+    )?;
+    let held_out = show_songs(
+        &model,
+        options.held_out_songs,
+        options.proposals,
+        options.seed ^ HELD_OUT_SEED,
+        |done| report(decided_songs + done),
+    )?;
+    let make = |name: &str, pair_options: &PairOptions| -> Result<PairSet, TasteEvalError> {
+        let dir = scratch.join(name);
+        synthetic_pairs::generate(&dir, pair_options, |_| {})?;
+        Ok(PairSet::load(&dir)?)
+    };
+    let replay = make(
+        "replay",
+        &synthetic_pairs::replay_options(options.finetune.seed),
+    )?;
+    let skill_set = make(
+        "skill",
+        &PairOptions {
+            count: options.skill_pairs,
+            pairs_per_song: 20,
+            seed: options.seed ^ SKILL_SEED,
+            ..PairOptions::default()
+        },
+    )?;
+    let skill = |model: &RewardModel| -> Result<f32, TasteEvalError> {
+        let config = crate::bradley_terry::TrainConfig::default();
+        Ok(crate::bradley_terry::evaluate(model, &skill_set.inputs(), 128, &config)?.accuracy)
+    };
+    let skill_before = skill(&model)?;
+    let mut rows = Vec::new();
+    for (u, user) in users.iter().enumerate() {
+        let (agreement_before, clear) = agreement(&model, user, &held_out)?;
+        for &decisions in &options.decisions {
+            progress(EvalProgress::Finetune { user, decisions });
+            let songs = &decided[..decisions.div_ceil(options.proposals)];
+            let prefs = match &options.keep_prefs {
+                Some(dir) => dir.join(format!("{}-{decisions}", user.name)),
+                None => scratch.join(format!("prefs-{u}-{decisions}")),
+            };
+            let mut rng =
+                StdRng::seed_from_u64(options.seed ^ ((u as u64) << 32) ^ decisions as u64);
+            write_decisions(&prefs, user, songs, &base.info.model_id, &mut rng)?;
+            let out = scratch.join("model.safetensors");
+            let started = Instant::now();
+            let pairs = PairSet::load(&prefs)?;
+            let target = FinetuneTarget {
+                device,
+                out: &out,
+                command: None,
+            };
+            let report = finetune::finetune(
+                base,
+                &pairs,
+                Some(&replay),
+                &options.finetune,
+                &target,
+                |_| {},
+            )?;
+            let finetune_seconds = started.elapsed().as_secs_f64();
+            let tuned = Checkpoint::read(&out)?.model(device)?;
+            let (agreement_after, _) = agreement(&tuned, user, &held_out)?;
+            let row = TasteRow {
+                user: user.clone(),
+                decisions,
+                agreement_before,
+                agreement_after,
+                clear_pairs: clear,
+                skill_before,
+                skill_after: skill(&tuned)?,
+                finetune_seconds,
+                report,
+            };
+            if options.keep_prefs.is_none() {
+                std::fs::remove_dir_all(&prefs).ok();
+            }
+            progress(EvalProgress::Row(&row));
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
