@@ -22,6 +22,7 @@ use nice_plug_egui::widgets::ParamSlider;
 
 use crate::actions;
 use crate::jobs::Job;
+use crate::learn::{self, LearnState, Learner};
 use crate::params::CutscoreParams;
 use crate::session::{Finished, FitState, Proposal, Session, lock};
 
@@ -58,6 +59,9 @@ pub struct CutscoreEditor {
     scroll_to_selected: bool,
     /// Decisions made in this window, last last, for Undo.
     undoable: Vec<Undoable>,
+    /// "Learn from my decisions": the `trainer` it runs (found once) and the run.
+    trainer: Option<PathBuf>,
+    learner: Learner,
 }
 
 /// A logged decision Undo can take back.
@@ -86,7 +90,15 @@ impl CutscoreEditor {
             output_dir,
             scroll_to_selected: false,
             undoable: Vec::new(),
+            trainer: learn::find_trainer(),
+            learner: Learner::default(),
         }
+    }
+
+    /// Runs this `trainer` (or none) for "Learn from my decisions" instead of the one found.
+    pub fn with_trainer(mut self, trainer: Option<PathBuf>) -> Self {
+        self.trainer = trainer;
+        self
     }
 
     /// Sends renders and marker files to `dir` instead of `~/Music/Cutscore`.
@@ -841,13 +853,65 @@ impl CutscoreEditor {
                 ),
             );
         }
-        ui.horizontal(|ui| {
-            ui.label("Teach it your taste from your decisions:");
-            ui.code(format!("trainer finetune '{prefs}'"));
-        });
+        self.learn(ui, decisions, &prefs);
         self.model_undo(ui);
         if let Some(problem) = model.problem {
             ui.colored_label(Color32::LIGHT_RED, problem);
+        }
+    }
+
+    /// "Learn from my decisions" (runs `trainer finetune` in the background; the scoring worker
+    /// swaps the new model in when the file changes), its progress and its result; without a
+    /// trainer, the command to run by hand.
+    fn learn(&self, ui: &mut Ui, decisions: usize, prefs: &str) {
+        let state = self.learner.state();
+        ui.horizontal_wrapped(|ui| match &state {
+            LearnState::Running { started, stage } => {
+                ui.spinner();
+                ui.label(format!(
+                    "Learning your taste from your decisions… {} s · {stage}",
+                    started.elapsed().as_secs()
+                ));
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(250));
+            }
+            _ => {
+                let (Some(trainer), Some(prefs_dir), Some(model)) = (
+                    self.trainer.as_deref(),
+                    self.params.prefs_dir(),
+                    self.session.user_model.as_deref(),
+                ) else {
+                    ui.label("Teach it your taste from your decisions:");
+                    ui.code(format!("trainer finetune '{prefs}'"));
+                    if self.trainer.is_none() {
+                        ui.weak(format!(
+                            "(put `trainer` on your PATH or name it in {}, and a button does it)",
+                            learn::TRAINER_ENV
+                        ));
+                    }
+                    return;
+                };
+                let button = ui
+                    .add_enabled(decisions > 0, egui::Button::new("Learn from my decisions"))
+                    .on_hover_text(
+                        "Fine-tunes your model on everything you accepted and rejected \
+                         (about 10 s per 100 decisions, at low priority); the proposals \
+                         rescore with it when it is done",
+                    )
+                    .on_disabled_hover_text("Accept or reject some proposals first");
+                if button.clicked() {
+                    self.learner.start(trainer, &prefs_dir, model);
+                }
+            }
+        });
+        match state {
+            LearnState::Done(summary) => {
+                ui.label(summary);
+            }
+            LearnState::Failed(reason) => {
+                ui.colored_label(Color32::LIGHT_RED, format!("Learning failed: {reason}"));
+            }
+            LearnState::Idle | LearnState::Running { .. } => {}
         }
     }
 

@@ -2,7 +2,8 @@
 //! zero latency) while it listens: the audio thread copies each block into a lock-free ring;
 //! the analysis thread finds beats and bars and computes features; the scoring worker proposes
 //! cuts and scores them with the reward model; the egui editor lists them for audition,
-//! accept/reject (logged for `trainer finetune`), fit-to-length, render and marker export.
+//! accept/reject (logged for `trainer finetune`, which the editor runs through [`learn`]),
+//! fit-to-length, render and marker export.
 //! Bypassed (the host's bypass switch, [`params::CutscoreParams::bypass`]), it only passes the
 //! audio through: no capture, no audition.
 //!
@@ -21,6 +22,7 @@ pub mod capture_audio;
 pub mod editor;
 pub mod engine;
 pub mod jobs;
+pub mod learn;
 pub mod params;
 pub mod scoring_worker;
 pub mod session;

@@ -1,0 +1,276 @@
+//! "Learn from my decisions": runs `trainer finetune` on the prefs folder in a child process at
+//! low priority, reports its stage and result for the status line, and leaves the swap to the
+//! scoring worker, which reloads the user's model when the file changes.
+//!
+//! A child process rather than a thread: fine-tuning renders synthetic songs to replay and
+//! scores a few thousand edits, which would make the plugin carry the synthesiser and the oracle
+//! and share the host's process with a CPU-heavy job. As a process it runs at low priority
+//! (`nice` where there is one), cannot take the host down, and the plugin stays small. The
+//! trainer is found through `CUTSCORE_TRAINER` or on `PATH`; without one, the editor says how to
+//! install it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::session::lock;
+
+/// The environment variable that names the `trainer` binary to run.
+pub const TRAINER_ENV: &str = "CUTSCORE_TRAINER";
+
+/// Where learning stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LearnState {
+    Idle,
+    /// Running since `started`; `stage` is the trainer's latest line ("scoring your edits").
+    Running {
+        started: Instant,
+        stage: String,
+    },
+    /// Finished: what to tell the user.
+    Done(String),
+    Failed(String),
+}
+
+/// Starts and watches one fine-tuning at a time. Cheap to clone (shared state).
+#[derive(Debug, Clone)]
+pub struct Learner {
+    state: Arc<Mutex<LearnState>>,
+}
+
+impl Default for Learner {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(Mutex::new(LearnState::Idle)),
+        }
+    }
+}
+
+impl Learner {
+    pub fn state(&self) -> LearnState {
+        lock(&self.state).clone()
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(*lock(&self.state), LearnState::Running { .. })
+    }
+
+    /// Runs `trainer finetune PREFS --out MODEL --json` in the background. Does nothing while a
+    /// run is going on.
+    pub fn start(&self, trainer: &Path, prefs: &Path, model: &Path) {
+        let mut state = lock(&self.state);
+        if matches!(*state, LearnState::Running { .. }) {
+            return;
+        }
+        *state = LearnState::Running {
+            started: Instant::now(),
+            stage: "starting".into(),
+        };
+        drop(state);
+        let shared = Arc::clone(&self.state);
+        let (trainer, prefs, model) = (trainer.to_owned(), prefs.to_owned(), model.to_owned());
+        let spawned = std::thread::Builder::new()
+            .name("cutscore-learn".into())
+            .spawn(move || {
+                let outcome = match run(&trainer, &prefs, &model, &shared) {
+                    Ok(summary) => LearnState::Done(summary),
+                    Err(reason) => LearnState::Failed(reason),
+                };
+                *lock(&shared) = outcome;
+            });
+        if let Err(e) = spawned {
+            *lock(&self.state) = LearnState::Failed(format!("could not start learning: {e}"));
+        }
+    }
+}
+
+/// The `trainer` binary: `CUTSCORE_TRAINER` if it names a file, else `trainer` on `PATH`.
+pub fn find_trainer() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(TRAINER_ENV).map(PathBuf::from) {
+        return path.is_file().then_some(path);
+    }
+    on_path(if cfg!(windows) {
+        "trainer.exe"
+    } else {
+        "trainer"
+    })
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Runs the trainer to the end, passing its stage lines to `state`; returns the summary.
+fn run(
+    trainer: &Path,
+    prefs: &Path,
+    model: &Path,
+    state: &Mutex<LearnState>,
+) -> Result<String, String> {
+    if !trainer.is_file() {
+        return Err(format!(
+            "could not start {}: no such file",
+            trainer.display()
+        ));
+    }
+    let mut command = match on_path("nice") {
+        Some(nice) => {
+            let mut c = Command::new(nice);
+            c.args(["-n", "10"]).arg(trainer);
+            c
+        }
+        None => Command::new(trainer),
+    };
+    command
+        .arg("finetune")
+        .arg(prefs)
+        .arg("--out")
+        .arg(model)
+        .arg("--json")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", trainer.display()))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut last_error = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        let text = stage_text(&line);
+        if let Some(message) = text.strip_prefix("error: ") {
+            last_error = message.to_owned();
+        }
+        if let LearnState::Running { stage, .. } = &mut *lock(state) {
+            *stage = text;
+        }
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("lost the trainer: {e}"))?;
+    if !output.status.success() {
+        return Err(if last_error.is_empty() {
+            format!("the trainer stopped ({})", output.status)
+        } else {
+            last_error
+        });
+    }
+    let report = String::from_utf8_lossy(&output.stdout);
+    summary(report.lines().last().unwrap_or_default())
+}
+
+/// A log line without its `[INFO  module]` prefix.
+fn stage_text(line: &str) -> String {
+    match line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+    {
+        Some((_, text)) => text.trim().to_owned(),
+        None => line.trim().to_owned(),
+    }
+}
+
+/// What the trainer's JSON report means to the user.
+pub fn summary(json: &str) -> Result<String, String> {
+    let report: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| format!("the trainer's report could not be read: {e}"))?;
+    let number = |key: &str| report.get(key).and_then(serde_json::Value::as_f64);
+    let pct = |key: &str| number(key).map(|v| format!("{:.0} %", v * 100.0));
+    let pairs = number("user_pairs").unwrap_or(0.0) as u64;
+    let songs = number("user_songs").unwrap_or(0.0) as u64;
+    let mut text = format!("Learned your taste from {pairs} pairs on {songs} songs");
+    if let (Some(before), Some(after)) = (pct("user_agreement_before"), pct("user_agreement_after"))
+    {
+        text.push_str(&format!(
+            "; on songs it held out it agrees with you {after} of the time (was {before})"
+        ));
+    }
+    if let (Some(before), Some(after)) = (pct("base_accuracy_before"), pct("base_accuracy_after")) {
+        text.push_str(&format!("; craft kept {after} (was {before})"));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_reads_as_a_sentence() {
+        let json = r#"{"user_pairs": 250, "user_songs": 10, "user_agreement_before": 0.5,
+            "user_agreement_after": 0.84, "base_accuracy_before": 0.995,
+            "base_accuracy_after": 0.99, "model_id": "abc"}"#;
+        assert_eq!(
+            summary(&json.replace('\n', " ")).unwrap(),
+            "Learned your taste from 250 pairs on 10 songs; on songs it held out it agrees with \
+             you 84 % of the time (was 50 %); craft kept 99 % (was 100 %)"
+        );
+        let single = r#"{"user_pairs": 25, "user_songs": 1, "user_agreement_after": null}"#;
+        assert_eq!(
+            summary(single).unwrap(),
+            "Learned your taste from 25 pairs on 1 songs"
+        );
+        assert!(summary("no json").is_err());
+        assert_eq!(
+            stage_text("[INFO  trainer::cmd::finetune] scoring your edits"),
+            "scoring your edits"
+        );
+    }
+
+    /// A stand-in trainer: a shell script that logs a stage, writes the model file it was given
+    /// and prints a report, or fails with an error line.
+    #[cfg(unix)]
+    fn fake_trainer(dir: &Path, fail: bool) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let body = if fail {
+            "echo 'error: reading decisions from x: no pairs' >&2; exit 1".to_owned()
+        } else {
+            "echo '[INFO  trainer] scoring your edits' >&2; sleep 0.2; \
+             printf weights > \"$4\"; \
+             echo '{\"user_pairs\": 12, \"user_songs\": 2}'"
+                .to_owned()
+        };
+        let path = dir.join(if fail { "failing-trainer" } else { "trainer" });
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[cfg(unix)]
+    fn wait(learner: &Learner) -> LearnState {
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        while learner.is_running() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        learner.state()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_run_reports_its_stage_then_its_result_and_a_failure_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model.safetensors");
+        let learner = Learner::default();
+        learner.start(&fake_trainer(dir.path(), false), dir.path(), &model);
+        assert!(learner.is_running());
+        // A second press while it runs starts nothing.
+        learner.start(&fake_trainer(dir.path(), true), dir.path(), &model);
+        assert_eq!(
+            wait(&learner),
+            LearnState::Done("Learned your taste from 12 pairs on 2 songs".into())
+        );
+        assert_eq!(std::fs::read(&model).unwrap(), b"weights");
+        learner.start(&fake_trainer(dir.path(), true), dir.path(), &model);
+        assert_eq!(
+            wait(&learner),
+            LearnState::Failed("reading decisions from x: no pairs".into())
+        );
+        learner.start(&dir.path().join("missing"), dir.path(), &model);
+        assert!(matches!(wait(&learner), LearnState::Failed(m) if m.contains("could not start")));
+    }
+}
