@@ -55,6 +55,8 @@ pub fn draw(
         .configure_mesh()
         .x_desc("decisions learned from")
         .y_desc("agreement (%)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .light_line_style(WHITE)
