@@ -1,6 +1,6 @@
 //! What the editor's buttons do, as plain functions over a [`CaptureSnapshot`] so tests can
 //! call them: accept or reject a proposal (one decision appended to the prefs log, the track's
-//! analysis saved once), prepare an audition, render the captured track with an edit, and
+//! analysis saved once), answer a Teach question (one comparison), prepare an audition, render the captured track with an edit, and
 //! export markers. [`in_background`] runs one on a thread of its own, so the editor's call
 //! returns at once and no lock the analysis thread needs is held while it works.
 
@@ -13,8 +13,8 @@ use cutscore_core::edit::Edit;
 use cutscore_core::features::{BEAT_FEATURES, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
 use cutscore_core::prefs::{
-    DECISIONS_FILE, Decision, PrefsContents, PrefsLog, RECORD_VERSION, Record, TrackRecord, Undo,
-    Verdict, track_id_of_parts,
+    Comparison, DECISIONS_FILE, Decision, PrefsContents, PrefsLog, RECORD_VERSION, Record, Side,
+    TrackRecord, Undo, Verdict, track_id_of_parts,
 };
 use cutscore_editing::markers::{edit_list, join_markers, write_markers};
 use cutscore_editing::render::{DEFAULT_CROSSFADE_S, render};
@@ -97,6 +97,38 @@ pub fn decide(
     })
 }
 
+/// What [`compare`] writes as the comparison's `source`.
+pub const TEACH_SOURCE: &str = "user";
+
+/// Appends the user's answer to "which is better?" about `a` and `b` (`preferred`) to the prefs
+/// log in `prefs_dir` as a `comparison` record, saving the capture's analysis first, as
+/// [`decide`] does. Returns the log's path.
+pub fn compare(
+    session: &Session,
+    prefs_dir: Option<&Path>,
+    beats: usize,
+    (a, b): (&Proposal, &Proposal),
+    preferred: Side,
+) -> Result<PathBuf, ActionError> {
+    let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
+    let snapshot = lock(&session.capture).snapshot();
+    let (track, record) = track_record(session, &snapshot, beats)?;
+    let log = PrefsLog::create(dir)?;
+    log.save_track(&record)?;
+    log.append(&Record::Comparison(Comparison {
+        v: RECORD_VERSION,
+        time: Record::now(),
+        track,
+        a: proposal_edit(a, beats)?,
+        b: proposal_edit(b, beats)?,
+        preferred,
+        confidence: 1.0,
+        source: Some(TEACH_SOURCE.into()),
+    }))?;
+    session.decisions.fetch_add(1, Ordering::Relaxed);
+    Ok(dir.join(DECISIONS_FILE))
+}
+
 /// Appends an undo of the latest decision on `logged`'s edit to the log in `prefs_dir`.
 pub fn undo(
     session: &Session,
@@ -116,7 +148,8 @@ pub fn undo(
     Ok(())
 }
 
-/// Decisions already in a prefs folder (0 if it does not exist or cannot be read).
+/// The user's decisions and Teach answers already in a prefs folder (0 if it does not exist or
+/// cannot be read).
 pub fn count_decisions(prefs_dir: Option<&Path>) -> u64 {
     prefs_dir
         .and_then(|dir| PrefsContents::read(dir).ok())
@@ -124,7 +157,11 @@ pub fn count_decisions(prefs_dir: Option<&Path>) -> u64 {
             contents
                 .records
                 .iter()
-                .filter(|r| matches!(r, Record::Decision(_)))
+                .filter(|r| match r {
+                    Record::Decision(_) => true,
+                    Record::Comparison(c) => c.source.as_deref() == Some(TEACH_SOURCE),
+                    Record::Undo(_) => false,
+                })
                 .count() as u64
         })
 }

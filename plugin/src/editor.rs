@@ -25,12 +25,16 @@ use crate::jobs::Job;
 use crate::learn::{self, LearnState, Learner};
 use crate::params::CutscoreParams;
 use crate::session::{Finished, FitState, Proposal, Session, lock};
+use crate::teach;
+use cutscore_core::prefs::Side;
 
 const OVERVIEW_HEIGHT: f32 = 130.0;
 /// Height of the bar ruler at the top of the overview.
 const RULER: f32 = 14.0;
 /// Room the proposal list leaves for the buttons, fit and status below it.
 const BELOW_LIST: f32 = 150.0;
+/// What an open Teach question adds below the list.
+const QUESTION_HEIGHT: f32 = 52.0;
 const ACCENT: Color32 = Color32::from_rgb(90, 170, 255);
 
 /// Which edit Render and Export use.
@@ -62,6 +66,9 @@ pub struct CutscoreEditor {
     /// "Learn from my decisions": the `trainer` it runs (found once) and the run.
     trainer: Option<PathBuf>,
     learner: Learner,
+    /// Teach: the pair being asked about (better-scored first) and the pairs asked so far.
+    question: Option<(Proposal, Proposal)>,
+    asked: Vec<teach::Asked>,
 }
 
 /// A logged decision Undo can take back.
@@ -92,6 +99,8 @@ impl CutscoreEditor {
             undoable: Vec::new(),
             trainer: learn::find_trainer(),
             learner: Learner::default(),
+            question: None,
+            asked: Vec::new(),
         }
     }
 
@@ -464,8 +473,14 @@ impl CutscoreEditor {
             ));
         }
         let scroll = std::mem::take(&mut self.scroll_to_selected);
+        let below = BELOW_LIST
+            + if self.question.is_some() {
+                QUESTION_HEIGHT
+            } else {
+                0.0
+            };
         egui::ScrollArea::vertical()
-            .max_height((ui.available_height() - BELOW_LIST).max(120.0))
+            .max_height((ui.available_height() - below).max(120.0))
             .auto_shrink([false, true])
             .show(ui, |ui| {
                 egui::Grid::new("proposals")
@@ -534,6 +549,16 @@ impl CutscoreEditor {
             {
                 self.undo();
             }
+            if ui
+                .add_enabled(shown.len() >= 2 && self.question.is_none(), egui::Button::new("Teach"))
+                .on_hover_text(
+                    "Asks which of the two proposals the model is least sure how to order is \
+                     better: your answers teach it fastest",
+                )
+                .clicked()
+            {
+                self.next_question(shown);
+            }
             if selected.is_none() && !shown.is_empty() {
                 ui.weak("Select a proposal: click a row or the overview, or press the down arrow key");
             }
@@ -549,6 +574,80 @@ impl CutscoreEditor {
                 ui.weak(format!("Working on the {}…", busy.join(", ")));
             }
         });
+        self.question_panel(ui, beats, shown);
+    }
+
+    /// Asks about the next pair the model is least sure how to order, or says none is left.
+    fn next_question(&mut self, shown: &[Proposal]) {
+        self.question = teach::least_sure_pair(shown, &self.asked);
+        if self.question.is_none() {
+            self.session
+                .set_message("Nothing left to ask about these proposals: every pair was asked");
+        }
+    }
+
+    /// "Which is better?" with both proposals to audition, while a Teach question is open. An
+    /// answer is logged as a comparison and the next question follows.
+    fn question_panel(&mut self, ui: &mut Ui, beats: usize, shown: &[Proposal]) {
+        let Some((a, b)) = self.question.clone() else {
+            return;
+        };
+        // A rescoring may have replaced the proposals: ask only about ones still listed.
+        let listed = |p: &Proposal| shown.iter().any(|s| (s.start, s.end) == (p.start, p.end));
+        if !listed(&a) || !listed(&b) {
+            self.question = None;
+            return;
+        }
+        let describe = |p: &Proposal| {
+            format!(
+                "cut bar {} to bar {} ({})",
+                p.start_at,
+                p.resume_at,
+                plural(p.bars, "bar", "bars")
+            )
+        };
+        let mut answer = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("Which is better?").strong());
+            for (name, p) in [("A", &a), ("B", &b)] {
+                ui.label(format!("{name}: {}", describe(p)));
+                if ui.small_button(format!("Audition {name}")).clicked() {
+                    self.audition(p);
+                }
+            }
+            if ui.button("A is better").clicked() {
+                answer = Some(Side::A);
+            }
+            if ui.button("B is better").clicked() {
+                answer = Some(Side::B);
+            }
+            if ui.button("Skip").clicked() {
+                self.asked.push(((a.start, a.end), (b.start, b.end)));
+                self.next_question(shown);
+            }
+            if ui.button("Stop teaching").clicked() {
+                self.question = None;
+            }
+        });
+        if let Some(side) = answer {
+            self.asked.push(((a.start, a.end), (b.start, b.end)));
+            let prefs = self.params.prefs_dir();
+            let ticket = self.session.prefs_turns.ticket();
+            actions::in_background(&self.session, "answer", move |session| {
+                let _turn = session.prefs_turns.wait(ticket);
+                Finished::Message(
+                    match actions::compare(session, prefs.as_deref(), beats, (&a, &b), side) {
+                        Ok(log) => format!(
+                            "{} is better: logged to {}",
+                            if side == Side::A { "A" } else { "B" },
+                            log.display()
+                        ),
+                        Err(e) => format!("Not logged: {e}"),
+                    },
+                )
+            });
+            self.next_question(shown);
+        }
     }
 
     fn audition(&self, proposal: &Proposal) {

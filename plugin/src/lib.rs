@@ -27,6 +27,7 @@ pub mod params;
 pub mod scoring_worker;
 pub mod session;
 pub mod tap;
+pub mod teach;
 
 use engine::{AudioEnds, Engine};
 use params::CutscoreParams;

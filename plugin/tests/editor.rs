@@ -365,3 +365,38 @@ fn learn_runs_the_trainer_in_the_background_and_reports_its_result() {
     }
     assert_eq!(std::fs::read(&model).unwrap(), b"learned");
 }
+
+/// Teach asks about the two proposals closest in score, logs the answer as a comparison of
+/// the capture's track, and moves on to the next closest pair.
+#[test]
+fn teach_asks_about_the_closest_pair_and_logs_the_answer_as_a_comparison() {
+    let prefs = tempfile::tempdir().unwrap();
+    let (mut harness, session, proposals) = editor_logging_to(prefs.path());
+    harness.get_by_label("Teach").click();
+    harness.run();
+    assert!(harness.query_by_label("Which is better?").is_some());
+    // Scores 1.5, 0.5 and -2.0: the first two are closest; A is the better scored.
+    harness.get_by_label("B is better").click();
+    settle(&mut harness, &session);
+    let contents = PrefsContents::read(prefs.path()).unwrap();
+    let [Record::Comparison(c)] = contents.records.as_slice() else {
+        panic!("expected one comparison: {:?}", contents.records);
+    };
+    assert_eq!(c.preferred, cutscore_core::prefs::Side::B);
+    assert_eq!(c.a.removed()[0].start, proposals[0].start);
+    assert_eq!(c.b.removed()[0].start, proposals[1].start);
+    assert_eq!(c.source.as_deref(), Some("user"));
+    assert!(
+        contents.tracks.contains_key(&c.track),
+        "the analysis is saved"
+    );
+    assert_eq!(
+        session.decisions.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // The next question is the next closest pair (0.5 against -2.0); Stop ends it.
+    assert!(harness.query_by_label("Which is better?").is_some());
+    harness.get_by_label("Stop teaching").click();
+    harness.run();
+    assert!(harness.query_by_label("Which is better?").is_none());
+}

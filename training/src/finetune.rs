@@ -21,7 +21,7 @@
 //! of the same songs) is held out, a layer learned without them is measured on them, and the
 //! layer written is then learned on every song.
 
-mod layer_fit;
+pub(crate) mod layer_fit;
 
 pub use layer_fit::{BOUNDS, SPARSITIES, Settings};
 

@@ -15,10 +15,12 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::finetune::layer_fit::Rows;
 use crate::finetune::{self, FinetuneError, FinetuneOptions, FinetuneReport, FinetuneTarget};
 use crate::pair_set::{PairSet, PairSetError};
 use crate::simulated_users::{User, clear_pairs};
 use crate::synthetic_pairs::{self, PairOptions, PairsError, SongData, prepare_song};
+use crate::teach_eval::{self, TeachCurve, TeachOptions};
 use cutscore_core::edit::Edit;
 use cutscore_core::prefs::{
     Decision, PrefsError, PrefsLog, RECORD_VERSION, Record, TrackRecord, Verdict,
@@ -53,6 +55,8 @@ pub struct TasteEvalOptions {
     pub seed: u64,
     /// What `trainer finetune` would use.
     pub finetune: FinetuneOptions,
+    /// Also run the Teach study ([`crate::teach_eval`]) for every user.
+    pub teach: Option<TeachOptions>,
     /// Keep each user's prefs folder here (`<user>-<decisions>/`) instead of deleting it.
     pub keep_prefs: Option<std::path::PathBuf>,
 }
@@ -66,6 +70,7 @@ impl Default for TasteEvalOptions {
             skill_pairs: 600,
             seed: 0,
             finetune: FinetuneOptions::default(),
+            teach: None,
             keep_prefs: None,
         }
     }
@@ -266,6 +271,17 @@ pub enum EvalProgress<'a> {
     Finetune { user: &'a User, decisions: usize },
     /// A row is finished.
     Row(&'a TasteRow),
+    /// A Teach study is finished.
+    Teach(&'a TeachCurve),
+}
+
+/// What [`run`] measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TasteEvalReport {
+    /// Users x decision counts, in that order.
+    pub rows: Vec<TasteRow>,
+    /// Users x ways of asking, with `options.teach`.
+    pub teach: Vec<TeachCurve>,
 }
 
 /// Runs the loop for every user and decision count. `scratch` holds the prefs folders and the
@@ -277,7 +293,7 @@ pub fn run(
     device: &candle_core::Device,
     scratch: &Path,
     mut progress: impl FnMut(EvalProgress),
-) -> Result<Vec<TasteRow>, TasteEvalError> {
+) -> Result<TasteEvalReport, TasteEvalError> {
     let most = options.decisions.iter().copied().max().unwrap_or(0);
     let too_few = |what, actual, expected| TasteEvalError::TooFew {
         what,
@@ -384,5 +400,15 @@ pub fn run(
             rows.push(row);
         }
     }
-    Ok(rows)
+    let mut teach = Vec::new();
+    if let Some(teach_options) = &options.teach {
+        let replay_rows = Rows::score(&model.clone().with_taste(None), &replay, || {})?;
+        for user in users {
+            for curve in teach_eval::study(user, &decided, &held_out, &replay_rows, teach_options) {
+                progress(EvalProgress::Teach(&curve));
+                teach.push(curve);
+            }
+        }
+    }
+    Ok(TasteEvalReport { rows, teach })
 }

@@ -8,9 +8,11 @@ use cutscore_reward::device::{self, DeviceChoice};
 use cutscore_training::finetune::{FinetuneOptions, Settings};
 use cutscore_training::simulated_users::{self, User};
 use cutscore_training::taste_eval::{self, EvalProgress, TasteEvalOptions, TasteRow};
+use cutscore_training::teach_eval::{Asking, TeachCurve, TeachOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::shared::resolve_model;
+use cutscore_reward::checkpoint::Checkpoint;
+use cutscore_reward::shipped;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,7 +23,7 @@ pub struct Args {
     /// Users to simulate [default: all]: lift, long-cuts, quiet-out, keep-chorus, lift-noisy.
     #[arg(long, value_delimiter = ',')]
     users: Vec<String>,
-    /// Model the users start from [default: your current model, else the shipped one].
+    /// Model the users start from [default: the shipped model].
     #[arg(long)]
     base: Option<std::path::PathBuf>,
     /// Proposals decided on per song.
@@ -52,6 +54,11 @@ pub struct Args {
     /// Where to run: auto (CUDA if available), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// Also ask each user this many "which is better?" questions, chosen as the pairs the model
+    /// is least sure how to order and, for comparison, at random (the editor's Teach), and
+    /// report how many answers reach 90 % agreement each way.
+    #[arg(long, value_name = "QUESTIONS")]
+    teach: Option<usize>,
     /// Keep each user's decisions as a prefs folder `DIR/<user>-<decisions>/` (for
     /// `trainer finetune DIR/lift-100 --curve curve.png`, say).
     #[arg(long, value_name = "DIR")]
@@ -80,8 +87,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<_>>()?
     };
-    let (base, source) = resolve_model(args.base.as_deref()).context("loading the base model")?;
-    log::info!("users start from {source}");
+    // The shipped model unless told otherwise: an evaluation does not depend on what this
+    // machine's user has fine-tuned.
+    let base = match &args.base {
+        Some(path) => Checkpoint::read(path)
+            .with_context(|| format!("loading the base model {}", path.display()))?,
+        None => shipped::checkpoint().context("loading the shipped model")?,
+    };
     let selected = device::select(args.device)?;
     let options = TasteEvalOptions {
         decisions: args.decisions,
@@ -99,6 +111,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..FinetuneOptions::default()
         },
         keep_prefs: args.keep_prefs,
+        teach: args.teach.map(|questions| TeachOptions {
+            questions,
+            seed: args.seed,
+            ..TeachOptions::default()
+        }),
         ..TasteEvalOptions::default()
     };
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;
@@ -109,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let runs = (users.len() * options.decisions.len()) as u64;
     let json = args.json;
-    let rows = taste_eval::run(
+    let report = taste_eval::run(
         &base,
         &users,
         &options,
@@ -135,14 +152,59 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     bar.suspend(|| println!("{}", serde_json::to_string(row).expect("serializes")));
                 }
             }
+            EvalProgress::Teach(curve) => {
+                bar.set_message("teaching");
+                if json {
+                    bar.suspend(|| {
+                        println!("{}", serde_json::to_string(curve).expect("serializes"))
+                    });
+                }
+            }
         },
     )
     .context("running the taste loop")?;
     bar.finish_and_clear();
     if !json {
-        print_table(&rows, options.held_out_songs);
+        print_table(&report.rows, options.held_out_songs);
+        if !report.teach.is_empty() {
+            print_teach(&report.teach);
+        }
     }
     Ok(())
+}
+
+fn print_teach(curves: &[TeachCurve]) {
+    let at = |curve: &TeachCurve, n: usize| {
+        curve
+            .points
+            .iter()
+            .rev()
+            .find(|&&(answers, _)| answers <= n)
+            .map_or("n/a".to_string(), |&(_, a)| format!("{:.1} %", a * 100.0))
+    };
+    println!();
+    println!(
+        "{:12} {:10} {:>12} {:>9} {:>9} {:>9} {:>9}",
+        "user", "asking", "to reach 90", "0", "50", "100", "200"
+    );
+    for c in curves {
+        let asking = match c.asking {
+            Asking::LeastSure => "least sure",
+            Asking::Random => "random",
+        };
+        println!(
+            "{:12} {:10} {:>12} {:>9} {:>9} {:>9} {:>9}",
+            c.user,
+            asking,
+            c.answers_to_target
+                .map_or("not reached".to_string(), |n| n.to_string()),
+            at(c, 0),
+            at(c, 50),
+            at(c, 100),
+            at(c, 200)
+        );
+    }
+    println!("agreement on held-out songs after that many answers to \"which is better?\"");
 }
 
 fn print_table(rows: &[TasteRow], held_out_songs: usize) {

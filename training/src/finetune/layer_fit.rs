@@ -49,7 +49,7 @@ pub struct Settings {
 /// One pair: the transformer's margin, both summaries, the label's confidence and the pair's
 /// weight in the loss.
 #[derive(Debug, Clone)]
-pub(super) struct Row {
+pub(crate) struct Row {
     margin: f32,
     chosen: [f32; TASTE_INPUTS],
     rejected: [f32; TASTE_INPUTS],
@@ -58,15 +58,31 @@ pub(super) struct Row {
 }
 
 impl Row {
+    /// A certain preference for the edit summarised by `chosen` over `rejected`, which the
+    /// transformer scores `margin` apart.
+    pub(crate) fn new(
+        margin: f32,
+        chosen: [f32; TASTE_INPUTS],
+        rejected: [f32; TASTE_INPUTS],
+    ) -> Self {
+        Self {
+            margin,
+            chosen,
+            rejected,
+            confidence: 1.0,
+            weight: 1.0,
+        }
+    }
+
     /// The pair's margin with `layer`'s offsets.
-    fn margin_with(&self, layer: Option<&TasteLayer>) -> f32 {
+    pub(crate) fn margin_with(&self, layer: Option<&TasteLayer>) -> f32 {
         self.margin + layer.map_or(0.0, |l| l.offset(&self.chosen) - l.offset(&self.rejected))
     }
 }
 
 /// The pairs of one set as rows, grouped by song in first-seen order.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Rows {
+pub(crate) struct Rows {
     pub songs: Vec<(String, Vec<Row>)>,
 }
 
@@ -145,7 +161,7 @@ impl Rows {
 }
 
 /// Share of `rows` ordered right by the transformer plus `layer` (ties count as wrong).
-pub(super) fn accuracy(rows: &Rows, layer: Option<&TasteLayer>) -> Option<f32> {
+pub(crate) fn accuracy(rows: &Rows, layer: Option<&TasteLayer>) -> Option<f32> {
     let n = rows.len();
     let right = rows.rows().filter(|r| r.margin_with(layer) > 0.0).count();
     (n > 0).then(|| right as f32 / n as f32)
@@ -173,14 +189,14 @@ fn softplus(t: f64) -> f64 {
 }
 
 /// The user's rows (weight 1 in all) and the replay rows (weight `replay` in all), together.
-pub(super) fn training_rows(user: &Rows, replay: &Rows, replay_weight: f64) -> Vec<Row> {
+pub(crate) fn training_rows(user: &Rows, replay: &Rows, replay_weight: f64) -> Vec<Row> {
     let user = user.weighted(1.0);
     let replay = replay.weighted(replay_weight);
     user.rows().chain(replay.rows()).cloned().collect()
 }
 
 /// Learns the layer on `rows` with `settings`.
-pub(super) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
+pub(crate) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
     let bound = settings.bound;
     let total: f32 = rows
         .iter()

@@ -1,0 +1,204 @@
+//! Which questions teach fastest (issue #18's Teach mode), measured with simulated users.
+//!
+//! A user is asked "which of these two is better?" about pairs of the plugin's proposals for
+//! songs they are working on, in rounds of a few questions. The pairs are chosen either at
+//! random or as the ones the model is least sure how to order: the smallest score difference
+//! under the current model (the transformer plus the taste layer learned from the answers so
+//! far, re-learned after every round). After each round, agreement is measured on songs the
+//! user never judged, as in [`crate::taste_eval`]. The plugin's Teach button asks by the same
+//! rule: the two proposals closest in score.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::finetune::Settings;
+use crate::finetune::layer_fit::{self, Row, Rows, accuracy};
+use crate::simulated_users::{User, clear_pairs};
+use crate::taste_eval::Shown;
+use cutscore_core::taste::{TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
+
+/// How the questions are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Asking {
+    /// The pair the current model is least sure how to order.
+    LeastSure,
+    /// Any pair not asked yet.
+    Random,
+}
+
+/// How long to ask and how to learn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeachOptions {
+    /// Questions in all.
+    pub questions: usize,
+    /// Questions per round (the layer is re-learned after each).
+    pub per_round: usize,
+    /// The layer's sparsity and bound (fixed, so the two ways of asking learn alike).
+    pub settings: Settings,
+    /// Weight of the replayed synthetic pairs against the answers.
+    pub replay: f64,
+    /// The agreement whose first crossing is reported.
+    pub target: f32,
+    pub seed: u64,
+}
+
+impl Default for TeachOptions {
+    fn default() -> Self {
+        Self {
+            questions: 200,
+            per_round: 10,
+            settings: Settings {
+                sparsity: 0.01,
+                bound: 8.0,
+            },
+            replay: 1.0,
+            target: 0.9,
+            seed: 0,
+        }
+    }
+}
+
+/// Agreement after each round, for one user and one way of asking.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TeachCurve {
+    pub user: String,
+    pub asking: Asking,
+    /// `(answers, agreement)` after each round, starting with `(0, before)`.
+    pub points: Vec<(usize, f32)>,
+    /// Answers after which agreement first reached the target, if it did.
+    pub answers_to_target: Option<usize>,
+}
+
+/// A proposal the user may be asked about: its song, its transformer score and its summary.
+struct Candidate {
+    song: usize,
+    score: f32,
+    summary: [f32; TASTE_INPUTS],
+    utility: f32,
+}
+
+/// Runs the study for `user`: both ways of asking, from the same pool of `songs`' proposals,
+/// measured on `held_out`, with `replay` rows (already scored) learned alongside.
+pub(crate) fn study(
+    user: &User,
+    songs: &[Shown],
+    held_out: &[Shown],
+    replay: &Rows,
+    options: &TeachOptions,
+) -> Vec<TeachCurve> {
+    let candidates = candidates(user, songs);
+    let mut pool: Vec<(usize, usize)> = Vec::new();
+    for i in 0..candidates.len() {
+        for j in i + 1..candidates.len() {
+            if candidates[i].song == candidates[j].song {
+                pool.push((i, j));
+            }
+        }
+    }
+    let held = held_out_rows(user, held_out);
+    [Asking::LeastSure, Asking::Random]
+        .into_iter()
+        .map(|asking| {
+            let mut rng = StdRng::seed_from_u64(options.seed);
+            let mut open = pool.clone();
+            open.shuffle(&mut rng);
+            let mut answered: Vec<Row> = Vec::new();
+            let mut layer: Option<TasteLayer> = None;
+            let mut points = vec![(0, accuracy(&held, None).unwrap_or(0.0))];
+            while answered.len() < options.questions && !open.is_empty() {
+                let round = options.per_round.min(options.questions - answered.len());
+                if asking == Asking::LeastSure {
+                    let doubt = |&(i, j): &(usize, usize)| {
+                        let total = |c: &Candidate| {
+                            c.score + layer.as_ref().map_or(0.0, |l| l.offset(&c.summary))
+                        };
+                        (total(&candidates[i]) - total(&candidates[j])).abs()
+                    };
+                    // The least sure last, so a round pops them off the end.
+                    open.sort_by(|a, b| doubt(b).total_cmp(&doubt(a)));
+                }
+                for _ in 0..round.min(open.len()) {
+                    let (i, j) = open.pop().expect("checked not empty");
+                    answered.push(answer(user, &candidates[i], &candidates[j], &mut rng));
+                }
+                let rows = Rows {
+                    songs: vec![("answers".into(), answered.clone())],
+                };
+                let learned = layer_fit::solve(
+                    &layer_fit::training_rows(&rows, replay, options.replay),
+                    options.settings,
+                );
+                points.push((
+                    answered.len(),
+                    accuracy(&held, Some(&learned)).unwrap_or(0.0),
+                ));
+                layer = Some(learned);
+            }
+            let answers_to_target = points
+                .iter()
+                .find(|&&(n, a)| n > 0 && a >= options.target)
+                .map(|&(n, _)| n);
+            TeachCurve {
+                user: user.name.clone(),
+                asking,
+                points,
+                answers_to_target,
+            }
+        })
+        .collect()
+}
+
+/// Every proposal of `songs` with its utility to `user`.
+fn candidates(user: &User, songs: &[Shown]) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for (s, shown) in songs.iter().enumerate() {
+        let song = &shown.song;
+        let mean = track_mean(&song.features);
+        for (edit, &score) in shown.proposals.iter().zip(&shown.scores) {
+            out.push(Candidate {
+                song: s,
+                score,
+                summary: taste_inputs(&song.features, &mean, song.grid.meter, edit),
+                utility: user.taste.utility(song, edit),
+            });
+        }
+    }
+    out
+}
+
+/// The user's answer about `a` and `b` as a row, chosen first: by taste (a coin for a tie),
+/// against it with probability `noise`.
+fn answer(user: &User, a: &Candidate, b: &Candidate, rng: &mut impl Rng) -> Row {
+    let mut a_better = match a.utility.total_cmp(&b.utility) {
+        std::cmp::Ordering::Equal => rng.random_bool(0.5),
+        order => order.is_gt(),
+    };
+    if rng.random_bool(user.noise) {
+        a_better = !a_better;
+    }
+    let (c, r) = if a_better { (a, b) } else { (b, a) };
+    Row::new(c.score - r.score, c.summary, r.summary)
+}
+
+/// The user's clear preferences on `songs` as rows (better first).
+fn held_out_rows(user: &User, songs: &[Shown]) -> Rows {
+    let mut rows = Vec::new();
+    for shown in songs {
+        let song = &shown.song;
+        let mean = track_mean(&song.features);
+        let summary =
+            |i: usize| taste_inputs(&song.features, &mean, song.grid.meter, &shown.proposals[i]);
+        for (i, j) in clear_pairs(user.taste, song, &shown.proposals) {
+            rows.push(Row::new(
+                shown.scores[i] - shown.scores[j],
+                summary(i),
+                summary(j),
+            ));
+        }
+    }
+    Rows {
+        songs: vec![("held out".into(), rows)],
+    }
+}
