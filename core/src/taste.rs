@@ -16,9 +16,10 @@
 //! | 25 | where the removed material lies, 0 at the track's start to 1 at its end |
 //! | 26 | the share of the track removed |
 //!
-//! Rows 0..12 and 24..26 are means over the removed spans and rows 12..24 over the joins, so a
-//! one-cut proposal and a fit with several joins read on the same scale. An edit that removes
-//! nothing has an all-zero summary.
+//! Rows 0..12 pool every removed beat, rows 12..24 are means over the joins (each side read
+//! over kept beats only), rows 24 and 25 means over the removed spans and row 26 the total
+//! share, so a one-cut proposal and a fit with several joins read on the same scale. An edit
+//! that removes nothing has an all-zero summary.
 //!
 //! Twelve named qualities rather than all 121 features: a few hundred decisions can pin down
 //! a dozen weights, and a layer that reads fewer things reorders fewer of the edits it was not
@@ -107,12 +108,23 @@ pub fn taste_inputs(
     for (o, (g, m)) in out.iter_mut().zip(gone.iter().zip(track_mean)) {
         *o = g - m;
     }
+    // Either side of a join, the beats heard: kept beats, never the next removed span's.
+    let kept: Vec<usize> = edit
+        .kept_beats()
+        .into_iter()
+        .filter(|&b| b < beats)
+        .collect();
     let joins = edit.joins();
     for join in &joins {
-        let after = join.after.min(beats);
-        let before_end = (join.before + 1).min(beats);
-        let a = mean_summary(features, after..(after + JOIN_BEATS).min(beats));
-        let b = mean_summary(features, before_end.saturating_sub(JOIN_BEATS)..before_end);
+        let at = join.position.min(kept.len());
+        let a = mean_summary(
+            features,
+            kept[at..(at + JOIN_BEATS).min(kept.len())].iter().copied(),
+        );
+        let b = mean_summary(
+            features,
+            kept[at.saturating_sub(JOIN_BEATS)..at].iter().copied(),
+        );
         for (o, (x, y)) in out[SUMMARY_WIDTH..].iter_mut().zip(a.iter().zip(&b)) {
             *o += (x - y) / joins.len() as f32;
         }
@@ -227,6 +239,16 @@ mod tests {
             others.clone().all(|(_, &v)| v == 0.0),
             "{:?}",
             others.collect::<Vec<_>>()
+        );
+        // Two cuts 2 beats apart: the join windows read the kept beats around each join, never
+        // the other cut's removed beats (8..16 and 18..22 removed; kept 16, 17, then 22...).
+        let two = Edit::new(32, [(8, 16), (18, 22)]).unwrap();
+        let y = taste_inputs(&features, &mean, 4, &two);
+        // Join 1: after = 16, 17, 22, 23 (19.5), before = 4..8 (5.5); join 2: after = 22..26
+        // (23.5), before = 6, 7, 16, 17 (11.5).
+        assert_eq!(
+            y[SUMMARY_WIDTH + level],
+            ((19.5 - 5.5) + (23.5 - 11.5)) / 2.0
         );
         // Nothing removed, nothing to say.
         let nothing = taste_inputs(&features, &mean, 4, &Edit::identity(32));

@@ -14,7 +14,7 @@ use cutscore_core::features::{BEAT_FEATURES, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
 use cutscore_core::prefs::{
     Comparison, DECISIONS_FILE, Decision, PrefsContents, PrefsLog, RECORD_VERSION, Record, Side,
-    TrackRecord, Undo, Verdict, track_id_of_parts,
+    TrackRecord, USER_SOURCE, Undo, Verdict, track_id_of_parts,
 };
 use cutscore_editing::markers::{edit_list, join_markers, write_markers};
 use cutscore_editing::render::{DEFAULT_CROSSFADE_S, render};
@@ -97,9 +97,6 @@ pub fn decide(
     })
 }
 
-/// What [`compare`] writes as the comparison's `source`.
-pub const TEACH_SOURCE: &str = "user";
-
 /// Appends the user's answer to "which is better?" about `a` and `b` (`preferred`) to the prefs
 /// log in `prefs_dir` as a `comparison` record, saving the capture's analysis first, as
 /// [`decide`] does. Returns the log's path.
@@ -123,7 +120,7 @@ pub fn compare(
         b: proposal_edit(b, beats)?,
         preferred,
         confidence: 1.0,
-        source: Some(TEACH_SOURCE.into()),
+        source: Some(USER_SOURCE.into()),
     }))?;
     session.decisions.fetch_add(1, Ordering::Relaxed);
     Ok(dir.join(DECISIONS_FILE))
@@ -159,7 +156,7 @@ pub fn count_decisions(prefs_dir: Option<&Path>) -> u64 {
                 .iter()
                 .filter(|r| match r {
                     Record::Decision(_) => true,
-                    Record::Comparison(c) => c.source.as_deref() == Some(TEACH_SOURCE),
+                    Record::Comparison(c) => c.source.as_deref() == Some(USER_SOURCE),
                     Record::Undo(_) => false,
                 })
                 .count() as u64

@@ -22,7 +22,7 @@ use nice_plug_egui::widgets::ParamSlider;
 
 use crate::actions;
 use crate::jobs::Job;
-use crate::learn::{self, LearnState, Learner};
+use crate::learn::{self, LearnState};
 use crate::params::CutscoreParams;
 use crate::session::{Finished, FitState, Proposal, Session, lock};
 use crate::teach;
@@ -63,12 +63,13 @@ pub struct CutscoreEditor {
     scroll_to_selected: bool,
     /// Decisions made in this window, last last, for Undo.
     undoable: Vec<Undoable>,
-    /// "Learn from my decisions": the `trainer` it runs (found once) and the run.
+    /// "Learn from my decisions": the `trainer` it runs (found once).
     trainer: Option<PathBuf>,
-    learner: Learner,
     /// Teach: the pair being asked about (better-scored first) and the pairs asked so far.
     question: Option<(Proposal, Proposal)>,
     asked: Vec<teach::Asked>,
+    /// The capture `asked` is about (a new capture starts afresh).
+    asked_epoch: u64,
 }
 
 /// A logged decision Undo can take back.
@@ -98,9 +99,9 @@ impl CutscoreEditor {
             scroll_to_selected: false,
             undoable: Vec::new(),
             trainer: learn::find_trainer(),
-            learner: Learner::default(),
             question: None,
             asked: Vec::new(),
+            asked_epoch: 0,
         }
     }
 
@@ -579,6 +580,11 @@ impl CutscoreEditor {
 
     /// Asks about the next pair the model is least sure how to order, or says none is left.
     fn next_question(&mut self, shown: &[Proposal]) {
+        let epoch = lock(&self.session.proposals).epoch;
+        if epoch != self.asked_epoch {
+            self.asked.clear();
+            self.asked_epoch = epoch;
+        }
         self.question = teach::least_sure_pair(shown, &self.asked);
         if self.question.is_none() {
             self.session
@@ -963,7 +969,7 @@ impl CutscoreEditor {
     /// swaps the new model in when the file changes), its progress and its result; without a
     /// trainer, the command to run by hand.
     fn learn(&self, ui: &mut Ui, decisions: usize, prefs: &str) {
-        let state = self.learner.state();
+        let state = self.session.learner.state();
         ui.horizontal_wrapped(|ui| match &state {
             LearnState::Running { started, stage } => {
                 ui.spinner();
@@ -993,13 +999,13 @@ impl CutscoreEditor {
                 let button = ui
                     .add_enabled(decisions > 0, egui::Button::new("Learn from my decisions"))
                     .on_hover_text(
-                        "Fine-tunes your model on everything you accepted and rejected \
-                         (about 10 s per 100 decisions, at low priority); the proposals \
-                         rescore with it when it is done",
+                        "Learns your taste from everything you accepted, rejected and answered \
+                         in Teach (tens of seconds, at low priority); the proposals rescore \
+                         with it when it is done",
                     )
                     .on_disabled_hover_text("Accept or reject some proposals first");
                 if button.clicked() {
-                    self.learner.start(trainer, &prefs_dir, model);
+                    self.session.learner.start(trainer, &prefs_dir, model);
                 }
             }
         });
@@ -1020,6 +1026,11 @@ impl CutscoreEditor {
         let Some(model) = self.session.user_model.as_deref() else {
             return;
         };
+        // Learning writes the model and keeps the one before it: switching files meanwhile
+        // could lose one of them.
+        if self.session.learner.is_running() {
+            return;
+        }
         let has_previous = backup_path(model).exists();
         let has_own = model.exists();
         if !has_previous && !has_own {

@@ -9,10 +9,11 @@
 //! trainer is found through `CUTSCORE_TRAINER` or on `PATH`; without one, the editor says how to
 //! install it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::session::lock;
@@ -34,16 +35,34 @@ pub enum LearnState {
     Failed(String),
 }
 
-/// Starts and watches one fine-tuning at a time. Cheap to clone (shared state).
-#[derive(Debug, Clone)]
+/// Starts and watches one fine-tuning at a time. Owned by the plugin's session: dropping it
+/// (the plugin unloads) stops the trainer and waits for the thread watching it, so no thread
+/// outlives the plugin's code.
+#[derive(Debug)]
 pub struct Learner {
     state: Arc<Mutex<LearnState>>,
+    /// The running trainer, for [`Learner::drop`] to stop.
+    child: Arc<Mutex<Option<Child>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Default for Learner {
     fn default() -> Self {
         Self {
             state: Arc::new(Mutex::new(LearnState::Idle)),
+            child: Arc::new(Mutex::new(None)),
+            thread: Mutex::new(None),
+        }
+    }
+}
+
+impl Drop for Learner {
+    fn drop(&mut self) {
+        if let Some(child) = lock(&self.child).as_mut() {
+            let _ = child.kill();
+        }
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
         }
     }
 }
@@ -69,19 +88,27 @@ impl Learner {
             stage: "starting".into(),
         };
         drop(state);
-        let shared = Arc::clone(&self.state);
+        let (shared, child) = (Arc::clone(&self.state), Arc::clone(&self.child));
         let (trainer, prefs, model) = (trainer.to_owned(), prefs.to_owned(), model.to_owned());
         let spawned = std::thread::Builder::new()
             .name("cutscore-learn".into())
             .spawn(move || {
-                let outcome = match run(&trainer, &prefs, &model, &shared) {
+                let outcome = match run(&trainer, &prefs, &model, &shared, &child) {
                     Ok(summary) => LearnState::Done(summary),
                     Err(reason) => LearnState::Failed(reason),
                 };
                 *lock(&shared) = outcome;
             });
-        if let Err(e) = spawned {
-            *lock(&self.state) = LearnState::Failed(format!("could not start learning: {e}"));
+        match spawned {
+            Ok(handle) => {
+                // The previous run's thread has finished (its state left Running).
+                if let Some(old) = lock(&self.thread).replace(handle) {
+                    let _ = old.join();
+                }
+            }
+            Err(e) => {
+                *lock(&self.state) = LearnState::Failed(format!("could not start learning: {e}"))
+            }
         }
     }
 }
@@ -105,12 +132,14 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Runs the trainer to the end, passing its stage lines to `state`; returns the summary.
+/// Runs the trainer to the end (kept in `slot` meanwhile, so it can be stopped), passing its
+/// stage lines to `state`; returns the summary.
 fn run(
     trainer: &Path,
     prefs: &Path,
     model: &Path,
     state: &Mutex<LearnState>,
+    slot: &Mutex<Option<Child>>,
 ) -> Result<String, String> {
     if !trainer.is_file() {
         return Err(format!(
@@ -140,6 +169,13 @@ fn run(
         .spawn()
         .map_err(|e| format!("could not start {}: {e}", trainer.display()))?;
     let stderr = child.stderr.take().expect("stderr is piped");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    *lock(slot) = Some(child);
+    // The report is one line; read it beside the log so neither pipe can fill up.
+    let report = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
     let mut last_error = String::new();
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         let text = stage_text(&line);
@@ -150,17 +186,20 @@ fn run(
             *stage = text;
         }
     }
-    let output = child
-        .wait_with_output()
+    let report = report.join().unwrap_or_else(|_| Ok(String::new()));
+    let status = lock(slot)
+        .take()
+        .map(|mut child| child.wait())
+        .ok_or("the trainer was stopped")?
         .map_err(|e| format!("lost the trainer: {e}"))?;
-    if !output.status.success() {
+    if !status.success() {
         return Err(if last_error.is_empty() {
-            format!("the trainer stopped ({})", output.status)
+            format!("the trainer stopped ({status})")
         } else {
             last_error
         });
     }
-    let report = String::from_utf8_lossy(&output.stdout);
+    let report = report.map_err(|e| format!("the trainer's report could not be read: {e}"))?;
     summary(report.lines().last().unwrap_or_default())
 }
 
@@ -187,7 +226,8 @@ pub fn summary(json: &str) -> Result<String, String> {
     if let (Some(before), Some(after)) = (pct("user_agreement_before"), pct("user_agreement_after"))
     {
         text.push_str(&format!(
-            "; on songs it held out it agrees with you {after} of the time (was {before})"
+            "; on songs it held out it agrees with you {after} of the time ({before} without your \
+             taste)"
         ));
     }
     if let (Some(before), Some(after)) = (pct("base_accuracy_before"), pct("base_accuracy_after")) {
@@ -208,7 +248,7 @@ mod tests {
         assert_eq!(
             summary(&json.replace('\n', " ")).unwrap(),
             "Learned your taste from 250 pairs on 10 songs; on songs it held out it agrees with \
-             you 84 % of the time (was 50 %); craft kept 99 % (was 100 %)"
+             you 84 % of the time (50 % without your taste); craft kept 99 % (was 100 %)"
         );
         let single = r#"{"user_pairs": 25, "user_songs": 1, "user_agreement_after": null}"#;
         assert_eq!(

@@ -332,6 +332,8 @@ pub struct Session {
     pub message: Mutex<Option<String>>,
     /// The user model file the worker watches; `None` where the platform has none.
     pub user_model: Option<PathBuf>,
+    /// "Learn from my decisions": the trainer run, stopped when the plugin goes away.
+    pub learner: crate::learn::Learner,
     /// The scoring worker's queue while the plugin is active.
     pub jobs: Mutex<Option<Sender<Job>>>,
     /// The streaming analysis between activations, so a re-activation at the same rate
@@ -433,6 +435,7 @@ impl Session {
             restart: AtomicBool::new(false),
             message: Mutex::new(None),
             user_model,
+            learner: crate::learn::Learner::default(),
             jobs: Mutex::new(None),
             parked: Mutex::new(None),
             epochs: AtomicU64::new(0),

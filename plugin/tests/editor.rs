@@ -354,7 +354,7 @@ fn learn_runs_the_trainer_in_the_background_and_reports_its_result() {
     harness.get_by_label("Learn from my decisions").click();
     let started = std::time::Instant::now();
     let summary = "Learned your taste from 40 pairs on 4 songs; on songs it held out it agrees \
-                   with you 90 % of the time (was 50 %)";
+                   with you 90 % of the time (50 % without your taste)";
     while harness.query_by_label(summary).is_none() {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),

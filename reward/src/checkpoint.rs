@@ -9,8 +9,9 @@
 //!   `cutscore.provenance` (JSON [`Provenance`]);
 //! - `cutscore.model_id`: the first 16 hex digits of SHA-256 over the tensors, which the
 //!   decision log records as "the model that scored it";
-//! - `cutscore.taste_schema`, only in a model with a taste layer (tensor `taste.weight`, the
-//!   user's taste learned by `trainer finetune`): the [`TASTE_SCHEMA_VERSION`] of its inputs.
+//! - `cutscore.taste_schema`, only in a model with a taste layer (tensors `taste.weight` and
+//!   `taste.bound`, the user's taste learned by `trainer finetune`): the
+//!   [`TASTE_SCHEMA_VERSION`] of its inputs.
 //!
 //! Loading checks every tensor's name, shape and dtype against the config and refuses
 //! non-finite values, naming the tensor. Weights may be stored as f32, f16 or bf16; they are

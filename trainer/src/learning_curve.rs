@@ -3,7 +3,7 @@
 //! `epaint_default_fonts`, the font egui ships).
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use cutscore_training::finetune::CurvePoint;
 use plotters::prelude::*;
@@ -15,17 +15,13 @@ const FONT: &str = "sans-serif";
 
 /// Registers the embedded font with plotters, once per process.
 fn register_font() -> anyhow::Result<()> {
-    static ONCE: Once = Once::new();
-    let mut result = Ok(());
-    ONCE.call_once(|| {
-        result = plotters::style::register_font(
-            FONT,
-            FontStyle::Normal,
-            epaint_default_fonts::UBUNTU_LIGHT,
-        )
-        .map_err(|_| anyhow::anyhow!("the embedded chart font could not be read"));
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT)
+            .is_ok()
     });
-    result
+    anyhow::ensure!(ok, "the embedded chart font could not be read");
+    Ok(())
 }
 
 /// Draws `points` (agreement against decisions) with the agreement before learning as a grey

@@ -106,10 +106,13 @@ pub struct FinetuneReport {
     pub held_out_pairs: usize,
     pub synthetic_train: usize,
     pub synthetic_val: usize,
-    /// Accuracy on the held-out songs' pairs, before and after (`None` with nothing held out).
+    /// Accuracy on the held-out songs' pairs of the transformer alone (before) and with the
+    /// layer learned without them (after); `None` with nothing held out. "Before" leaves out
+    /// any layer the base had: that one was learned from these very songs.
     pub user_agreement_before: Option<f32>,
     pub user_agreement_after: Option<f32>,
-    /// Accuracy on the synthetic validation songs, before and after (`None` without them).
+    /// Accuracy on the synthetic validation songs, of the transformer alone and with the new
+    /// layer (`None` without them).
     pub base_accuracy_before: Option<f32>,
     pub base_accuracy_after: Option<f32>,
     /// The sparsity (L1 strength) the layer was learned with, and its bound.
@@ -239,7 +242,6 @@ pub fn finetune(
     let settings = choose(&all_user);
     progress(Stage::Writing);
     let layer = layer_fit::solve(&training_rows(&all_user, &replay, options.replay), settings);
-    let current = base.taste.as_ref();
     let metrics = TrainingMetrics {
         best_val_accuracy: measured_layer
             .as_ref()
@@ -269,9 +271,9 @@ pub fn finetune(
         held_out_pairs: held_out.len(),
         synthetic_train: syn_train.len(),
         synthetic_val: syn_val.len(),
-        user_agreement_before: accuracy(&held_out, current),
+        user_agreement_before: accuracy(&held_out, None),
         user_agreement_after: measured_layer.and_then(|l| accuracy(&held_out, Some(&l))),
-        base_accuracy_before: accuracy(&skill_rows, current),
+        base_accuracy_before: accuracy(&skill_rows, None),
         base_accuracy_after: accuracy(&skill_rows, Some(&layer)),
         sparsity: settings.sparsity,
         bound: settings.bound,

@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 
 use crate::bradley_terry::PairInput;
 use cutscore_core::prefs::{
-    LoadReport, Preference, PrefsContents, PrefsError, Record, TrackRecord,
+    LoadReport, Preference, PrefsContents, PrefsError, Record, TrackRecord, USER_SOURCE,
 };
 use cutscore_reward::scoring::Track;
 
@@ -47,7 +47,7 @@ pub enum PairSetError {
 pub struct PairSet {
     pub tracks: HashMap<String, TrackRecord>,
     pub pairs: Vec<Preference>,
-    /// Decisions made on each track (all records, before pairing).
+    /// The user's decisions (less those undone) and Teach answers on each track.
     pub decisions: HashMap<String, usize>,
     /// What reading the folder found (skipped lines and why).
     pub report: LoadReport,
@@ -71,12 +71,19 @@ impl PairSet {
             });
         }
         let pairs = contents.pairs();
-        let mut decisions = HashMap::new();
+        // What the user did per track: decisions standing (an undo withdraws one) and answers
+        // to the plugin's Teach questions.
+        let mut decisions: HashMap<String, usize> = HashMap::new();
         for record in &contents.records {
-            if let Record::Decision(d) = record {
-                *decisions.entry(d.track.clone()).or_insert(0) += 1;
+            let count = decisions.entry(record.track().to_owned()).or_insert(0);
+            match record {
+                Record::Decision(_) => *count += 1,
+                Record::Undo(_) => *count = count.saturating_sub(1),
+                Record::Comparison(c) if c.source.as_deref() == Some(USER_SOURCE) => *count += 1,
+                Record::Comparison(_) => {}
             }
         }
+        decisions.retain(|_, n| *n > 0);
         if pairs.is_empty() {
             return Err(PairSetError::NoPairs {
                 path,
@@ -122,21 +129,6 @@ impl PairSet {
         };
         let held: std::collections::HashSet<&String> = ids[..held].iter().collect();
         self.partition(|_, p| held.contains(&p.track))
-    }
-
-    /// Splits by pair: about `fraction` of the pairs (at least one when there are two or more)
-    /// go to the second set, chosen by `seed`. Returns (train, held out).
-    pub fn split_by_pair(&self, fraction: f64, seed: u64) -> (Self, Self) {
-        let mut order: Vec<usize> = (0..self.pairs.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(seed));
-        let n = self.pairs.len();
-        let held = if n < 2 {
-            0
-        } else {
-            ((n as f64 * fraction).round() as usize).clamp(1, n - 1)
-        };
-        let held: std::collections::HashSet<usize> = order[..held].iter().copied().collect();
-        self.partition(|i, _| held.contains(&i))
     }
 
     fn partition(&self, second: impl Fn(usize, &Preference) -> bool) -> (Self, Self) {
@@ -205,8 +197,6 @@ mod tests {
         assert_eq!(train.inputs().len(), train.len());
         let (again, _) = set.split_by_track(0.15, 0);
         assert_eq!(again.pairs, train.pairs);
-        let (kept, held) = set.split_by_pair(0.25, 0);
-        assert_eq!((kept.len(), held.len()), (21, 7));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum Taste {
 }
 
 impl Taste {
-    /// How much the user likes `edit` of `song`, in the taste's unit (see [`Taste::unit`]).
+    /// How much the user likes `edit` of `song`: dB for the level tastes, bars for the others.
     pub fn utility(self, song: &SongData, edit: &Edit) -> f32 {
         let level = |beat: usize| song.features.row(beat)[LEVEL] * 20.0;
         let mean = |beats: &mut dyn Iterator<Item = usize>| {
@@ -82,14 +82,6 @@ impl Taste {
         match self {
             Self::Lift | Self::QuietOut => 1.0,
             Self::LongCuts | Self::KeepChorus => 0.5,
-        }
-    }
-
-    /// The unit of [`Taste::utility`].
-    pub fn unit(self) -> &'static str {
-        match self {
-            Self::Lift | Self::QuietOut => "dB",
-            Self::LongCuts | Self::KeepChorus => "bars",
         }
     }
 

@@ -2,8 +2,8 @@
 //!
 //! 1. Songs are made and analysed; on each, the base model proposes its best single cuts, as
 //!    the plugin's list does.
-//! 2. Each user decides on the proposals of the first `n / proposals` songs, written as
-//!    `decision` records to a prefs folder of their own, exactly as the plugin writes them.
+//! 2. Each user decides on the proposals of the first `n / proposals` songs (rounded up),
+//!    written as `decision` records to a prefs folder of their own, as the plugin writes them.
 //! 3. [`crate::finetune::finetune`] runs on that folder with the options `trainer finetune` uses.
 //! 4. Agreement is measured on songs the user never decided on: the share of clear preferences
 //!    between their proposals (apart by the taste's resolution) that the model orders the

@@ -18,8 +18,8 @@ mod record;
 
 pub use pairs::{PairSource, Preference, pairs_from_records};
 pub use record::{
-    Comparison, Decision, RECORD_VERSION, Record, Side, TrackRecord, Undo, Verdict, track_id,
-    track_id_of_parts,
+    Comparison, Decision, RECORD_VERSION, Record, Side, TrackRecord, USER_SOURCE, Undo, Verdict,
+    track_id, track_id_of_parts,
 };
 
 use std::collections::HashMap;

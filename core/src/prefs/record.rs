@@ -40,6 +40,9 @@ pub struct Decision {
     pub shown: Vec<Edit>,
 }
 
+/// The `source` of a comparison the user answered (the plugin's Teach question).
+pub const USER_SOURCE: &str = "user";
+
 /// Which side of a comparison was preferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

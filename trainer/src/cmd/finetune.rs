@@ -8,14 +8,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use cutscore_reward::device::{self, DeviceChoice};
 use cutscore_reward::user_model;
-use cutscore_training::finetune::{
-    self, FinetuneOptions, FinetuneReport, FinetuneTarget, Settings, Stage,
-};
+use cutscore_training::finetune::{self, FinetuneOptions, FinetuneReport, FinetuneTarget, Stage};
 use cutscore_training::pair_set::PairSet;
 use cutscore_training::synthetic_pairs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::shared::resolve_model;
+use super::shared::{TasteArgs, resolve_model};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -31,22 +29,8 @@ pub struct Args {
     /// [default: 600 freshly generated pairs].
     #[arg(long, value_name = "DIR")]
     synthetic: Option<PathBuf>,
-    /// Weight of the replayed synthetic pairs, all together, against your pairs: higher keeps
-    /// more of the craft, lower follows your taste more.
-    #[arg(long, default_value_t = FinetuneOptions::default().replay)]
-    replay: f64,
-    /// Points of accuracy on synthetic pairs (the craft) your taste may cost, judged by
-    /// cross-validation; more follows a taste that contradicts the craft further.
-    #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
-    craft_slack: f32,
-    /// L1 strength of the taste layer, which keeps it to the inputs it needs (with --bound)
-    /// [default: both chosen by
-    /// cross-validation over your songs].
-    #[arg(long, requires = "bound")]
-    sparsity: Option<f64>,
-    /// Most the taste layer may move a score, in points (with --sparsity).
-    #[arg(long, requires = "sparsity")]
-    bound: Option<f32>,
+    #[command(flatten)]
+    taste: TasteArgs,
     /// Also draw agreement on the held-out songs against the number of decisions learned from
     /// into this PNG.
     #[arg(long, value_name = "PNG")]
@@ -96,15 +80,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let selected = device::select(args.device)?;
     let options = FinetuneOptions {
-        settings: args
-            .sparsity
-            .zip(args.bound)
-            .map(|(sparsity, bound)| Settings { sparsity, bound }),
-        replay: args.replay,
-        craft_slack: args.craft_slack / 100.0,
-        seed: args.seed,
         curve: args.curve.is_some(),
-        ..FinetuneOptions::default()
+        ..args.taste.options(args.seed)
     };
     let target = FinetuneTarget {
         device: &selected.device,
@@ -132,15 +109,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
     .context("fine-tuning")?;
     bar.finish_and_clear();
-    if let Some(path) = &args.curve {
+    // One song leaves none to measure on: no curve, but the model is written all the same.
+    let curve = args.curve.as_deref().filter(|_| !report.curve.is_empty());
+    if let Some(path) = curve {
         crate::learning_curve::draw(path, &report.curve, report.user_agreement_before, 800, 500)
             .with_context(|| format!("drawing {}", path.display()))?;
+    } else if args.curve.is_some() {
+        log::warn!("no learning curve: a single song leaves none to measure on");
     }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    print_report(&report, args.curve.as_deref());
+    print_report(&report, curve);
     Ok(())
 }
 

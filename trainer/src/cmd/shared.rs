@@ -16,6 +16,43 @@ use cutscore_reward::RewardModel;
 use cutscore_reward::checkpoint::{Checkpoint, CheckpointInfo};
 use cutscore_reward::device::{self, DeviceChoice};
 use cutscore_reward::shipped::{self, ModelSource};
+use cutscore_training::finetune::{FinetuneOptions, Settings};
+
+/// How the taste layer is learned (`trainer finetune`, `trainer taste-eval`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TasteArgs {
+    /// Weight of the replayed synthetic pairs, all together, against the user's pairs: higher
+    /// keeps more of the craft, lower follows the taste more.
+    #[arg(long, default_value_t = FinetuneOptions::default().replay)]
+    replay: f64,
+    /// Points of accuracy on synthetic pairs (the craft) a taste may cost, judged by
+    /// cross-validation; more follows a taste that contradicts the craft further.
+    #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
+    craft_slack: f32,
+    /// L1 strength of the taste layer, which keeps it to the inputs it needs (with --bound)
+    /// [default: both chosen by cross-validation over the user's songs].
+    #[arg(long, requires = "bound")]
+    sparsity: Option<f64>,
+    /// Most the taste layer may move a score, in points (with --sparsity).
+    #[arg(long, requires = "sparsity")]
+    bound: Option<f32>,
+}
+
+impl TasteArgs {
+    /// The fine-tuning options these arguments say, seeded by `seed`.
+    pub fn options(&self, seed: u64) -> FinetuneOptions {
+        FinetuneOptions {
+            settings: self
+                .sparsity
+                .zip(self.bound)
+                .map(|(sparsity, bound)| Settings { sparsity, bound }),
+            replay: self.replay,
+            craft_slack: self.craft_slack / 100.0,
+            seed,
+            ..FinetuneOptions::default()
+        }
+    }
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {

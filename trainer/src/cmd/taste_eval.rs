@@ -5,10 +5,11 @@
 
 use anyhow::Context;
 use cutscore_reward::device::{self, DeviceChoice};
-use cutscore_training::finetune::{FinetuneOptions, Settings};
 use cutscore_training::simulated_users::{self, User};
 use cutscore_training::taste_eval::{self, EvalProgress, TasteEvalOptions, TasteRow};
 use cutscore_training::teach_eval::{Asking, TeachCurve, TeachOptions};
+
+use super::shared::TasteArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use cutscore_reward::checkpoint::Checkpoint;
@@ -35,22 +36,8 @@ pub struct Args {
     /// Seeds the songs, the users' noise and the fine-tuning.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Weight of the replayed synthetic pairs, all together, against your pairs: higher keeps
-    /// more of the craft, lower follows your taste more.
-    #[arg(long, default_value_t = FinetuneOptions::default().replay)]
-    replay: f64,
-    /// Points of accuracy on synthetic pairs (the craft) your taste may cost, judged by
-    /// cross-validation; more follows a taste that contradicts the craft further.
-    #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
-    craft_slack: f32,
-    /// L1 strength of the taste layer, which keeps it to the inputs it needs (with --bound)
-    /// [default: both chosen by
-    /// cross-validation over your songs].
-    #[arg(long, requires = "bound")]
-    sparsity: Option<f64>,
-    /// Most the taste layer may move a score, in points (with --sparsity).
-    #[arg(long, requires = "sparsity")]
-    bound: Option<f32>,
+    #[command(flatten)]
+    taste: TasteArgs,
     /// Where to run: auto (CUDA if available), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -100,16 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         proposals: args.proposals,
         held_out_songs: args.held_out_songs,
         seed: args.seed,
-        finetune: FinetuneOptions {
-            settings: args
-                .sparsity
-                .zip(args.bound)
-                .map(|(sparsity, bound)| Settings { sparsity, bound }),
-            replay: args.replay,
-            craft_slack: args.craft_slack / 100.0,
-            seed: args.seed,
-            ..FinetuneOptions::default()
-        },
+        finetune: args.taste.options(args.seed),
         keep_prefs: args.keep_prefs,
         teach: args.teach.map(|questions| TeachOptions {
             questions,

@@ -82,6 +82,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => {
             let checkpoint =
                 Checkpoint::read(path).with_context(|| format!("loading {}", path.display()))?;
+            if checkpoint.taste.is_some() {
+                log::warn!(
+                    "{} has a taste layer; training goes on from its transformer only, and the \
+                     model written has no layer (run `trainer finetune` on it again)",
+                    path.display()
+                );
+            }
             let dropout = args.dropout.unwrap_or(checkpoint.info.config.dropout);
             let (model, varmap) = checkpoint.trainable(dropout, &selected.device)?;
             (model, varmap, Some(checkpoint.info.model_id))

@@ -33,9 +33,11 @@ pub const BOUNDS: [f32; 5] = [0.5, 1.0, 2.0, 4.0, 8.0];
 const FOLDS: usize = 5;
 /// Windows per forward pass when the transformer scores the pairs.
 const CHUNK: usize = 256;
-/// Adam steps and step size of one solve.
+/// FISTA steps and step size of one solve.
 const STEPS: usize = 500;
 const STEP_SIZE: f32 = 0.1;
+/// Inputs whose difference within pairs spreads less than this are left out.
+const MIN_SPREAD: f32 = 1e-4;
 /// A light ridge under the L1 penalty, so the problem has one solution.
 const RIDGE: f32 = 1e-3;
 
@@ -211,11 +213,12 @@ pub(crate) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
             *s += r.weight * (c - j) * (c - j);
         }
     }
-    scale
-        .iter_mut()
-        .for_each(|s| *s = (*s / total).sqrt().max(1e-6));
+    scale.iter_mut().for_each(|s| *s = (*s / total).sqrt());
+    // An input that barely differs within any pair cannot be told apart from noise: it is left
+    // out (weight 0) rather than blown up by a tiny spread.
+    let used: [bool; TASTE_INPUTS] = std::array::from_fn(|j| scale[j] > MIN_SPREAD);
     let scaled = |x: &[f32; TASTE_INPUTS]| -> [f32; TASTE_INPUTS] {
-        std::array::from_fn(|j| x[j] / scale[j])
+        std::array::from_fn(|j| if used[j] { x[j] / scale[j] } else { 0.0 })
     };
     let data: Vec<([f32; TASTE_INPUTS], [f32; TASTE_INPUTS])> = rows
         .iter()
@@ -251,13 +254,23 @@ pub(crate) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
             let v = y[j] - STEP_SIZE * grad[j];
             v.signum() * (v.abs() - threshold).max(0.0)
         });
+        // Adaptive restart (O'Donoghue & Candès, 2015): when the momentum points uphill, drop
+        // it, which keeps the fixed step stable on the tanh's curvature.
+        let uphill: f32 = (0..TASTE_INPUTS)
+            .map(|j| (y[j] - next[j]) * (next[j] - w[j]))
+            .sum();
+        if uphill > 0.0 {
+            t = 1.0;
+        }
         let t_next = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
         y = std::array::from_fn(|j| next[j] + (t - 1.0) / t_next * (next[j] - w[j]));
         w = next;
         t = t_next;
     }
-    let weights = w.iter().zip(&scale).map(|(w, s)| w / s).collect();
-    TasteLayer::new(weights, bound).expect("Adam on finite data keeps the weights finite")
+    let weights = (0..TASTE_INPUTS)
+        .map(|j| if used[j] { w[j] / scale[j] } else { 0.0 })
+        .collect();
+    TasteLayer::new(weights, bound).expect("proximal steps on finite data keep the weights finite")
 }
 
 /// Fold of each of `n` songs: `folds` folds of near-equal size, shuffled by `seed`.
