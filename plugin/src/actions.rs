@@ -67,11 +67,7 @@ pub fn decide(
     shown: &[Proposal],
     verdict: Verdict,
 ) -> Result<Logged, ActionError> {
-    let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
-    let snapshot = lock(&session.capture).snapshot();
-    let (track, record) = track_record(session, &snapshot, beats)?;
-    let log = PrefsLog::create(dir)?;
-    log.save_track(&record)?;
+    let (dir, log, track) = capture_log(session, prefs_dir, beats)?;
     let edit = proposal_edit(proposal, beats)?;
     let shown = shown
         .iter()
@@ -107,11 +103,7 @@ pub fn compare(
     (a, b): (&Proposal, &Proposal),
     preferred: Side,
 ) -> Result<PathBuf, ActionError> {
-    let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
-    let snapshot = lock(&session.capture).snapshot();
-    let (track, record) = track_record(session, &snapshot, beats)?;
-    let log = PrefsLog::create(dir)?;
-    log.save_track(&record)?;
+    let (dir, log, track) = capture_log(session, prefs_dir, beats)?;
     log.append(&Record::Comparison(Comparison {
         v: RECORD_VERSION,
         time: Record::now(),
@@ -124,6 +116,21 @@ pub fn compare(
     }))?;
     session.decisions.fetch_add(1, Ordering::Relaxed);
     Ok(dir.join(DECISIONS_FILE))
+}
+
+/// The prefs folder and its log, with the analysis of the capture's first `beats` beats saved
+/// in it (once per capture, or again when the capture has grown), and the capture's track id.
+fn capture_log<'a>(
+    session: &Session,
+    prefs_dir: Option<&'a Path>,
+    beats: usize,
+) -> Result<(&'a Path, PrefsLog, String), ActionError> {
+    let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
+    let snapshot = lock(&session.capture).snapshot();
+    let (track, record) = track_record(session, &snapshot, beats)?;
+    let log = PrefsLog::create(dir)?;
+    log.save_track(&record)?;
+    Ok((dir, log, track))
 }
 
 /// Appends an undo of the latest decision on `logged`'s edit to the log in `prefs_dir`.

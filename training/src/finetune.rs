@@ -14,8 +14,7 @@
 //! offset held within a bound. Replayed synthetic pairs, weighted as much as the user's, keep
 //! the layer from overturning the craft on edits the user never judged; the sparsity and the bound
 //! are chosen by cross-validation over songs so that the replayed pairs' held-out accuracy stays
-//! within a point of the transformer's ([`FinetuneOptions::craft_slack`]). Solving takes seconds; scoring the pairs with the
-//! transformer takes most of the time.
+//! within a point of the transformer's ([`FinetuneOptions::craft_slack`]).
 //!
 //! The report is honest about what the user will see: a share of the user's *songs* (not pairs
 //! of the same songs) is held out, a layer learned without them is measured on them, and the

@@ -155,6 +155,18 @@ pub struct SongData {
     pub features: FeatureMatrix,
 }
 
+impl SongData {
+    /// The song as a prefs folder stores it (`tracks/<id>.json`).
+    pub fn track_record(&self) -> TrackRecord {
+        TrackRecord::new(
+            self.track.clone(),
+            Some(format!("synthetic song, seed {}", self.seed)),
+            self.grid.clone(),
+            self.features.clone(),
+        )
+    }
+}
+
 /// Renders song `seed` ([`SongSpec::random`] at [`SAMPLE_RATE`]) and computes its features on
 /// the true grid.
 pub fn prepare_song(seed: u64) -> Result<SongData, PairsError> {
@@ -176,6 +188,20 @@ pub fn prepare_song(seed: u64) -> Result<SongData, PairsError> {
         truth: song.truth,
         grid,
         features,
+    })
+}
+
+/// [`prepare_song`] of each seed, all at once on threads of their own, in seed order.
+pub fn prepare_songs(seeds: &[u64]) -> Vec<Result<SongData, PairsError>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = seeds
+            .iter()
+            .map(|&seed| scope.spawn(move || prepare_song(seed)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("song preparation does not panic"))
+            .collect()
     })
 }
 
@@ -205,16 +231,7 @@ pub fn generate(
         let batch: Vec<u64> = (0..songs_left.min(options.threads.max(1)))
             .map(|_| seeds.random())
             .collect();
-        let prepared: Vec<Result<SongData, PairsError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|&seed| scope.spawn(move || prepare_song(seed)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("song preparation does not panic"))
-                .collect()
-        });
+        let prepared = prepare_songs(&batch);
         for song in prepared {
             let song = song?;
             let wanted = options.pairs_per_song.min(options.count - summary.pairs);
@@ -227,12 +244,7 @@ pub fn generate(
                 }
                 Err(e) => return Err(e),
             };
-            log.save_track(&TrackRecord::new(
-                song.track.clone(),
-                Some(format!("synthetic song, seed {}", song.seed)),
-                song.grid.clone(),
-                song.features.clone(),
-            ))?;
+            log.save_track(&song.track_record())?;
             summary.flipped += judged.flipped;
             summary.close_redrawn += judged.close_redrawn;
             summary.far_redrawn += judged.far_redrawn;

@@ -19,12 +19,10 @@ use crate::finetune::layer_fit::Rows;
 use crate::finetune::{self, FinetuneError, FinetuneOptions, FinetuneReport, FinetuneTarget};
 use crate::pair_set::{PairSet, PairSetError};
 use crate::simulated_users::{User, clear_pairs};
-use crate::synthetic_pairs::{self, PairOptions, PairsError, SongData, prepare_song};
+use crate::synthetic_pairs::{self, PairOptions, PairsError, SongData, prepare_songs};
 use crate::teach_eval::{self, TeachCurve, TeachOptions};
 use cutscore_core::edit::Edit;
-use cutscore_core::prefs::{
-    Decision, PrefsError, PrefsLog, RECORD_VERSION, Record, TrackRecord, Verdict,
-};
+use cutscore_core::prefs::{Decision, PrefsError, PrefsLog, RECORD_VERSION, Record, Verdict};
 use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
 use cutscore_reward::checkpoint::{Checkpoint, CheckpointError};
 use cutscore_reward::scoring::{Track, score_edits};
@@ -158,17 +156,7 @@ pub fn show_songs(
     };
     while shown.len() < count {
         let batch: Vec<u64> = (0..threads).map(|_| seeds.random()).collect();
-        let songs: Vec<Result<SongData, PairsError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|&s| scope.spawn(move || prepare_song(s)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("song preparation does not panic"))
-                .collect()
-        });
-        for song in songs {
+        for song in prepare_songs(&batch) {
             let song = song?;
             let track = Track {
                 features: &song.features,
@@ -235,12 +223,7 @@ pub fn write_decisions(
     let log = PrefsLog::create(dir)?;
     for shown in songs {
         let song = &shown.song;
-        log.save_track(&TrackRecord::new(
-            song.track.clone(),
-            Some(format!("synthetic song, seed {}", song.seed)),
-            song.grid.clone(),
-            song.features.clone(),
-        ))?;
+        log.save_track(&song.track_record())?;
         let verdicts = user.verdicts(song, &shown.proposals, rng);
         for ((edit, score), accept) in shown.proposals.iter().zip(&shown.scores).zip(verdicts) {
             log.append(&Record::Decision(Decision {

@@ -9,8 +9,7 @@
 //!
 //! This is 27 weights and at most a few thousand rows, so it is solved here in plain Rust, by
 //! FISTA with an explicit gradient (written by hand: candle has no proximal step for the L1
-//! penalty, and for a problem this small its per-op overhead would dominate the 125 solves of
-//! each cross-validation).
+//! penalty, and each cross-validation runs 125 solves of a problem this small).
 
 use std::collections::HashMap;
 

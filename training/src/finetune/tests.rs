@@ -41,24 +41,30 @@ fn replay(dir: &Path) -> PairSet {
     PairSet::load(dir).unwrap()
 }
 
+/// `user`'s decisions on `model`'s proposals for `songs` songs of `proposals` each (drawn from
+/// `seed`), verdicts drawn from `noise_seed`, written to `dir/prefs` and read back.
+fn decisions(
+    dir: &Path,
+    model: &RewardModel,
+    user: &User,
+    (songs, proposals, seed): (usize, usize, u64),
+    noise_seed: u64,
+) -> PairSet {
+    let decided = show_songs(model, songs, proposals, seed, |_| {}).unwrap();
+    let prefs = dir.join("prefs");
+    let mut rng = StdRng::seed_from_u64(noise_seed);
+    write_decisions(&prefs, user, &decided, "base", &mut rng).unwrap();
+    PairSet::load(&prefs).unwrap()
+}
+
 #[test]
 fn a_users_taste_is_learned_on_songs_it_never_saw_and_the_transformer_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let base = base(dir.path());
     let model = base.model(&Device::Cpu).unwrap();
     let user = User::new("long", Taste::LongCuts, 0.0);
-    let decided = show_songs(&model, 8, 8, 21, |_| {}).unwrap();
+    let pairs = decisions(dir.path(), &model, &user, (8, 8, 21), 1);
     let unseen = show_songs(&model, 4, 8, 22, |_| {}).unwrap();
-    let prefs = dir.path().join("prefs");
-    write_decisions(
-        &prefs,
-        &user,
-        &decided,
-        "base",
-        &mut StdRng::seed_from_u64(1),
-    )
-    .unwrap();
-    let pairs = PairSet::load(&prefs).unwrap();
     assert_eq!(pairs.decisions.values().sum::<usize>(), 64);
     let synthetic = replay(&dir.path().join("replay"));
     let out = dir.path().join("user").join("model.safetensors");
@@ -123,17 +129,7 @@ fn one_song_is_learned_without_a_measure_and_bad_options_are_refused() {
     let base = base(dir.path());
     let model = base.model(&Device::Cpu).unwrap();
     let user = User::new("quiet", Taste::QuietOut, 0.0);
-    let decided = show_songs(&model, 1, 6, 31, |_| {}).unwrap();
-    let prefs = dir.path().join("prefs");
-    write_decisions(
-        &prefs,
-        &user,
-        &decided,
-        "base",
-        &mut StdRng::seed_from_u64(2),
-    )
-    .unwrap();
-    let pairs = PairSet::load(&prefs).unwrap();
+    let pairs = decisions(dir.path(), &model, &user, (1, 6, 31), 2);
     let out = dir.path().join("model.safetensors");
     let target = FinetuneTarget {
         device: &Device::Cpu,
