@@ -268,3 +268,29 @@ fn edits_are_scored_on_the_models_own_window() {
     assert!((scored - by_hand(8)).abs() < 1e-6);
     assert!((scored - by_hand(16)).abs() > 1e-6);
 }
+
+/// Scores of the shipped model on seeded inputs, recorded before the fused kernels replaced
+/// candle's unfused ops (issue #19): the fused paths must give the same scores to 1e-4.
+#[test]
+fn the_shipped_model_scores_as_it_did_before_the_fused_kernels() {
+    let model = crate::shipped::checkpoint()
+        .unwrap()
+        .model(&Device::Cpu)
+        .unwrap();
+    let mut rng = StdRng::seed_from_u64(19);
+    let seqs: Vec<Vec<f32>> = [16, 16, 9, 1, 12]
+        .iter()
+        .map(|&beats| noise(&mut rng, beats * MODEL_INPUTS))
+        .collect();
+    let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
+    let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+    let scores: Vec<f32> = model
+        .forward(&batch.inputs, &batch.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let before = [-2.2662148f32, 6.596283, -5.0509243, 4.616992, -3.212315];
+    for (now, then) in scores.iter().zip(before) {
+        assert!((now - then).abs() < 1e-4, "{scores:?} != {before:?}");
+    }
+}
