@@ -1,14 +1,16 @@
 //! The reward transformer's building blocks: dense layers, layer norm, attention, encoder layer.
 //!
 //! Each block is built from a [`VarBuilder`] whose `pp` names are the checkpoint's tensor names.
-//! Layer norm and softmax run candle's fused CPU kernels when scoring; those kernels have no
-//! backward pass, so while training the same maths runs as differentiable tensor ops instead
-//! (candle's own `LayerNorm` module would silently cut the gradient there).
+//! On the CPU every block runs the fused kernels of [`crate::fused`] (dense layers, attention,
+//! layer norm, GELU, dropout), each with its own backward pass. On other devices the blocks run
+//! candle's operations: scoring uses its fused layer norm and softmax, which have no backward
+//! pass, so training there runs the same maths as differentiable tensor ops (candle's own
+//! `LayerNorm` module would silently cut the gradient).
 
 use candle_core::{D, Module, Result, Tensor};
-use candle_nn::{Dropout, Init, VarBuilder, ops};
+use candle_nn::{Init, VarBuilder, ops};
 
-use super::Config;
+use crate::{Config, fused};
 
 /// `y = x W^T + b` over the last dimension, with leading dimensions flattened into one matrix
 /// product (one large GEMM instead of one per batch item).
@@ -34,16 +36,7 @@ impl Dense {
 
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims();
-        let inputs = dims[dims.len() - 1];
-        let rows = x.elem_count() / inputs;
-        let y = x
-            .reshape((rows, inputs))?
-            .matmul(&self.weight.t()?)?
-            .broadcast_add(&self.bias)?;
-        let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().expect("a dense input has dimensions") = self.bias.dim(0)?;
-        y.reshape(out_dims)
+        fused::dense(x, &self.weight, &self.bias)
     }
 }
 
@@ -65,8 +58,8 @@ impl Norm {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if train {
-            ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps as f32)
+        if train || x.device().is_cpu() {
+            fused::layer_norm(x, &self.weight, &self.bias, self.eps as f32)
         } else {
             ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32)
         }
@@ -78,6 +71,25 @@ fn softmax(x: &Tensor, train: bool) -> Result<Tensor> {
         ops::softmax(x, D::Minus1)
     } else {
         ops::softmax_last_dim(x)
+    }
+}
+
+/// Dropout with probability `p` while training; the identity otherwise.
+#[derive(Debug, Clone, Copy)]
+struct Dropout {
+    p: f32,
+}
+
+impl Dropout {
+    fn new(p: f32) -> Self {
+        Self { p }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match train {
+            true => fused::dropout(x, self.p),
+            false => Ok(x.clone()),
+        }
     }
 }
 
@@ -105,10 +117,18 @@ impl SelfAttention {
     /// padded.
     pub fn forward(&self, x: &Tensor, key_bias: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
+        let qkv = self.in_proj.forward(x)?;
+        if x.device().is_cpu() {
+            let key_bias = match key_bias {
+                Some(bias) => bias.reshape((b, t))?,
+                None => Tensor::zeros((b, t), x.dtype(), x.device())?,
+            };
+            let p = if train { self.dropout.p } else { 0.0 };
+            let merged = fused::attention(&qkv, &key_bias, self.heads, p)?;
+            return self.out_proj.forward(&merged);
+        }
         let dh = d / self.heads;
-        let qkv = self
-            .in_proj
-            .forward(x)?
+        let qkv = qkv
             .reshape((b, t, 3, self.heads, dh))?
             .permute((2, 0, 3, 1, 4))?;
         let scale = 1.0 / (dh as f64).sqrt();
@@ -155,10 +175,8 @@ impl EncoderLayer {
             .attn
             .forward(&self.norm1.forward(x, train)?, key_bias, train)?;
         let x = (x + self.dropout.forward(&attended, train)?)?;
-        let hidden = self
-            .ff1
-            .forward(&self.norm2.forward(&x, train)?)?
-            .gelu_erf()?;
+        let hidden = self.ff1.forward(&self.norm2.forward(&x, train)?)?;
+        let hidden = fused::gelu(&hidden)?;
         let hidden = self.dropout.forward(&hidden, train)?;
         let out = self.ff2.forward(&hidden)?;
         x + self.dropout.forward(&out, train)?

@@ -24,6 +24,7 @@
 pub mod checkpoint;
 mod config;
 pub mod device;
+pub mod fused;
 mod init;
 mod layers;
 pub mod scoring;
@@ -168,7 +169,7 @@ impl RewardModel {
         let h = self.norm.forward(&h, train)?;
         let weights = mask.broadcast_div(&mask.sum_keepdim(1)?)?.unsqueeze(1)?;
         let pooled = weights.matmul(&h)?.squeeze(1)?;
-        let hidden = self.head1.forward(&pooled)?.gelu_erf()?;
+        let hidden = fused::gelu(&self.head1.forward(&pooled)?)?;
         let raw = self.head2.forward(&hidden)?.squeeze(D::Minus1)?;
         Ok((raw.tanh()? * self.config.output_scale as f64)?)
     }

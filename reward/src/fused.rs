@@ -1,0 +1,60 @@
+//! Fused CPU kernels for the reward transformer's hot operations (issue #19).
+//!
+//! Candle runs each tensor operation as its own pass over memory into a fresh buffer, and its
+//! backward pass rebuilds every gradient from more of them: erf-GELU's gradient alone is a
+//! dozen passes over the feed-forward activations. Here each operation is one pass forwards and
+//! one backwards, with a hand-written gradient:
+//!
+//! - [`attention`]: multi-head attention over short windows, from the packed `q k v`
+//!   projection to the merged heads, without permuting them into heads and back;
+//! - [`dense`]: `x W^T + b` as one matrix product, the bias written into the destination first;
+//! - [`gelu`]: erf-GELU and its derivative from one shared exponential;
+//! - [`layer_norm`]: normalisation, scale and shift per row, and all three gradients in one
+//!   pass;
+//! - [`dropout`]: a mask regenerated from a seed instead of drawn, stored and multiplied.
+//!
+//! They are candle custom ops, so candle's autograd chains them with everything else. They run
+//! on the CPU only: on other devices the same functions fall back to candle's own operations,
+//! which are also the reference the tests compare the kernels with (values and gradients).
+
+mod attention;
+mod dense;
+mod dropout;
+mod gelu;
+mod norm;
+mod simd;
+#[cfg(test)]
+mod tests;
+
+pub use attention::attention;
+pub use dense::dense;
+pub use dropout::dropout;
+pub use gelu::gelu;
+pub use norm::layer_norm;
+
+use candle_core::{CpuStorage, Layout, Result, bail};
+use rayon::prelude::*;
+
+/// The values of a contiguous f32 tensor, or an error naming what was expected.
+fn values<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!(
+            "{what}: expected a contiguous tensor, got strides {:?}",
+            layout.stride()
+        )
+    };
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// Rows per parallel task: enough work (about 16k values) that a task outweighs its scheduling.
+fn rows_per_task(width: usize) -> usize {
+    (16_384 / width.max(1)).max(1)
+}
+
+/// Runs `f(first_row, rows_out)` over `out`'s rows of `width` values in parallel tasks.
+fn for_each_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = rows_per_task(width);
+    out.par_chunks_mut(rows * width)
+        .enumerate()
+        .for_each(|(task, chunk)| f(task * rows, chunk));
+}

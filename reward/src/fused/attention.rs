@@ -1,0 +1,279 @@
+//! Multi-head attention over short windows, straight from the packed `q k v` projection to the
+//! merged heads, with its backward pass.
+//!
+//! Candle would permute the projection into heads (three copies), run one tiny matrix product
+//! per batch item and head (thousands of 16 x 16 products, each paying the GEMM's set-up and
+//! thread hand-off), softmax and dropout in passes of their own, and merge the heads back (one
+//! more copy). Here each batch item is one task that reads its rows of the projection where
+//! they lie and writes its rows of the merged output; scores live in a `beats x beats` scratch.
+//!
+//! Backwards, the scores and weights are recomputed from `q` and `k` (cheaper than keeping
+//! them at these lengths) and the dropout mask from its seed ([`super::dropout`]'s hash). With
+//! `P` the softmax weights, `D` the dropout factors and `g` the output gradient:
+//! `dV = (P∘D)^T g`, `dP = (g V^T)∘D`, `dS = P∘(dP - rowsum(dP∘P))`, `dQ = s dS K`,
+//! `dK = s dS^T Q`, for the scale `s = 1/√head_width`.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+use super::dropout::Mask;
+use super::simd::{dot, exp, sum};
+use super::values;
+
+/// Attention of `qkv` (batch, beats, 3·width), packed as PyTorch's `in_proj` packs it (all of
+/// `q`, then `k`, then `v`, each split into `heads` contiguous heads), with `key_bias` (batch,
+/// beats) added to every score of that key (0, or a large negative number for padding).
+/// Dropout `p` applies to the attention weights. Returns the merged heads (batch, beats,
+/// width). CPU only: the caller keeps candle's operations for other devices.
+pub fn attention(qkv: &Tensor, key_bias: &Tensor, heads: usize, p: f32) -> Result<Tensor> {
+    let mask = (p > 0.0).then(|| Mask::new(p, rand::random::<u64>()));
+    Attention { heads, mask }.apply(qkv, key_bias)
+}
+
+/// The attention op: its heads, and its dropout mask while training.
+#[derive(Clone, Copy)]
+pub(super) struct Attention {
+    pub(super) heads: usize,
+    pub(super) mask: Option<Mask>,
+}
+
+/// The dimensions of one call, checked against the operands.
+#[derive(Clone, Copy)]
+struct Dims {
+    beats: usize,
+    width: usize,
+    head_width: usize,
+}
+
+impl Attention {
+    pub(super) fn apply(self, qkv: &Tensor, key_bias: &Tensor) -> Result<Tensor> {
+        qkv.contiguous()?.apply_op2(&key_bias.contiguous()?, self)
+    }
+
+    fn dims(&self, qkv: &Layout, bias: &Layout) -> Result<Dims> {
+        let &[batch, beats, packed] = qkv.dims() else {
+            bail!(
+                "attention: expected (batch, beats, 3 x width), got {:?}",
+                qkv.dims()
+            )
+        };
+        if packed % (3 * self.heads.max(1)) != 0 || self.heads == 0 {
+            bail!(
+                "attention: {packed} packed values do not split into q, k, v of {} heads",
+                self.heads
+            )
+        }
+        if bias.dims() != [batch, beats] {
+            bail!(
+                "attention: key bias {:?} for input {:?}",
+                bias.dims(),
+                qkv.dims()
+            )
+        }
+        let width = packed / 3;
+        Ok(Dims {
+            beats,
+            width,
+            head_width: width / self.heads,
+        })
+    }
+
+    /// One head of one batch item: fills `weights` (beats x beats) with the softmax of its
+    /// scores, before dropout.
+    #[inline(always)]
+    fn weights(&self, d: Dims, qkv: &[f32], bias: &[f32], head: usize, weights: &mut [f32]) {
+        let (t, stride) = (d.beats, 3 * d.width);
+        let scale = 1.0 / (d.head_width as f32).sqrt();
+        let q_at = head * d.head_width;
+        let k_at = d.width + q_at;
+        for i in 0..t {
+            let q = &qkv[i * stride + q_at..i * stride + q_at + d.head_width];
+            let row = &mut weights[i * t..(i + 1) * t];
+            for (j, s) in row.iter_mut().enumerate() {
+                let k = &qkv[j * stride + k_at..j * stride + k_at + d.head_width];
+                *s = dot(q, k) * scale + bias[j];
+            }
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            row.iter_mut().for_each(|s| *s = exp(*s - max));
+            let inv = 1.0 / sum(row);
+            row.iter_mut().for_each(|s| *s *= inv);
+        }
+    }
+
+    /// The dropout factor of weight (item, head, i, j); 1 without dropout.
+    #[inline(always)]
+    pub(super) fn factor(&self, beats: usize, item: usize, head: usize, i: usize, j: usize) -> f32 {
+        match self.mask {
+            Some(mask) => mask.factor(((item * self.heads + head) * beats + i) * beats + j),
+            None => 1.0,
+        }
+    }
+}
+
+/// `out += w · v`.
+#[inline(always)]
+fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
+    out.iter_mut().zip(v).for_each(|(o, v)| *o += w * v);
+}
+
+impl CustomOp2 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = self.dims(l1, l2)?;
+        let qkv = values(s1, l1, "attention input")?;
+        let bias = values(s2, l2, "attention key bias")?;
+        let (t, w) = (d.beats, d.width);
+        let mut out = vec![0f32; qkv.len() / 3];
+        out.par_chunks_mut(t * w.max(1))
+            .enumerate()
+            .for_each(|(item, out)| {
+                let qkv = &qkv[item * t * 3 * w..(item + 1) * t * 3 * w];
+                let bias = &bias[item * t..(item + 1) * t];
+                attend_item(self, d, item, (qkv, bias), out);
+            });
+        let &[batch, beats, _] = l1.dims() else {
+            unreachable!("checked by dims")
+        };
+        Ok((CpuStorage::F32(out), Shape::from((batch, beats, w))))
+    }
+
+    fn bwd(
+        &self,
+        qkv: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dqkv = qkv.apply_op3_no_bwd(bias, &grad.contiguous()?, &AttentionGrad(*self))?;
+        Ok((Some(dqkv), None))
+    }
+}
+
+/// The gradient of the packed `q k v` from the output gradient, same shape as `qkv`.
+struct AttentionGrad(Attention);
+
+impl CustomOp3 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "fused-attention-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = &self.0;
+        let d = op.dims(l1, l2)?;
+        let qkv = values(s1, l1, "attention input")?;
+        let bias = values(s2, l2, "attention key bias")?;
+        let grad = values(s3, l3, "attention output gradient")?;
+        if grad.len() * 3 != qkv.len() {
+            bail!(
+                "attention gradient {:?} for input {:?}",
+                l3.dims(),
+                l1.dims()
+            )
+        }
+        let (t, w) = (d.beats, d.width);
+        let mut out = vec![0f32; qkv.len()];
+        out.par_chunks_mut(t * 3 * w.max(1))
+            .enumerate()
+            .for_each(|(item, dqkv)| {
+                let qkv = &qkv[item * t * 3 * w..(item + 1) * t * 3 * w];
+                let bias = &bias[item * t..(item + 1) * t];
+                let g = &grad[item * t * w..(item + 1) * t * w];
+                attend_item_grad(op, d, item, (qkv, bias, g), dqkv);
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// One batch item's attention: `qkv` (beats, 3·width) and its key bias in, its merged heads
+/// (beats, width) written to `out`.
+#[multiversion(targets = "simd")]
+fn attend_item(
+    op: &Attention,
+    d: Dims,
+    item: usize,
+    (qkv, bias): (&[f32], &[f32]),
+    out: &mut [f32],
+) {
+    let (t, w) = (d.beats, d.width);
+    let mut weights = vec![0f32; t * t];
+    for head in 0..op.heads {
+        op.weights(d, qkv, bias, head, &mut weights);
+        let (o_at, v_at) = (head * d.head_width, 2 * w + head * d.head_width);
+        for i in 0..t {
+            let o = &mut out[i * w + o_at..i * w + o_at + d.head_width];
+            for j in 0..t {
+                let p = weights[i * t + j] * op.factor(d.beats, item, head, i, j);
+                let v = &qkv[j * 3 * w + v_at..j * 3 * w + v_at + d.head_width];
+                add_scaled(o, p, v);
+            }
+        }
+    }
+}
+
+/// One batch item's gradient of `qkv`, from its inputs and its output gradient `g` (beats,
+/// width), written to `dqkv` (beats, 3·width).
+#[multiversion(targets = "simd")]
+fn attend_item_grad(
+    op: &Attention,
+    d: Dims,
+    item: usize,
+    (qkv, bias, g): (&[f32], &[f32], &[f32]),
+    dqkv: &mut [f32],
+) {
+    let (t, w, hw) = (d.beats, d.width, d.head_width);
+    let scale = 1.0 / (hw as f32).sqrt();
+    let mut weights = vec![0f32; t * t];
+    let mut dscores = vec![0f32; t * t];
+    for head in 0..op.heads {
+        op.weights(d, qkv, bias, head, &mut weights);
+        let (q_at, k_at, v_at) = (head * hw, w + head * hw, 2 * w + head * hw);
+        let g_row = |i: usize| &g[i * w + q_at..i * w + q_at + hw];
+        for i in 0..t {
+            // dP_ij = (g_i · v_j) D_ij; dV_j += P_ij D_ij g_i.
+            let mut row_dot = 0f32;
+            for j in 0..t {
+                let factor = op.factor(d.beats, item, head, i, j);
+                let v = &qkv[j * 3 * w + v_at..j * 3 * w + v_at + hw];
+                let dp = dot(g_row(i), v) * factor;
+                let p = weights[i * t + j];
+                dscores[i * t + j] = dp;
+                row_dot += dp * p;
+                let dv = &mut dqkv[j * 3 * w + v_at..j * 3 * w + v_at + hw];
+                add_scaled(dv, p * factor, g_row(i));
+            }
+            for j in 0..t {
+                let p = weights[i * t + j];
+                dscores[i * t + j] = p * (dscores[i * t + j] - row_dot) * scale;
+            }
+        }
+        // dQ_i = Σ_j dS_ij K_j; dK_j = Σ_i dS_ij Q_i.
+        for i in 0..t {
+            for j in 0..t {
+                let ds = dscores[i * t + j];
+                let (qi, kj) = (i * 3 * w + q_at, j * 3 * w + k_at);
+                let k: &[f32] = &qkv[kj..kj + hw];
+                add_scaled(&mut dqkv[qi..qi + hw], ds, k);
+                let q: &[f32] = &qkv[qi..qi + hw];
+                add_scaled(&mut dqkv[kj..kj + hw], ds, q);
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Dropout as one pass each way, its mask drawn from a counter-based hash instead of stored.
+//!
+//! Candle's dropout draws a uniform tensor with a ChaCha generator on one thread, compares,
+//! converts and multiplies: five passes and the slowest random numbers it has. Here value `i`
+//! is kept when `splitmix64(seed + i)` clears the drop probability, so the backward pass
+//! regenerates the same mask from the seed and nothing but the seed is kept between them.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+
+use super::{for_each_rows, values};
+
+/// Zeroes each value of `x` with probability `p` and scales the rest by `1/(1-p)`, with a fresh
+/// mask on every call (candle's dropout on devices other than the CPU).
+pub fn dropout(x: &Tensor, p: f32) -> Result<Tensor> {
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    if !x.device().is_cpu() || p >= 1.0 {
+        return candle_nn::ops::dropout(x, p);
+    }
+    let seed = rand::random::<u64>();
+    x.contiguous()?.apply_op1(Dropout(Mask::new(p, seed)))
+}
+
+/// Values per chunk the kernel splits its work into.
+const CHUNK: usize = 4096;
+
+/// Which values a dropout keeps: value `i` of a tensor is kept when its 24-bit hash under
+/// `seed` reaches `threshold`. Also drawn by [`super::attention`] over its weights.
+#[derive(Clone, Copy)]
+pub(super) struct Mask {
+    threshold: u32,
+    scale: f32,
+    seed: u64,
+}
+
+impl Mask {
+    pub(super) fn new(p: f32, seed: u64) -> Self {
+        Self {
+            threshold: (p as f64 * (1u64 << 24) as f64) as u32,
+            scale: 1.0 / (1.0 - p),
+            seed,
+        }
+    }
+
+    /// The multiplier of value `i`: 0 or `1/(1-p)`.
+    #[inline]
+    pub(super) fn factor(&self, i: usize) -> f32 {
+        let mut z = self
+            .seed
+            .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        if ((z >> 40) as u32) < self.threshold {
+            0.0
+        } else {
+            self.scale
+        }
+    }
+
+    /// `out[i] = x[i] · factor(i)`.
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; x.len()];
+        for_each_rows(&mut out, CHUNK, |first, out| {
+            let start = first * CHUNK;
+            for (k, (y, &v)) in out.iter_mut().zip(&x[start..]).enumerate() {
+                *y = v * self.factor(start + k);
+            }
+        });
+        out
+    }
+}
+
+/// Dropout as a custom op: the mask applied forwards, and to the gradient backwards.
+struct Dropout(Mask);
+
+impl CustomOp1 for Dropout {
+    fn name(&self) -> &'static str {
+        "fused-dropout"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(storage, layout, "dropout input")?;
+        Ok((CpuStorage::F32(self.0.apply(x)), layout.shape().clone()))
+    }
+
+    /// The same mask applied to the gradient.
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Dropout(self.0))?))
+    }
+}

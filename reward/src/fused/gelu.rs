@@ -1,0 +1,106 @@
+//! erf-GELU, `x/2 (1 + erf(x/√2))`, forwards and backwards in one pass each.
+//!
+//! erf comes from Abramowitz & Stegun's 7.1.26 (absolute error at most 1.5e-7), whose
+//! exponential `exp(-x²/2)` is also the Gaussian density in the derivative
+//! `(1 + erf(x/√2))/2 + x φ(x)`, so the gradient costs one exponential per value.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
+
+use super::{for_each_rows, simd, values};
+
+/// erf-GELU of every value of `x` (candle's `gelu_erf` on devices other than the CPU).
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return x.gelu_erf();
+    }
+    x.contiguous()?.apply_op1(Gelu)
+}
+
+/// `(erf(x/√2), exp(-x²/2))`.
+#[inline(always)]
+fn erf_and_gaussian(x: f32) -> (f32, f32) {
+    let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
+    let gaussian = simd::exp(-0.5 * x * x);
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
+    ((1.0 - poly * gaussian).copysign(x), gaussian)
+}
+
+/// `1/√(2π)`.
+const INV_SQRT_TAU: f32 = 0.398_942_3;
+
+/// Width of the chunks the kernels split their values into.
+const CHUNK: usize = 4096;
+
+struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "fused-gelu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(storage, layout, "gelu input")?;
+        let mut out = vec![0f32; x.len()];
+        for_each_rows(&mut out, CHUNK, |first, out| {
+            gelu_values(&x[first * CHUNK..first * CHUNK + out.len()], out);
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
+    }
+}
+
+/// `grad · gelu'(x)`, from `x` and the gradient of the output.
+struct GeluGrad;
+
+impl CustomOp2 for GeluGrad {
+    fn name(&self) -> &'static str {
+        "fused-gelu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = values(xs, xl, "gelu input")?;
+        let g = values(gs, gl, "gelu output gradient")?;
+        if x.len() != g.len() {
+            candle_core::bail!(
+                "gelu gradient has {} values for {} inputs",
+                g.len(),
+                x.len()
+            );
+        }
+        let mut out = vec![0f32; x.len()];
+        for_each_rows(&mut out, CHUNK, |first, out| {
+            let at = first * CHUNK..first * CHUNK + out.len();
+            gelu_grad_values(&x[at.clone()], &g[at], out);
+        });
+        Ok((CpuStorage::F32(out), xl.shape().clone()))
+    }
+}
+
+#[multiversion(targets = "simd")]
+fn gelu_values(x: &[f32], out: &mut [f32]) {
+    for (y, &x) in out.iter_mut().zip(x) {
+        let (erf, _) = erf_and_gaussian(x);
+        *y = 0.5 * x * (1.0 + erf);
+    }
+}
+
+#[multiversion(targets = "simd")]
+fn gelu_grad_values(x: &[f32], g: &[f32], out: &mut [f32]) {
+    for ((d, &x), &g) in out.iter_mut().zip(x).zip(g) {
+        let (erf, gaussian) = erf_and_gaussian(x);
+        *d = g * (0.5 * (1.0 + erf) + x * INV_SQRT_TAU * gaussian);
+    }
+}

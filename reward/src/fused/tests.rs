@@ -1,0 +1,218 @@
+//! Each fused kernel against candle's unfused operations: values and gradients to 1e-5.
+
+use candle_core::{Device, Result, Tensor, Var};
+
+use super::*;
+
+/// Seeded values in about [-3, 3], so GELU sees both tails and layer norm uneven rows.
+fn seeded(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0
+        })
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu)
+}
+
+fn assert_close(what: &str, fused: &Tensor, reference: &Tensor) -> Result<()> {
+    assert_eq!(fused.dims(), reference.dims(), "{what}: shapes differ");
+    let a: Vec<f32> = fused.flatten_all()?.to_vec1()?;
+    let b: Vec<f32> = reference.flatten_all()?.to_vec1()?;
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let tol = 1e-5 * y.abs().max(1.0);
+        assert!(
+            (x - y).abs() <= tol,
+            "{what}[{i}]: fused {x} vs unfused {y}"
+        );
+    }
+    Ok(())
+}
+
+/// Runs `fused` and `reference` on the same variables, then both backwards through a seeded
+/// weighting of the output, and compares the outputs and every variable's gradient.
+fn check(
+    inputs: &[Tensor],
+    fused: impl Fn(&[Tensor]) -> Result<Tensor>,
+    reference: impl Fn(&[Tensor]) -> Result<Tensor>,
+) -> Result<()> {
+    let vars: Vec<Var> = inputs.iter().map(Var::from_tensor).collect::<Result<_>>()?;
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let out = fused(&tensors)?;
+    let expected = reference(&tensors)?;
+    assert_close("output", &out, &expected)?;
+    let weighting = seeded(out.dims(), 99)?;
+    let grads = (&out * &weighting)?.sum_all()?.backward()?;
+    let expected_grads = (&expected * &weighting)?.sum_all()?.backward()?;
+    for (i, var) in tensors.iter().enumerate() {
+        let g = grads.get(var).expect("a gradient from the fused kernel");
+        let e = expected_grads.get(var).expect("a gradient from candle");
+        assert_close(&format!("gradient of input {i}"), g, e)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn dense_matches_matmul_plus_bias() -> Result<()> {
+    let inputs = [
+        seeded(&[3, 7, 20], 1)?,
+        seeded(&[12, 20], 2)?,
+        seeded(&[12], 3)?,
+    ];
+    check(
+        &inputs,
+        |t| dense(&t[0], &t[1], &t[2]),
+        |t| t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2]),
+    )
+}
+
+#[test]
+fn dense_skips_the_gradient_of_a_constant_input() -> Result<()> {
+    let x = seeded(&[5, 8], 4)?;
+    let weight = Var::from_tensor(&seeded(&[3, 8], 5)?)?;
+    let bias = Var::from_tensor(&seeded(&[3], 6)?)?;
+    let grads = dense(&x, &weight, &bias)?.sum_all()?.backward()?;
+    assert!(grads.get(&x).is_none());
+    assert!(grads.get(&weight).is_some() && grads.get(&bias).is_some());
+    Ok(())
+}
+
+#[test]
+fn gelu_matches_candles_erf_gelu() -> Result<()> {
+    // Wider than one parallel task, so the chunking is exercised too.
+    check(
+        &[seeded(&[5, 9000], 7)?],
+        |t| gelu(&t[0]),
+        |t| t[0].gelu_erf(),
+    )
+}
+
+#[test]
+fn layer_norm_matches_the_differentiable_reference() -> Result<()> {
+    // Rows off zero (means about 2), as the residual stream's are.
+    let x = (seeded(&[4, 50, 64], 8)? + 2.0)?;
+    let inputs = [x, seeded(&[64], 9)?, seeded(&[64], 10)?];
+    check(
+        &inputs,
+        |t| layer_norm(&t[0], &t[1], &t[2], 1e-5),
+        |t| candle_nn::ops::layer_norm_slow(&t[0], &t[1], &t[2], 1e-5),
+    )
+}
+
+#[test]
+fn kernels_refuse_shapes_that_do_not_fit() -> Result<()> {
+    let x = seeded(&[4, 8], 11)?;
+    let qkv = seeded(&[2, 4, 12], 12)?;
+    assert!(
+        attention(&qkv, &seeded(&[2, 4], 13)?, 3, 0.0).is_err(),
+        "12 is not 3 x 3 heads x k"
+    );
+    assert!(attention(&qkv, &seeded(&[2, 5], 13)?, 2, 0.0).is_err());
+    assert!(dense(&x, &seeded(&[3, 7], 12)?, &seeded(&[3], 13)?).is_err());
+    assert!(dense(&x, &seeded(&[3, 8], 12)?, &seeded(&[4], 13)?).is_err());
+    assert!(layer_norm(&x, &seeded(&[5], 14)?, &seeded(&[5], 15)?, 1e-5).is_err());
+    Ok(())
+}
+
+/// Candle's attention on the packed projection, each weight times `factors` (batch, heads,
+/// beats, beats) when given: the reference the fused kernel must match.
+fn unfused_attention(
+    qkv: &Tensor,
+    bias: &Tensor,
+    heads: usize,
+    factors: Option<&Tensor>,
+) -> Result<Tensor> {
+    let (b, t, packed) = qkv.dims3()?;
+    let (d, dh) = (packed / 3, packed / 3 / heads);
+    let qkv = qkv
+        .reshape((b, t, 3, heads, dh))?
+        .permute((2, 0, 3, 1, 4))?;
+    let q = qkv.get(0)?.contiguous()?;
+    let k = qkv.get(1)?.contiguous()?;
+    let v = qkv.get(2)?.contiguous()?;
+    let scores =
+        (q.matmul(&k.t()?)? / (dh as f64).sqrt())?.broadcast_add(&bias.reshape((b, 1, 1, t))?)?;
+    let mut weights = candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?;
+    if let Some(factors) = factors {
+        weights = (weights * factors)?;
+    }
+    weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))
+}
+
+fn padded_bias(batch: usize, beats: usize) -> Result<Tensor> {
+    // The last item's last three beats are padding.
+    let values = (0..batch * beats)
+        .map(|i| if i >= batch * beats - 3 { -1e9f32 } else { 0.0 })
+        .collect();
+    Tensor::from_vec(values, (batch, beats), &Device::Cpu)
+}
+
+#[test]
+fn attention_matches_candles_attention_over_heads() -> Result<()> {
+    let (batch, beats, heads) = (3, 16, 4);
+    let bias = padded_bias(batch, beats)?;
+    let op = attention::Attention { heads, mask: None };
+    check(
+        &[seeded(&[batch, beats, 3 * 32], 16)?],
+        |t| op.apply(&t[0], &bias),
+        |t| unfused_attention(&t[0], &bias, heads, None),
+    )
+}
+
+#[test]
+fn attention_drops_weights_by_its_mask_both_ways() -> Result<()> {
+    let (batch, beats, heads) = (2, 5, 2);
+    let bias = padded_bias(batch, beats)?;
+    let op = attention::Attention {
+        heads,
+        mask: Some(dropout::Mask::new(0.3, 42)),
+    };
+    let factors: Vec<f32> = (0..batch)
+        .flat_map(|item| (0..heads).map(move |head| (item, head)))
+        .flat_map(|(item, head)| (0..beats * beats).map(move |ij| (item, head, ij)))
+        .map(|(item, head, ij)| op.factor(beats, item, head, ij / beats, ij % beats))
+        .collect();
+    assert!(factors.contains(&0.0) && factors.iter().any(|&f| f > 1.0));
+    let factors = Tensor::from_vec(factors, (batch, heads, beats, beats), &Device::Cpu)?;
+    check(
+        &[seeded(&[batch, beats, 3 * 8], 17)?],
+        |t| op.apply(&t[0], &bias),
+        |t| unfused_attention(&t[0], &bias, heads, Some(&factors)),
+    )
+}
+
+#[test]
+fn dropout_drops_its_share_and_passes_gradients_through_the_same_mask() -> Result<()> {
+    let x = Var::from_tensor(&(seeded(&[200, 500], 17)?.abs()? + 0.5)?)?;
+    let y = dropout(&x, 0.1)?;
+    let out: Vec<f32> = y.flatten_all()?.to_vec1()?;
+    let input: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let dropped = out.iter().filter(|&&v| v == 0.0).count() as f64 / out.len() as f64;
+    assert!((dropped - 0.1).abs() < 0.005, "dropped {dropped}");
+    for (y, x) in out.iter().zip(&input) {
+        assert!(*y == 0.0 || (y - x / 0.9).abs() < 1e-6, "{x} became {y}");
+    }
+    let grads = y.sum_all()?.backward()?;
+    let grad: Vec<f32> = grads
+        .get(&x)
+        .expect("a gradient")
+        .flatten_all()?
+        .to_vec1()?;
+    for (g, y) in grad.iter().zip(&out) {
+        let expected = if *y == 0.0 { 0.0 } else { 1.0 / 0.9 };
+        assert!(
+            (g - expected).abs() < 1e-6,
+            "gradient {g} where the output is {y}"
+        );
+    }
+    // A fresh mask on every call; none at all with p = 0.
+    let again: Vec<f32> = dropout(&x, 0.1)?.flatten_all()?.to_vec1()?;
+    assert_ne!(again, out);
+    let kept: Vec<f32> = dropout(&x, 0.0)?.flatten_all()?.to_vec1()?;
+    assert_eq!(kept, input);
+    Ok(())
+}
