@@ -87,12 +87,21 @@ impl Attention {
         let scale = 1.0 / (d.head_width as f32).sqrt();
         let q_at = head * d.head_width;
         let k_at = d.width + q_at;
+        if t >= GEMM_FROM_BEATS {
+            let q = (&qkv[q_at..], stride, 1);
+            let k_transposed = (&qkv[k_at..], 1, stride);
+            small_product((t, t, d.head_width), (weights, t), q, k_transposed, scale);
+        }
         for i in 0..t {
-            let q = &qkv[i * stride + q_at..i * stride + q_at + d.head_width];
             let row = &mut weights[i * t..(i + 1) * t];
-            for (j, s) in row.iter_mut().enumerate() {
-                let k = &qkv[j * stride + k_at..j * stride + k_at + d.head_width];
-                *s = dot(q, k) * scale + bias[j];
+            if t >= GEMM_FROM_BEATS {
+                row.iter_mut().zip(bias).for_each(|(s, b)| *s += b);
+            } else {
+                let q = &qkv[i * stride + q_at..i * stride + q_at + d.head_width];
+                for (j, s) in row.iter_mut().enumerate() {
+                    let k = &qkv[j * stride + k_at..j * stride + k_at + d.head_width];
+                    *s = dot(q, k) * scale + bias[j];
+                }
             }
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             row.iter_mut().for_each(|s| *s = exp(*s - max));
@@ -108,6 +117,60 @@ impl Attention {
             Some(mask) => mask.factor(((item * self.heads + head) * beats + i) * beats + j),
             None => 1.0,
         }
+    }
+}
+
+/// From this many beats on, a head's scores and its weighted sum of values are matrix
+/// products on the `gemm` crate; shorter windows loop, which costs less than setting one up.
+const GEMM_FROM_BEATS: usize = 32;
+
+/// A matrix operand: its values, row stride and column stride.
+type Operand<'a> = (&'a [f32], usize, usize);
+
+/// `dst = beta · lhs · rhs` for `(m, n, k)`, on this thread (the caller runs one task per batch
+/// item); `dst` is written through its row stride, columns adjacent.
+fn small_product(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs): (&mut [f32], usize),
+    lhs: Operand,
+    rhs: Operand,
+    beta: f32,
+) {
+    let reach =
+        |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs + 1;
+    assert!(
+        m > 0
+            && n > 0
+            && k > 0
+            && reach(m, n, dst_rs, 1) <= dst.len()
+            && reach(m, k, lhs.1, lhs.2) <= lhs.0.len()
+            && reach(k, n, rhs.1, rhs.2) <= rhs.0.len(),
+        "attention product out of bounds"
+    );
+    // SAFETY: the assertion above keeps every index the product reads or writes inside its
+    // slice; `dst` is borrowed mutably, so nothing else reads it meanwhile.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            false,
+            lhs.0.as_ptr(),
+            lhs.2 as isize,
+            lhs.1 as isize,
+            rhs.0.as_ptr(),
+            rhs.2 as isize,
+            rhs.1 as isize,
+            0.0,
+            beta,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 
@@ -217,6 +280,17 @@ fn attend_item(
     for head in 0..op.heads {
         op.weights(d, qkv, bias, head, &mut weights);
         let (o_at, v_at) = (head * d.head_width, 2 * w + head * d.head_width);
+        if t >= GEMM_FROM_BEATS {
+            if op.mask.is_some() {
+                for (ij, p) in weights.iter_mut().enumerate() {
+                    *p *= op.factor(d.beats, item, head, ij / t, ij % t);
+                }
+            }
+            let v = (&qkv[v_at..], 3 * w, 1);
+            let dims = (t, d.head_width, t);
+            small_product(dims, (&mut out[o_at..], w), (&weights, t, 1), v, 1.0);
+            continue;
+        }
         for i in 0..t {
             let o = &mut out[i * w + o_at..i * w + o_at + d.head_width];
             for j in 0..t {

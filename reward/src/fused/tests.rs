@@ -164,8 +164,26 @@ fn attention_matches_candles_attention_over_heads() -> Result<()> {
 }
 
 #[test]
+fn long_windows_attend_through_matrix_products_alike() -> Result<()> {
+    let (batch, beats, heads) = (2, 40, 2);
+    let bias = padded_bias(batch, beats)?;
+    let op = attention::Attention { heads, mask: None };
+    check(
+        &[seeded(&[batch, beats, 3 * 16], 18)?],
+        |t| op.apply(&t[0], &bias),
+        |t| unfused_attention(&t[0], &bias, heads, None),
+    )
+}
+
+#[test]
 fn attention_drops_weights_by_its_mask_both_ways() -> Result<()> {
-    let (batch, beats, heads) = (2, 5, 2);
+    for (batch, beats, heads) in [(2, 5, 2), (2, 33, 2)] {
+        dropped_attention_matches(batch, beats, heads)?;
+    }
+    Ok(())
+}
+
+fn dropped_attention_matches(batch: usize, beats: usize, heads: usize) -> Result<()> {
     let bias = padded_bias(batch, beats)?;
     let op = attention::Attention {
         heads,
