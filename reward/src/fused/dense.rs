@@ -5,28 +5,31 @@
 //! gradient of `x` is computed only when something before the layer needs it (the input
 //! projection's raw features do not).
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use rayon::prelude::*;
 
-use super::values;
+use super::{rows_per_task, values};
 
 /// `x W^T + b` over `x`'s last dimension, for `W` (outputs, inputs) and `b` (outputs); leading
-/// dimensions are flattened into the rows of one product.
+/// dimensions are the rows of one product. On the CPU the op takes and gives the leading
+/// dimensions as they are: reshaping around it would add graph nodes whose gradients candle
+/// accumulates through a zeroed buffer and an add each.
 pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        return x
+            .contiguous()?
+            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Dense);
+    }
     let dims = x.dims();
     let inputs = *dims.last().unwrap_or(&0);
-    let rows = x.elem_count() / inputs.max(1);
     let mut out_dims = dims.to_vec();
     if let Some(last) = out_dims.last_mut() {
         *last = bias.dim(0)?;
     }
-    let flat = x.reshape((rows, inputs))?;
-    let y = if x.device().is_cpu() {
-        flat.contiguous()?
-            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Dense)?
-    } else {
-        flat.matmul(&weight.t()?)?.broadcast_add(bias)?
-    };
-    y.reshape(out_dims)
+    x.reshape((x.elem_count() / inputs.max(1), inputs))?
+        .matmul(&weight.t()?)?
+        .broadcast_add(bias)?
+        .reshape(out_dims)
 }
 
 struct Dense;
@@ -55,13 +58,16 @@ impl CustomOp3 for Dense {
         let x = values(s1, l1, "dense input")?;
         let weight = values(s2, l2, "dense weight")?;
         let bias = values(s3, l3, "dense bias")?;
-        let (&[rows, inputs], &[outputs, weight_inputs]) = (l1.dims(), l2.dims()) else {
+        let (Some((&inputs, leading)), &[outputs, weight_inputs]) =
+            (l1.dims().split_last(), l2.dims())
+        else {
             bail!(
-                "dense layer: expected a (rows, inputs) input and an (outputs, inputs) weight, got {:?} and {:?}",
+                "dense layer: expected an (..., inputs) input and an (outputs, inputs) weight, got {:?} and {:?}",
                 l1.dims(),
                 l2.dims()
             )
         };
+        let rows: usize = leading.iter().product();
         if weight_inputs != inputs || bias.len() != outputs {
             bail!(
                 "dense layer: input {:?}, weight {:?} and bias {:?} do not fit together",
@@ -102,7 +108,9 @@ impl CustomOp3 for Dense {
                 );
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((rows, outputs))))
+        let mut out_dims = leading.to_vec();
+        out_dims.push(outputs);
+        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
     }
 
     fn bwd(
@@ -113,12 +121,46 @@ impl CustomOp3 for Dense {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (outputs, inputs) = weight.dims2()?;
+        let rows = grad.elem_count() / outputs.max(1);
+        let grad = grad.reshape((rows, outputs))?;
         let dx = match x.track_op() {
-            true => Some(grad.matmul(weight)?),
+            true => Some(grad.matmul(weight)?.reshape(x.shape())?),
             false => None,
         };
-        let dweight = grad.t()?.matmul(x)?;
-        let dbias = grad.sum(0)?;
+        let dweight = grad.t()?.matmul(&x.reshape((rows, inputs))?)?;
+        let dbias = grad.apply_op1_no_bwd(&ColumnSums)?;
         Ok((dx, Some(dweight), Some(dbias)))
+    }
+}
+
+/// The sum of each column of a (rows, columns) matrix: the bias gradient. Candle's `sum(0)`
+/// reduces down the columns with a stride and took a tenth of a training step.
+struct ColumnSums;
+
+impl CustomOp1 for ColumnSums {
+    fn name(&self) -> &'static str {
+        "fused-column-sums"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let values = values(storage, layout, "dense output gradient")?;
+        let &[_, columns] = layout.dims() else {
+            bail!("column sums of a matrix, got shape {:?}", layout.dims())
+        };
+        let add = |mut sums: Vec<f32>, rows: &[f32]| {
+            for row in rows.chunks_exact(columns.max(1)) {
+                sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+            }
+            sums
+        };
+        let sums = values
+            .par_chunks(rows_per_task(columns) * columns.max(1))
+            .fold(|| vec![0f32; columns], add)
+            .reduce(
+                || vec![0f32; columns],
+                |a, b| a.into_iter().zip(b).map(|(a, b)| a + b).collect(),
+            );
+        Ok((CpuStorage::F32(sums), Shape::from(columns)))
     }
 }
