@@ -69,14 +69,19 @@ pub fn exp(x: f32) -> f32 {
     // ln 2 split so that `n * LN2_HI` is exact for every `n` in range (Cephes' constants).
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.0, 88.0);
+    // min/max and bit operations only: a clamp or an `as i32` cast would compile to scalar
+    // compares and conversions, one lane at a time.
+    let x = x.max(-87.0).min(88.0);
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // 2^n: the biased exponent n + 127 (in 1..=254) lands in the low mantissa bits of
+    // `n + 127 + 2^23` exactly; shifted up, it is the exponent field of 2^n.
+    let biased = (n + 127.0 + 8_388_608.0).to_bits() - 0x4B00_0000;
+    p * f32::from_bits(biased << 23)
 }
 
 #[cfg(test)]
