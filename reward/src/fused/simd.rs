@@ -69,9 +69,9 @@ pub fn exp(x: f32) -> f32 {
     // ln 2 split so that `n * LN2_HI` is exact for every `n` in range (Cephes' constants).
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    // min/max and bit operations only: a clamp or an `as i32` cast would compile to scalar
-    // compares and conversions, one lane at a time.
-    let x = x.max(-87.0).min(88.0);
+    // Bit operations build 2^n below: an `as i32` cast would compile to a scalar conversion
+    // and saturation compares, one lane at a time.
+    let x = x.clamp(-87.0, 88.0);
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
