@@ -21,6 +21,17 @@ fn noise(rng: &mut StdRng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
 }
 
+/// The model's scores of `seqs`, batched and padded together.
+fn scores_of(model: &RewardModel, seqs: &[Vec<f32>]) -> Vec<f32> {
+    let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
+    let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+    model
+        .forward(&batch.inputs, &batch.mask, false)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
 #[test]
 fn default_model_has_the_parameters_its_config_counts() {
     let map = VarMap::new();
@@ -70,13 +81,7 @@ fn scores_stay_within_the_output_bound() {
                 .collect()
         })
         .collect();
-    let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
-    let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
-    let scores: Vec<f32> = model
-        .forward(&batch.inputs, &batch.mask, false)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let scores = scores_of(&model, &seqs);
     assert_eq!(scores.len(), 8);
     assert!(
         scores.iter().all(|s| s.abs() <= 10.0 && s.is_finite()),
@@ -282,13 +287,7 @@ fn the_shipped_model_scores_as_it_did_before_the_fused_kernels() {
         .iter()
         .map(|&beats| noise(&mut rng, beats * MODEL_INPUTS))
         .collect();
-    let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
-    let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
-    let scores: Vec<f32> = model
-        .forward(&batch.inputs, &batch.mask, false)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let scores = scores_of(&model, &seqs);
     let before = [-2.2662148f32, 6.596283, -5.0509243, 4.616992, -3.212315];
     for (now, then) in scores.iter().zip(before) {
         assert!((now - then).abs() < 1e-4, "{scores:?} != {before:?}");
