@@ -51,7 +51,8 @@ fn rows_per_task(width: usize) -> usize {
     (16_384 / width.max(1)).max(1)
 }
 
-/// Runs `f(first_row, rows_out)` over `out`'s rows of `width` values in parallel tasks.
+/// Runs `f(first_row, rows_out)` over `out`'s rows of `width` values in parallel tasks. With
+/// `width` 1, the kernels that go value by value get `f(first_value, values_out)`.
 fn for_each_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     let rows = rows_per_task(width);
     out.par_chunks_mut(rows * width)

@@ -24,7 +24,7 @@
 pub mod checkpoint;
 mod config;
 pub mod device;
-pub mod fused;
+mod fused;
 mod init;
 mod layers;
 pub mod scoring;

@@ -22,9 +22,6 @@ pub fn dropout(x: &Tensor, p: f32) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Dropout(Mask::new(p, seed)))
 }
 
-/// Values per chunk the kernel splits its work into.
-const CHUNK: usize = 4096;
-
 /// Which values a dropout keeps: value `i` of a tensor is kept when its 24-bit hash under
 /// `seed` reaches `threshold`. Also drawn by [`super::attention`] over its weights.
 #[derive(Clone, Copy)]
@@ -62,8 +59,7 @@ impl Mask {
     /// `out[i] = x[i] · factor(i)`.
     fn apply(&self, x: &[f32]) -> Vec<f32> {
         let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, CHUNK, |first, out| {
-            let start = first * CHUNK;
+        for_each_rows(&mut out, 1, |start, out| {
             for (k, (y, &v)) in out.iter_mut().zip(&x[start..]).enumerate() {
                 *y = v * self.factor(start + k);
             }

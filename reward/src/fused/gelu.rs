@@ -4,7 +4,7 @@
 //! exponential `exp(-x²/2)` is also the Gaussian density in the derivative
 //! `(1 + erf(x/√2))/2 + x φ(x)`, so the gradient costs one exponential per value.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use multiversion::multiversion;
 
 use super::{for_each_rows, simd, values};
@@ -32,9 +32,6 @@ fn erf_and_gaussian(x: f32) -> (f32, f32) {
 /// `1/√(2π)`.
 const INV_SQRT_TAU: f32 = 0.398_942_3;
 
-/// Width of the chunks the kernels split their values into.
-const CHUNK: usize = 4096;
-
 struct Gelu;
 
 impl CustomOp1 for Gelu {
@@ -45,8 +42,8 @@ impl CustomOp1 for Gelu {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = values(storage, layout, "gelu input")?;
         let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, CHUNK, |first, out| {
-            gelu_values(&x[first * CHUNK..first * CHUNK + out.len()], out);
+        for_each_rows(&mut out, 1, |start, out| {
+            gelu_values(&x[start..start + out.len()], out);
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
@@ -74,15 +71,15 @@ impl CustomOp2 for GeluGrad {
         let x = values(xs, xl, "gelu input")?;
         let g = values(gs, gl, "gelu output gradient")?;
         if x.len() != g.len() {
-            candle_core::bail!(
+            bail!(
                 "gelu gradient has {} values for {} inputs",
                 g.len(),
                 x.len()
             );
         }
         let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, CHUNK, |first, out| {
-            let at = first * CHUNK..first * CHUNK + out.len();
+        for_each_rows(&mut out, 1, |start, out| {
+            let at = start..start + out.len();
             gelu_grad_values(&x[at.clone()], &g[at], out);
         });
         Ok((CpuStorage::F32(out), xl.shape().clone()))

@@ -29,36 +29,30 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `Σ a_i`.
+/// `Σ term(a_i)`.
 #[inline(always)]
-pub fn sum(a: &[f32]) -> f32 {
+fn sum_of(a: &[f32], term: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = a.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().sum();
+    let tail: f32 = chunks.remainder().iter().map(|&v| term(v)).sum();
     for x in chunks {
         for k in 0..LANES {
-            acc[k] += x[k];
+            acc[k] += term(x[k]);
         }
     }
     acc.iter().sum::<f32>() + tail
 }
 
+/// `Σ a_i`.
+#[inline(always)]
+pub fn sum(a: &[f32]) -> f32 {
+    sum_of(a, |v| v)
+}
+
 /// `Σ (a_i - mean)²`.
 #[inline(always)]
 pub fn squared_deviation(a: &[f32], mean: f32) -> f32 {
-    let mut acc = [0f32; LANES];
-    let chunks = a.chunks_exact(LANES);
-    let tail: f32 = chunks
-        .remainder()
-        .iter()
-        .map(|v| (v - mean) * (v - mean))
-        .sum();
-    for x in chunks {
-        for k in 0..LANES {
-            acc[k] += (x[k] - mean) * (x[k] - mean);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    sum_of(a, |v| (v - mean) * (v - mean))
 }
 
 /// `e^x` to about 2 ulp for `x` in [-87, 88] (clamped outside): `2^n e^r` with `n` the nearest

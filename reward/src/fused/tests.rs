@@ -1,21 +1,16 @@
 //! Each fused kernel against candle's unfused operations: values and gradients to 1e-5.
 
 use candle_core::{Device, Result, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::*;
 
 /// Seeded values in about [-3, 3], so GELU sees both tails and layer norm uneven rows.
 fn seeded(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let mut rng = StdRng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    let values: Vec<f32> = (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0
-        })
-        .collect();
+    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-3.0..3.0)).collect();
     Tensor::from_vec(values, shape, &Device::Cpu)
 }
 
