@@ -287,6 +287,41 @@ impl BeatModel {
         out
     }
 
+    /// The weights of the line from `self` (at 0) to `other` (at 1) at `t`: the interpolation
+    /// of a fine-tuned model with the one it started from (Wortsman et al., "Robust
+    /// fine-tuning of zero-shot models", 2022), which keeps what the start knew better than
+    /// either end alone. Both must have the same architecture.
+    pub fn interpolate(
+        &self,
+        other: &BeatModel,
+        t: f32,
+    ) -> Result<BTreeMap<String, Vec<f32>>, BeatModelError> {
+        if self.info.config != other.info.config {
+            return Err(BeatModelError::Config(format!(
+                "cannot interpolate models of different architectures ({:?} and {:?})",
+                self.info.config, other.info.config
+            )));
+        }
+        if !(0.0..=1.0).contains(&t) {
+            return Err(BeatModelError::Config(format!(
+                "interpolation weight {t} is outside 0 to 1"
+            )));
+        }
+        let theirs = other.weights();
+        Ok(self
+            .weights()
+            .into_iter()
+            .map(|(name, mine)| {
+                let blended = mine
+                    .iter()
+                    .zip(&theirs[&name])
+                    .map(|(a, b)| a + t * (b - a))
+                    .collect();
+                (name, blended)
+            })
+            .collect())
+    }
+
     /// A model from checked-shape weights by name (as [`tensor_shapes`] names them).
     pub fn from_weights(
         config: BeatModelConfig,

@@ -188,3 +188,45 @@ fn the_shipped_model_loads() {
     assert_eq!(model.config(), &BeatModelConfig::default());
     assert_eq!(shipped().info.model_id, model.info.model_id);
 }
+
+#[test]
+fn interpolation_runs_on_the_line_between_two_models_of_one_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config();
+    let start = fresh_model(&config, dir.path());
+    let doubled: BTreeMap<String, Vec<f32>> = start
+        .weights()
+        .into_iter()
+        .map(|(name, w)| (name, w.iter().map(|v| 2.0 * v).collect()))
+        .collect();
+    let end = BeatModel::from_weights(
+        config.clone(),
+        doubled.clone(),
+        BeatTrainingMetrics::default(),
+        BeatProvenance::default(),
+    )
+    .unwrap();
+    assert_eq!(start.interpolate(&end, 0.0).unwrap(), start.weights());
+    assert_eq!(start.interpolate(&end, 1.0).unwrap(), doubled);
+    let quarter = start.interpolate(&end, 0.25).unwrap();
+    for (name, w) in start.weights() {
+        for (q, v) in quarter[&name].iter().zip(&w) {
+            assert!(
+                (q - 1.25 * v).abs() <= 1e-6 * v.abs().max(1.0),
+                "{name}: {q} {v}"
+            );
+        }
+    }
+
+    let other = fresh_model(
+        &BeatModelConfig {
+            channels: 4,
+            ..config
+        },
+        dir.path(),
+    );
+    let error = start.interpolate(&other, 0.5).unwrap_err().to_string();
+    assert!(error.contains("different architectures"), "{error}");
+    let error = start.interpolate(&end, 1.5).unwrap_err().to_string();
+    assert!(error.contains("outside 0 to 1"), "{error}");
+}

@@ -10,6 +10,8 @@
 //!   atomically, so an interrupted run keeps its best and `--init` goes on from it.
 //! - `trainer beats eval DIR [--model M] [--json]`: beat F, CMLt, AMLt, downbeat F and tempo
 //!   (mir_eval's rules, first 5 s discarded) of the offline tracker on every song of `DIR`.
+//! - `trainer beats blend FROM TO --weight T --out M`: the weights a fraction `T` of the way
+//!   from model `FROM` to model `TO` (a fine-tuned model and the one it started from).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -49,6 +51,22 @@ enum BeatsCommand {
     Train(TrainArgs),
     /// Score the offline beat tracker on a folder of `*.wav` + `*.truth.json`.
     Eval(EvalArgs),
+    /// Interpolate the weights of two beat models of the same architecture.
+    Blend(BlendArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BlendArgs {
+    /// The model at weight 0 (the one fine-tuning started from).
+    from: PathBuf,
+    /// The model at weight 1 (the fine-tuned one).
+    to: PathBuf,
+    /// How far from FROM towards TO, 0 to 1.
+    #[arg(long)]
+    weight: f32,
+    /// Where to write the blend.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,7 +137,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         BeatsCommand::Train(args) => train(args),
         BeatsCommand::Eval(args) => eval(args),
+        BeatsCommand::Blend(args) => blend(args),
     }
+}
+
+fn blend(args: BlendArgs) -> anyhow::Result<()> {
+    let from = beat_file::read(&args.from)?;
+    let to = beat_file::read(&args.to)?;
+    let weights = from.interpolate(&to, args.weight)?;
+    let provenance = BeatProvenance {
+        base_model: Some(from.info.model_id.clone()),
+        command: Some(format!(
+            "trainer beats blend {} ({}) {} ({}) --weight {}",
+            args.from.display(),
+            from.info.model_id,
+            args.to.display(),
+            to.info.model_id,
+            args.weight
+        )),
+        created: None,
+        ..to.info.provenance.clone()
+    };
+    let id = beat_file::save(
+        &args.out,
+        &to.info.config,
+        &weights,
+        &to.info.metrics,
+        &provenance,
+    )?;
+    println!("wrote {} (model {id})", args.out.display());
+    Ok(())
 }
 
 /// A song of a folder: its audio's front-end frames and its truth.
