@@ -6,7 +6,9 @@
 //! - Given the same beat grid, the streaming and offline paths give the same 121 features
 //!   (to 1e-5).
 
-use assert_no_alloc::{AllocDisabler, assert_no_alloc};
+#[cfg(debug_assertions)]
+use assert_no_alloc::AllocDisabler;
+use assert_no_alloc::assert_no_alloc;
 use cutscore_analysis::{StreamingAnalyzer, features_for_grid};
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_synth::{SongSpec, render};
