@@ -1,10 +1,10 @@
 """Builds a training set of composed music with exact beats from MIDI in Debian packages.
 
 Every song is a MIDI file written by a person (game soundtracks) or arranged by MMA, the Musical
-MIDI Accompaniment generator, whose library holds some 250 human-written grooves (rock, funk,
-swing, latin, waltzes, ballads, with their fills and variations). Its beats and bars are read
-from the file's own tempo map and time signatures, so no beat tracker is involved, and it is
-rendered with a General MIDI SoundFont drawn per song. For every song this writes to OUT_DIR:
+MIDI Accompaniment generator, whose standard library holds 118 styles of human-written
+grooves (rock, funk, swing, latin, waltzes, ballads; 1,143 grooves with their fills and
+variations). Its beats and bars are read from the file's own tempo map and time signatures, so
+no beat tracker is involved, and it is rendered with a General MIDI SoundFont drawn per song. For every song this writes to OUT_DIR:
 
 - `<slug>.wav`: stereo 44.1 kHz 16-bit, peak-normalised to -1 dBFS (rendered by FluidSynth);
 - `<slug>.truth.json`: beats and bars in the schema of the Rust `SongTruth`
@@ -13,7 +13,7 @@ rendered with a General MIDI SoundFont drawn per song. For every song this write
 Sources (Debian packages; the audio is never committed):
 
 - `freedoom`: the music lumps of freedoom1.wad and freedoom2.wad (rock and metal written for
-  Doom engines, many with tempo changes);
+  Doom engines, 8 of the 67 with tempo changes);
 - `openttd-openmsx`: OpenMSX, the OpenTTD soundtrack (jazz, blues, ragtime, pop);
 - `planetblupi-music-midi`: Planet Blupi's soundtrack (the first 4 minutes of each track);
 - `mma`: `--mma N` songs, each a groove of MMA's standard library (changing to one of the same
@@ -102,7 +102,7 @@ def natural_tempo(groove):
 
 
 def mma_song(rng, index, work):
-    """Writes one MMA arrangement as MIDI into `work`; returns its path."""
+    """Writes one MMA arrangement as MIDI into `work`; returns its path and the style's name."""
     files = [f for f in sorted(MMA_LIB.glob("*.mma")) if not f.stem.startswith(("metronome", "none"))]
     file = rng.choice(files)
     grooves = grooves_of(file) or [file.stem]
@@ -155,7 +155,7 @@ def truth_of(midi):
             last = max(last, tick)
     if not notes:
         raise Skip("no notes")
-    first = min(notes)
+    first, last_note = min(notes), max(notes)
 
     def seconds(tick):
         t, at, tempo = 0.0, 0, tempos[0][1]
@@ -182,7 +182,7 @@ def truth_of(midi):
                 raise Skip(f"{numerator}/{denominator}")
         for k in range(numerator):
             tick = bar + k * tpb
-            if first - tpb // 8 <= tick <= max(notes):
+            if first - tpb // 8 <= tick <= last_note:
                 beats.append(tick)
                 positions.append(k)
         bar += tpb * 4 * numerator // denominator
@@ -192,7 +192,7 @@ def truth_of(midi):
     bpm = 60e6 / next((v for c, v in reversed(tempos) if c <= beats[0]), tempos[0][1])
     if not 50 <= bpm <= 220:
         raise Skip(f"{bpm:.0f} BPM")
-    meters = [n for t in beats for n in [signature(t)[0]]]
+    meters = [signature(t)[0] for t in beats]
     return {
         "beats": times,
         "downbeats": [t for t, p in zip(times, positions) if p == 0],
@@ -201,7 +201,6 @@ def truth_of(midi):
         "bpm": bpm,
         "sections": [],
         "drums_enter_s": seconds(min(drums)) if drums else None,
-        "end_s": seconds(last),
     }
 
 
@@ -236,7 +235,6 @@ def build(job):
         duration = render(midi_path, soundfont, out_dir / f"{slug}.wav")
     except Skip as why:
         return slug, f"skipped: {why}"
-    truth.pop("end_s")
     keep = [i for i, t in enumerate(truth["beats"]) if t < duration - 0.1]
     truth["beats"] = [truth["beats"][i] for i in keep]
     truth["beat_in_bar"] = [truth["beat_in_bar"][i] for i in keep]
@@ -260,7 +258,12 @@ def main():
     fonts = [f for f in SOUNDFONTS if f.exists()]
     if not fonts:
         sys.exit("no SoundFont found; install fluid-soundfont-gm")
-    work = Path(tempfile.mkdtemp(prefix="midi_set."))
+    with tempfile.TemporaryDirectory(prefix="midi_set.") as work:
+        build_all(args, rng, fonts, Path(work))
+
+
+def build_all(args, rng, fonts, work):
+    """Writes every source's song; `work` holds the MIDI files made on the way."""
     sources = []
     for wad in WADS:
         if wad.exists():

@@ -289,8 +289,8 @@ impl BeatModel {
 
     /// The weights of the line from `self` (at 0) to `other` (at 1) at `t`: the interpolation
     /// of a fine-tuned model with the one it started from (Wortsman et al., "Robust
-    /// fine-tuning of zero-shot models", 2022), which keeps what the start knew better than
-    /// either end alone. Both must have the same architecture.
+    /// fine-tuning of zero-shot models", 2022), which can keep some of what the start knew
+    /// along with what fine-tuning taught. Both must have the same architecture.
     pub fn interpolate(
         &self,
         other: &BeatModel,

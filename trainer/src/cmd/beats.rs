@@ -158,13 +158,9 @@ fn blend(args: BlendArgs) -> anyhow::Result<()> {
         created: None,
         ..to.info.provenance.clone()
     };
-    let id = beat_file::save(
-        &args.out,
-        &to.info.config,
-        &weights,
-        &to.info.metrics,
-        &provenance,
-    )?;
+    // No training made the blend: it carries no training curve of its own.
+    let metrics = BeatTrainingMetrics::default();
+    let id = beat_file::save(&args.out, &to.info.config, &weights, &metrics, &provenance)?;
     println!("wrote {} (model {id})", args.out.display());
     Ok(())
 }
