@@ -9,9 +9,10 @@
 //!   `cutscore.provenance` (JSON [`Provenance`]);
 //! - `cutscore.model_id`: the first 16 hex digits of SHA-256 over the tensors, which the
 //!   decision log records as "the model that scored it";
-//! - `cutscore.taste_schema`, only in a model with a taste layer (tensors `taste.weight` and
-//!   `taste.bound`, the user's taste learned by `trainer finetune`): the
-//!   [`TASTE_SCHEMA_VERSION`] of its inputs.
+//! - `cutscore.taste_schema`, only in a model with a taste layer (tensors `taste.weight`,
+//!   `taste.bound` and, from version 2, `taste.floor`: the user's taste learned by `trainer
+//!   finetune`): [`TASTE_SCHEMA_VERSION`], or 1 for a layer without a floor, which is still
+//!   read.
 //!
 //! Loading checks every tensor's name, shape and dtype against the config and refuses
 //! non-finite values, naming the tensor. Weights may be stored as f32, f16 or bf16; they are
@@ -30,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{Config, ModelError, RewardModel};
 use cutscore_core::features::FEATURE_SCHEMA_VERSION;
-use cutscore_core::taste::{TASTE_INPUTS, TASTE_SCHEMA_VERSION, TasteLayer};
+use cutscore_core::taste::{TASTE_INPUTS, TASTE_SCHEMA_UNGATED, TASTE_SCHEMA_VERSION, TasteLayer};
 
 const FORMAT: &str = "cutscore-reward-model";
 const FORMAT_VERSION: u32 = 1;
@@ -38,6 +39,8 @@ const FORMAT_VERSION: u32 = 1;
 const TASTE_TENSOR: &str = "taste.weight";
 /// Name of the taste layer's bound (one number).
 const TASTE_BOUND: &str = "taste.bound";
+/// Name of the taste layer's floor (one number; taste schema 2 on).
+const TASTE_FLOOR: &str = "taste.floor";
 const TASTE_SCHEMA_KEY: &str = "cutscore.taste_schema";
 
 /// One epoch of training.
@@ -189,7 +192,7 @@ pub fn save(
             })
             .collect::<candle_core::Result<_>>()?
     };
-    write(path, tensors, config, metrics, provenance, false)
+    write(path, tensors, config, metrics, provenance, None)
 }
 
 /// Writes `tensors` with the metadata; returns the new `model_id`.
@@ -199,7 +202,7 @@ fn write(
     config: &Config,
     metrics: &TrainingMetrics,
     provenance: &Provenance,
-    taste: bool,
+    taste_schema: Option<u32>,
 ) -> Result<String, CheckpointError> {
     let model_id = model_id(&tensors)?;
     let mut provenance = provenance.clone();
@@ -222,11 +225,8 @@ fn write(
         ("cutscore.provenance".to_string(), json(&provenance)),
         ("cutscore.model_id".to_string(), model_id.clone()),
     ]);
-    if taste {
-        metadata.insert(
-            TASTE_SCHEMA_KEY.to_string(),
-            TASTE_SCHEMA_VERSION.to_string(),
-        );
+    if let Some(schema) = taste_schema {
+        metadata.insert(TASTE_SCHEMA_KEY.to_string(), schema.to_string());
     }
     let bytes = safetensors::serialize(&tensors, Some(metadata))
         .map_err(|e| CheckpointError::NotSafetensors(e.to_string()))?;
@@ -286,7 +286,9 @@ impl Checkpoint {
         let expected = tensor_shapes(&info.config)?;
         let taste = read_taste(&st, &metadata)?;
         for name in st.names() {
-            if !expected.contains_key(name) && name != TASTE_TENSOR && name != TASTE_BOUND {
+            if !expected.contains_key(name)
+                && ![TASTE_TENSOR, TASTE_BOUND, TASTE_FLOOR].contains(&name)
+            {
                 return Err(CheckpointError::UnexpectedTensor {
                     name: name.to_string(),
                 });
@@ -356,7 +358,24 @@ impl Checkpoint {
             TASTE_BOUND.to_string(),
             Tensor::from_slice(&[taste.bound()], 1, &Device::Cpu)?,
         );
-        write(path, tensors, &self.info.config, metrics, provenance, true)
+        let schema = match taste.floor() {
+            Some(floor) => {
+                tensors.insert(
+                    TASTE_FLOOR.to_string(),
+                    Tensor::from_slice(&[floor], 1, &Device::Cpu)?,
+                );
+                TASTE_SCHEMA_VERSION
+            }
+            None => TASTE_SCHEMA_UNGATED,
+        };
+        write(
+            path,
+            tensors,
+            &self.info.config,
+            metrics,
+            provenance,
+            Some(schema),
+        )
     }
 
     /// The model with trainable weights in a fresh [`VarMap`], to go on training it with
@@ -405,7 +424,7 @@ fn read_taste(
         }
     };
     let actual: u32 = parse(schema, "cutscore.taste_schema")?;
-    if actual != TASTE_SCHEMA_VERSION {
+    if actual != TASTE_SCHEMA_VERSION && actual != TASTE_SCHEMA_UNGATED {
         return Err(CheckpointError::TasteSchema {
             expected: TASTE_SCHEMA_VERSION,
             actual,
@@ -429,7 +448,12 @@ fn read_taste(
     };
     let weights = vector(TASTE_TENSOR, TASTE_INPUTS)?;
     let bound = vector(TASTE_BOUND, 1)?[0];
-    Ok(Some(TasteLayer::new(weights, bound)?))
+    let floor = if actual == TASTE_SCHEMA_UNGATED {
+        None
+    } else {
+        Some(vector(TASTE_FLOOR, 1)?[0])
+    };
+    Ok(Some(TasteLayer::new(weights, bound)?.with_floor(floor)?))
 }
 
 fn read_info(metadata: &HashMap<String, String>) -> Result<CheckpointInfo, CheckpointError> {

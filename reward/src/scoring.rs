@@ -126,7 +126,14 @@ impl EditBatch {
         let Some(taste) = model.taste() else {
             return Ok(means);
         };
-        let offsets: Vec<f32> = self.taste_inputs.iter().map(|x| taste.offset(x)).collect();
+        // The gate reads the transformer's score; it is a constant of the step, so the
+        // gradient flows through the transformer's share alone.
+        let offsets: Vec<f32> = self
+            .taste_inputs
+            .iter()
+            .zip(means.to_vec1::<f32>()?)
+            .map(|(x, score)| taste.offset(x, score))
+            .collect();
         let offsets = Tensor::from_vec(offsets, means.dims(), means.device())?;
         Ok((means + offsets)?)
     }
@@ -165,6 +172,8 @@ pub fn score_edits(
     let mean = track_mean(track.features);
     Ok(means
         .zip(edits)
-        .map(|(m, edit)| m + taste.offset(&taste_inputs(track.features, &mean, track.meter, edit)))
+        .map(|(m, edit)| {
+            m + taste.offset(&taste_inputs(track.features, &mean, track.meter, edit), m)
+        })
         .collect())
 }

@@ -184,11 +184,19 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
         .zip(&chunked)
         .zip(with_layer.iter().zip(&batched))
     {
-        let offset = layer.offset(&taste_inputs(&features, &mean, 4, edit));
+        let offset = layer.offset(&taste_inputs(&features, &mean, 4, edit), *plain);
         assert!((a - (plain + offset)).abs() < 1e-5 && (a - b).abs() < 1e-5);
     }
     assert!((with_layer[1] - chunked[1] - 4.0 * (3f32 * 3f32.log2() / 4.0).tanh()).abs() < 1e-4);
     assert_eq!(with_layer[2], chunked[2]);
+    // With a floor at the second edit's own score, half its offset is added, on both paths.
+    let floored = layer.with_floor(Some(chunked[1])).unwrap();
+    let tasteful = model.clone().with_taste(Some(floored));
+    let with_floor = score_edits(&tasteful, track, &edits, 2).unwrap();
+    let batched: Vec<f32> = batch.scores(&tasteful, false).unwrap().to_vec1().unwrap();
+    let half = 2.0 * (3f32 * 3f32.log2() / 4.0).tanh();
+    assert!((with_floor[1] - chunked[1] - half).abs() < 1e-4);
+    assert!((batched[1] - with_floor[1]).abs() < 1e-5);
     let wrong = FeatureMatrix::zeros(10);
     let err = score_edits(
         &model,

@@ -36,7 +36,7 @@ use serde::Serialize;
 use crate::pair_set::PairSet;
 use cutscore_reward::ModelError;
 use cutscore_reward::checkpoint::{Checkpoint, CheckpointError, Provenance, TrainingMetrics};
-use layer_fit::{Rows, accuracy, training_rows};
+use layer_fit::{Rows, accuracy};
 
 /// Why fine-tuning could not run or save.
 #[derive(Debug, thiserror::Error)]
@@ -232,15 +232,12 @@ pub fn finetune(
                 options,
             );
         }
-        Some(layer_fit::solve(
-            &training_rows(&train, &replay, options.replay),
-            settings,
-        ))
+        Some(layer_fit::fit(&train, &replay, options.replay, settings))
     };
     // The layer written learns from every song.
     let settings = choose(&all_user);
     progress(Stage::Writing);
-    let layer = layer_fit::solve(&training_rows(&all_user, &replay, options.replay), settings);
+    let layer = layer_fit::fit(&all_user, &replay, options.replay, settings);
     let metrics = TrainingMetrics {
         best_val_accuracy: measured_layer
             .as_ref()

@@ -112,7 +112,10 @@ pub(crate) fn study(
                 if asking == Asking::LeastSure {
                     let doubt = |&(i, j): &(usize, usize)| {
                         let total = |c: &Candidate| {
-                            c.score + layer.as_ref().map_or(0.0, |l| l.offset(&c.summary))
+                            c.score
+                                + layer
+                                    .as_ref()
+                                    .map_or(0.0, |l| l.offset(&c.summary, c.score))
                         };
                         (total(&candidates[i]) - total(&candidates[j])).abs()
                     };
@@ -126,10 +129,7 @@ pub(crate) fn study(
                 let rows = Rows {
                     songs: vec![("answers".into(), answered.clone())],
                 };
-                let learned = layer_fit::solve(
-                    &layer_fit::training_rows(&rows, replay, options.replay),
-                    options.settings,
-                );
+                let learned = layer_fit::fit(&rows, replay, options.replay, options.settings);
                 points.push((
                     answered.len(),
                     accuracy(&held, Some(&learned)).unwrap_or(0.0),
@@ -179,7 +179,7 @@ fn answer(user: &User, a: &Candidate, b: &Candidate, rng: &mut impl Rng) -> Row 
         a_better = !a_better;
     }
     let (c, r) = if a_better { (a, b) } else { (b, a) };
-    Row::new(c.score - r.score, c.summary, r.summary)
+    Row::new((c.score, r.score), c.summary, r.summary)
 }
 
 /// The user's clear preferences on `songs` as rows (better first).
@@ -192,7 +192,7 @@ fn held_out_rows(user: &User, songs: &[Shown]) -> Rows {
             |i: usize| taste_inputs(&song.features, &mean, song.grid.meter, &shown.proposals[i]);
         for (i, j) in clear_pairs(user.taste, song, &shown.proposals) {
             rows.push(Row::new(
-                shown.scores[i] - shown.scores[j],
+                (shown.scores[i], shown.scores[j]),
                 summary(i),
                 summary(j),
             ));

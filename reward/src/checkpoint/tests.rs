@@ -271,3 +271,67 @@ fn a_taste_layer_round_trips_and_a_wrong_one_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_floored_layer_is_schema_2_and_an_ungated_one_still_reads_as_schema_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = saved(dir.path(), StorageType::F32);
+    let base = Checkpoint::read(&path).unwrap();
+    let weights: Vec<f32> = (0..TASTE_INPUTS).map(|i| i as f32 * 0.1 - 1.0).collect();
+    let ungated = TasteLayer::new(weights, 2.0).unwrap();
+    let floored = ungated.clone().with_floor(Some(4.5)).unwrap();
+    let save = |name: &str, layer: &TasteLayer| {
+        let out = dir.path().join(name);
+        base.save_with_taste(
+            &out,
+            layer,
+            &TrainingMetrics::default(),
+            &Provenance::default(),
+        )
+        .unwrap();
+        out
+    };
+    let (old, new) = (
+        save("v1.safetensors", &ungated),
+        save("v2.safetensors", &floored),
+    );
+    let schema = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        meta.metadata().as_ref().unwrap()["cutscore.taste_schema"].clone()
+    };
+    assert_eq!(schema(&old), "1");
+    assert_eq!(schema(&new), "2");
+    assert_eq!(Checkpoint::read(&old).unwrap().taste, Some(ungated));
+    assert_eq!(Checkpoint::read(&new).unwrap().taste, Some(floored.clone()));
+    // Saving an ungated layer from a floored model leaves no floor behind.
+    let again = Checkpoint::read(&new).unwrap();
+    let plain = TasteLayer::new(vec![0.5; TASTE_INPUTS], 1.0).unwrap();
+    let out = dir.path().join("again.safetensors");
+    again
+        .save_with_taste(
+            &out,
+            &plain,
+            &TrainingMetrics::default(),
+            &Provenance::default(),
+        )
+        .unwrap();
+    assert_eq!(Checkpoint::read(&out).unwrap().taste, Some(plain));
+    // Schema 2 without its floor is refused, naming the tensor; a bad floor too.
+    let err = tampered(&new, |t, _| {
+        t.remove("taste.floor");
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::MissingTensor { ref name, .. } if name == "taste.floor"),
+        "{err}"
+    );
+    let err = tampered(&new, |t, _| {
+        t.insert(
+            "taste.floor".into(),
+            Tensor::from_vec(vec![f32::NAN], 1, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(matches!(err, CheckpointError::Taste(_)), "{err}");
+}

@@ -1,11 +1,13 @@
 //! Learning a [`TasteLayer`] from scored pairs: a bounded Bradley–Terry logistic regression,
 //! and the cross-validation that chooses its sparsity and bound.
 //!
-//! Each pair is a row: the transformer's margin (chosen minus rejected) and both edits' taste
-//! summaries. The layer's offset `B tanh(w . x / B)` is added to each edit, so the pair's
-//! margin becomes `m + off(x_chosen) - off(x_rejected)`, and the loss is the soft-label
+//! Each pair is a row: the transformer's scores of both edits and their taste summaries. The
+//! layer's offset `g(s) B tanh(w . x / B)` is added to each edit, so the pair's margin becomes
+//! `s_chosen - s_rejected + off(x_chosen) - off(x_rejected)`, and the loss is the soft-label
 //! Bradley–Terry loss of that margin plus `sparsity |w|_1` (and a light ridge) on standardised
-//! inputs, so a taste uses the few inputs it needs.
+//! inputs, so a taste uses the few inputs it needs. The gate `g` (1 above the layer's floor,
+//! fading below it, [`TasteLayer::gate`]) is fixed before the solve: the floor is
+//! [`FLOOR_PERCENTILE`] of the transformer's scores of the edits the user judged.
 //!
 //! This is 27 weights and at most a few thousand rows, so it is solved here in plain Rust, by
 //! FISTA with an explicit gradient (written by hand: candle has no proximal step for the L1
@@ -39,6 +41,11 @@ const STEP_SIZE: f32 = 0.1;
 const MIN_SPREAD: f32 = 1e-4;
 /// A light ridge under the L1 penalty, so the problem has one solution.
 const RIDGE: f32 = 1e-3;
+/// The layer's floor: this percentile of the transformer's scores of the edits the user
+/// judged. Below the scores of what the user has heard, a taste learned from them is a guess
+/// (5, 10 and 25 gave agreement and kept craft within about a point of each other in issue
+/// #18's study; 10 is the middle).
+pub const FLOOR_PERCENTILE: f32 = 10.0;
 
 /// An L1 (sparsity) strength and a bound.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,11 +54,12 @@ pub struct Settings {
     pub bound: f32,
 }
 
-/// One pair: the transformer's margin, both summaries, the label's confidence and the pair's
+/// One pair: the transformer's scores, both summaries, the label's confidence and the pair's
 /// weight in the loss.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
-    margin: f32,
+    chosen_score: f32,
+    rejected_score: f32,
     chosen: [f32; TASTE_INPUTS],
     rejected: [f32; TASTE_INPUTS],
     confidence: f32,
@@ -60,14 +68,15 @@ pub(crate) struct Row {
 
 impl Row {
     /// A certain preference for the edit summarised by `chosen` over `rejected`, which the
-    /// transformer scores `margin` apart.
+    /// transformer scores `scores`.
     pub(crate) fn new(
-        margin: f32,
+        scores: (f32, f32),
         chosen: [f32; TASTE_INPUTS],
         rejected: [f32; TASTE_INPUTS],
     ) -> Self {
         Self {
-            margin,
+            chosen_score: scores.0,
+            rejected_score: scores.1,
             chosen,
             rejected,
             confidence: 1.0,
@@ -77,7 +86,11 @@ impl Row {
 
     /// The pair's margin with `layer`'s offsets.
     pub(crate) fn margin_with(&self, layer: Option<&TasteLayer>) -> f32 {
-        self.margin + layer.map_or(0.0, |l| l.offset(&self.chosen) - l.offset(&self.rejected))
+        self.chosen_score - self.rejected_score
+            + layer.map_or(0.0, |l| {
+                l.offset(&self.chosen, self.chosen_score)
+                    - l.offset(&self.rejected, self.rejected_score)
+            })
     }
 }
 
@@ -117,7 +130,8 @@ impl Rows {
                 .iter()
                 .zip(scores.chunks(2))
                 .map(|(p, s)| Row {
-                    margin: s[0] - s[1],
+                    chosen_score: s[0],
+                    rejected_score: s[1],
                     chosen: summary(&p.chosen),
                     rejected: summary(&p.rejected),
                     confidence: p.confidence.clamp(0.5, 1.0),
@@ -147,6 +161,21 @@ impl Rows {
                 .push(song.clone());
         }
         (a, b)
+    }
+
+    /// [`FLOOR_PERCENTILE`] of the transformer's scores of both edits of every row (`None`
+    /// without rows).
+    pub fn floor(&self) -> Option<f32> {
+        let mut scores: Vec<f32> = self
+            .rows()
+            .flat_map(|r| [r.chosen_score, r.rejected_score])
+            .collect();
+        if scores.is_empty() {
+            return None;
+        }
+        scores.sort_by(f32::total_cmp);
+        let at = (FLOOR_PERCENTILE / 100.0 * (scores.len() - 1) as f32).round() as usize;
+        Some(scores[at])
     }
 
     /// The same rows, weighted to sum to `total`.
@@ -196,8 +225,23 @@ pub(crate) fn training_rows(user: &Rows, replay: &Rows, replay_weight: f64) -> V
     user.rows().chain(replay.rows()).cloned().collect()
 }
 
-/// Learns the layer on `rows` with `settings`.
-pub(crate) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
+/// Learns the layer on the `user` rows and the `replay` rows (weight `replay_weight` in all)
+/// with `settings`, its floor taken from the user's rows.
+pub(crate) fn fit(
+    user: &Rows,
+    replay: &Rows,
+    replay_weight: f64,
+    settings: Settings,
+) -> TasteLayer {
+    solve(
+        &training_rows(user, replay, replay_weight),
+        settings,
+        user.floor(),
+    )
+}
+
+/// Learns the layer on `rows` with `settings`, fading out below `floor`.
+pub(crate) fn solve(rows: &[Row], settings: Settings, floor: Option<f32>) -> TasteLayer {
     let bound = settings.bound;
     let total: f32 = rows
         .iter()
@@ -223,18 +267,26 @@ pub(crate) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
         .iter()
         .map(|r| (scaled(&r.chosen), scaled(&r.rejected)))
         .collect();
+    // The gate of each side depends on the transformer's score alone: fixed for the solve.
+    let shape = TasteLayer::new(vec![0.0; TASTE_INPUTS], bound)
+        .and_then(|l| l.with_floor(floor))
+        .expect("a bound from the grid and a floor from finite scores");
+    let gates: Vec<(f32, f32)> = rows
+        .iter()
+        .map(|r| (shape.gate(r.chosen_score), shape.gate(r.rejected_score)))
+        .collect();
     let dot = |w: &[f32; TASTE_INPUTS], x: &[f32; TASTE_INPUTS]| -> f32 {
         w.iter().zip(x).map(|(a, b)| a * b).sum()
     };
     // The smooth part's gradient at `w`: the loss and the light ridge that keeps it well posed.
     let gradient = |w: &[f32; TASTE_INPUTS]| -> [f32; TASTE_INPUTS] {
         let mut grad: [f32; TASTE_INPUTS] = std::array::from_fn(|j| RIDGE * w[j]);
-        for (r, (xc, xr)) in rows.iter().zip(&data) {
+        for ((r, (xc, xr)), (gc, gr)) in rows.iter().zip(&data).zip(&gates) {
             let (tc, tr) = ((dot(w, xc) / bound).tanh(), (dot(w, xr) / bound).tanh());
-            let z = r.margin + bound * (tc - tr);
+            let z = r.chosen_score - r.rejected_score + bound * (gc * tc - gr * tr);
             // d/dz of c softplus(-z) + (1 - c) softplus(z) is sigmoid(z) - c.
             let g = r.weight / total * (1.0 / (1.0 + (-z).exp()) - r.confidence);
-            let (dc, dr) = (1.0 - tc * tc, 1.0 - tr * tr);
+            let (dc, dr) = (gc * (1.0 - tc * tc), gr * (1.0 - tr * tr));
             for j in 0..TASTE_INPUTS {
                 grad[j] += g * (dc * xc[j] - dr * xr[j]);
             }
@@ -269,7 +321,9 @@ pub(crate) fn solve(rows: &[Row], settings: Settings) -> TasteLayer {
     let weights = (0..TASTE_INPUTS)
         .map(|j| if used[j] { w[j] / scale[j] } else { 0.0 })
         .collect();
-    TasteLayer::new(weights, bound).expect("proximal steps on finite data keep the weights finite")
+    TasteLayer::new(weights, bound)
+        .and_then(|l| l.with_floor(floor))
+        .expect("proximal steps on finite data keep the weights finite")
 }
 
 /// Fold of each of `n` songs: `folds` folds of near-equal size, shuffled by `seed`.
@@ -317,23 +371,30 @@ pub(super) fn choose(
             let (user_train, user_test) = user.split(|i| user_fold[i] == f);
             let (replay_train, replay_test) = replay.split(|i| replay_fold[i] == f);
             let rows = training_rows(&user_train, &replay_train, options.replay);
-            (rows, user_test, replay_test)
+            (rows, user_train.floor(), user_test, replay_test)
         })
         .collect();
-    let replay_rows: usize = splits.iter().map(|(_, _, r)| r.len()).sum::<usize>().max(1);
+    let replay_rows: usize = splits
+        .iter()
+        .map(|(_, _, _, r)| r.len())
+        .sum::<usize>()
+        .max(1);
     let kept_by = |layer: Option<&TasteLayer>, test: &Rows| {
         accuracy(test, layer).unwrap_or(0.0) * test.len() as f32
     };
-    let base: f32 =
-        splits.iter().map(|(_, _, r)| kept_by(None, r)).sum::<f32>() / replay_rows as f32;
+    let base: f32 = splits
+        .iter()
+        .map(|(_, _, _, r)| kept_by(None, r))
+        .sum::<f32>()
+        / replay_rows as f32;
     // (feasible, skill, -loss, settings): the best is the largest.
     let mut best: Option<(bool, f32, f64, Settings)> = None;
     for &sparsity in &SPARSITIES {
         for &bound in &BOUNDS {
             let settings = Settings { sparsity, bound };
             let (mut loss, mut kept) = (0.0, 0.0);
-            for (rows, user_test, replay_test) in &splits {
-                let layer = solve(rows, settings);
+            for (rows, floor, user_test, replay_test) in &splits {
+                let layer = solve(rows, settings, *floor);
                 loss += mean_log_loss(user_test, &layer);
                 kept += kept_by(Some(&layer), replay_test);
                 progress();
@@ -378,7 +439,7 @@ pub(super) fn learning_curve(
         .into_iter()
         .map(|songs| {
             let (first, _) = train.split(|i| i >= songs);
-            let layer = solve(&training_rows(&first, replay, options.replay), settings);
+            let layer = fit(&first, replay, options.replay, settings);
             CurvePoint {
                 songs,
                 decisions: first
