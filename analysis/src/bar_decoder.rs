@@ -23,6 +23,7 @@
 
 use super::beat_model::Activation;
 use super::frontend::{frame_rate, frame_time};
+use super::tempo_octave::{self, ScoredBeat};
 use cutscore_core::grid::BeatGrid;
 
 /// Slowest tempo considered, BPM.
@@ -342,6 +343,7 @@ fn beats_from_path(
     let mut beats: Vec<f64> = Vec::new();
     let mut positions = Vec::new();
     let mut strengths: Vec<f32> = Vec::new();
+    let mut downs: Vec<f32> = Vec::new();
     let (mut first_frame, mut last_frame) = (usize::MAX, 0usize);
     let mut meter = 4;
     for (t, &(l, p)) in path.iter().enumerate() {
@@ -374,6 +376,7 @@ fn beats_from_path(
             continue;
         }
         strengths.push(frames[k].beat);
+        downs.push(frames[k].downbeat);
         first_frame = first_frame.min(k);
         last_frame = last_frame.max(k);
         beats.push(time);
@@ -385,6 +388,19 @@ fn beats_from_path(
             tempo_bpm: 0.0,
             confidence: 0.0,
         };
+    }
+    let scored: Vec<ScoredBeat> = (0..beats.len())
+        .map(|i| ScoredBeat {
+            time_s: beats[i],
+            beat_in_bar: positions[i],
+            beat: strengths[i],
+            downbeat: downs[i],
+        })
+        .collect();
+    if let Some(halved) = tempo_octave::halve(&scored, meter as u8) {
+        beats = halved.iter().map(|b| b.time_s).collect();
+        positions = halved.iter().map(|b| b.beat_in_bar).collect();
+        strengths = halved.iter().map(|b| b.beat).collect();
     }
     // How much the beats stand out: the median beat probability at the beats less its mean
     // over the span they cover (on noise a path finds a few chance peaks, not a pulse).

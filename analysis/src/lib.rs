@@ -8,6 +8,7 @@
 //!   `trainer beats train`, shipped in the library), whole tracks or frame by frame.
 //! - [`bar_decoder`]: offline decoding of activations into tempo, meter, beats and downbeats
 //!   (Viterbi over a tempo × bar-position state space).
+//!   A grid at twice the tempo is then halved ([`tempo_octave`]).
 //! - [`bar_filter`]: the same state space filtered forward, for the streaming tracker.
 //! - [`bar_phase`]: where the bars start, decided over the beats from the network's downbeats
 //!   and the chord change at each beat (after the whole track offline; over everything heard
@@ -29,6 +30,7 @@ pub mod frontend;
 pub mod metrics;
 pub mod resample;
 pub mod streaming;
+pub mod tempo_octave;
 #[cfg(test)]
 pub(crate) mod test_signals;
 
