@@ -481,6 +481,48 @@ mod tests {
     }
 
     #[test]
+    fn steady_eighths_and_half_bar_downbeats_are_decoded_at_the_song_tempo() {
+        // What a fine-tuned network gives on a slow song with steady eighth notes: at 120
+        // "beats" a minute the "and"s at 0.35, and the bar's third beat nearly as much a
+        // downbeat as its first; the song is 60 BPM in 4/4.
+        let space = StateSpace::default();
+        let mut activations = ideal(120.0, 4, 0, 40.0);
+        let weak = |a: &mut Activation| {
+            a.beat *= 0.35 / 0.9;
+            a.downbeat = 0.01;
+        };
+        for i in 0.. {
+            let k = ((0.5 + i as f64 * 0.5 - frame_time(0)) * frame_rate()).round() as usize;
+            if k + 1 >= activations.len() {
+                break;
+            }
+            for j in [k - 1, k, k + 1] {
+                match i % 8 {
+                    1 | 3 | 5 | 7 => weak(&mut activations[j]),
+                    4 => activations[j].downbeat *= 0.5,
+                    _ => {}
+                }
+            }
+        }
+        let decoded = decode(&space, &activations, 40.0);
+        assert!(
+            (decoded.tempo_bpm - 60.0).abs() < 1.5,
+            "decoded at {}",
+            decoded.tempo_bpm
+        );
+        let grid = &decoded.grid;
+        for i in 2..36 {
+            let t = 0.5 + f64::from(i);
+            let j = grid
+                .beats
+                .iter()
+                .position(|&b| (b - t).abs() < 0.03)
+                .unwrap_or_else(|| panic!("no beat near {t}"));
+            assert_eq!(usize::from(grid.beat_in_bar[j]), i as usize % 4, "beat {i}");
+        }
+    }
+
+    #[test]
     fn no_pulse_and_too_little_input_give_no_beats() {
         let space = StateSpace::default();
         let flat = vec![
