@@ -314,6 +314,26 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
     let backup = models.join("model.prev.safetensors");
     assert_eq!(std::fs::read(&backup).unwrap(), before_model);
     assert_ne!(std::fs::read(&base).unwrap(), before_model);
+    // `trainer info` shows the layer with its bound and floor; the backup has none.
+    let info = trainer()
+        .args(["info", "--json"])
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(info.status.success(), "{}", stderr(&info));
+    let taste = &json(&info)["taste"];
+    assert_eq!(taste["weights"].as_array().unwrap().len(), 27);
+    assert!(taste["bound"].as_f64().unwrap() > 0.0);
+    assert!(
+        taste["floor"].as_f64().is_some_and(f64::is_finite),
+        "{taste}"
+    );
+    let plain = trainer()
+        .args(["info", "--json"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(json(&plain)["taste"].is_null());
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (checkpoint, source) = resolve_model(args.model.as_deref())?;
-    let (info, source) = (checkpoint.info, source.to_string());
+    let (info, taste, source) = (checkpoint.info, checkpoint.taste, source.to_string());
     let shapes = tensor_shapes(&info.config)?;
     let parameters: usize = shapes.values().map(|s| s.iter().product::<usize>()).sum();
     let selected = device::select(DeviceChoice::Auto)?;
@@ -43,6 +43,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "device": { "name": selected.name, "reason": selected.reason },
                 "metrics": metrics,
                 "provenance": info.provenance,
+                "taste": taste.as_ref().map(|t| serde_json::json!({
+                    "weights": t.weights(),
+                    "bound": t.bound(),
+                    "floor": t.floor(),
+                })),
             })
         );
         return Ok(());
@@ -73,6 +78,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(reason) = &info.metrics.stop_reason {
         println!("stopped     {reason}");
+    }
+    if let Some(t) = &taste {
+        let used = t.weights().iter().filter(|w| **w != 0.0).count();
+        let fade = t.floor().map_or("on every edit".to_string(), |f| {
+            format!("fading out below score {f:.2}")
+        });
+        println!(
+            "taste       {used} of {} summary inputs weighted, within ±{}, {fade}",
+            t.weights().len(),
+            t.bound()
+        );
     }
     Ok(())
 }
