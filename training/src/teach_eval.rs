@@ -4,9 +4,10 @@
 //! songs they are working on, in rounds of a few questions. The pairs are chosen either at
 //! random or as the ones the model is least sure how to order: the smallest score difference
 //! under the current model (the transformer plus the taste layer learned from the answers so
-//! far, re-learned after every round). After each round, agreement is measured on songs the
+//! far, re-learned after every round), each proposal asked about once a round while pairs of
+//! proposals not asked about are left. After each round, agreement is measured on songs the
 //! user never judged, as in [`crate::taste_eval`]. The plugin's Teach button asks by the same
-//! rule: the two proposals closest in score.
+//! rule: the two proposals closest in score, proposals not asked about first.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -122,8 +123,15 @@ pub(crate) fn study(
                     // The least sure last, so a round pops them off the end.
                     open.sort_by(|a, b| doubt(b).total_cmp(&doubt(a)));
                 }
+                let mut used: Vec<usize> = Vec::new();
                 for _ in 0..round.min(open.len()) {
-                    let (i, j) = open.pop().expect("checked not empty");
+                    // Within a round, a proposal is asked about once while others are left.
+                    let at = open
+                        .iter()
+                        .rposition(|(i, j)| !used.contains(i) && !used.contains(j))
+                        .unwrap_or(open.len() - 1);
+                    let (i, j) = open.remove(at);
+                    used.extend([i, j]);
                     answered.push(answer(user, &candidates[i], &candidates[j], &mut rng));
                 }
                 let rows = Rows {
