@@ -340,10 +340,7 @@ fn beats_from_path(
 ) -> Decoded {
     let step = 1.0 / space.rate;
     let time_of = |j: f64| frame_time(0) + j * step;
-    let mut beats: Vec<f64> = Vec::new();
-    let mut positions = Vec::new();
-    let mut strengths: Vec<f32> = Vec::new();
-    let mut downs: Vec<f32> = Vec::new();
+    let mut scored: Vec<ScoredBeat> = Vec::new();
     let (mut first_frame, mut last_frame) = (usize::MAX, 0usize);
     let mut meter = 4;
     for (t, &(l, p)) in path.iter().enumerate() {
@@ -372,36 +369,31 @@ fn beats_from_path(
             0.0
         };
         let time = time_of(k as f64 + refined);
-        if beats.last().is_some_and(|&last| time <= last + 1e-3) || time >= duration_s {
+        if scored.last().is_some_and(|last| time <= last.time_s + 1e-3) || time >= duration_s {
             continue;
         }
-        strengths.push(frames[k].beat);
-        downs.push(frames[k].downbeat);
         first_frame = first_frame.min(k);
         last_frame = last_frame.max(k);
-        beats.push(time);
-        positions.push((p / line.interval) as u8);
+        scored.push(ScoredBeat {
+            time_s: time,
+            beat_in_bar: (p / line.interval) as u8,
+            beat: frames[k].beat,
+            downbeat: frames[k].downbeat,
+        });
     }
-    if beats.is_empty() {
+    if scored.is_empty() {
         return Decoded {
             grid: BeatGrid::empty(duration_s),
             tempo_bpm: 0.0,
             confidence: 0.0,
         };
     }
-    let scored: Vec<ScoredBeat> = (0..beats.len())
-        .map(|i| ScoredBeat {
-            time_s: beats[i],
-            beat_in_bar: positions[i],
-            beat: strengths[i],
-            downbeat: downs[i],
-        })
-        .collect();
     if let Some(halved) = tempo_octave::halve(&scored, meter as u8) {
-        beats = halved.iter().map(|b| b.time_s).collect();
-        positions = halved.iter().map(|b| b.beat_in_bar).collect();
-        strengths = halved.iter().map(|b| b.beat).collect();
+        scored = halved;
     }
+    let beats: Vec<f64> = scored.iter().map(|b| b.time_s).collect();
+    let positions: Vec<u8> = scored.iter().map(|b| b.beat_in_bar).collect();
+    let mut strengths: Vec<f32> = scored.iter().map(|b| b.beat).collect();
     // How much the beats stand out: the median beat probability at the beats less its mean
     // over the span they cover (on noise a path finds a few chance peaks, not a pulse).
     let span = &frames[first_frame..=last_frame];

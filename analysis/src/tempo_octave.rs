@@ -1,6 +1,6 @@
 //! The tempo-octave check after offline decoding: a grid at twice the song's tempo is halved.
 //!
-//! A beat network fine-tuned on real recordings hears steady eighth notes as beats, and Viterbi
+//! A beat network fine-tuned on composed music hears steady eighth notes as beats, and Viterbi
 //! then follows them at twice the tempo (a 60 BPM song decoded at 120, a 100 BPM one at 199).
 //! Such a grid gives itself away in the network's own probabilities: every other beat (the
 //! "and"s) has a much weaker beat probability than its neighbours, and every other bar line
@@ -8,9 +8,9 @@
 //! [`halve`] keeps the stronger half of the beats, in the same meter.
 //!
 //! The thresholds are a property of the network's activations, not of music (issue #15: with
-//! the first shipped network the same thresholds lowered the MIDI set's beat F); they were
-//! chosen on the MIDI development set with the network they ship with
-//! (`analysis/shipped/BEATS.md`).
+//! the first shipped network the same thresholds lowered the real set's beat F); they were
+//! chosen on the MIDI development set with the fine-tuned run the shipped network is blended
+//! from (`analysis/shipped/BEATS.md`).
 
 use super::bar_decoder::MIN_BPM;
 
@@ -79,36 +79,33 @@ pub fn halve(beats: &[ScoredBeat], meter: u8) -> Option<Vec<ScoredBeat>> {
     if !(span > 0.0 && halved_bpm >= MIN_BPM) {
         return None;
     }
-    let mean = |parity: usize| {
-        let kept: Vec<f32> = beats
-            .iter()
-            .skip(parity)
-            .step_by(2)
-            .map(|b| b.beat)
-            .collect();
-        kept.iter().sum::<f32>() / kept.len().max(1) as f32
-    };
-    let parity = usize::from(mean(1) > mean(0));
+    let beat_at = |parity| strided_mean(beats, parity, 2, |b| b.beat);
+    let parity = usize::from(beat_at(1) > beat_at(0));
     let mut kept: Vec<ScoredBeat> = beats.iter().skip(parity).step_by(2).copied().collect();
     let meter = usize::from(meter.max(1));
+    let down_at = |phase| strided_mean(&kept, phase, meter, |b| b.downbeat);
     let phase = (0..meter)
-        .max_by(|&a, &b| {
-            let down = |phase: usize| {
-                let at: Vec<f32> = kept
-                    .iter()
-                    .skip(phase)
-                    .step_by(meter)
-                    .map(|b| b.downbeat)
-                    .collect();
-                at.iter().sum::<f32>() / at.len().max(1) as f32
-            };
-            down(a).total_cmp(&down(b))
-        })
+        .max_by(|&a, &b| down_at(a).total_cmp(&down_at(b)))
         .unwrap_or(0);
     for (i, beat) in kept.iter_mut().enumerate() {
         beat.beat_in_bar = ((i + meter - phase) % meter) as u8;
     }
     Some(kept)
+}
+
+/// The mean of `value` over every `step`-th beat from `start` (0 when there is none).
+fn strided_mean(
+    beats: &[ScoredBeat],
+    start: usize,
+    step: usize,
+    value: impl Fn(&ScoredBeat) -> f32,
+) -> f32 {
+    let (sum, n) = beats
+        .iter()
+        .skip(start)
+        .step_by(step)
+        .fold((0.0, 0usize), |(s, n), b| (s + value(b), n + 1));
+    sum / n.max(1) as f32
 }
 
 #[cfg(test)]

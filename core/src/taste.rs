@@ -158,6 +158,15 @@ pub fn track_mean(features: &FeatureMatrix) -> [f32; SUMMARY_WIDTH] {
     mean_summary(features, 0..features.beats())
 }
 
+/// [`TasteLayer::gate`] of a layer with this `bound` and `floor`, for a learner that fixes the
+/// gates before it has weights.
+pub fn gate(bound: f32, floor: Option<f32>, score: f32) -> f32 {
+    match floor {
+        None => 1.0,
+        Some(floor) => 1.0 / (1.0 + (-(score - floor) * 4.0 / bound).exp()),
+    }
+}
+
 /// A user's taste: weights on the summary, whose sum, held within `±bound` by a tanh, is added
 /// to the transformer's score. The bound lets a taste reorder edits the transformer finds about
 /// as good, and keeps it from overturning a clear difference in craft. With a floor, the
@@ -232,10 +241,7 @@ impl TasteLayer {
     /// `score + offset` from ever falling as `score` rises (the logistic's slope is at most
     /// `1 / (4 width)` and the offset at most `bound`).
     pub fn gate(&self, score: f32) -> f32 {
-        match self.floor {
-            None => 1.0,
-            Some(floor) => 1.0 / (1.0 + (-(score - floor) * 4.0 / self.bound).exp()),
-        }
+        gate(self.bound, self.floor, score)
     }
 
     /// The layer's addition to the score of an edit the transformer scores `score`:

@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use super::{CurvePoint, FinetuneOptions};
 use crate::pair_set::PairSet;
 use cutscore_core::prefs::Preference;
-use cutscore_core::taste::{TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
+use cutscore_core::taste::{TASTE_INPUTS, TasteLayer, gate, taste_inputs, track_mean};
 use cutscore_reward::scoring::{Track, score_edits};
 use cutscore_reward::{ModelError, RewardModel};
 
@@ -268,12 +268,14 @@ pub(crate) fn solve(rows: &[Row], settings: Settings, floor: Option<f32>) -> Tas
         .map(|r| (scaled(&r.chosen), scaled(&r.rejected)))
         .collect();
     // The gate of each side depends on the transformer's score alone: fixed for the solve.
-    let shape = TasteLayer::new(vec![0.0; TASTE_INPUTS], bound)
-        .and_then(|l| l.with_floor(floor))
-        .expect("a bound from the grid and a floor from finite scores");
     let gates: Vec<(f32, f32)> = rows
         .iter()
-        .map(|r| (shape.gate(r.chosen_score), shape.gate(r.rejected_score)))
+        .map(|r| {
+            (
+                gate(bound, floor, r.chosen_score),
+                gate(bound, floor, r.rejected_score),
+            )
+        })
         .collect();
     let dot = |w: &[f32; TASTE_INPUTS], x: &[f32; TASTE_INPUTS]| -> f32 {
         w.iter().zip(x).map(|(a, b)| a * b).sum()
