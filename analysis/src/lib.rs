@@ -164,19 +164,24 @@ pub fn analyze_frames_with(
     frames: &[Frame],
     duration_s: f64,
 ) -> TrackAnalysis {
-    let activations = model.activations(frames);
-    let decoded = bar_decoder::decode(
-        &bar_decoder::StateSpace::default(),
-        &activations,
-        duration_s,
-    );
+    analyze_activations(frames, &model.activations(frames), duration_s)
+}
+
+/// [`analyze_frames_with`] from given activations, one per frame (another network's, to
+/// compare decoders and networks apart).
+pub fn analyze_activations(
+    frames: &[Frame],
+    activations: &[beat_model::Activation],
+    duration_s: f64,
+) -> TrackAnalysis {
+    let decoded = bar_decoder::decode(&bar_decoder::StateSpace::default(), activations, duration_s);
     let mut grid = decoded.grid;
     let mut features = beat_features::track_features(frames, &grid);
     let downbeat_log_odds: Vec<f32> = grid
         .beats
         .iter()
         .map(|&t| {
-            let around = bar_phase::around(&activations, frontend::frame_index_at(t));
+            let around = bar_phase::around(activations, frontend::frame_index_at(t));
             bar_phase::downbeat_log_odds(around)
         })
         .collect();

@@ -12,6 +12,10 @@
 //!   (mir_eval's rules, first 5 s discarded) of the offline tracker on every song of `DIR`.
 //! - `trainer beats blend FROM TO --weight T --out M`: the weights a fraction `T` of the way
 //!   from model `FROM` to model `TO` (a fine-tuned model and the one it started from).
+//! - `trainer beats activations DIR --out ACT_DIR`: the network's per-frame probabilities of
+//!   every song, as `NAME.activations.json`; `trainer beats eval DIR --activations ACT_DIR`
+//!   decodes such files (from any network, at any frame rate) instead of the network's, so
+//!   networks and decoders can be compared apart (`bench/activation_swap.py`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,6 +57,29 @@ enum BeatsCommand {
     Eval(EvalArgs),
     /// Interpolate the weights of two beat models of the same architecture.
     Blend(BlendArgs),
+    /// Write the network's beat and downbeat probabilities of every song of a folder.
+    Activations(ActivationsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ActivationsArgs {
+    /// Folder of `*.wav` files with `*.truth.json` beside each.
+    dir: PathBuf,
+    /// Folder to write `NAME.activations.json` into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Beat model [default: the shipped one].
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+/// Per-frame probabilities of one song, at `fps` frames per second from `first_s`.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct ActivationsFile {
+    fps: f64,
+    first_s: f64,
+    beat: Vec<f32>,
+    downbeat: Vec<f32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,6 +140,10 @@ pub struct TrainArgs {
     /// Channels of a new model.
     #[arg(long, default_value_t = BeatModelConfig::default().channels)]
     channels: usize,
+    /// Blocks of a new model whose dilation is at most this look ahead (centred taps); the
+    /// look-ahead is 1 + the sum of their dilations, in frames.
+    #[arg(long, default_value_t = BeatModelConfig::default().centred_up_to)]
+    centred_up_to: usize,
     /// Where to train: auto (CUDA if available), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -131,6 +162,10 @@ pub struct EvalArgs {
     /// Also run the streaming tracker (as the plugin does, in blocks of 512 frames).
     #[arg(long)]
     streaming: bool,
+    /// Decode these activations (`NAME.activations.json`, any frame rate) instead of the
+    /// network's.
+    #[arg(long)]
+    activations: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -138,7 +173,75 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         BeatsCommand::Train(args) => train(args),
         BeatsCommand::Eval(args) => eval(args),
         BeatsCommand::Blend(args) => blend(args),
+        BeatsCommand::Activations(args) => write_activations(args),
     }
+}
+
+fn write_activations(args: ActivationsArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(path) => beat_file::read(path)?,
+        None => beat_model::shipped().clone(),
+    };
+    std::fs::create_dir_all(&args.out)?;
+    for song in read_folder(&args.dir)? {
+        let a = model.activations(&song.frames);
+        let file = ActivationsFile {
+            fps: frontend::frame_rate(),
+            first_s: frontend::frame_time(0),
+            beat: a.iter().map(|a| a.beat).collect(),
+            downbeat: a.iter().map(|a| a.downbeat).collect(),
+        };
+        let path = args.out.join(format!("{}.activations.json", song.name));
+        std::fs::write(&path, serde_json::to_string(&file)?)?;
+    }
+    Ok(())
+}
+
+/// Activations read from `dir` for `song`, at the front end's frames.
+fn read_activations(dir: &Path, song: &ScoredSong) -> anyhow::Result<Vec<beat_model::Activation>> {
+    let path = dir.join(format!("{}.activations.json", song.name));
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (expected `trainer beats activations` or bench/activation_swap.py output)",
+            path.display()
+        )
+    })?;
+    let file: ActivationsFile =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if !(file.fps > 0.0 && file.fps.is_finite() && file.first_s.is_finite()) {
+        bail!(
+            "{}: fps {} and first_s {}; expected a positive frame rate and a finite start",
+            path.display(),
+            file.fps,
+            file.first_s
+        );
+    }
+    Ok(resample(&file, song.frames.len()))
+}
+
+/// `frames` front-end frames of `file`'s activations: at each frame the largest value within
+/// half a front-end frame of its centre (so a peak between two source frames survives).
+fn resample(file: &ActivationsFile, frames: usize) -> Vec<beat_model::Activation> {
+    let half = 0.5 / frontend::frame_rate();
+    let at = |values: &[f32], t: f64| -> f32 {
+        let lo = ((t - half - file.first_s) * file.fps).ceil().max(0.0) as usize;
+        let hi = ((t + half - file.first_s) * file.fps).floor().max(0.0) as usize;
+        values
+            .get(lo..=hi.min(values.len().saturating_sub(1)))
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .fold(0.0, f32::max)
+    };
+    (0..frames)
+        .map(|k| {
+            let t = frontend::frame_time(k);
+            beat_model::Activation {
+                beat: at(&file.beat, t),
+                downbeat: at(&file.downbeat, t),
+            }
+        })
+        .collect()
 }
 
 fn blend(args: BlendArgs) -> anyhow::Result<()> {
@@ -254,6 +357,14 @@ fn score_frames(
     truth: &SongTruth,
 ) -> anyhow::Result<SongScores> {
     let decoded = analyze_frames_with(model, frames, duration_s);
+    score_decoded(name, decoded, truth)
+}
+
+fn score_decoded(
+    name: &str,
+    decoded: cutscore_analysis::TrackAnalysis,
+    truth: &SongTruth,
+) -> anyhow::Result<SongScores> {
     let grid = &decoded.grid;
     let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
     let beats = metrics::evaluate(&truth.beats, &grid.beats)?;
@@ -361,7 +472,18 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let scores = songs
         .iter()
         .map(|song| {
-            let mut scores = score_song(&model, song)?;
+            let mut scores = match &args.activations {
+                Some(dir) => score_decoded(
+                    &song.name,
+                    cutscore_analysis::analyze_activations(
+                        &song.frames,
+                        &read_activations(dir, song)?,
+                        song.duration_s,
+                    ),
+                    &song.truth,
+                )?,
+                None => score_song(&model, song)?,
+            };
             if args.streaming {
                 let (f, downbeat_f, capture_downbeat_f) = score_streaming(&model, song)?;
                 scores.streaming_f = Some(f);
@@ -576,6 +698,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         Some(model) => model.config().clone(),
         None => BeatModelConfig {
             channels: args.channels,
+            centred_up_to: args.centred_up_to,
             ..BeatModelConfig::default()
         },
     };
@@ -697,4 +820,33 @@ fn held_out_f(model: &BeatModel, songs: &[BeatExample]) -> anyhow::Result<(f32, 
     }
     let n = songs.len().max(1) as f64;
     Ok(((beat / n) as f32, (down / n) as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peak at 1 s in 100 fps activations lands on the front-end frame nearest 1 s, whole,
+    /// and nowhere else; a downbeat past the end of the file is not invented.
+    #[test]
+    fn resampling_keeps_a_peak_on_its_nearest_frame() {
+        let mut beat = vec![0.0f32; 300];
+        beat[100] = 0.9;
+        let file = ActivationsFile {
+            fps: 100.0,
+            first_s: 0.0,
+            beat,
+            downbeat: vec![0.0; 300],
+        };
+        let frames = (3.5 * frontend::frame_rate()) as usize;
+        let out = resample(&file, frames);
+        assert_eq!(out.len(), frames);
+        let nearest = frontend::frame_index_at(1.0);
+        assert_eq!(out[nearest].beat, 0.9);
+        let elsewhere: Vec<usize> = (0..frames)
+            .filter(|&k| k != nearest && out[k].beat > 0.0)
+            .collect();
+        assert!(elsewhere.is_empty(), "peak copied to frames {elsewhere:?}");
+        assert!(out.iter().all(|a| a.downbeat == 0.0));
+    }
 }
