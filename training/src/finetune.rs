@@ -114,9 +114,11 @@ pub struct FinetuneReport {
     /// layer (`None` without them).
     pub base_accuracy_before: Option<f32>,
     pub base_accuracy_after: Option<f32>,
-    /// The sparsity (L1 strength) the layer was learned with, and its bound.
+    /// The sparsity (L1 strength) the layer was learned with, its bound, and whether it fades
+    /// out below the edits the user judged.
     pub sparsity: f64,
     pub bound: f32,
+    pub gated: bool,
     pub base_model: String,
     pub model_id: String,
     pub written: PathBuf,
@@ -243,8 +245,10 @@ pub fn finetune(
             .as_ref()
             .and_then(|l| accuracy(&held_out, Some(l))),
         stop_reason: Some(format!(
-            "taste layer: sparsity {}, bound {}",
-            settings.sparsity, settings.bound
+            "taste layer: sparsity {}, bound {}, {}",
+            settings.sparsity,
+            settings.bound,
+            if settings.gated { "gated" } else { "ungated" }
         )),
         wall_seconds: Some(started.elapsed().as_secs_f64()),
         device: Some(format!("{:?}", target.device.location())),
@@ -273,6 +277,7 @@ pub fn finetune(
         base_accuracy_after: accuracy(&skill_rows, Some(&layer)),
         sparsity: settings.sparsity,
         bound: settings.bound,
+        gated: settings.gated,
         base_model: base.info.model_id.clone(),
         model_id,
         written: target.out.to_path_buf(),

@@ -53,6 +53,7 @@ impl Default for TeachOptions {
             settings: Settings {
                 sparsity: 0.01,
                 bound: 8.0,
+                gated: true,
             },
             replay: 1.0,
             target: 0.9,

@@ -160,11 +160,16 @@ fn print_report(report: &FinetuneReport, curve: Option<&std::path::Path>) {
         println!("learning curve drawn to {}", path.display());
     }
     println!(
-        "wrote {} (model {}, taste layer with sparsity {} and bound {}) in {:.1} s",
+        "wrote {} (model {}, taste layer with sparsity {} and bound {}, {}) in {:.1} s",
         report.written.display(),
         report.model_id,
         report.sparsity,
         report.bound,
+        if report.gated {
+            "fading out below the edits you judged"
+        } else {
+            "acting on every edit"
+        },
         report.seconds
     );
     if let Some(backup) = &report.backup {

@@ -45,7 +45,11 @@ impl TasteArgs {
             settings: self
                 .sparsity
                 .zip(self.bound)
-                .map(|(sparsity, bound)| Settings { sparsity, bound }),
+                .map(|(sparsity, bound)| Settings {
+                    sparsity,
+                    bound,
+                    gated: true,
+                }),
             replay: self.replay,
             craft_slack: self.craft_slack / 100.0,
             seed,

@@ -7,7 +7,8 @@
 //! Bradley–Terry loss of that margin plus `sparsity |w|_1` (and a light ridge) on standardised
 //! inputs, so a taste uses the few inputs it needs. The gate `g` (1 above the layer's floor,
 //! fading below it, [`TasteLayer::gate`]) is fixed before the solve: the floor is
-//! [`FLOOR_PERCENTILE`] of the transformer's scores of the edits the user judged.
+//! [`FLOOR_PERCENTILE`] of the transformer's scores of the edits the user judged. Whether to
+//! gate at all is chosen with the sparsity and the bound ([`GATES`]).
 //!
 //! This is 27 weights and at most a few thousand rows, so it is solved here in plain Rust, by
 //! FISTA with an explicit gradient (written by hand: candle has no proximal step for the L1
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rayon::prelude::*;
 
 use super::{CurvePoint, FinetuneOptions};
 use crate::pair_set::PairSet;
@@ -47,11 +49,19 @@ const RIDGE: f32 = 1e-3;
 /// #18's study; 10 is the middle).
 pub const FLOOR_PERCENTILE: f32 = 10.0;
 
-/// An L1 (sparsity) strength and a bound.
+/// Whether the layer fades out below its floor, tried both ways by cross-validation. The gate
+/// keeps a taste from overturning the craft of edits far below what the user judged, which
+/// most tastes need; a taste the transformer's scores already lean against (keep the chorus,
+/// cut long) can need the layer to act on the lower-scored edits too, and the held-out songs
+/// tell which (issue #18, session 17).
+pub const GATES: [bool; 2] = [true, false];
+
+/// An L1 (sparsity) strength, a bound, and whether the layer is gated by a floor.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub sparsity: f64,
     pub bound: f32,
+    pub gated: bool,
 }
 
 /// One pair: the transformer's scores, both summaries, the label's confidence and the pair's
@@ -236,7 +246,7 @@ pub(crate) fn fit(
     solve(
         &training_rows(user, replay, replay_weight),
         settings,
-        user.floor(),
+        user.floor().filter(|_| settings.gated),
     )
 }
 
@@ -344,15 +354,15 @@ pub(super) fn choose_solves(songs: usize) -> usize {
     if songs < 2 {
         0
     } else {
-        songs.min(FOLDS) * SPARSITIES.len() * BOUNDS.len()
+        songs.min(FOLDS) * SPARSITIES.len() * BOUNDS.len() * GATES.len()
     }
 }
 
-/// Chooses the sparsity and bound by cross-validation over songs, user and replay alike: of the
-/// settings whose layers keep the replayed pairs' held-out accuracy within
-/// `options.craft_slack` of the transformer's own, the one with the lowest held-out log loss on the user's pairs (when
-/// none does, the one that keeps the most). One user song: no cross-validation, the mildest
-/// bound and the middle sparsity.
+/// Chooses the sparsity, the bound and the gate by cross-validation over songs, user and replay
+/// alike: of the settings whose layers keep the replayed pairs' held-out accuracy within
+/// `options.craft_slack` of the transformer's own, the one with the lowest held-out log loss
+/// on the user's pairs (when none does, the one that keeps the most; ties keep the gate). One
+/// user song: no cross-validation, the mildest bound, the middle sparsity, gated.
 pub(super) fn choose(
     user: &Rows,
     replay: &Rows,
@@ -363,6 +373,7 @@ pub(super) fn choose(
         return Settings {
             sparsity: SPARSITIES[SPARSITIES.len() / 2],
             bound: BOUNDS[0],
+            gated: true,
         };
     }
     let folds = user.songs.len().min(FOLDS);
@@ -391,16 +402,37 @@ pub(super) fn choose(
         / replay_rows as f32;
     // (feasible, skill, -loss, settings): the best is the largest.
     let mut best: Option<(bool, f32, f64, Settings)> = None;
-    for &sparsity in &SPARSITIES {
-        for &bound in &BOUNDS {
-            let settings = Settings { sparsity, bound };
-            let (mut loss, mut kept) = (0.0, 0.0);
-            for (rows, floor, user_test, replay_test) in &splits {
-                let layer = solve(rows, settings, *floor);
-                loss += mean_log_loss(user_test, &layer);
-                kept += kept_by(Some(&layer), replay_test);
-                progress();
-            }
+    let grid: Vec<Settings> = SPARSITIES
+        .iter()
+        .flat_map(|&sparsity| {
+            BOUNDS.iter().flat_map(move |&bound| {
+                GATES.iter().map(move |&gated| Settings {
+                    sparsity,
+                    bound,
+                    gated,
+                })
+            })
+        })
+        .collect();
+    // Held-out loss and kept replay pairs of one setting, summed over the folds in order.
+    let measure = |settings: &Settings| {
+        splits
+            .iter()
+            .map(|(rows, floor, user_test, replay_test)| {
+                let layer = solve(rows, *settings, floor.filter(|_| settings.gated));
+                (
+                    mean_log_loss(user_test, &layer),
+                    kept_by(Some(&layer), replay_test),
+                )
+            })
+            .fold((0.0, 0.0), |(l, k), (dl, dk)| (l + dl, k + dk))
+    };
+    // The solves are independent: as many settings at a time as there are threads, then
+    // progress and the choice in the grid's order, so the result is the same on any machine.
+    for chunk in grid.chunks(rayon::current_num_threads().max(1)) {
+        let measured: Vec<(f64, f32)> = chunk.par_iter().map(measure).collect();
+        for (&settings, (loss, kept)) in chunk.iter().zip(measured) {
+            (0..splits.len()).for_each(|_| progress());
             let skill = kept / replay_rows as f32;
             let feasible = skill >= base - options.craft_slack;
             let candidate = (
@@ -453,4 +485,55 @@ pub(super) fn learning_curve(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of `songs` songs where the user always prefers the edit with the larger first input
+    /// although the transformer scores it `lean` points lower; scores spread over 4-6.
+    fn opposed_rows(songs: usize, lean: f32) -> Rows {
+        let songs = (0..songs)
+            .map(|s| {
+                let rows = (0..10)
+                    .map(|i| {
+                        let score = 4.0 + 0.2 * i as f32 + 0.03 * s as f32;
+                        let mut chosen = [0.0; TASTE_INPUTS];
+                        chosen[0] = 1.0 + 0.1 * (i % 3) as f32;
+                        Row::new((score, score + lean), chosen, [0.0; TASTE_INPUTS])
+                    })
+                    .collect();
+                (format!("song{s}"), rows)
+            })
+            .collect();
+        Rows { songs }
+    }
+
+    /// A taste the transformer leans against on every edit the user judged is learned at full
+    /// strength there: the gate, which halves the layer at the lowest scores the user heard,
+    /// loses on the held-out songs and cross-validation drops it.
+    #[test]
+    fn cross_validation_drops_the_gate_for_a_taste_the_scores_lean_against() {
+        let user = opposed_rows(6, 1.5);
+        let settings = choose(&user, &Rows::default(), &FinetuneOptions::default(), || {});
+        assert!(!settings.gated, "{settings:?}");
+        let layer = fit(&user, &Rows::default(), 1.0, settings);
+        assert_eq!(layer.floor(), None);
+        assert_eq!(accuracy(&user, Some(&layer)), Some(1.0));
+        // Gated with the same settings, the layer is weaker on the lowest-scored pairs.
+        let gated = fit(
+            &user,
+            &Rows::default(),
+            1.0,
+            Settings {
+                gated: true,
+                ..settings
+            },
+        );
+        assert!(gated.floor().is_some());
+        let lowest = &user.songs[0].1[0];
+        assert!(lowest.margin_with(Some(&gated)) < lowest.margin_with(Some(&layer)));
+        assert!(mean_log_loss(&user, &gated) > mean_log_loss(&user, &layer));
+    }
 }

@@ -163,6 +163,7 @@ fn one_song_is_learned_without_a_measure_and_bad_options_are_refused() {
             settings: Some(Settings {
                 sparsity: 0.1,
                 bound: 0.0,
+                gated: true,
             }),
             ..FinetuneOptions::default()
         },
