@@ -109,18 +109,6 @@ pub struct Augment {
     pub shift: i32,
     /// Noise power added to every band, relative to full scale (0: none).
     pub noise: f32,
-    /// An echo of the bands from this one up, half a beat later, so the "and"s sound as
-    /// loud as the beats there (eighth-note guitars and hats over a kick on the beat).
-    pub offbeat_echo: Option<OffbeatEcho>,
-}
-
-/// The echo of [`Augment::offbeat_echo`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OffbeatEcho {
-    /// First band echoed (the bands below keep only the beat's own sound).
-    pub from_band: usize,
-    /// The echo's power relative to the original, in normalised units (20 dB each, <= 0).
-    pub gain: f32,
 }
 
 impl Augment {
@@ -132,13 +120,11 @@ impl Augment {
             tilt: [0.0; INPUT_BANDS],
             shift: 0,
             noise: 0.0,
-            offbeat_echo: None,
         }
     }
 
-    /// A random draw; with probability `offbeat_echo` it adds an [`OffbeatEcho`] (drawn after
-    /// everything else, so a run without echoes draws what it always did).
-    pub fn draw(rng: &mut StdRng, offbeat_echo: f64) -> Self {
+    /// A random draw.
+    pub fn draw(rng: &mut StdRng) -> Self {
         let stretch = 2f64.powf(rng.random_range(-0.32..0.32));
         let gain = rng.random_range(-0.6..0.3f32);
         let slope = rng.random_range(-0.4..0.4f32);
@@ -161,18 +147,12 @@ impl Augment {
         } else {
             0.0
         };
-        let offbeat_echo =
-            (offbeat_echo > 0.0 && rng.random_bool(offbeat_echo.min(1.0))).then(|| OffbeatEcho {
-                from_band: rng.random_range(3..12),
-                gain: rng.random_range(-0.45..0.0f32),
-            });
         Self {
             stretch,
             gain,
             tilt,
             shift,
             noise,
-            offbeat_echo,
         }
     }
 
@@ -187,32 +167,20 @@ impl Augment {
         out: &mut [f32],
     ) {
         let n = example.mel.len();
-        // The mel value of `band` at fractional source frame `pos`, interpolated.
-        let value = |pos: f64, band: usize| -> f32 {
-            let i = pos.floor();
-            let w = (pos - i) as f32;
-            let at = |k: f64| -> f32 {
-                if k >= 0.0 && (k as usize) < n {
-                    example.mel[k as usize][band]
-                } else {
-                    MEL_FLOOR
-                }
-            };
-            at(i) * (1.0 - w) + at(i + 1.0) * w
-        };
         for j in 0..frames {
             let pos = start + j as f64 * self.stretch;
-            let echo = self
-                .offbeat_echo
-                .and_then(|e| Some((e, pos - half_beat_frames(&example.beats, pos)?)));
+            let i = pos.floor();
+            let w = (pos - i) as f32;
+            let at = |k: f64| -> Option<&[f32; INPUT_BANDS]> {
+                (k >= 0.0 && (k as usize) < n).then(|| &example.mel[k as usize])
+            };
+            let (a, b) = (at(i), at(i + 1.0));
             let noise = self.noise * rng.random_range(0.5..1.5f32);
             for band in 0..INPUT_BANDS {
                 let src = (band as i32 - self.shift).clamp(0, INPUT_BANDS as i32 - 1) as usize;
-                let mut v = value(pos, src);
-                if let Some((e, from)) = echo.filter(|(e, _)| band >= e.from_band) {
-                    v = power_sum(v, value(from, src) + e.gain);
-                }
-                v = v + self.gain + self.tilt[band];
+                let va = a.map_or(MEL_FLOOR, |f| f[src]);
+                let vb = b.map_or(MEL_FLOOR, |f| f[src]);
+                let mut v = va * (1.0 - w) + vb * w + self.gain + self.tilt[band];
                 if noise > 0.0 {
                     let power = 10f32.powf(2.0 * v - 6.0) + noise;
                     v = (power.log10() + 6.0) / 2.0;
@@ -221,19 +189,6 @@ impl Augment {
             }
         }
     }
-}
-
-/// Half the beat interval around source frame `pos`, in frames (`None` outside the beats).
-fn half_beat_frames(beats: &[f64], pos: f64) -> Option<f64> {
-    let i = beats.partition_point(|&t| frame_at(t) <= pos);
-    let (a, b) = (beats.get(i.checked_sub(1)?)?, beats.get(i)?);
-    Some((b - a) * frame_rate() / 2.0)
-}
-
-/// Two normalised log-mel values (power `10^(2v - 6)`) added as powers.
-fn power_sum(a: f32, b: f32) -> f32 {
-    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
-    hi + (1.0 + 10f32.powf(2.0 * (lo - hi))).log10() / 2.0
 }
 
 /// Optimisation settings.
@@ -245,8 +200,6 @@ pub struct TrainSettings {
     pub batch: usize,
     /// Frames per excerpt.
     pub excerpt_frames: usize,
-    /// Share of excerpts with an [`OffbeatEcho`].
-    pub offbeat_echo: f64,
 }
 
 impl Default for TrainSettings {
@@ -256,7 +209,6 @@ impl Default for TrainSettings {
             weight_decay: 1e-4,
             batch: 8,
             excerpt_frames: 1024,
-            offbeat_echo: 0.0,
         }
     }
 }
@@ -314,7 +266,7 @@ impl BeatTrainer {
         let mut weights = vec![0.0f32; batch * OUTPUTS * frames];
         for b in 0..batch {
             let example = &examples[rng.random_range(0..examples.len())];
-            let augment = Augment::draw(rng, self.settings.offbeat_echo);
+            let augment = Augment::draw(rng);
             let span = frames as f64 * augment.stretch;
             let start = if (example.mel.len() as f64) > span {
                 rng.random_range(0.0..example.mel.len() as f64 - span)
@@ -416,67 +368,45 @@ mod tests {
         }
     }
 
-    fn excerpt(augment: &Augment, example: &BeatExample) -> Vec<f32> {
+    #[test]
+    fn identity_keeps_the_spectrum_and_targets_sit_on_the_beats() {
+        let example = clicks();
         let mut out = vec![0.0; INPUT_BANDS * 200];
         let mut rng = StdRng::seed_from_u64(1);
-        augment.apply(example, 0.0, 200, &mut rng, &mut out);
-        out
-    }
-
-    #[test]
-    fn identity_keeps_the_spectrum() {
-        let example = clicks();
-        let out = excerpt(&Augment::identity(), &example);
+        Augment::identity().apply(&example, 0.0, 200, &mut rng, &mut out);
         for (k, frame) in example.mel.iter().enumerate() {
             for (band, &v) in frame.iter().enumerate() {
                 assert_eq!(out[band * 200 + k], v, "frame {k} band {band}");
             }
         }
+        let targets = Targets::new(&example, 0.0, 1.0, 200);
+        for k in (10..200).step_by(20) {
+            assert_eq!(targets.values[k], 1.0);
+            assert_eq!((targets.values[k - 1], targets.values[k + 1]), (0.5, 0.5));
+            assert_eq!(targets.values[k + 5], 0.0);
+        }
+        // Downbeats every fourth beat, in the second row.
+        assert_eq!(targets.values[200 + 10], 1.0);
+        assert_eq!(targets.values[200 + 30], 0.0);
+        assert_eq!(targets.values[200 + 90], 1.0);
     }
 
-    /// Half a beat after each click its upper bands sound again at the echo's gain; the bands
-    /// below stay quiet, and nothing moves on the beats.
+    /// Stretching by 2 reads every other source frame: the clicks land every 10 frames.
     #[test]
-    fn offbeat_echo_repeats_the_upper_bands_half_a_beat_later() {
+    fn a_stretch_moves_spectrum_and_targets_together() {
         let example = clicks();
         let augment = Augment {
-            offbeat_echo: Some(OffbeatEcho {
-                from_band: 5,
-                gain: -0.3,
-            }),
+            stretch: 2.0,
             ..Augment::identity()
         };
-        let out = excerpt(&augment, &example);
-        let at = |band: usize, k: usize| out[band * 200 + k];
-        for beat in [30, 50, 110] {
-            let and = beat + 10;
-            assert!((at(0, and) + 1.0).abs() < 1e-6 && (at(4, and) + 1.0).abs() < 1e-6);
-            // 1.0 - 0.3 = 0.7 added as power to the floor's -1.0: a hair above 0.7.
-            assert!((at(5, and) - 0.7).abs() < 1e-3, "{}", at(5, and));
-            assert!((at(INPUT_BANDS - 1, and) - 0.7).abs() < 1e-3);
-            // The beat itself has the echo of the quiet "and" before it: the same, to 1e-3.
-            assert!((at(20, beat) - 1.0).abs() < 1e-3);
+        let mut out = vec![0.0; INPUT_BANDS * 90];
+        let mut rng = StdRng::seed_from_u64(1);
+        augment.apply(&example, 0.0, 90, &mut rng, &mut out);
+        let targets = Targets::new(&example, 0.0, 2.0, 90);
+        for k in (5..90).step_by(10) {
+            assert_eq!(out[k], 1.0, "frame {k}");
+            assert_eq!(targets.values[k], 1.0, "frame {k}");
         }
-        // Before the first beat there is no beat interval, so no echo.
-        assert_eq!(at(20, 5), -1.0);
-        assert_eq!(power_sum(0.5, 0.5), 0.5 + 2f32.log10() / 2.0);
-    }
-
-    /// A run without echoes draws what it drew before echoes existed.
-    #[test]
-    fn draws_without_echoes_are_unchanged_by_them() {
-        let mut a = StdRng::seed_from_u64(3);
-        let mut b = StdRng::seed_from_u64(3);
-        let plain = Augment::draw(&mut a, 0.0);
-        let with = Augment::draw(&mut b, 1.0);
-        assert_eq!(plain.offbeat_echo, None);
-        assert!(with.offbeat_echo.is_some());
-        assert_eq!(
-            Augment {
-                offbeat_echo: None,
-                ..with
-            },
-            plain
-        );
+        assert_eq!(out[10], -1.0);
     }
 }

@@ -140,10 +140,6 @@ pub struct TrainArgs {
     /// Channels of a new model.
     #[arg(long, default_value_t = BeatModelConfig::default().channels)]
     channels: usize,
-    /// Share of excerpts whose upper bands get an echo half a beat later, so their "and"s
-    /// sound as loud as their beats there (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
-    offbeat_echo: f64,
     /// Blocks of a new model whose dilation is at most this look ahead (centred taps); the
     /// look-ahead is 1 + the sum of their dilations, in frames.
     #[arg(long, default_value_t = BeatModelConfig::default().centred_up_to)]
@@ -713,7 +709,6 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         learning_rate: args.lr,
         batch: args.batch,
         excerpt_frames: args.excerpt,
-        offbeat_echo: args.offbeat_echo,
         ..TrainSettings::default()
     };
     let mut trainer = BeatTrainer::new(net, varmap, selected.device.clone(), settings)?;
