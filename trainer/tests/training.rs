@@ -314,7 +314,8 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
     let backup = models.join("model.prev.safetensors");
     assert_eq!(std::fs::read(&backup).unwrap(), before_model);
     assert_ne!(std::fs::read(&base).unwrap(), before_model);
-    // `trainer info` shows the layer with its bound and floor; the backup has none.
+    // `trainer info` shows the layer with its bound, and its floor when cross-validation kept
+    // the gate (the report says which); the backup has none.
     let info = trainer()
         .args(["info", "--json"])
         .arg(&base)
@@ -324,10 +325,15 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
     let taste = &json(&info)["taste"];
     assert_eq!(taste["weights"].as_array().unwrap().len(), 27);
     assert!(taste["bound"].as_f64().unwrap() > 0.0);
-    assert!(
+    let gated = report["gated"]
+        .as_bool()
+        .expect("the report says whether the layer is gated");
+    assert_eq!(
         taste["floor"].as_f64().is_some_and(f64::is_finite),
+        gated,
         "{taste}"
     );
+    assert_eq!(taste["floor"].is_null(), !gated, "{taste}");
     let plain = trainer()
         .args(["info", "--json"])
         .arg(&backup)
