@@ -163,7 +163,7 @@ pub struct EvalArgs {
     #[arg(long)]
     streaming: bool,
     /// Decode these activations (`NAME.activations.json`, any frame rate) instead of the
-    /// network's.
+    /// network's (offline only: `--streaming` still runs the network).
     #[arg(long)]
     activations: Option<PathBuf>,
 }
@@ -339,16 +339,6 @@ struct SongScores {
     capture_downbeat_f: Option<f64>,
 }
 
-fn score_song(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<SongScores> {
-    score_frames(
-        model,
-        &song.name,
-        &song.frames,
-        song.duration_s,
-        &song.truth,
-    )
-}
-
 fn score_frames(
     model: &BeatModel,
     name: &str,
@@ -472,18 +462,15 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let scores = songs
         .iter()
         .map(|song| {
-            let mut scores = match &args.activations {
-                Some(dir) => score_decoded(
-                    &song.name,
-                    cutscore_analysis::analyze_activations(
-                        &song.frames,
-                        &read_activations(dir, song)?,
-                        song.duration_s,
-                    ),
-                    &song.truth,
-                )?,
-                None => score_song(&model, song)?,
+            let decoded = match &args.activations {
+                Some(dir) => cutscore_analysis::analyze_activations(
+                    &song.frames,
+                    &read_activations(dir, song)?,
+                    song.duration_s,
+                ),
+                None => analyze_frames_with(&model, &song.frames, song.duration_s),
             };
+            let mut scores = score_decoded(&song.name, decoded, &song.truth)?;
             if args.streaming {
                 let (f, downbeat_f, capture_downbeat_f) = score_streaming(&model, song)?;
                 scores.streaming_f = Some(f);
@@ -827,7 +814,7 @@ mod tests {
     use super::*;
 
     /// A peak at 1 s in 100 fps activations lands on the front-end frame nearest 1 s, whole,
-    /// and nowhere else; a downbeat past the end of the file is not invented.
+    /// and nowhere else (the frames past the file's 3 s end included).
     #[test]
     fn resampling_keeps_a_peak_on_its_nearest_frame() {
         let mut beat = vec![0.0f32; 300];

@@ -64,6 +64,14 @@ pub struct Settings {
     pub gated: bool,
 }
 
+impl Settings {
+    /// The floor a layer learned with these settings fades out below: `floor` when gated,
+    /// none otherwise.
+    fn floor(&self, floor: Option<f32>) -> Option<f32> {
+        floor.filter(|_| self.gated)
+    }
+}
+
 /// One pair: the transformer's scores, both summaries, the label's confidence and the pair's
 /// weight in the loss.
 #[derive(Debug, Clone)]
@@ -246,7 +254,7 @@ pub(crate) fn fit(
     solve(
         &training_rows(user, replay, replay_weight),
         settings,
-        user.floor().filter(|_| settings.gated),
+        settings.floor(user.floor()),
     )
 }
 
@@ -419,7 +427,7 @@ pub(super) fn choose(
         splits
             .iter()
             .map(|(rows, floor, user_test, replay_test)| {
-                let layer = solve(rows, *settings, floor.filter(|_| settings.gated));
+                let layer = solve(rows, *settings, settings.floor(*floor));
                 (
                     mean_log_loss(user_test, &layer),
                     kept_by(Some(&layer), replay_test),
