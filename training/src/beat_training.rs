@@ -7,6 +7,8 @@
 //! - [`Augment`]: drawn per excerpt: time stretch (0.8-1.25, interpolating frames, so tempo
 //!   and beat times change together), gain (-12 to +6 dB), a spectral tilt and bump (EQ), a
 //!   shift of one or two mel bands (pitch), and noise added in the power domain.
+//! - [`TrainingSet`]: the examples with each one's chance of being drawn (a share for the few
+//!   recordings beside many rendered songs).
 //! - [`BeatTrainer`]: AdamW over batches of excerpts with the frame-weighted binary
 //!   cross-entropy of [`crate::beat_net::loss`].
 
@@ -14,6 +16,8 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use rand::Rng;
+use rand::distr::Distribution;
+use rand::distr::weighted::{Error as WeightError, WeightedIndex};
 use rand::rngs::StdRng;
 
 use cutscore_analysis::beat_model::{INPUT_BANDS, OUTPUTS};
@@ -56,6 +60,53 @@ impl BeatExample {
     /// Length in seconds.
     pub fn seconds(&self) -> f64 {
         self.mel.len() as f64 / frame_rate()
+    }
+}
+
+/// The songs batches are drawn from, each with its chance of being drawn.
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    examples: Vec<BeatExample>,
+    pick: WeightedIndex<f64>,
+}
+
+impl TrainingSet {
+    /// Every song equally likely.
+    pub fn uniform(examples: Vec<BeatExample>) -> Result<Self, WeightError> {
+        Self::with_share(examples, Vec::new(), 0.0)
+    }
+
+    /// `favoured` songs drawn `share` of the time (0 to 1), `rest` the remainder; within each
+    /// group every song is equally likely. Recordings, few beside many rendered songs, would
+    /// otherwise be a sliver of the batches.
+    pub fn with_share(
+        rest: Vec<BeatExample>,
+        favoured: Vec<BeatExample>,
+        share: f64,
+    ) -> Result<Self, WeightError> {
+        let share = if favoured.is_empty() {
+            0.0
+        } else if rest.is_empty() {
+            1.0
+        } else {
+            share.clamp(0.0, 1.0)
+        };
+        let weights =
+            std::iter::repeat_n((1.0 - share) / rest.len().max(1) as f64, rest.len()).chain(
+                std::iter::repeat_n(share / favoured.len().max(1) as f64, favoured.len()),
+            );
+        let pick = WeightedIndex::new(weights)?;
+        let mut examples = rest;
+        examples.extend(favoured);
+        Ok(Self { examples, pick })
+    }
+
+    pub fn examples(&self) -> &[BeatExample] {
+        &self.examples
+    }
+
+    fn draw(&self, rng: &mut StdRng) -> &BeatExample {
+        &self.examples[self.pick.sample(rng)]
     }
 }
 
@@ -256,7 +307,7 @@ impl BeatTrainer {
     /// targets and weights `[batch, 2, frames]`.
     pub fn draw_batch(
         &self,
-        examples: &[BeatExample],
+        examples: &TrainingSet,
         rng: &mut StdRng,
     ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
         let frames = self.settings.excerpt_frames;
@@ -265,7 +316,7 @@ impl BeatTrainer {
         let mut targets = vec![0.0f32; batch * OUTPUTS * frames];
         let mut weights = vec![0.0f32; batch * OUTPUTS * frames];
         for b in 0..batch {
-            let example = &examples[rng.random_range(0..examples.len())];
+            let example = examples.draw(rng);
             let augment = Augment::draw(rng);
             let span = frames as f64 * augment.stretch;
             let start = if (example.mel.len() as f64) > span {
@@ -299,7 +350,7 @@ impl BeatTrainer {
     }
 
     /// One optimisation step on a drawn batch; returns its loss.
-    pub fn step(&mut self, examples: &[BeatExample], rng: &mut StdRng) -> candle_core::Result<f32> {
+    pub fn step(&mut self, examples: &TrainingSet, rng: &mut StdRng) -> candle_core::Result<f32> {
         let (mel, targets, weights) = self.draw_batch(examples, rng)?;
         let logits = self.net.forward(&mel, true)?;
         let loss = net::loss(&logits, &targets, &weights)?;
@@ -408,5 +459,28 @@ mod tests {
             assert_eq!(targets.values[k], 1.0, "frame {k}");
         }
         assert_eq!(out[10], -1.0);
+    }
+
+    fn named(name: &str) -> BeatExample {
+        BeatExample {
+            name: name.into(),
+            ..clicks()
+        }
+    }
+
+    /// One recording beside nine rendered songs, given a quarter of the draws, is drawn about
+    /// a quarter of the time (uniformly it would be a tenth).
+    #[test]
+    fn a_share_sets_how_often_the_favoured_songs_are_drawn() {
+        let rest: Vec<_> = (0..9).map(|i| named(&format!("song{i}"))).collect();
+        let set = TrainingSet::with_share(rest.clone(), vec![named("recording")], 0.25).unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        let hits = (0..4000)
+            .filter(|_| set.draw(&mut rng).name == "recording")
+            .count();
+        assert!((900..1100).contains(&hits), "{hits} of 4000");
+        let uniform = TrainingSet::uniform(rest).unwrap();
+        assert_eq!(uniform.examples().len(), 9);
+        assert!(TrainingSet::uniform(Vec::new()).is_err());
     }
 }

@@ -4,7 +4,8 @@
 //! - `trainer beats train --out beats.safetensors [--synth N] [--gm N] [--dir DIR]...`:
 //!   examples are synthetic songs (the synthesiser's voices), the same songs played by a
 //!   General MIDI SoundFont (`--gm`, see `crate::gm_songs`), and any folder of `*.wav` with a
-//!   `*.truth.json` beside it. A tenth of the songs (at least two) is held out; every
+//!   `*.truth.json` beside it; `--recorded DIR` adds recordings, all trained on and drawn a
+//!   fixed share of the time (`--recorded-share`). A tenth of the other songs is held out; every
 //!   `--eval-every` steps the held-out loss and the tracker's F-measures on them are measured,
 //!   and the best model so far (lowest held-out loss) is written to `--out`
 //!   atomically, so an interrupted run keeps its best and `--init` goes on from it.
@@ -35,7 +36,9 @@ use cutscore_core::grid::BeatGrid;
 use cutscore_reward::device::{self, DeviceChoice};
 use cutscore_synth::{SongSpec, SongTruth};
 use cutscore_training::beat_net as net;
-use cutscore_training::beat_training::{BeatExample, BeatTrainer, TrainSettings, learning_rate};
+use cutscore_training::beat_training::{
+    BeatExample, BeatTrainer, TrainSettings, TrainingSet, learning_rate,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -116,6 +119,13 @@ pub struct TrainArgs {
     /// Folders of `*.wav` with `*.truth.json` beside each (repeatable).
     #[arg(long)]
     dir: Vec<PathBuf>,
+    /// Folders of recordings (`*.wav` + `*.truth.json`, repeatable): all trained on, none held
+    /// out, and drawn --recorded-share of the time however few they are.
+    #[arg(long)]
+    recorded: Vec<PathBuf>,
+    /// Share of the excerpts drawn from --recorded (0 to 1).
+    #[arg(long, default_value_t = 0.25)]
+    recorded_share: f64,
     /// First song seed; also seeds excerpts and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -596,7 +606,17 @@ fn build_examples(args: &TrainArgs) -> anyhow::Result<Vec<BeatExample>> {
     for half in halves {
         examples.extend(half?);
     }
-    for dir in &args.dir {
+    examples.extend(read_examples(&args.dir)?);
+    if examples.len() < 4 {
+        bail!("{} training songs; expected at least 4", examples.len());
+    }
+    Ok(examples)
+}
+
+/// The songs of `dirs` as training examples.
+fn read_examples(dirs: &[PathBuf]) -> anyhow::Result<Vec<BeatExample>> {
+    let mut examples = Vec::new();
+    for dir in dirs {
         for song in read_folder(dir)? {
             examples.push(BeatExample {
                 name: song.name,
@@ -605,9 +625,6 @@ fn build_examples(args: &TrainArgs) -> anyhow::Result<Vec<BeatExample>> {
                 downbeats: song.truth.downbeats,
             });
         }
-    }
-    if examples.len() < 4 {
-        bail!("{} training songs; expected at least 4", examples.len());
     }
     Ok(examples)
 }
@@ -673,11 +690,21 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         .partition(|(i, _)| i % 10 == 9);
     let held_out: Vec<BeatExample> = held_out.into_iter().map(|(_, e)| e).collect();
     let training: Vec<BeatExample> = training.into_iter().map(|(_, e)| e).collect();
+    let recorded = read_examples(&args.recorded)?;
+    let recorded_seconds: f64 = recorded.iter().map(BeatExample::seconds).sum();
     log::info!(
-        "{} training songs, {} held out, {:.0} minutes in all, built in {:.0} s",
+        "{} training songs and {} recordings ({:.0} minutes, drawn {:.0} % of the time), {} held \
+         out, {:.0} minutes in all, built in {:.0} s",
         training.len(),
+        recorded.len(),
+        recorded_seconds / 60.0,
+        if recorded.is_empty() {
+            0.0
+        } else {
+            100.0 * args.recorded_share
+        },
         held_out.len(),
-        seconds / 60.0,
+        (seconds + recorded_seconds) / 60.0,
         started.elapsed().as_secs_f64()
     );
     let init = args.init.as_deref().map(beat_file::read).transpose()?;
@@ -702,12 +729,19 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(args.seed ^ 0xbea7);
     let mut metrics = BeatTrainingMetrics::default();
     let provenance = BeatProvenance {
-        songs: training.len(),
-        seconds: training.iter().map(BeatExample::seconds).sum(),
+        songs: training.len() + recorded.len(),
+        seconds: training.iter().map(BeatExample::seconds).sum::<f64>() + recorded_seconds,
         base_model: init.as_ref().map(|m| m.info.model_id.clone()),
         command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
         created: None,
     };
+    if !(0.0..=1.0).contains(&args.recorded_share) {
+        bail!(
+            "--recorded-share {} is not between 0 and 1",
+            args.recorded_share
+        );
+    }
+    let training = TrainingSet::with_share(training, recorded, args.recorded_share)?;
     let mut best = f32::INFINITY;
     let bar = progress(args.steps as u64, "steps");
     let mut running = 0.0f32;
