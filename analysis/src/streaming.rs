@@ -11,7 +11,9 @@
 //! frames (372 ms) later: latency of the analysis, never of the audio. They are filtered
 //! forward over the same tempo × bar-position state space the offline decoder searches
 //! ([`super::bar_filter`]), which reports each beat with its place in the bar and the meter,
-//! decided together. After a second of silence no beats are reported.
+//! decided together. A grid whose beats and bar lines alternate strong and weak is halved as it
+//! goes, as the offline tracker halves it ([`super::tempo_octave::OctaveGuard`]). After a second
+//! of silence no beats are reported.
 //!
 //! Features: [`StreamingAnalyzer::features_into`] computes the 121 features of a beat of any
 //! grid from the frames still in the ring, with the functions the offline path uses.
@@ -26,6 +28,7 @@ use super::beat_model::{self, Activation, ActivationStream, BeatModel};
 use super::decode::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use super::frontend::{Frame, FrameAnalyzer};
 use super::resample::ResampleError;
+use super::tempo_octave::{OctaveGuard, ScoredBeat};
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::BeatGrid;
 
@@ -145,6 +148,8 @@ struct BeatState {
     recent: [Activation; RECENT_ACTIVATIONS],
     /// Activations received (the next one's frame).
     activations_seen: usize,
+    /// Halves a grid that follows the "and"s.
+    octave: OctaveGuard,
 }
 
 impl Tracker {
@@ -164,6 +169,7 @@ impl Tracker {
                 level: 0.0,
                 recent: [Activation::default(); RECENT_ACTIVATIONS],
                 activations_seen: 0,
+                octave: OctaveGuard::default(),
             },
         }
     }
@@ -180,6 +186,7 @@ impl Tracker {
         beats.level = 0.0;
         beats.recent = [Activation::default(); RECENT_ACTIVATIONS];
         beats.activations_seen = 0;
+        beats.octave.reset();
     }
 
     /// Takes frame `k`; `report` receives the beats it reveals.
@@ -221,6 +228,7 @@ impl BeatState {
             level,
             recent,
             activations_seen,
+            octave,
             ..
         } = self;
         filter.push(activation, |beat| {
@@ -228,11 +236,6 @@ impl BeatState {
             if silence[k % silence.len()] >= SILENCE_ENDS_BEATS {
                 return;
             }
-            *tempo_bpm = f64::from(beat.tempo_bpm);
-            *meter = beat.meter;
-            // How much the beat stands out from the average frame.
-            let salience = (beat.strength - *level).clamp(0.0, 1.0);
-            *confidence += CONFIDENCE_RATE * (salience - *confidence);
             let mut near = [Activation::default(); 3];
             let mut n = 0;
             for j in k.saturating_sub(1)..=k + 1 {
@@ -241,11 +244,31 @@ impl BeatState {
                     n += 1;
                 }
             }
-            report(StreamingBeat {
+            let scored = ScoredBeat {
                 time_s: beat.time_s,
                 beat_in_bar: beat.beat_in_bar,
+                beat: beat.strength,
+                // The downbeat probability at the beat's frame, as the offline check reads it.
+                downbeat: if k < *activations_seen && k + RECENT_ACTIVATIONS >= *activations_seen {
+                    recent[k % RECENT_ACTIVATIONS].downbeat
+                } else {
+                    0.0
+                },
+            };
+            let Some(guarded) = octave.admit(scored, beat.meter) else {
+                return;
+            };
+            let tempo = beat.tempo_bpm / f32::from(guarded.tempo_divisor);
+            *tempo_bpm = f64::from(tempo);
+            *meter = beat.meter;
+            // How much the beat stands out from the average frame.
+            let salience = (beat.strength - *level).clamp(0.0, 1.0);
+            *confidence += CONFIDENCE_RATE * (salience - *confidence);
+            report(StreamingBeat {
+                time_s: beat.time_s,
+                beat_in_bar: guarded.beat_in_bar,
                 meter: beat.meter,
-                tempo_bpm: beat.tempo_bpm,
+                tempo_bpm: tempo,
                 confidence: *confidence,
                 downbeat_log_odds: bar_phase::downbeat_log_odds(&near[..n]),
             });

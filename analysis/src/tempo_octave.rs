@@ -5,21 +5,22 @@
 //! Such a grid gives itself away in the network's own probabilities: every other beat (the
 //! "and"s) has a much weaker beat probability than its neighbours, and every other bar line
 //! falls in the middle of a true bar, where the downbeat probability is lower. When both show,
-//! [`halve`] keeps the stronger half of the beats, in the same meter.
+//! [`halve`] keeps the stronger half of the beats, in the same meter. The streaming tracker
+//! makes the same check over its last [`WINDOW`] beats as they come ([`OctaveGuard`]).
 //!
 //! The thresholds are a property of the network's activations, not of music (issue #15: with
 //! the first shipped network the same thresholds lowered the real set's beat F); they were
-//! chosen on the MIDI development set with the fine-tuned run the shipped network is blended
-//! from (`analysis/shipped/BEATS.md`).
+//! chosen on the MIDI development set with the shipped network's activations
+//! (`analysis/shipped/BEATS.md`, "Tempo-octave thresholds for this model").
 
 use super::bar_decoder::MIN_BPM;
 
 /// Below this ratio of the weaker parity's mean beat probability to the stronger's, the beats
 /// alternate strong and weak.
-pub const BEAT_RATIO: f32 = 0.65;
+pub const BEAT_RATIO: f32 = 0.7;
 /// Below this ratio of the weaker parity's mean downbeat probability at the bar lines (odd
 /// against even bars) to the stronger's, every other bar line is not a downbeat.
-pub const BAR_RATIO: f32 = 0.65;
+pub const BAR_RATIO: f32 = 0.8;
 /// Beats needed before the check is made: fewer say too little about parity.
 const MIN_BEATS: usize = 16;
 
@@ -93,6 +94,127 @@ pub fn halve(beats: &[ScoredBeat], meter: u8) -> Option<Vec<ScoredBeat>> {
     Some(kept)
 }
 
+/// Beats of the streaming grid the streaming check looks back over.
+pub const WINDOW: usize = MIN_BEATS;
+/// [`BEAT_RATIO`] of the streaming check. Its own: over a window of 16 beats the ratios are
+/// noisier than over a song, and the offline thresholds halve real songs' streaming grids
+/// that are right (`analysis/shipped/BEATS.md`).
+pub const STREAMING_BEAT_RATIO: f32 = 0.65;
+/// [`BAR_RATIO`] of the streaming check.
+pub const STREAMING_BAR_RATIO: f32 = 0.65;
+/// A beat interval this far from the previous one (either way) is a new tempo: the check starts
+/// over on it.
+const TEMPO_JUMP: f64 = 1.4;
+/// The longest bar the streaming check counts (longer meters are counted in bars of this).
+const MAX_METER: usize = 8;
+
+/// The same check for the streaming tracker, over its last [`WINDOW`] beats: while they show
+/// both signs of a doubled grid, beats of the weaker parity are dropped and the stronger ones
+/// reported at half the tempo, counted into bars at the phase with the most downbeat
+/// probability. Fixed size: [`OctaveGuard::admit`] never allocates.
+#[derive(Debug, Clone)]
+pub struct OctaveGuard {
+    recent: [ScoredBeat; WINDOW],
+    /// Beats admitted since the last start (the parity of the next one).
+    seen: usize,
+    halving: bool,
+}
+
+/// A beat of the streaming grid after [`OctaveGuard::admit`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuardedBeat {
+    pub beat_in_bar: u8,
+    /// 1, or 2 while the grid is halved: the tempo is divided by it.
+    pub tempo_divisor: u8,
+}
+
+impl Default for OctaveGuard {
+    fn default() -> Self {
+        Self {
+            recent: [ScoredBeat {
+                time_s: 0.0,
+                beat_in_bar: 0,
+                beat: 0.0,
+                downbeat: 0.0,
+            }; WINDOW],
+            seen: 0,
+            halving: false,
+        }
+    }
+}
+
+impl OctaveGuard {
+    /// Starts over, as for a new stream.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Takes the next beat of the grid, in `meter`; `None` when it is dropped as an "and".
+    pub fn admit(&mut self, beat: ScoredBeat, meter: u8) -> Option<GuardedBeat> {
+        if self.seen >= 2 {
+            let last = self.recent[(self.seen - 1) % WINDOW].time_s;
+            let before = self.recent[(self.seen - 2) % WINDOW].time_s;
+            let ratio = (beat.time_s - last) / (last - before);
+            if !(1.0 / TEMPO_JUMP..=TEMPO_JUMP).contains(&ratio) {
+                self.reset();
+            }
+        }
+        let index = self.seen;
+        self.recent[index % WINDOW] = beat;
+        self.seen += 1;
+        let unchanged = GuardedBeat {
+            beat_in_bar: beat.beat_in_bar,
+            tempo_divisor: 1,
+        };
+        if self.seen < WINDOW {
+            return Some(unchanged);
+        }
+        // The window in order, oldest first; its first beat has the parity of `self.seen`
+        // (WINDOW is even).
+        let mut window = self.recent;
+        window.rotate_left(self.seen % WINDOW);
+        let span = window[WINDOW - 1].time_s - window[0].time_s;
+        let halved_bpm = 60.0 * (WINDOW - 1) as f64 / span / 2.0;
+        self.halving = match parity_ratios(&window) {
+            Some((beat_r, _)) if self.halving => beat_r < STREAMING_BEAT_RATIO,
+            Some((beat_r, down_r)) => beat_r < STREAMING_BEAT_RATIO && down_r < STREAMING_BAR_RATIO,
+            None => false,
+        } && span > 0.0
+            && halved_bpm >= MIN_BPM;
+        if !self.halving {
+            return Some(unchanged);
+        }
+        // Window position j holds beat `self.seen - WINDOW + j`, of parity `(self.seen + j) % 2`.
+        let strong_at = usize::from(
+            strided_mean(&window, 1, 2, |b| b.beat) > strided_mean(&window, 0, 2, |b| b.beat),
+        );
+        let strong_parity = (self.seen + strong_at) % 2;
+        if index % 2 != strong_parity {
+            return None;
+        }
+        // The strong beats of the window, numbered by `index / 2`, counted into bars at the
+        // phase whose beats have the highest mean downbeat probability.
+        let meter = usize::from(meter.clamp(1, MAX_METER as u8));
+        let mut down = [0f32; MAX_METER];
+        let mut count = [0usize; MAX_METER];
+        for (j, b) in window.iter().enumerate().skip(strong_at).step_by(2) {
+            let slot = ((self.seen - WINDOW + j) / 2) % meter;
+            down[slot] += b.downbeat;
+            count[slot] += 1;
+        }
+        let phase = (0..meter)
+            .max_by(|&a, &b| {
+                let mean = |p: usize| down[p] / count[p].max(1) as f32;
+                mean(a).total_cmp(&mean(b))
+            })
+            .unwrap_or(0);
+        Some(GuardedBeat {
+            beat_in_bar: ((index / 2 + meter - phase) % meter) as u8,
+            tempo_divisor: 2,
+        })
+    }
+}
+
 /// The mean of `value` over every `step`-th beat from `start` (0 when there is none).
 fn strided_mean(
     beats: &[ScoredBeat],
@@ -155,5 +277,68 @@ mod tests {
         assert!(halve(&grid(12, 0.3, [0.9, 0.1], [0.8, 0.1]), 4).is_none());
         // Halving would fall under the slowest tempo decoded (60 / 0.6 / 2 = 50 BPM).
         assert!(halve(&grid(64, 0.6, [0.9, 0.1], [0.8, 0.1]), 4).is_none());
+    }
+
+    /// Streams `beats` through a guard; the beats it keeps, with their place in the bar and
+    /// the divisor of their tempo.
+    fn stream(beats: &[ScoredBeat]) -> Vec<(f64, u8, u8)> {
+        let mut guard = OctaveGuard::default();
+        beats
+            .iter()
+            .filter_map(|&b| {
+                guard
+                    .admit(b, 4)
+                    .map(|g| (b.time_s, g.beat_in_bar, g.tempo_divisor))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_streaming_guard_halves_a_doubled_grid_once_it_has_heard_a_window() {
+        let doubled = grid(64, 0.3, [0.9, 0.2], [0.8, 0.3]);
+        let kept = stream(&doubled);
+        // Until a window is heard every beat passes unchanged.
+        assert!(kept[..WINDOW - 1].iter().all(|&(_, _, d)| d == 1));
+        let halved: Vec<_> = kept.iter().filter(|&&(_, _, d)| d == 2).collect();
+        assert_eq!(kept.len(), WINDOW - 1 + halved.len());
+        assert!(halved.len() >= 24, "{halved:?}");
+        // Only the strong (even) beats, 0.6 s apart, with bar lines on the strong downbeats.
+        for pair in halved.windows(2) {
+            assert!((pair[1].0 - pair[0].0 - 0.6).abs() < 1e-9, "{pair:?}");
+        }
+        for &&(t, in_bar, _) in &halved {
+            let i = ((t - 1.0) / 0.3).round() as usize;
+            assert_eq!(i % 2, 0, "{t}");
+            let downbeat = doubled[i].downbeat == 0.8;
+            assert_eq!(in_bar == 0, downbeat, "beat {i} at {t}");
+        }
+    }
+
+    #[test]
+    fn the_streaming_guard_leaves_an_even_grid_alone_and_starts_over_on_a_new_tempo() {
+        // A real 4/4 with weak beats 2 and 4: every bar line is a downbeat.
+        let even = grid(64, 0.5, [0.9, 0.4], [0.8, 0.8]);
+        let kept = stream(&even);
+        assert_eq!(kept.len(), 64);
+        assert!(
+            kept.iter()
+                .zip(&even)
+                .all(|(k, b)| k.1 == b.beat_in_bar && k.2 == 1)
+        );
+        // A doubled grid, then the true tempo: halving stops at the jump.
+        let mut beats = grid(40, 0.3, [0.9, 0.2], [0.8, 0.3]);
+        let end = beats.last().unwrap().time_s;
+        beats.extend(
+            grid(20, 0.6, [0.9, 0.9], [0.8, 0.8])
+                .into_iter()
+                .map(|b| ScoredBeat {
+                    time_s: end + b.time_s - 0.4,
+                    ..b
+                }),
+        );
+        let kept = stream(&beats);
+        let after: Vec<_> = kept.iter().filter(|k| k.0 > end).collect();
+        assert_eq!(after.len(), 20);
+        assert!(after.iter().all(|k| k.2 == 1), "{after:?}");
     }
 }
