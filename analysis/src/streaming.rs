@@ -236,24 +236,23 @@ impl BeatState {
             if silence[k % silence.len()] >= SILENCE_ENDS_BEATS {
                 return;
             }
+            // Frame `j`'s activation while the ring still holds it.
+            let held = |j: usize| {
+                (j < *activations_seen && j + RECENT_ACTIVATIONS >= *activations_seen)
+                    .then(|| recent[j % RECENT_ACTIVATIONS])
+            };
             let mut near = [Activation::default(); 3];
             let mut n = 0;
-            for j in k.saturating_sub(1)..=k + 1 {
-                if j < *activations_seen && j + RECENT_ACTIVATIONS >= *activations_seen {
-                    near[n] = recent[j % RECENT_ACTIVATIONS];
-                    n += 1;
-                }
+            for activation in (k.saturating_sub(1)..=k + 1).filter_map(held) {
+                near[n] = activation;
+                n += 1;
             }
             let scored = ScoredBeat {
                 time_s: beat.time_s,
                 beat_in_bar: beat.beat_in_bar,
                 beat: beat.strength,
                 // The downbeat probability at the beat's frame, as the offline check reads it.
-                downbeat: if k < *activations_seen && k + RECENT_ACTIVATIONS >= *activations_seen {
-                    recent[k % RECENT_ACTIVATIONS].downbeat
-                } else {
-                    0.0
-                },
+                downbeat: held(k).map_or(0.0, |a| a.downbeat),
             };
             let Some(guarded) = octave.admit(scored, beat.meter) else {
                 return;

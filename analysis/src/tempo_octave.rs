@@ -23,9 +23,11 @@ pub const BEAT_RATIO: f32 = 0.7;
 pub const BAR_RATIO: f32 = 0.8;
 /// Beats needed before the check is made: fewer say too little about parity.
 const MIN_BEATS: usize = 16;
+/// The longest bar the bar phase is counted in (longer meters are counted in bars of this).
+const MAX_METER: usize = 8;
 
 /// The beats of a decoded grid with the network's probabilities at each.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ScoredBeat {
     pub time_s: f64,
     /// Position in the bar, 0 = downbeat.
@@ -72,26 +74,56 @@ pub fn parity_ratios(beats: &[ScoredBeat]) -> Option<(f32, f32)> {
 /// highest mean downbeat probability. A halved tempo under [`MIN_BPM`] is not considered.
 pub fn halve(beats: &[ScoredBeat], meter: u8) -> Option<Vec<ScoredBeat>> {
     let (beat_r, down_r) = parity_ratios(beats)?;
-    if beat_r >= BEAT_RATIO || down_r >= BAR_RATIO {
+    if beat_r >= BEAT_RATIO || down_r >= BAR_RATIO || !halved_tempo_is_decodable(beats) {
         return None;
     }
-    let span = beats.last()?.time_s - beats.first()?.time_s;
-    let halved_bpm = 60.0 * (beats.len() - 1) as f64 / span / 2.0;
-    if !(span > 0.0 && halved_bpm >= MIN_BPM) {
-        return None;
-    }
-    let beat_at = |parity| strided_mean(beats, parity, 2, |b| b.beat);
-    let parity = usize::from(beat_at(1) > beat_at(0));
-    let mut kept: Vec<ScoredBeat> = beats.iter().skip(parity).step_by(2).copied().collect();
-    let meter = usize::from(meter.max(1));
-    let down_at = |phase| strided_mean(&kept, phase, meter, |b| b.downbeat);
-    let phase = (0..meter)
-        .max_by(|&a, &b| down_at(a).total_cmp(&down_at(b)))
-        .unwrap_or(0);
+    let mut kept: Vec<ScoredBeat> = beats
+        .iter()
+        .skip(stronger_parity(beats))
+        .step_by(2)
+        .copied()
+        .collect();
+    let meter = counted_meter(meter);
+    let phase = strongest_bar_phase(kept.iter().map(|b| b.downbeat).enumerate(), meter);
     for (i, beat) in kept.iter_mut().enumerate() {
         beat.beat_in_bar = ((i + meter - phase) % meter) as u8;
     }
     Some(kept)
+}
+
+/// Whether half the tempo of `beats` is one the decoder considers (at least [`MIN_BPM`]).
+fn halved_tempo_is_decodable(beats: &[ScoredBeat]) -> bool {
+    let (Some(first), Some(last)) = (beats.first(), beats.last()) else {
+        return false;
+    };
+    let span = last.time_s - first.time_s;
+    span > 0.0 && 60.0 * (beats.len() - 1) as f64 / span / 2.0 >= MIN_BPM
+}
+
+/// 0 or 1: the parity of `beats` (by position) with the higher mean beat probability.
+fn stronger_parity(beats: &[ScoredBeat]) -> usize {
+    let mean = |parity| strided_mean(beats, parity, 2, |b| b.beat);
+    usize::from(mean(1) > mean(0))
+}
+
+/// `meter` as the bar phase is counted: 1 to [`MAX_METER`] beats.
+fn counted_meter(meter: u8) -> usize {
+    usize::from(meter.clamp(1, MAX_METER as u8))
+}
+
+/// The phase (0 to `meter` - 1) of the bar lines among `downbeats`, numbered beats with their
+/// downbeat probability: the one whose beats have the highest mean. Fixed size, no allocation.
+fn strongest_bar_phase(downbeats: impl Iterator<Item = (usize, f32)>, meter: usize) -> usize {
+    let mut sum = [0f32; MAX_METER];
+    let mut count = [0usize; MAX_METER];
+    for (i, downbeat) in downbeats {
+        sum[i % meter] += downbeat;
+        count[i % meter] += 1;
+    }
+    let mean = |phase: usize| sum[phase] / count[phase].max(1) as f32;
+    (0..meter)
+        .max_by(|&a, &b| mean(a).total_cmp(&mean(b)))
+        .unwrap_or(0)
 }
 
 /// Beats of the streaming grid the streaming check looks back over.
@@ -105,14 +137,12 @@ pub const STREAMING_BAR_RATIO: f32 = 0.65;
 /// A beat interval this far from the previous one (either way) is a new tempo: the check starts
 /// over on it.
 const TEMPO_JUMP: f64 = 1.4;
-/// The longest bar the streaming check counts (longer meters are counted in bars of this).
-const MAX_METER: usize = 8;
 
 /// The same check for the streaming tracker, over its last [`WINDOW`] beats: while they show
 /// both signs of a doubled grid, beats of the weaker parity are dropped and the stronger ones
 /// reported at half the tempo, counted into bars at the phase with the most downbeat
 /// probability. Fixed size: [`OctaveGuard::admit`] never allocates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OctaveGuard {
     recent: [ScoredBeat; WINDOW],
     /// Beats admitted since the last start (the parity of the next one).
@@ -126,21 +156,6 @@ pub struct GuardedBeat {
     pub beat_in_bar: u8,
     /// 1, or 2 while the grid is halved: the tempo is divided by it.
     pub tempo_divisor: u8,
-}
-
-impl Default for OctaveGuard {
-    fn default() -> Self {
-        Self {
-            recent: [ScoredBeat {
-                time_s: 0.0,
-                beat_in_bar: 0,
-                beat: 0.0,
-                downbeat: 0.0,
-            }; WINDOW],
-            seen: 0,
-            halving: false,
-        }
-    }
 }
 
 impl OctaveGuard {
@@ -173,41 +188,26 @@ impl OctaveGuard {
         // (WINDOW is even).
         let mut window = self.recent;
         window.rotate_left(self.seen % WINDOW);
-        let span = window[WINDOW - 1].time_s - window[0].time_s;
-        let halved_bpm = 60.0 * (WINDOW - 1) as f64 / span / 2.0;
         self.halving = match parity_ratios(&window) {
             Some((beat_r, _)) if self.halving => beat_r < STREAMING_BEAT_RATIO,
             Some((beat_r, down_r)) => beat_r < STREAMING_BEAT_RATIO && down_r < STREAMING_BAR_RATIO,
             None => false,
-        } && span > 0.0
-            && halved_bpm >= MIN_BPM;
+        } && halved_tempo_is_decodable(&window);
         if !self.halving {
             return Some(unchanged);
         }
         // Window position j holds beat `self.seen - WINDOW + j`, of parity `(self.seen + j) % 2`.
-        let strong_at = usize::from(
-            strided_mean(&window, 1, 2, |b| b.beat) > strided_mean(&window, 0, 2, |b| b.beat),
-        );
-        let strong_parity = (self.seen + strong_at) % 2;
-        if index % 2 != strong_parity {
+        let strong_at = stronger_parity(&window);
+        if index % 2 != (self.seen + strong_at) % 2 {
             return None;
         }
-        // The strong beats of the window, numbered by `index / 2`, counted into bars at the
-        // phase whose beats have the highest mean downbeat probability.
-        let meter = usize::from(meter.clamp(1, MAX_METER as u8));
-        let mut down = [0f32; MAX_METER];
-        let mut count = [0usize; MAX_METER];
-        for (j, b) in window.iter().enumerate().skip(strong_at).step_by(2) {
-            let slot = ((self.seen - WINDOW + j) / 2) % meter;
-            down[slot] += b.downbeat;
-            count[slot] += 1;
-        }
-        let phase = (0..meter)
-            .max_by(|&a, &b| {
-                let mean = |p: usize| down[p] / count[p].max(1) as f32;
-                mean(a).total_cmp(&mean(b))
-            })
-            .unwrap_or(0);
+        // The strong beats of the window, numbered by `index / 2`, counted into bars.
+        let meter = counted_meter(meter);
+        let strong = window.iter().enumerate().skip(strong_at).step_by(2);
+        let phase = strongest_bar_phase(
+            strong.map(|(j, b)| ((self.seen - WINDOW + j) / 2, b.downbeat)),
+            meter,
+        );
         Some(GuardedBeat {
             beat_in_bar: ((index / 2 + meter - phase) % meter) as u8,
             tempo_divisor: 2,
