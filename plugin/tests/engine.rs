@@ -79,12 +79,23 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Waits for proposals of the capture's current epoch over at least `beats` beats.
+/// Waits until the analysis has caught up with the audio played so far and the scoring worker
+/// has published a complete ranking of that final grid: every complete beat (at least
+/// `beats`), nothing pending. A ranking published while the last blocks were still being
+/// analysed is not enough: the next beat may move the bar lines, and with them every score.
 fn proposals(session: &Session, beats: usize) -> (u64, usize, Vec<Proposal>) {
-    wait_for("proposals", || {
-        let epoch = lock(&session.capture).epoch;
+    wait_for("proposals of the whole capture", || {
+        let (epoch, complete) = {
+            let capture = lock(&session.capture);
+            // `analyse_block` extends the grid to the audio's end after its last beat.
+            if capture.grid.duration_s < capture.seconds() {
+                return false;
+            }
+            (capture.epoch, capture.complete_beats())
+        };
         let shown = lock(&session.proposals);
         shown.epoch == epoch
+            && shown.beats == complete
             && shown.beats >= beats
             && !shown.ranked.is_empty()
             && shown.pending == 0
