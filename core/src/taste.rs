@@ -15,11 +15,20 @@
 //! | 24 | `log2(1 + removed bars)` per removed span |
 //! | 25 | where the removed material lies, 0 at the track's start to 1 at its end |
 //! | 26 | the share of the track removed |
+//! | 27..39 | how much of each quality is removed: rows 0..12 times the bars removed (schema 3) |
 //!
 //! Rows 0..12 pool every removed beat, rows 12..24 are means over the joins (each side read
 //! over kept beats only), rows 24 and 25 means over the removed spans and row 26 the total
-//! share, so a one-cut proposal and a fit with several joins read on the same scale. An edit
-//! that removes nothing has an all-zero summary.
+//! share, so a one-cut proposal and a fit with several joins read on the same scale. Rows
+//! 27..39 are totals: what the removed material is like, times how much of it there is. A
+//! taste that counts what it loses ("every chorus bar removed counts against a cut") is a
+//! product of the two, which no weighting of means and lengths can express (issue #18: the
+//! keep-the-chorus user's agreement after 100 decisions went from 86.0 % to 92.4 %, the
+//! replayed pairs unchanged).
+//! An edit that removes nothing has an all-zero summary.
+//!
+//! The summary only grows at its end: a layer of an earlier schema weighs the first
+//! [`TASTE_INPUTS_V2`] inputs, which mean what they meant when it was learned.
 //!
 //! The layer acts only on edits the transformer scores about as well as the ones the user
 //! judged: its offset fades out below [`TasteLayer::floor`] (schema 2). A linear taste learned
@@ -37,12 +46,15 @@ use std::ops::Range;
 use crate::edit::Edit;
 use crate::features::FeatureMatrix;
 
-/// Version of the taste layer: the summary's layout and how the offset is applied. Version 1
-/// layers (no floor) are still read and applied as they were; a layer of any other version is
-/// not used.
-pub const TASTE_SCHEMA_VERSION: u32 = 2;
+/// Version of the taste layer: the summary's layout and how the offset is applied. Version 3
+/// layers weigh all [`TASTE_INPUTS`] and fade out below a floor when they have one; versions 1
+/// (no floor) and 2 (a floor) weigh the first [`TASTE_INPUTS_V2`] and are still read and
+/// applied as they were. A layer of any other version is not used.
+pub const TASTE_SCHEMA_VERSION: u32 = 3;
 /// The first version, whose layers have no floor.
 pub const TASTE_SCHEMA_UNGATED: u32 = 1;
+/// The second version: the layout of version 1, and a floor.
+pub const TASTE_SCHEMA_GATED_V2: u32 = 2;
 
 /// The qualities summarised, each the mean of a range of beat features (`docs/features.md`).
 /// Bar and phrase positions, chroma and tempo are left out: the transformer hears them at the
@@ -65,7 +77,9 @@ pub const SUMMARY: [(&str, Range<usize>); SUMMARY_WIDTH] = [
 /// How many qualities are summarised.
 pub const SUMMARY_WIDTH: usize = 12;
 /// Numbers in the summary.
-pub const TASTE_INPUTS: usize = 2 * SUMMARY_WIDTH + 3;
+pub const TASTE_INPUTS: usize = 3 * SUMMARY_WIDTH + 3;
+/// Numbers in the summary of schemas 1 and 2 (its first ones; the totals came with 3).
+pub const TASTE_INPUTS_V2: usize = 2 * SUMMARY_WIDTH + 3;
 /// Kept beats either side of a join that the join's change is read over.
 pub const JOIN_BEATS: usize = 4;
 
@@ -147,8 +161,13 @@ pub fn taste_inputs(
         tail[0] += (1.0 + span.len() as f32 / meter).log2() / spans;
         tail[1] += middle / beats.max(1) as f32 / spans;
     }
-    tail[2] =
-        removed.iter().map(ExactSizeIterator::len).sum::<usize>() as f32 / beats.max(1) as f32;
+    let removed_beats = removed.iter().map(ExactSizeIterator::len).sum::<usize>() as f32;
+    tail[2] = removed_beats / beats.max(1) as f32;
+    let bars = removed_beats / meter;
+    let (means, totals) = out.split_at_mut(TASTE_INPUTS_V2);
+    for (total, mean) in totals.iter_mut().zip(&means[..SUMMARY_WIDTH]) {
+        *total = mean * bars;
+    }
     out
 }
 
@@ -182,7 +201,9 @@ pub struct TasteLayer {
 /// Why weights cannot make a taste layer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TasteError {
-    #[error("taste layer has {actual} weights; expected {TASTE_INPUTS}")]
+    #[error(
+        "taste layer has {actual} weights; expected {TASTE_INPUTS} (or {TASTE_INPUTS_V2} for schemas 1 and 2)"
+    )]
     Width { actual: usize },
     #[error("taste weight {index} is {value}; expected a finite number")]
     NonFinite { index: usize, value: f32 },
@@ -193,12 +214,14 @@ pub enum TasteError {
 }
 
 impl TasteLayer {
-    /// A layer with these [`TASTE_INPUTS`] finite weights, moving scores by less than `bound`.
+    /// A layer with these finite weights, moving scores by less than `bound`: [`TASTE_INPUTS`]
+    /// of them, or the [`TASTE_INPUTS_V2`] of a layer learned under schema 1 or 2, which weigh
+    /// the summary's first inputs.
     pub fn new(weights: Vec<f32>, bound: f32) -> Result<Self, TasteError> {
         if !(bound.is_finite() && bound > 0.0) {
             return Err(TasteError::Bound(bound));
         }
-        if weights.len() != TASTE_INPUTS {
+        if weights.len() != TASTE_INPUTS && weights.len() != TASTE_INPUTS_V2 {
             return Err(TasteError::Width {
                 actual: weights.len(),
             });
@@ -244,8 +267,19 @@ impl TasteLayer {
         gate(self.bound, self.floor, score)
     }
 
+    /// The taste schema this layer is written under: 3, or for a layer of the first
+    /// [`TASTE_INPUTS_V2`] inputs the version it was learned under (1 without a floor, 2 with).
+    pub fn schema(&self) -> u32 {
+        match (self.weights.len() == TASTE_INPUTS_V2, self.floor) {
+            (false, _) => TASTE_SCHEMA_VERSION,
+            (true, None) => TASTE_SCHEMA_UNGATED,
+            (true, Some(_)) => TASTE_SCHEMA_GATED_V2,
+        }
+    }
+
     /// The layer's addition to the score of an edit the transformer scores `score`:
-    /// `bound * tanh(w . x / bound)`, times [`TasteLayer::gate`].
+    /// `bound * tanh(w . x / bound)`, times [`TasteLayer::gate`]. A schema 1 or 2 layer weighs
+    /// the first [`TASTE_INPUTS_V2`] inputs.
     pub fn offset(&self, inputs: &[f32; TASTE_INPUTS], score: f32) -> f32 {
         let sum: f32 = self.weights.iter().zip(inputs).map(|(w, x)| w * x).sum();
         self.bound * (sum / self.bound).tanh() * self.gate(score)
@@ -283,6 +317,18 @@ mod tests {
         assert_eq!(x[2 * SUMMARY_WIDTH], 3f32.log2());
         assert_eq!(x[2 * SUMMARY_WIDTH + 1], 12.0 / 32.0);
         assert_eq!(x[2 * SUMMARY_WIDTH + 2], 0.25);
+        // How much level is removed: 4 below the track's mean, over two bars.
+        assert_eq!(x[TASTE_INPUTS_V2 + level], -8.0);
+        assert!(
+            x[TASTE_INPUTS_V2..]
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| i == level || v == 0.0)
+        );
+        // The same material over twice the bars: the same means, twice the total.
+        let longer = taste_inputs(&features, &mean, 2, &edit);
+        assert_eq!(longer[level], x[level]);
+        assert_eq!(longer[TASTE_INPUTS_V2 + level], -16.0);
         // Nothing else moves: every other summarised feature is 0 on every beat.
         let others = x[..2 * SUMMARY_WIDTH]
             .iter()
@@ -335,6 +381,26 @@ mod tests {
             TasteLayer::new(vec![0.0; TASTE_INPUTS], 0.0),
             Err(TasteError::Bound(0.0))
         );
+    }
+
+    #[test]
+    fn a_schema_2_layer_weighs_the_inputs_it_was_learned_on() {
+        let features = ramp();
+        let mean = track_mean(&features);
+        let x = taste_inputs(&features, &mean, 4, &Edit::new(32, [(8, 16)]).unwrap());
+        // Weight 1 on every input: the old layer sums the first 27, the new one all 39.
+        let old = TasteLayer::new(vec![1.0; TASTE_INPUTS_V2], 1000.0).unwrap();
+        let new = TasteLayer::new(vec![1.0; TASTE_INPUTS], 1000.0).unwrap();
+        let sum = |n: usize| x[..n].iter().sum::<f32>();
+        assert!((old.offset(&x, 0.0) - sum(TASTE_INPUTS_V2)).abs() < 1e-3);
+        assert!((new.offset(&x, 0.0) - sum(TASTE_INPUTS)).abs() < 1e-3);
+        assert_ne!(sum(TASTE_INPUTS_V2), sum(TASTE_INPUTS));
+        assert_eq!(old.schema(), TASTE_SCHEMA_UNGATED);
+        assert_eq!(
+            old.with_floor(Some(0.0)).unwrap().schema(),
+            TASTE_SCHEMA_GATED_V2
+        );
+        assert_eq!(new.schema(), TASTE_SCHEMA_VERSION);
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! - `cutscore.model_id`: the first 16 hex digits of SHA-256 over the tensors, which the
 //!   decision log records as "the model that scored it";
 //! - `cutscore.taste_schema`, only in a model with a taste layer (tensors `taste.weight`,
-//!   `taste.bound` and, from version 2, `taste.floor`: the user's taste learned by `trainer
-//!   finetune`): [`TASTE_SCHEMA_VERSION`], or 1 for a layer without a floor, which is still
-//!   read.
+//!   `taste.bound` and, when the layer fades out below one, `taste.floor`: the user's taste
+//!   learned by `trainer finetune`): [`TASTE_SCHEMA_VERSION`] (all [`TASTE_INPUTS`] weights,
+//!   the floor optional), or an earlier layer's 1 (the first [`TASTE_INPUTS_V2`] weights, no
+//!   floor) or 2 (the same with a floor), which are still read.
 //!
 //! Loading checks every tensor's name, shape and dtype against the config and refuses
 //! non-finite values, naming the tensor. Weights may be stored as f32, f16 or bf16; they are
@@ -31,7 +32,10 @@ use sha2::{Digest, Sha256};
 
 use crate::{Config, ModelError, RewardModel};
 use cutscore_core::features::FEATURE_SCHEMA_VERSION;
-use cutscore_core::taste::{TASTE_INPUTS, TASTE_SCHEMA_UNGATED, TASTE_SCHEMA_VERSION, TasteLayer};
+use cutscore_core::taste::{
+    TASTE_INPUTS, TASTE_INPUTS_V2, TASTE_SCHEMA_GATED_V2, TASTE_SCHEMA_UNGATED,
+    TASTE_SCHEMA_VERSION, TasteLayer,
+};
 
 const FORMAT: &str = "cutscore-reward-model";
 const FORMAT_VERSION: u32 = 1;
@@ -350,24 +354,23 @@ impl Checkpoint {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let weights = taste.weights();
         tensors.insert(
             TASTE_TENSOR.to_string(),
-            Tensor::from_slice(taste.weights(), TASTE_INPUTS, &Device::Cpu)?,
+            Tensor::from_slice(weights, weights.len(), &Device::Cpu)?,
         );
         tensors.insert(
             TASTE_BOUND.to_string(),
             Tensor::from_slice(&[taste.bound()], 1, &Device::Cpu)?,
         );
-        let schema = match taste.floor() {
-            Some(floor) => {
-                tensors.insert(
-                    TASTE_FLOOR.to_string(),
-                    Tensor::from_slice(&[floor], 1, &Device::Cpu)?,
-                );
-                TASTE_SCHEMA_VERSION
-            }
-            None => TASTE_SCHEMA_UNGATED,
-        };
+        tensors.remove(TASTE_FLOOR);
+        if let Some(floor) = taste.floor() {
+            tensors.insert(
+                TASTE_FLOOR.to_string(),
+                Tensor::from_slice(&[floor], 1, &Device::Cpu)?,
+            );
+        }
+        let schema = taste.schema();
         write(
             path,
             tensors,
@@ -424,12 +427,16 @@ fn read_taste(
         }
     };
     let actual: u32 = parse(schema, "cutscore.taste_schema")?;
-    if actual != TASTE_SCHEMA_VERSION && actual != TASTE_SCHEMA_UNGATED {
-        return Err(CheckpointError::TasteSchema {
-            expected: TASTE_SCHEMA_VERSION,
-            actual,
-        });
-    }
+    let inputs = match actual {
+        TASTE_SCHEMA_VERSION => TASTE_INPUTS,
+        TASTE_SCHEMA_UNGATED | TASTE_SCHEMA_GATED_V2 => TASTE_INPUTS_V2,
+        _ => {
+            return Err(CheckpointError::TasteSchema {
+                expected: TASTE_SCHEMA_VERSION,
+                actual,
+            });
+        }
+    };
     let vector = |name: &str, len: usize| -> Result<Vec<f32>, CheckpointError> {
         let view = st
             .tensor(name)
@@ -446,12 +453,14 @@ fn read_taste(
         }
         Ok(candle_core::safetensors::Load::load(&view, &Device::Cpu)?.to_vec1()?)
     };
-    let weights = vector(TASTE_TENSOR, TASTE_INPUTS)?;
+    let weights = vector(TASTE_TENSOR, inputs)?;
     let bound = vector(TASTE_BOUND, 1)?[0];
-    let floor = if actual == TASTE_SCHEMA_UNGATED {
-        None
-    } else {
-        Some(vector(TASTE_FLOOR, 1)?[0])
+    let floor = match actual {
+        TASTE_SCHEMA_UNGATED => None,
+        TASTE_SCHEMA_GATED_V2 => Some(vector(TASTE_FLOOR, 1)?[0]),
+        // Schema 3: a layer that fades out carries its floor; one that does not, none.
+        _ if st.tensor(TASTE_FLOOR).is_ok() => Some(vector(TASTE_FLOOR, 1)?[0]),
+        _ => None,
     };
     Ok(Some(TasteLayer::new(weights, bound)?.with_floor(floor)?))
 }

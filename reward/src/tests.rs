@@ -9,7 +9,7 @@ use super::scoring::{EditBatch, Track, score_edits, window_inputs};
 use super::*;
 use cutscore_core::edit::Edit;
 use cutscore_core::features::{FeatureMatrix, MODEL_INPUTS};
-use cutscore_core::taste::{TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
+use cutscore_core::taste::{SUMMARY_WIDTH, TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
 
 fn tiny() -> (RewardModel, VarMap) {
     let map = VarMap::new();
@@ -173,7 +173,7 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
     // A taste layer adds its offset to each edit on both paths: here 3 points per removed bar
     // (log2 scale), within a bound of 4; nothing removed, nothing added.
     let mut weights = vec![0f32; TASTE_INPUTS];
-    weights[TASTE_INPUTS - 3] = 3.0;
+    weights[2 * SUMMARY_WIDTH] = 3.0;
     let layer = TasteLayer::new(weights, 4.0).unwrap();
     let tasteful = model.clone().with_taste(Some(layer.clone()));
     let with_layer = score_edits(&tasteful, track, &edits, 2).unwrap();

@@ -273,13 +273,17 @@ fn a_taste_layer_round_trips_and_a_wrong_one_is_refused() {
 }
 
 #[test]
-fn a_floored_layer_is_schema_2_and_an_ungated_one_still_reads_as_schema_1() {
+fn layers_are_written_as_schema_3_and_earlier_layers_still_read_as_they_were() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _) = saved(dir.path(), StorageType::F32);
     let base = Checkpoint::read(&path).unwrap();
-    let weights: Vec<f32> = (0..TASTE_INPUTS).map(|i| i as f32 * 0.1 - 1.0).collect();
-    let ungated = TasteLayer::new(weights, 2.0).unwrap();
-    let floored = ungated.clone().with_floor(Some(4.5)).unwrap();
+    let layer = |inputs: usize, floor: Option<f32>| {
+        let weights: Vec<f32> = (0..inputs).map(|i| i as f32 * 0.1 - 1.0).collect();
+        TasteLayer::new(weights, 2.0)
+            .unwrap()
+            .with_floor(floor)
+            .unwrap()
+    };
     let save = |name: &str, layer: &TasteLayer| {
         let out = dir.path().join(name);
         base.save_with_taste(
@@ -291,21 +295,29 @@ fn a_floored_layer_is_schema_2_and_an_ungated_one_still_reads_as_schema_1() {
         .unwrap();
         out
     };
-    let (old, new) = (
-        save("v1.safetensors", &ungated),
-        save("v2.safetensors", &floored),
-    );
     let schema = |path: &std::path::Path| {
         let bytes = std::fs::read(path).unwrap();
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         meta.metadata().as_ref().unwrap()["cutscore.taste_schema"].clone()
     };
-    assert_eq!(schema(&old), "1");
-    assert_eq!(schema(&new), "2");
-    assert_eq!(Checkpoint::read(&old).unwrap().taste, Some(ungated));
-    assert_eq!(Checkpoint::read(&new).unwrap().taste, Some(floored.clone()));
+    // (layer, schema written): this build's layers with and without a floor, and the layers
+    // of the first 27 inputs that schemas 1 and 2 learned.
+    let cases = [
+        (layer(TASTE_INPUTS, Some(4.5)), "3"),
+        (layer(TASTE_INPUTS, None), "3"),
+        (layer(TASTE_INPUTS_V2, None), "1"),
+        (layer(TASTE_INPUTS_V2, Some(4.5)), "2"),
+    ];
+    let mut written = Vec::new();
+    for (k, (layer, want)) in cases.iter().enumerate() {
+        let out = save(&format!("case{k}.safetensors"), layer);
+        assert_eq!(schema(&out), *want, "{layer:?}");
+        assert_eq!(Checkpoint::read(&out).unwrap().taste.as_ref(), Some(layer));
+        written.push(out);
+    }
+    let new = written[3].clone();
     // Saving an ungated layer from a floored model leaves no floor behind.
-    let again = Checkpoint::read(&new).unwrap();
+    let again = Checkpoint::read(&written[0]).unwrap();
     let plain = TasteLayer::new(vec![0.5; TASTE_INPUTS], 1.0).unwrap();
     let out = dir.path().join("again.safetensors");
     again
@@ -317,6 +329,18 @@ fn a_floored_layer_is_schema_2_and_an_ungated_one_still_reads_as_schema_1() {
         )
         .unwrap();
     assert_eq!(Checkpoint::read(&out).unwrap().taste, Some(plain));
+    // A schema 3 file holding a schema 2 layer's 27 weights is refused, naming the shape.
+    let err = tampered(&written[0], |t, _| {
+        t.insert(
+            "taste.weight".into(),
+            Tensor::zeros(TASTE_INPUTS_V2, DType::F32, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::TensorShape { ref expected, .. } if expected == &[TASTE_INPUTS]),
+        "{err}"
+    );
     // Schema 2 without its floor is refused, naming the tensor; a bad floor too.
     let err = tampered(&new, |t, _| {
         t.remove("taste.floor");
