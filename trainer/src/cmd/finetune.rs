@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Synthetic pairs (`trainer pairs --out`) to replay and to measure kept skill on
-    /// [default: 600 freshly generated pairs].
+    /// [default: 1,500 freshly generated pairs of 75 songs].
     #[arg(long, value_name = "DIR")]
     synthetic: Option<PathBuf>,
     #[command(flatten)]
