@@ -323,7 +323,8 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
         .unwrap();
     assert!(info.status.success(), "{}", stderr(&info));
     let taste = &json(&info)["taste"];
-    assert_eq!(taste["weights"].as_array().unwrap().len(), 27);
+    assert_eq!(taste["weights"].as_array().unwrap().len(), 39);
+    assert_eq!(taste["schema"], 3);
     assert!(taste["bound"].as_f64().unwrap() > 0.0);
     let gated = report["gated"]
         .as_bool()

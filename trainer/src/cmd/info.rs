@@ -44,6 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "metrics": metrics,
                 "provenance": info.provenance,
                 "taste": taste.as_ref().map(|t| serde_json::json!({
+                    "schema": t.schema(),
                     "weights": t.weights(),
                     "bound": t.bound(),
                     "floor": t.floor(),
@@ -85,8 +86,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("fading out below score {f:.2}")
         });
         println!(
-            "taste       {used} of {} summary inputs weighted, within ±{}, {fade}",
+            "taste       {used} of {} summary inputs weighted (taste schema {}), within ±{}, {fade}",
             t.weights().len(),
+            t.schema(),
             t.bound()
         );
     }
