@@ -22,7 +22,7 @@
 //! share, so a one-cut proposal and a fit with several joins read on the same scale. Rows
 //! 27..39 are totals: what the removed material is like, times how much of it there is. A
 //! taste that counts what it loses ("every chorus bar removed counts against a cut") is a
-//! product of the two, which no weighting of means and lengths can express (issue #18: the
+//! product of the two, which a weighting of means and lengths only approximates (issue #18: the
 //! keep-the-chorus user's agreement after 100 decisions went from 86.0 % to 92.4 %, the
 //! replayed pairs unchanged).
 //! An edit that removes nothing has an all-zero summary.

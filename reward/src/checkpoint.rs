@@ -363,7 +363,6 @@ impl Checkpoint {
             TASTE_BOUND.to_string(),
             Tensor::from_slice(&[taste.bound()], 1, &Device::Cpu)?,
         );
-        tensors.remove(TASTE_FLOOR);
         if let Some(floor) = taste.floor() {
             tensors.insert(
                 TASTE_FLOOR.to_string(),
@@ -455,12 +454,14 @@ fn read_taste(
     };
     let weights = vector(TASTE_TENSOR, inputs)?;
     let bound = vector(TASTE_BOUND, 1)?[0];
-    let floor = match actual {
-        TASTE_SCHEMA_UNGATED => None,
-        TASTE_SCHEMA_GATED_V2 => Some(vector(TASTE_FLOOR, 1)?[0]),
-        // Schema 3: a layer that fades out carries its floor; one that does not, none.
-        _ if st.tensor(TASTE_FLOOR).is_ok() => Some(vector(TASTE_FLOOR, 1)?[0]),
-        _ => None,
+    // Schema 1 has no floor and schema 2 always one; from schema 3, a layer that fades out
+    // carries its floor and one that does not has none.
+    let ungated = actual == TASTE_SCHEMA_UNGATED
+        || (actual == TASTE_SCHEMA_VERSION && st.tensor(TASTE_FLOOR).is_err());
+    let floor = if ungated {
+        None
+    } else {
+        Some(vector(TASTE_FLOOR, 1)?[0])
     };
     Ok(Some(TasteLayer::new(weights, bound)?.with_floor(floor)?))
 }
