@@ -11,7 +11,9 @@
 //! - [`gelu`]: erf-GELU and its derivative from one shared exponential;
 //! - [`layer_norm`]: normalisation, scale and shift per row, and all three gradients in one
 //!   pass;
-//! - [`dropout`]: a mask regenerated from a seed instead of drawn, stored and multiplied.
+//! - [`dropout`]: a mask regenerated from a seed instead of drawn, stored and multiplied;
+//! - [`scoring`]: the same kernels chained without autograd for scoring, over buffers reused
+//!   from layer to layer.
 //!
 //! They are candle custom ops, so candle's autograd chains them with everything else. They run
 //! on the CPU only: on other devices the same functions fall back to candle's own operations,
@@ -22,6 +24,7 @@ mod dense;
 mod dropout;
 mod gelu;
 mod norm;
+pub(crate) mod scoring;
 mod simd;
 #[cfg(test)]
 mod tests;
@@ -32,7 +35,7 @@ pub use dropout::dropout;
 pub use gelu::gelu;
 pub use norm::layer_norm;
 
-use candle_core::{CpuStorage, Layout, Result, bail};
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, bail};
 use rayon::prelude::*;
 
 /// The values of a contiguous f32 tensor, or an error naming what was expected.
@@ -44,6 +47,23 @@ fn values<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'
         )
     };
     Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// Runs `f` over the values of `tensors` (f32, on the CPU, contiguous), each read-locked
+/// meanwhile.
+pub(crate) fn with_values<R>(
+    tensors: &[&Tensor],
+    f: impl FnOnce(&[&[f32]]) -> Result<R>,
+) -> Result<R> {
+    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let slices = guards
+        .iter()
+        .map(|(storage, layout)| match &**storage {
+            Storage::Cpu(cpu) => values(cpu, layout, "scoring operand"),
+            _ => bail!("the fused scoring pass runs on the CPU only"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    f(&slices)
 }
 
 /// Rows per parallel task: enough work (about 16k values) that a task outweighs its scheduling.

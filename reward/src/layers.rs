@@ -34,6 +34,13 @@ impl Dense {
     }
 }
 
+impl Dense {
+    /// The weight and bias tensors, in that order.
+    pub fn tensors(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
+    }
+}
+
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         fused::dense(x, &self.weight, &self.bias)
@@ -55,6 +62,11 @@ impl Norm {
             bias: vb.get_with_hints(width, "bias", Init::Const(0.0))?,
             eps,
         })
+    }
+
+    /// The scale and shift tensors, in that order.
+    pub fn tensors(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -168,6 +180,40 @@ impl EncoderLayer {
             ff2: Dense::new(cfg.ff, cfg.d_model, vb.pp("ff2"))?,
             dropout: Dropout::new(cfg.dropout),
         })
+    }
+
+    /// The layer's 12 weight tensors in the order [`Self::scoring_weights`] reads them: first
+    /// norm, `q k v` projection, output projection, second norm, feed-forward in and out, each
+    /// weight then bias.
+    pub fn tensors(&self) -> [&Tensor; 12] {
+        let [a, b] = self.norm1.tensors();
+        let [c, d] = self.attn.in_proj.tensors();
+        let [e, f] = self.attn.out_proj.tensors();
+        let [g, h] = self.norm2.tensors();
+        let [i, j] = self.ff1.tensors();
+        let [k, l] = self.ff2.tensors();
+        [a, b, c, d, e, f, g, h, i, j, k, l]
+    }
+
+    /// The layer's weights for [`fused::scoring`], from the values of [`Self::tensors`].
+    pub fn scoring_weights<'a>(values: &[&'a [f32]]) -> fused::scoring::LayerWeights<'a> {
+        use fused::scoring::{DenseWeights, NormWeights};
+        let dense = |i: usize| DenseWeights {
+            weight: values[i],
+            bias: values[i + 1],
+        };
+        let norm = |i: usize| NormWeights {
+            weight: values[i],
+            bias: values[i + 1],
+        };
+        fused::scoring::LayerWeights {
+            norm1: norm(0),
+            in_proj: dense(2),
+            out_proj: dense(4),
+            norm2: norm(6),
+            ff1: dense(8),
+            ff2: dense(10),
+        }
     }
 
     pub fn forward(&self, x: &Tensor, key_bias: Option<&Tensor>, train: bool) -> Result<Tensor> {

@@ -155,7 +155,22 @@ impl RewardModel {
         mask: &Tensor,
         train: bool,
     ) -> Result<Tensor, ModelError> {
-        let (b, t) = self.check_inputs(inputs, mask)?;
+        self.check_inputs(inputs, mask)?;
+        let h = match !train && self.device.is_cpu() {
+            true => self.encode_for_scoring(inputs, mask)?,
+            false => self.encode(inputs, mask, train)?,
+        };
+        let h = self.norm.forward(&h, train)?;
+        let weights = mask.broadcast_div(&mask.sum_keepdim(1)?)?.unsqueeze(1)?;
+        let pooled = weights.matmul(&h)?.squeeze(1)?;
+        let hidden = fused::gelu(&self.head1.forward(&pooled)?)?;
+        let raw = self.head2.forward(&hidden)?.squeeze(D::Minus1)?;
+        Ok((raw.tanh()? * self.config.output_scale as f64)?)
+    }
+
+    /// The encoder's output (batch, beats, d_model) through candle's graph, differentiable.
+    fn encode(&self, inputs: &Tensor, mask: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let (b, t) = mask.dims2()?;
         let padded = mask.min_all()?.to_scalar::<f32>()? < 1.0;
         let key_bias = match padded {
             true => Some(((mask.affine(1.0, -1.0))? * 1e9)?.reshape((b, 1, 1, t))?),
@@ -166,12 +181,41 @@ impl RewardModel {
         for layer in &self.layers {
             h = layer.forward(&h, key_bias.as_ref(), train)?;
         }
-        let h = self.norm.forward(&h, train)?;
-        let weights = mask.broadcast_div(&mask.sum_keepdim(1)?)?.unsqueeze(1)?;
-        let pooled = weights.matmul(&h)?.squeeze(1)?;
-        let hidden = fused::gelu(&self.head1.forward(&pooled)?)?;
-        let raw = self.head2.forward(&hidden)?.squeeze(D::Minus1)?;
-        Ok((raw.tanh()? * self.config.output_scale as f64)?)
+        Ok(h)
+    }
+
+    /// The same output as [`Self::encode`] without dropout, by the CPU's scoring pass
+    /// ([`fused::scoring`]): no autograd, buffers reused from layer to layer.
+    fn encode_for_scoring(&self, inputs: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = mask.dims2()?;
+        let c = &self.config;
+        let sizes = fused::scoring::Sizes {
+            rows: b * t,
+            beats: t,
+            width: c.d_model,
+            ff: c.ff,
+            heads: c.heads,
+            eps: c.layer_norm_eps as f32,
+        };
+        let key_bias = ((mask.affine(1.0, -1.0))? * 1e9)?.contiguous()?;
+        let inputs = inputs.contiguous()?;
+        let [proj_weight, proj_bias] = self.proj.tensors();
+        let mut tensors = vec![&inputs, &key_bias, proj_weight, proj_bias, &self.pos];
+        tensors.extend(self.layers.iter().flat_map(|layer| layer.tensors()));
+        let h = fused::with_values(&tensors, |values| {
+            let proj = fused::scoring::DenseWeights {
+                weight: values[2],
+                bias: values[3],
+            };
+            let mut h = fused::scoring::project(values[0], proj, values[4], sizes);
+            let layers: Vec<_> = values[5..]
+                .chunks_exact(12)
+                .map(EncoderLayer::scoring_weights)
+                .collect();
+            fused::scoring::encode(&mut h, values[1], &layers, sizes);
+            Ok(h)
+        })?;
+        Tensor::from_vec(h, (b, t, c.d_model), &self.device)
     }
 
     fn check_inputs(&self, inputs: &Tensor, mask: &Tensor) -> Result<(usize, usize), ModelError> {

@@ -301,3 +301,35 @@ fn the_shipped_model_scores_as_it_did_before_the_fused_kernels() {
         assert!((now - then).abs() < 1e-4, "{scores:?} != {before:?}");
     }
 }
+
+#[test]
+fn the_scoring_pass_encodes_as_the_graph_does() {
+    let map = VarMap::new();
+    let model = RewardModel::init(&Config::default(), &map, &Device::Cpu, 3).unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    // 16 beats take attention's loop, 40 its matrix products; the short sequences are padded.
+    for lengths in [[16, 16, 9], [40, 33, 40]] {
+        let seqs: Vec<Vec<f32>> = lengths
+            .iter()
+            .map(|&beats| noise(&mut rng, beats * MODEL_INPUTS))
+            .collect();
+        let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
+        let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
+        let graph = model.encode(&batch.inputs, &batch.mask, false).unwrap();
+        let fused = model
+            .encode_for_scoring(&batch.inputs, &batch.mask)
+            .unwrap();
+        assert_eq!(graph.dims(), fused.dims());
+        let worst = (graph - fused)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(worst < 1e-5, "{lengths:?}: largest difference {worst}");
+    }
+}

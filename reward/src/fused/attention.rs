@@ -79,6 +79,20 @@ impl Attention {
         })
     }
 
+    /// Every batch item's attention: `qkv` (items·beats, 3·width) and its key bias in, the
+    /// merged heads (items·beats, width) written to `out`, whatever it held before.
+    fn attend_all(&self, d: Dims, (qkv, bias): (&[f32], &[f32]), out: &mut [f32]) {
+        let (t, w) = (d.beats, d.width);
+        out.par_chunks_mut(t * w.max(1))
+            .enumerate()
+            .for_each(|(item, out)| {
+                let qkv = &qkv[item * t * 3 * w..(item + 1) * t * 3 * w];
+                let bias = &bias[item * t..(item + 1) * t];
+                out.fill(0.0);
+                attend_item(self, d, item, (qkv, bias), out);
+            });
+    }
+
     /// One head of one batch item: fills `weights` (beats x beats) with the softmax of its
     /// scores, before dropout.
     #[inline(always)]
@@ -118,6 +132,33 @@ impl Attention {
             None => 1.0,
         }
     }
+}
+
+/// Scoring's attention, without dropout or autograd: `qkv` (items·beats, 3·width) as
+/// [`attention`] takes it and `key_bias` (items·beats) in, the merged heads (items·beats, width)
+/// written to `out`.
+pub(super) fn attend_into(
+    qkv: &[f32],
+    key_bias: &[f32],
+    (beats, width, heads): (usize, usize, usize),
+    out: &mut [f32],
+) {
+    assert!(
+        heads > 0
+            && width % heads == 0
+            && qkv.len() == 3 * out.len()
+            && out.len() == key_bias.len() * width,
+        "attention: {} packed values, {} key biases and {} outputs do not fit beats {beats}, width {width}, {heads} heads",
+        qkv.len(),
+        key_bias.len(),
+        out.len()
+    );
+    let d = Dims {
+        beats,
+        width,
+        head_width: width / heads,
+    };
+    Attention { heads, mask: None }.attend_all(d, (qkv, key_bias), out);
 }
 
 /// From this many beats on, a head's scores and its weighted sum of values are matrix
@@ -195,15 +236,9 @@ impl CustomOp2 for Attention {
         let d = self.dims(l1, l2)?;
         let qkv = values(s1, l1, "attention input")?;
         let bias = values(s2, l2, "attention key bias")?;
-        let (t, w) = (d.beats, d.width);
+        let w = d.width;
         let mut out = vec![0f32; qkv.len() / 3];
-        out.par_chunks_mut(t * w.max(1))
-            .enumerate()
-            .for_each(|(item, out)| {
-                let qkv = &qkv[item * t * 3 * w..(item + 1) * t * 3 * w];
-                let bias = &bias[item * t..(item + 1) * t];
-                attend_item(self, d, item, (qkv, bias), out);
-            });
+        self.attend_all(d, (qkv, bias), &mut out);
         let &[batch, beats, _] = l1.dims() else {
             unreachable!("checked by dims")
         };

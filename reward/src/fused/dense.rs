@@ -34,10 +34,48 @@ pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
 
 struct Dense;
 
-fn parallelism() -> gemm::Parallelism {
-    match candle_core::utils::get_num_threads() {
-        0 | 1 => gemm::Parallelism::None,
-        n => gemm::Parallelism::Rayon(n),
+/// `out += x W^T` for `out` (rows, outputs), `x` (rows, inputs) and `weight` (outputs, inputs),
+/// all contiguous and row-major: one GEMM on candle's thread count.
+pub(super) fn accumulate_product(
+    out: &mut [f32],
+    x: &[f32],
+    weight: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+) {
+    assert!(
+        out.len() == rows * outputs && x.len() == rows * inputs && weight.len() == outputs * inputs,
+        "dense product: operands do not fit {rows} x {inputs} -> {outputs}"
+    );
+    if rows == 0 || inputs == 0 || outputs == 0 {
+        return;
+    }
+    // SAFETY: the lengths are checked above; `out` is borrowed mutably, so this call is its only
+    // writer. The right-hand side is W^T, read through W's strides.
+    unsafe {
+        gemm::gemm(
+            rows,
+            outputs,
+            inputs,
+            out.as_mut_ptr(),
+            1,
+            outputs as isize,
+            true,
+            x.as_ptr(),
+            1,
+            inputs as isize,
+            weight.as_ptr(),
+            inputs as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            match candle_core::utils::get_num_threads() {
+                0 | 1 => gemm::Parallelism::None,
+                n => gemm::Parallelism::Rayon(n),
+            },
+        );
     }
 }
 
@@ -80,34 +118,7 @@ impl CustomOp3 for Dense {
         for _ in 0..rows {
             out.extend_from_slice(bias);
         }
-        if rows > 0 && inputs > 0 && outputs > 0 {
-            // SAFETY: `out` is rows x outputs, `x` rows x inputs and `weight` outputs x inputs,
-            // all contiguous and row-major as the strides say; `out` is written by this call
-            // only. The right-hand side is W^T, read through W's strides.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    outputs,
-                    inputs,
-                    out.as_mut_ptr(),
-                    1,
-                    outputs as isize,
-                    true,
-                    x.as_ptr(),
-                    1,
-                    inputs as isize,
-                    weight.as_ptr(),
-                    inputs as isize,
-                    1,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism(),
-                );
-            }
-        }
+        accumulate_product(&mut out, x, weight, (rows, inputs, outputs));
         let mut out_dims = leading.to_vec();
         out_dims.push(outputs);
         Ok((CpuStorage::F32(out), Shape::from(out_dims)))

@@ -86,11 +86,30 @@ impl CustomOp2 for GeluGrad {
     }
 }
 
+/// erf-GELU of one value.
+#[inline(always)]
+fn gelu_of(x: f32) -> f32 {
+    let (erf, _) = erf_and_gaussian(x);
+    0.5 * x * (1.0 + erf)
+}
+
 #[multiversion(targets = "simd")]
 fn gelu_values(x: &[f32], out: &mut [f32]) {
     for (y, &x) in out.iter_mut().zip(x) {
-        let (erf, _) = erf_and_gaussian(x);
-        *y = 0.5 * x * (1.0 + erf);
+        *y = gelu_of(x);
+    }
+}
+
+/// erf-GELU of every value of `values`, in place (scoring, where nothing reads the input
+/// afterwards).
+pub(super) fn gelu_in_place(values: &mut [f32]) {
+    for_each_rows(values, 1, |_, chunk| gelu_chunk_in_place(chunk));
+}
+
+#[multiversion(targets = "simd")]
+fn gelu_chunk_in_place(values: &mut [f32]) {
+    for v in values.iter_mut() {
+        *v = gelu_of(*v);
     }
 }
 

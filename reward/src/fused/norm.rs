@@ -187,7 +187,7 @@ impl CustomOp3 for LayerNormGrad {
 }
 
 #[multiversion(targets = "simd")]
-fn normalise_rows(x: &[f32], weight: &[f32], bias: &[f32], out: &mut [f32], eps: f32) {
+pub(super) fn normalise_rows(x: &[f32], weight: &[f32], bias: &[f32], out: &mut [f32], eps: f32) {
     let width = weight.len();
     for (row, y) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
         let (mean, inv_std) = moments(row, eps);
