@@ -1,5 +1,5 @@
-//! Reward-model speed at the shapes the issue names: inference at (32, 128), (1, 512) and
-//! (256, 128), and a training step on 64 pairs x 128 beats. Compare with
+//! Reward-model speed at the shapes the issue names: inference at (32, 128), (256, 16) (the
+//! windows fitting and the plugin score), (1, 512) and (256, 128), and a training step on 64 pairs x 128 beats. Compare with
 //! `shared/bench/torch_reward_model.py` run in the same session.
 
 use candle_core::Device;
@@ -15,7 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn inference(c: &mut Criterion) {
     let mut group = c.benchmark_group("reward_inference");
     group.sample_size(10);
-    for (batch, beats) in [(32, 128), (1, 512), (256, 128)] {
+    for (batch, beats) in [(32, 128), (256, 16), (1, 512), (256, 128)] {
         let workload = Workload::new(&Config::default(), batch, beats, &Device::Cpu).unwrap();
         group.bench_function(format!("batch{batch}_beats{beats}"), |b| {
             b.iter(|| workload.infer().unwrap())
