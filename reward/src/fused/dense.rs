@@ -40,7 +40,28 @@ pub(super) fn accumulate_product(
     out: &mut [f32],
     x: &[f32],
     weight: &[f32],
+    dims: (usize, usize, usize),
+) {
+    product(out, x, weight, dims, true);
+}
+
+/// `out = x W^T`, as [`accumulate_product`] without reading `out` first.
+pub(super) fn write_product(
+    out: &mut [f32],
+    x: &[f32],
+    weight: &[f32],
+    dims: (usize, usize, usize),
+) {
+    product(out, x, weight, dims, false);
+}
+
+/// `out = x W^T`, plus what `out` held when `accumulate`.
+fn product(
+    out: &mut [f32],
+    x: &[f32],
+    weight: &[f32],
     (rows, inputs, outputs): (usize, usize, usize),
+    accumulate: bool,
 ) {
     assert!(
         out.len() == rows * outputs && x.len() == rows * inputs && weight.len() == outputs * inputs,
@@ -59,7 +80,7 @@ pub(super) fn accumulate_product(
             out.as_mut_ptr(),
             1,
             outputs as isize,
-            true,
+            accumulate,
             x.as_ptr(),
             1,
             inputs as isize,

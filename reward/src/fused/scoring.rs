@@ -5,13 +5,13 @@
 //! allocator zeroes) about 36 values per beat and width, and the residual adds are passes of
 //! their own. Here the residual stream is one buffer updated in place: the attention's output
 //! projection and the second feed-forward product accumulate straight into it after its bias
-//! is added, GELU runs in place on the hidden layer, and the normalised rows, the packed
+//! is added, GELU runs in place on the hidden layer and adds its bias, and the normalised rows, the packed
 //! `q k v`, the merged heads and the hidden layer each have one scratch buffer for the whole
 //! pass. The kernels are the graph's own ([`super::dense`], [`super::attention`],
 //! [`super::layer_norm`], [`super::gelu`]), so both paths compute the same values.
 
 use super::attention::attend_into;
-use super::dense::accumulate_product;
+use super::dense::{accumulate_product, write_product};
 use super::for_each_rows;
 use super::gelu::gelu_in_place;
 use super::norm::normalise_rows;
@@ -133,9 +133,8 @@ fn encode_layer(
     add_rows(x, layer.out_proj.bias);
     accumulate_product(x, merged, layer.out_proj.weight, (rows, width, width));
     normalise(x, layer.norm2, normed, eps);
-    fill_rows(hidden, layer.ff1.bias);
-    accumulate_product(hidden, normed, layer.ff1.weight, (rows, width, ff));
-    gelu_in_place(hidden);
+    write_product(hidden, normed, layer.ff1.weight, (rows, width, ff));
+    gelu_in_place(hidden, layer.ff1.bias);
     add_rows(x, layer.ff2.bias);
     accumulate_product(x, hidden, layer.ff2.weight, (rows, ff, width));
 }
