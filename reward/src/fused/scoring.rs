@@ -1,13 +1,13 @@
 //! Scoring on the CPU: the input projection and the encoder layers without autograd, over a few
 //! buffers reused from layer to layer (issue #19).
 //!
-//! Through candle's graph every operation writes a fresh buffer: a layer allocates (and the
-//! allocator zeroes) about 36 values per beat and width, and the residual adds are passes of
-//! their own. Here the residual stream is one buffer updated in place: the attention's output
+//! Through candle's graph every operation writes a fresh buffer: a layer allocates 18·d values
+//! per beat, d the model's width (layer norms, `q k v`, merged heads, projections, the hidden
+//! layer before and after GELU, residual sums), and the residual adds are passes of their own. Here the residual stream is one buffer updated in place: the attention's output
 //! projection and the second feed-forward product accumulate straight into it after its bias
-//! is added, GELU runs in place on the hidden layer and adds its bias, and the normalised rows, the packed
-//! `q k v`, the merged heads and the hidden layer each have one scratch buffer for the whole
-//! pass. The kernels are the graph's own ([`super::dense`], [`super::attention`],
+//! is added, GELU runs in place on the hidden layer and adds its bias, and the normalised rows,
+//! the packed `q k v`, the merged heads and the hidden layer each have one scratch buffer for
+//! the whole pass. The kernels are the graph's own ([`super::dense`], [`super::attention`],
 //! [`super::layer_norm`], [`super::gelu`]), so both paths compute the same values.
 
 use super::attention::attend_into;
