@@ -32,9 +32,7 @@ impl Dense {
             bias: vb.get_with_hints(outputs, "bias", uniform)?,
         })
     }
-}
 
-impl Dense {
     /// The weight and bias tensors, in that order.
     pub fn tensors(&self) -> [&Tensor; 2] {
         [&self.weight, &self.bias]
@@ -197,22 +195,17 @@ impl EncoderLayer {
 
     /// The layer's weights for [`fused::scoring`], from the values of [`Self::tensors`].
     pub fn scoring_weights<'a>(values: &[&'a [f32]]) -> fused::scoring::LayerWeights<'a> {
-        use fused::scoring::{DenseWeights, NormWeights};
-        let dense = |i: usize| DenseWeights {
-            weight: values[i],
-            bias: values[i + 1],
-        };
-        let norm = |i: usize| NormWeights {
+        let params = |i: usize| fused::scoring::Params {
             weight: values[i],
             bias: values[i + 1],
         };
         fused::scoring::LayerWeights {
-            norm1: norm(0),
-            in_proj: dense(2),
-            out_proj: dense(4),
-            norm2: norm(6),
-            ff1: dense(8),
-            ff2: dense(10),
+            norm1: params(0),
+            in_proj: params(2),
+            out_proj: params(4),
+            norm2: params(6),
+            ff1: params(8),
+            ff2: params(10),
         }
     }
 

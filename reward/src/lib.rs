@@ -203,7 +203,7 @@ impl RewardModel {
         let mut tensors = vec![&inputs, &key_bias, proj_weight, proj_bias, &self.pos];
         tensors.extend(self.layers.iter().flat_map(|layer| layer.tensors()));
         let h = fused::with_values(&tensors, |values| {
-            let proj = fused::scoring::DenseWeights {
+            let proj = fused::scoring::Params {
                 weight: values[2],
                 bias: values[3],
             };

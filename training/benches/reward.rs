@@ -1,6 +1,6 @@
 //! Reward-model speed at the shapes the issue names: inference at (32, 128), (256, 16) (the
-//! windows fitting and the plugin score), (1, 512) and (256, 128), and a training step on 64 pairs x 128 beats. Compare with
-//! `shared/bench/torch_reward_model.py` run in the same session.
+//! windows fitting and the plugin score), (1, 512) and (256, 128), and a training step on 64
+//! pairs x 128 beats. Compare with `shared/bench/torch_reward_model.py` run in the same session.
 
 use candle_core::Device;
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -3,11 +3,12 @@
 //!
 //! Through candle's graph every operation writes a fresh buffer: a layer allocates 18·d values
 //! per beat, d the model's width (layer norms, `q k v`, merged heads, projections, the hidden
-//! layer before and after GELU, residual sums), and the residual adds are passes of their own. Here the residual stream is one buffer updated in place: the attention's output
-//! projection and the second feed-forward product accumulate straight into it after its bias
-//! is added, GELU runs in place on the hidden layer and adds its bias, and the normalised rows,
-//! the packed `q k v`, the merged heads and the hidden layer each have one scratch buffer for
-//! the whole pass. The kernels are the graph's own ([`super::dense`], [`super::attention`],
+//! layer before and after GELU, residual sums), and the residual adds are passes of their own.
+//! Here the residual stream is one buffer updated in place: the attention's output projection
+//! and the second feed-forward product accumulate straight into it after its bias is added,
+//! GELU runs in place on the hidden layer and adds its bias, and the normalised rows, the
+//! packed `q k v`, the merged heads and the hidden layer each have one scratch buffer for the
+//! whole pass. The kernels are the graph's own ([`super::dense`], [`super::attention`],
 //! [`super::layer_norm`], [`super::gelu`]), so both paths compute the same values.
 
 use super::attention::attend_into;
@@ -16,16 +17,10 @@ use super::for_each_rows;
 use super::gelu::gelu_in_place;
 use super::norm::normalise_rows;
 
-/// A dense layer's weight (outputs, inputs) and bias (outputs).
+/// A weight and a bias: a dense layer's (outputs, inputs) matrix and (outputs) bias, or a layer
+/// norm's scale and shift.
 #[derive(Clone, Copy)]
-pub struct DenseWeights<'a> {
-    pub weight: &'a [f32],
-    pub bias: &'a [f32],
-}
-
-/// A layer norm's scale and shift.
-#[derive(Clone, Copy)]
-pub struct NormWeights<'a> {
+pub struct Params<'a> {
     pub weight: &'a [f32],
     pub bias: &'a [f32],
 }
@@ -33,12 +28,12 @@ pub struct NormWeights<'a> {
 /// One pre-norm encoder layer's weights, as [`crate::layers::EncoderLayer`] holds them.
 #[derive(Clone, Copy)]
 pub struct LayerWeights<'a> {
-    pub norm1: NormWeights<'a>,
-    pub in_proj: DenseWeights<'a>,
-    pub out_proj: DenseWeights<'a>,
-    pub norm2: NormWeights<'a>,
-    pub ff1: DenseWeights<'a>,
-    pub ff2: DenseWeights<'a>,
+    pub norm1: Params<'a>,
+    pub in_proj: Params<'a>,
+    pub out_proj: Params<'a>,
+    pub norm2: Params<'a>,
+    pub ff1: Params<'a>,
+    pub ff2: Params<'a>,
 }
 
 /// The sizes of one scoring pass.
@@ -56,7 +51,7 @@ pub struct Sizes {
 /// The projected inputs plus positions: `inputs` (rows, inputs) through `proj`, with the first
 /// `beats` rows of `positions` added to each sequence. Returns the residual stream
 /// (rows, width).
-pub fn project(inputs: &[f32], proj: DenseWeights, positions: &[f32], sizes: Sizes) -> Vec<f32> {
+pub fn project(inputs: &[f32], proj: Params, positions: &[f32], sizes: Sizes) -> Vec<f32> {
     let Sizes {
         rows, beats, width, ..
     } = sizes;
@@ -140,7 +135,7 @@ fn encode_layer(
 }
 
 /// Layer norm of every row of `x` into `out`.
-fn normalise(x: &[f32], norm: NormWeights, out: &mut [f32], eps: f32) {
+fn normalise(x: &[f32], norm: Params, out: &mut [f32], eps: f32) {
     let width = norm.weight.len();
     for_each_rows(out, width, |first, out| {
         let x = &x[first * width..first * width + out.len()];
