@@ -246,7 +246,6 @@ def build_song(package, path, out_dir, bias):
     if len(beats) < 32:
         raise Skip(f"{len(beats)} beats where the music plays")
     period = float(np.median(np.diff(beats)))
-    bpm = 60 / period
     offset, used = grid_offset(attacks, eighths(beats, period))
     phase, bars = {}, {}
     if np.ptp(np.diff(beats)) < 0.05 * period:  # the cues assume one tempo
@@ -255,12 +254,13 @@ def build_song(package, path, out_dir, bias):
                            positions, meter, period, shift)
 
     write_wav(out_dir / f"{slug}.wav", mix)
+    written = [round(float(t), 6) for t in beats]
     truth = {
-        "beats": [round(float(t), 6) for t in beats],
+        "beats": written,
         "downbeats": [round(float(t), 6) for t in beats[positions == 0]],
         "beat_in_bar": [int(p) for p in positions],
         "meter": meter,
-        "bpm": round(bpm, 6),
+        "bpm": round(float(60 / np.median(np.diff(written))), 6),
         "sections": [],
         "drums_enter_s": None,
         "duration_s": round(duration, 6),
