@@ -22,17 +22,18 @@ every 4 beats (3 where the patterns hold whole 3-beat bars only), counted from e
 first row: composers start patterns on bar lines, and a pattern cut short by a break starts the
 next bar afresh, as the music does. Tempo changes, swing by alternating speeds and pattern
 delays are in the row times, since the player is what measures them. Which level is the beat
-stays a convention where 24 ticks is not a whole number of rows (speeds 4, 5, 7, 8, 9 in
-64-row patterns): AMLt, which accepts double and half, is the column to read there.
+stays a convention where it cannot be 24 ticks (speeds 1, 2, 4, 5, 7, 8, 9 in 64-row
+patterns): AMLt, which accepts double and half, is the column to read there.
 
 The audio checks the grid as `real_set.py` checks charts (its functions): the attacks' median
-offset on the eighth-note grid (the samples' own attack delays; nothing is shifted), per song
-the beat / "and" onset ratio (the metrical phase) and the onset strength per bar position. They
+offset on the eighth-note grid (reported, not corrected), and where the tempo holds, the beat /
+"and" onset ratio (the metrical phase) and the onset strength per bar position. They
 are printed and written to `OUT_DIR/quality.json` for reading, not used to change the grid: the
 set measures what a composer wrote, like the charts of the real set.
 
-This set is for evaluation only: nothing is trained or tuned on it. Modules shorter than
-30 s (jingles) and byte-identical copies are left out.
+It is an evaluation set: no shipped model is trained or tuned on it (bench/README.md names the
+one experiment that trained on its half T). Modules shorter than 30 s (jingles) and
+byte-identical copies are left out.
 
 Usage: bench/.venv/bin/python bench/tracker_set.py OUT_DIR [--packages ...]
 """
