@@ -16,7 +16,7 @@ How rows become beats. A tracker's tempo field T counts beats of 24 ticks (a tic
 is how trackers highlight their patterns. At other speeds a beat is the number of rows nearest
 (in ratio) to 24 ticks that fills the song's patterns with whole 4-beat bars (else 3-beat
 ones): speed 3 gives 8 rows, speed 4 gives 6 rows in patterns of 48 rows but 8 (32 ticks) in
-patterns of 64, speed 2 gives 16 rows (32 ticks), the speed and pattern length being the song's
+patterns of 64, speed 2 gives 16 rows (32 ticks) in patterns of 64, the speed and pattern length being the song's
 most common ones. A beat is every row whose index in its pattern is a multiple of that, a bar
 every 4 beats (3 where the patterns hold whole 3-beat bars only), counted from each pattern's
 first row: composers start patterns on bar lines, and a pattern cut short by a break starts the
@@ -107,8 +107,8 @@ class Module:
             lib.openmpt_module_create_from_memory2.restype = p
             lib.openmpt_module_create_from_memory2.argtypes = [
                 ctypes.c_char_p, ctypes.c_size_t, p, p, p, p, ctypes.POINTER(ctypes.c_int), p, p]
-            for name in ("get_current_speed", "get_current_tempo", "get_current_row",
-                         "get_current_order", "get_current_pattern"):
+            for name in ("get_current_speed", "get_current_row", "get_current_order",
+                         "get_current_pattern"):
                 f = getattr(lib, f"openmpt_module_{name}")
                 f.restype, f.argtypes = i32, [p]
             lib.openmpt_module_set_repeat_count.argtypes = [p, i32]
@@ -130,7 +130,7 @@ class Module:
         self.handle = lib.openmpt_module_create_from_memory2(
             data, len(data), None, None, None, None, ctypes.byref(error), None, None)
         if not self.handle:
-            raise ValueError(f"libopenmpt could not load it (error {error.value})")
+            raise Skip(f"libopenmpt could not load it (error {error.value})")
         lib.openmpt_module_set_repeat_count(self.handle, 0)
 
     def __del__(self):
@@ -145,7 +145,7 @@ class Module:
 
     def render(self):
         """The whole song as (frames, 2) float32, and one record per row played: (first frame,
-        pattern, row in pattern, rows in pattern, speed, tempo)."""
+        row in pattern, rows in pattern, speed)."""
         lib, h = self.lib, self.handle
         buffer = (ctypes.c_float * (2 * CHUNK))()
         blocks, rows, frame, last = [], [], 0, None
@@ -156,10 +156,9 @@ class Module:
             now = (lib.openmpt_module_get_current_order(h), lib.openmpt_module_get_current_row(h))
             if now != last:
                 pattern = lib.openmpt_module_get_current_pattern(h)
-                rows.append((frame + got // 2, pattern, now[1],
+                rows.append((frame + got // 2, now[1],
                              lib.openmpt_module_get_pattern_num_rows(h, pattern),
-                             lib.openmpt_module_get_current_speed(h),
-                             lib.openmpt_module_get_current_tempo(h)))
+                             lib.openmpt_module_get_current_speed(h)))
                 last = now
             blocks.append(np.frombuffer(buffer, dtype=np.float32, count=2 * got).copy())
             frame += got
@@ -186,7 +185,7 @@ def rows_per_beat(speed, pattern_rows):
 
 def grid_of(rows):
     """Beat times (s), their positions in the bar and the meter, from the rendered rows."""
-    frames, _, row, length, speed, _ = (np.array(c) for c in zip(*rows))
+    frames, row, length, speed = (np.array(c) for c in zip(*rows))
     common_speed = int(np.bincount(speed).argmax())
     lengths = np.bincount(length[row == 0]) if np.any(row == 0) else np.bincount(length)
     common_length = int(lengths.argmax())
@@ -240,7 +239,8 @@ def build_song(package, path, out_dir, bias):
 
     mono = mix.mean(axis=1)
     attacks = attack_times(mono) - bias
-    env = onset_envelope(librosa.resample(mono, orig_sr=SR, target_sr=ENV_SR))
+    coarse = librosa.resample(mono, orig_sr=SR, target_sr=ENV_SR)
+    env = onset_envelope(coarse)
     start, end = music_span(env)
     keep = (beats >= max(0.0, start - 0.07)) & (beats <= min(end + 0.07, duration))
     beats, positions = beats[keep], positions[keep]
@@ -251,8 +251,7 @@ def build_song(package, path, out_dir, bias):
     phase, bars = {}, {}
     if np.ptp(np.diff(beats)) < 0.05 * period:  # the cues assume one tempo
         shift, _ = envelope_peak(env, beats, period)
-        phase, bars = cues(librosa.resample(mono, orig_sr=SR, target_sr=ENV_SR), env, beats,
-                           positions, meter, period, shift)
+        phase, bars = cues(coarse, env, beats, positions, meter, period, shift)
 
     write_wav(out_dir / f"{slug}.wav", mix)
     written = [round(float(t), 6) for t in beats]
@@ -293,7 +292,6 @@ def build_song(package, path, out_dir, bias):
 def summary(q):
     phase = ", ".join(f"{name} {v:.2f}" for name, v in q["beat_over_and"].items()) or "-"
     onset = "/".join(f"{v:.2f}" for v in q["by_bar_position"].get("onset", [])) or "-"
-
     low, high = q["bpm_range"]
     return (f"{q['song']}: {q['format']} speed {q['speed']} ({q['rows_per_beat']} rows a beat), "
             f"{q['bpm']:.1f} BPM ({low:.0f}-{high:.0f}) {q['meter']}/4, {q['duration_s']:.0f} s, "
@@ -318,7 +316,7 @@ def main():
         try:
             report.append(build_song(package, path, args.out_dir, bias))
             print(summary(report[-1]), flush=True)
-        except (Skip, ValueError) as why:
+        except Skip as why:
             skipped.append({"file": str(path), "why": str(why)})
             print(f"skipped {path}: {why}", flush=True)
     total = sum(q["duration_s"] for q in report)
