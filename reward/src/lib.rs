@@ -207,13 +207,14 @@ impl RewardModel {
                 weight: values[2],
                 bias: values[3],
             };
-            let mut h = fused::scoring::project(values[0], proj, values[4], sizes);
             let layers: Vec<_> = values[5..]
                 .chunks_exact(12)
                 .map(EncoderLayer::scoring_weights)
                 .collect();
-            fused::scoring::encode(&mut h, values[1], &layers, sizes);
-            Ok(h)
+            let input = (proj, values[4]);
+            Ok(fused::scoring::encode(
+                values[0], values[1], input, &layers, sizes,
+            ))
         })?;
         Tensor::from_vec(h, (b, t, c.d_model), &self.device)
     }

@@ -308,7 +308,11 @@ fn the_scoring_pass_encodes_as_the_graph_does() {
     let model = RewardModel::init(&Config::default(), &map, &Device::Cpu, 3).unwrap();
     let mut rng = StdRng::seed_from_u64(7);
     // 12 beats take attention's loop, 16 and 40 its matrix products; the short sequences are
-    // padded.
+    // padded. On two threads the pass takes two sequences in one block and one in another.
+    let two_threads = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     for lengths in [[12, 12, 9], [16, 16, 9], [40, 33, 40]] {
         let seqs: Vec<Vec<f32>> = lengths
             .iter()
@@ -317,8 +321,8 @@ fn the_scoring_pass_encodes_as_the_graph_does() {
         let slices: Vec<&[f32]> = seqs.iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&slices, MODEL_INPUTS, 128, &Device::Cpu).unwrap();
         let graph = model.encode(&batch.inputs, &batch.mask, false).unwrap();
-        let fused = model
-            .encode_for_scoring(&batch.inputs, &batch.mask)
+        let fused = two_threads
+            .install(|| model.encode_for_scoring(&batch.inputs, &batch.mask))
             .unwrap();
         assert_eq!(graph.dims(), fused.dims());
         let worst = (graph - fused)

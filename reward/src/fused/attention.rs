@@ -85,12 +85,16 @@ impl Attention {
         let (t, w) = (d.beats, d.width);
         out.par_chunks_mut(t * w.max(1))
             .enumerate()
-            .for_each(|(item, out)| {
-                let qkv = &qkv[item * t * 3 * w..(item + 1) * t * 3 * w];
-                let bias = &bias[item * t..(item + 1) * t];
-                out.fill(0.0);
-                attend_item(self, d, item, (qkv, bias), out);
-            });
+            .for_each(|(item, out)| self.attend_one(d, item, (qkv, bias), out));
+    }
+
+    /// Batch item `item` of [`Self::attend_all`]'s operands, written to its rows `out`.
+    fn attend_one(&self, d: Dims, item: usize, (qkv, bias): (&[f32], &[f32]), out: &mut [f32]) {
+        let (t, w) = (d.beats, d.width);
+        let qkv = &qkv[item * t * 3 * w..(item + 1) * t * 3 * w];
+        let bias = &bias[item * t..(item + 1) * t];
+        out.fill(0.0);
+        attend_item(self, d, item, (qkv, bias), out);
     }
 
     /// One head of one batch item: fills `weights` (beats x beats) with the softmax of its
@@ -134,9 +138,9 @@ impl Attention {
     }
 }
 
-/// Scoring's attention, without dropout or autograd: `qkv` (items·beats, 3·width) as
-/// [`attention`] takes it and `key_bias` (items·beats) in, the merged heads (items·beats, width)
-/// written to `out`.
+/// Scoring's attention, without dropout or autograd, on this thread: `qkv` (items·beats,
+/// 3·width) as [`attention`] takes it and `key_bias` (items·beats) in, the merged heads
+/// (items·beats, width) written to `out`.
 pub(super) fn attend_into(
     qkv: &[f32],
     key_bias: &[f32],
@@ -158,7 +162,10 @@ pub(super) fn attend_into(
         width,
         head_width: width / heads,
     };
-    Attention { heads, mask: None }.attend_all(d, (qkv, key_bias), out);
+    let op = Attention { heads, mask: None };
+    for (item, out) in out.chunks_mut(beats * width).enumerate() {
+        op.attend_one(d, item, (qkv, key_bias), out);
+    }
 }
 
 /// From this many beats on, a head's scores and its weighted sum of values, and backwards its

@@ -42,17 +42,23 @@ pub(super) fn accumulate_product(
     weight: &[f32],
     dims: (usize, usize, usize),
 ) {
-    product(out, x, weight, dims, true);
+    let parallelism = match candle_core::utils::get_num_threads() {
+        0 | 1 => gemm::Parallelism::None,
+        n => gemm::Parallelism::Rayon(n),
+    };
+    product(out, x, weight, dims, true, parallelism);
 }
 
-/// `out = x W^T`, as [`accumulate_product`] without reading `out` first.
-pub(super) fn write_product(
+/// `out = x W^T`, plus what `out` held when `accumulate`, on this thread alone (for callers
+/// that run one task per block of rows).
+pub(super) fn serial_product(
     out: &mut [f32],
     x: &[f32],
     weight: &[f32],
     dims: (usize, usize, usize),
+    accumulate: bool,
 ) {
-    product(out, x, weight, dims, false);
+    product(out, x, weight, dims, accumulate, gemm::Parallelism::None);
 }
 
 /// `out = x W^T`, plus what `out` held when `accumulate`.
@@ -62,6 +68,7 @@ fn product(
     weight: &[f32],
     (rows, inputs, outputs): (usize, usize, usize),
     accumulate: bool,
+    parallelism: gemm::Parallelism,
 ) {
     assert!(
         out.len() == rows * outputs && x.len() == rows * inputs && weight.len() == outputs * inputs,
@@ -92,10 +99,7 @@ fn product(
             false,
             false,
             false,
-            match candle_core::utils::get_num_threads() {
-                0 | 1 => gemm::Parallelism::None,
-                n => gemm::Parallelism::Rayon(n),
-            },
+            parallelism,
         );
     }
 }

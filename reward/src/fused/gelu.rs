@@ -100,14 +100,10 @@ fn gelu_values(x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// erf-GELU of every value of `values` plus the `bias` of its column, in place, for rows of
-/// `bias.len()` values (scoring, where nothing reads the input afterwards).
-pub(super) fn gelu_in_place(values: &mut [f32], bias: &[f32]) {
-    for_each_rows(values, bias.len(), |_, rows| gelu_rows_in_place(rows, bias));
-}
-
+/// erf-GELU of every value of `rows` plus the `bias` of its column, in place, for rows of
+/// `bias.len()` values, on this thread (scoring, where nothing reads the input afterwards).
 #[multiversion(targets = "simd")]
-fn gelu_rows_in_place(rows: &mut [f32], bias: &[f32]) {
+pub(super) fn gelu_in_place(rows: &mut [f32], bias: &[f32]) {
     for row in rows.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {
             *v = gelu_of(*v + b);
