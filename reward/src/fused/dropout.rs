@@ -6,6 +6,7 @@
 //! regenerates the same mask from the seed and nothing but the seed is kept between them.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
 
 use super::{for_each_rows, values};
 
@@ -41,7 +42,7 @@ impl Mask {
     }
 
     /// The multiplier of value `i`: 0 or `1/(1-p)`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn factor(&self, i: usize) -> f32 {
         let mut z = self
             .seed
@@ -59,12 +60,17 @@ impl Mask {
     /// `out[i] = x[i] · factor(i)`.
     fn apply(&self, x: &[f32]) -> Vec<f32> {
         let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, 1, |start, out| {
-            for (k, (y, &v)) in out.iter_mut().zip(&x[start..]).enumerate() {
-                *y = v * self.factor(start + k);
-            }
-        });
+        for_each_rows(&mut out, 1, |start, out| apply_from(self, start, x, out));
         out
+    }
+}
+
+/// `out[k] = x[start + k] · factor(start + k)`. Compiled for the wider instruction sets too:
+/// the hash's 64-bit products are one instruction per lane with AVX-512 and four without.
+#[multiversion(targets = "simd")]
+fn apply_from(mask: &Mask, start: usize, x: &[f32], out: &mut [f32]) {
+    for (k, (y, &v)) in out.iter_mut().zip(&x[start..]).enumerate() {
+        *y = v * mask.factor(start + k);
     }
 }
 
