@@ -169,8 +169,8 @@ pub(super) fn attend_into(
 }
 
 /// From this many beats on, a head's scores and its weighted sum of values, and backwards its
-/// five gradient products, are matrix products on the `gemm` crate; shorter windows loop,
-/// which costs less than setting one up.
+/// recomputed scores and four gradient products, are matrix products on the `gemm` crate;
+/// shorter windows loop, which costs less than setting one up.
 /// At the 16-beat scoring windows the products take 5.3 % of a scoring pass's time where the
 /// loops took 8.5 % (perf, 256 windows, 2 cores).
 const GEMM_FROM_BEATS: usize = 16;
