@@ -8,10 +8,12 @@
 //! - [`attention`]: multi-head attention over short windows, from the packed `q k v`
 //!   projection to the merged heads, without permuting them into heads and back;
 //! - [`dense`]: `x W^T + b` as one matrix product, the bias written into the destination first;
-//! - [`gelu`]: erf-GELU and its derivative from one shared exponential;
+//! - [`gelu`]: erf-GELU and its derivative from one shared exponential, and [`gelu_dropout`]
+//!   with the feed-forward block's dropout in the same passes;
 //! - [`layer_norm`]: normalisation, scale and shift per row, and all three gradients in one
 //!   pass;
-//! - [`dropout`]: a mask regenerated from a seed instead of drawn, stored and multiplied;
+//! - [`dropout`]: a mask regenerated from a seed instead of drawn, stored and multiplied, and
+//!   [`residual_dropout`], a residual connection's sum with its branch's dropout;
 //! - [`scoring`]: the same kernels chained without autograd for scoring, over buffers reused
 //!   from layer to layer.
 //!
@@ -31,8 +33,8 @@ mod tests;
 
 pub use attention::attention;
 pub use dense::dense;
-pub use dropout::dropout;
-pub use gelu::gelu;
+pub use dropout::{dropout, residual_dropout};
+pub use gelu::{gelu, gelu_dropout};
 pub use norm::layer_norm;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, bail};

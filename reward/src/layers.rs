@@ -213,12 +213,12 @@ impl EncoderLayer {
         let attended = self
             .attn
             .forward(&self.norm1.forward(x, train)?, key_bias, train)?;
-        let x = (x + self.dropout.forward(&attended, train)?)?;
+        let p = if train { self.dropout.p } else { 0.0 };
+        let x = fused::residual_dropout(x, &attended, p)?;
         let hidden = self.ff1.forward(&self.norm2.forward(&x, train)?)?;
-        let hidden = fused::gelu(&hidden)?;
-        let hidden = self.dropout.forward(&hidden, train)?;
+        let hidden = fused::gelu_dropout(&hidden, p)?;
         let out = self.ff2.forward(&hidden)?;
-        x + self.dropout.forward(&out, train)?
+        fused::residual_dropout(&x, &out, p)
     }
 }
 

@@ -5,7 +5,7 @@
 //! is kept when `splitmix64(seed + i)` clears the drop probability, so the backward pass
 //! regenerates the same mask from the seed and nothing but the seed is kept between them.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use multiversion::multiversion;
 
 use super::{for_each_rows, values};
@@ -21,6 +21,16 @@ pub fn dropout(x: &Tensor, p: f32) -> Result<Tensor> {
     }
     let seed = rand::random::<u64>();
     x.contiguous()?.apply_op1(Dropout(Mask::new(p, seed)))
+}
+
+/// `x + dropout(y, p)`: a residual connection with its branch's dropout, in one pass each way
+/// and one node of the graph (a separate dropout would be one more activation whose gradient
+/// candle accumulates through a zeroed buffer and an add).
+pub fn residual_dropout(x: &Tensor, y: &Tensor, p: f32) -> Result<Tensor> {
+    if p <= 0.0 || p >= 1.0 || !x.device().is_cpu() {
+        return x + dropout(y, p)?;
+    }
+    Residual(Mask::new(p, rand::random::<u64>())).apply(x, y)
 }
 
 /// Which values a dropout keeps: value `i` of a tensor is kept when its 24-bit hash under
@@ -90,5 +100,64 @@ impl CustomOp1 for Dropout {
     /// The same mask applied to the gradient.
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Dropout(self.0))?))
+    }
+}
+
+/// `x + y · mask` as a custom op; backwards the gradient passes to `x` as it is and to `y`
+/// through the mask.
+pub(super) struct Residual(pub Mask);
+
+impl Residual {
+    pub(super) fn apply(self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        x.contiguous()?.apply_op2(&y.contiguous()?, self)
+    }
+}
+
+impl CustomOp2 for Residual {
+    fn name(&self) -> &'static str {
+        "fused-residual-dropout"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ys: &CpuStorage,
+        yl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = values(xs, xl, "residual input")?;
+        let y = values(ys, yl, "residual branch")?;
+        if xl.dims() != yl.dims() {
+            bail!(
+                "residual connection: the input {:?} and the branch {:?} differ in shape",
+                xl.dims(),
+                yl.dims()
+            );
+        }
+        let mut out = vec![0f32; x.len()];
+        for_each_rows(&mut out, 1, |start, out| {
+            add_from(&self.0, start, (x, y), out)
+        });
+        Ok((CpuStorage::F32(out), xl.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _y: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let branch = grad.contiguous()?.apply_op1_no_bwd(&Dropout(self.0))?;
+        Ok((Some(grad.clone()), Some(branch)))
+    }
+}
+
+/// `out[k] = x[start + k] + y[start + k] · factor(start + k)`.
+#[multiversion(targets = "simd")]
+fn add_from(mask: &Mask, start: usize, (x, y): (&[f32], &[f32]), out: &mut [f32]) {
+    let at = start..start + out.len();
+    for (k, ((o, &x), &y)) in out.iter_mut().zip(&x[at.clone()]).zip(&y[at]).enumerate() {
+        *o = x + y * mask.factor(start + k);
     }
 }

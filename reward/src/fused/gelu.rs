@@ -1,20 +1,33 @@
-//! erf-GELU, `x/2 (1 + erf(x/√2))`, forwards and backwards in one pass each.
+//! erf-GELU, `x/2 (1 + erf(x/√2))`, forwards and backwards in one pass each, with the dropout
+//! that follows it in the feed-forward block folded into the same passes.
 //!
 //! erf comes from Abramowitz & Stegun's 7.1.26 (absolute error at most 1.5e-7), whose
 //! exponential `exp(-x²/2)` is also the Gaussian density in the derivative
 //! `(1 + erf(x/√2))/2 + x φ(x)`, so the gradient costs one exponential per value.
+//!
+//! With the dropout folded in, the op's input is the only activation candle keeps a gradient
+//! for: a separate dropout would be another node whose gradient candle accumulates into a zeroed
+//! buffer (a pass to zero it and one to add) over the widest activations of the model.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use multiversion::multiversion;
 
+use super::dropout::Mask;
 use super::{for_each_rows, simd, values};
 
 /// erf-GELU of every value of `x` (candle's `gelu_erf` on devices other than the CPU).
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    if !x.device().is_cpu() {
-        return x.gelu_erf();
+    gelu_dropout(x, 0.0)
+}
+
+/// erf-GELU of every value of `x`, then dropout with probability `p` (a fresh mask on every
+/// call; none when `p` is 0).
+pub fn gelu_dropout(x: &Tensor, p: f32) -> Result<Tensor> {
+    if !x.device().is_cpu() || p >= 1.0 {
+        return super::dropout(&x.gelu_erf()?, p);
     }
-    x.contiguous()?.apply_op1(Gelu)
+    let mask = (p > 0.0).then(|| Mask::new(p, rand::random::<u64>()));
+    Gelu { mask }.apply(x)
 }
 
 /// `(erf(x/√2), exp(-x²/2))`.
@@ -32,7 +45,16 @@ fn erf_and_gaussian(x: f32) -> (f32, f32) {
 /// `1/√(2π)`.
 const INV_SQRT_TAU: f32 = 0.398_942_3;
 
-struct Gelu;
+/// erf-GELU, and dropout by `mask` when there is one.
+pub(super) struct Gelu {
+    pub mask: Option<Mask>,
+}
+
+impl Gelu {
+    pub(super) fn apply(self, x: &Tensor) -> Result<Tensor> {
+        x.contiguous()?.apply_op1(self)
+    }
+}
 
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
@@ -43,18 +65,21 @@ impl CustomOp1 for Gelu {
         let x = values(storage, layout, "gelu input")?;
         let mut out = vec![0f32; x.len()];
         for_each_rows(&mut out, 1, |start, out| {
-            gelu_values(&x[start..start + out.len()], out);
+            gelu_values(self.mask.as_ref(), start, x, out);
         });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
+        let op = GeluGrad { mask: self.mask };
+        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
     }
 }
 
-/// `grad · gelu'(x)`, from `x` and the gradient of the output.
-struct GeluGrad;
+/// `grad · mask · gelu'(x)`, from `x` and the gradient of the output.
+struct GeluGrad {
+    mask: Option<Mask>,
+}
 
 impl CustomOp2 for GeluGrad {
     fn name(&self) -> &'static str {
@@ -79,8 +104,7 @@ impl CustomOp2 for GeluGrad {
         }
         let mut out = vec![0f32; x.len()];
         for_each_rows(&mut out, 1, |start, out| {
-            let at = start..start + out.len();
-            gelu_grad_values(&x[at.clone()], &g[at], out);
+            gelu_grad_values(self.mask.as_ref(), start, (x, g), out);
         });
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
@@ -93,10 +117,21 @@ fn gelu_of(x: f32) -> f32 {
     0.5 * x * (1.0 + erf)
 }
 
+/// `out[k] = gelu(x[start + k])`, times the mask's factor of `start + k` when there is a mask.
 #[multiversion(targets = "simd")]
-fn gelu_values(x: &[f32], out: &mut [f32]) {
-    for (y, &x) in out.iter_mut().zip(x) {
-        *y = gelu_of(x);
+fn gelu_values(mask: Option<&Mask>, start: usize, x: &[f32], out: &mut [f32]) {
+    let x = &x[start..start + out.len()];
+    match mask {
+        None => {
+            for (y, &x) in out.iter_mut().zip(x) {
+                *y = gelu_of(x);
+            }
+        }
+        Some(mask) => {
+            for (k, (y, &x)) in out.iter_mut().zip(x).enumerate() {
+                *y = gelu_of(x) * mask.factor(start + k);
+            }
+        }
     }
 }
 
@@ -111,10 +146,29 @@ pub(super) fn gelu_in_place(rows: &mut [f32], bias: &[f32]) {
     }
 }
 
+/// `gelu'(x)` of one value.
+#[inline(always)]
+fn gelu_slope(x: f32) -> f32 {
+    let (erf, gaussian) = erf_and_gaussian(x);
+    0.5 * (1.0 + erf) + x * INV_SQRT_TAU * gaussian
+}
+
+/// `out[k] = g[start + k] · gelu'(x[start + k])`, times the mask's factor of `start + k` when
+/// there is a mask.
 #[multiversion(targets = "simd")]
-fn gelu_grad_values(x: &[f32], g: &[f32], out: &mut [f32]) {
-    for ((d, &x), &g) in out.iter_mut().zip(x).zip(g) {
-        let (erf, gaussian) = erf_and_gaussian(x);
-        *d = g * (0.5 * (1.0 + erf) + x * INV_SQRT_TAU * gaussian);
+fn gelu_grad_values(mask: Option<&Mask>, start: usize, (x, g): (&[f32], &[f32]), out: &mut [f32]) {
+    let at = start..start + out.len();
+    let (x, g) = (&x[at.clone()], &g[at]);
+    match mask {
+        None => {
+            for ((d, &x), &g) in out.iter_mut().zip(x).zip(g) {
+                *d = g * gelu_slope(x);
+            }
+        }
+        Some(mask) => {
+            for (k, ((d, &x), &g)) in out.iter_mut().zip(x).zip(g).enumerate() {
+                *d = g * mask.factor(start + k) * gelu_slope(x);
+            }
+        }
     }
 }

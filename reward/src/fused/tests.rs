@@ -220,3 +220,42 @@ fn dropout_drops_its_share_and_passes_gradients_through_the_same_mask() -> Resul
     assert_eq!(kept, input);
     Ok(())
 }
+
+/// The factors a seeded mask gives the values of a tensor of `shape`, as a tensor.
+fn mask_factors(mask: &dropout::Mask, shape: &[usize]) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let factors: Vec<f32> = (0..n).map(|i| mask.factor(i)).collect();
+    assert!(factors.contains(&0.0) && factors.iter().any(|&f| f > 1.0));
+    Tensor::from_vec(factors, shape, &Device::Cpu)
+}
+
+#[test]
+fn gelu_with_dropout_matches_gelu_times_its_mask() -> Result<()> {
+    let mask = dropout::Mask::new(0.2, 7);
+    let factors = mask_factors(&mask, &[5, 9000])?;
+    check(
+        &[seeded(&[5, 9000], 19)?],
+        |t| gelu::Gelu { mask: Some(mask) }.apply(&t[0]),
+        |t| t[0].gelu_erf()? * &factors,
+    )
+}
+
+#[test]
+fn residual_dropout_matches_the_sum_with_the_masked_branch() -> Result<()> {
+    let mask = dropout::Mask::new(0.3, 11);
+    let factors = mask_factors(&mask, &[3, 70, 256])?;
+    check(
+        &[seeded(&[3, 70, 256], 20)?, seeded(&[3, 70, 256], 21)?],
+        |t| dropout::Residual(mask).apply(&t[0], &t[1]),
+        |t| &t[0] + (&t[1] * &factors)?,
+    )?;
+    // Without dropout it is the plain sum; shapes must agree.
+    let (x, y) = (seeded(&[4, 8], 22)?, seeded(&[4, 8], 23)?);
+    assert_close("sum", &residual_dropout(&x, &y, 0.0)?, &(&x + &y)?)?;
+    assert!(
+        dropout::Residual(mask)
+            .apply(&x, &seeded(&[8, 4], 24)?)
+            .is_err()
+    );
+    Ok(())
+}
