@@ -7,7 +7,8 @@
 //!
 //! - [`attention`]: multi-head attention over short windows, from the packed `q k v`
 //!   projection to the merged heads, without permuting them into heads and back;
-//! - [`dense`]: `x W^T + b` as one matrix product, the bias written into the destination first;
+//! - [`dense`]: `x W^T + b` as one matrix product, the bias written into the destination first,
+//!   and [`dense_gelu`], the feed-forward block's first layer with its GELU and dropout;
 //! - [`gelu`]: erf-GELU and its derivative from one shared exponential, and [`gelu_dropout`]
 //!   with the feed-forward block's dropout in the same passes;
 //! - [`layer_norm`]: normalisation, scale and shift per row, and all three gradients in one
@@ -32,7 +33,7 @@ mod simd;
 mod tests;
 
 pub use attention::attention;
-pub use dense::dense;
+pub use dense::{dense, dense_gelu};
 pub use dropout::{dropout, residual_dropout};
 pub use gelu::{gelu, gelu_dropout};
 pub use norm::layer_norm;

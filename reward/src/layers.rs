@@ -215,8 +215,8 @@ impl EncoderLayer {
             .forward(&self.norm1.forward(x, train)?, key_bias, train)?;
         let p = if train { self.dropout.p } else { 0.0 };
         let x = fused::residual_dropout(x, &attended, p)?;
-        let hidden = self.ff1.forward(&self.norm2.forward(&x, train)?)?;
-        let hidden = fused::gelu_dropout(&hidden, p)?;
+        let normed = self.norm2.forward(&x, train)?;
+        let hidden = fused::dense_gelu(&normed, &self.ff1.weight, &self.ff1.bias, p)?;
         let out = self.ff2.forward(&hidden)?;
         fused::residual_dropout(&x, &out, p)
     }

@@ -1,14 +1,23 @@
 //! A dense layer, `x W^T + b`, as one matrix product whose destination starts as the bias
 //! (no separate broadcast add forwards, no broadcast reduction backwards).
 //!
+//! The feed-forward block's first layer also takes its erf-GELU and dropout ([`dense_gelu`]):
+//! the op keeps the values before GELU for its backward pass, so the widest activation of the
+//! model never becomes a node of the graph, whose gradient candle would accumulate through a
+//! zeroed buffer and an add.
+//!
 //! The product runs on the `gemm` crate, the one candle's own matmul uses. Backwards, the
 //! gradient of `x` is computed only when something before the layer needs it (the input
 //! projection's raw features do not).
 
+use std::sync::OnceLock;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
-use super::{rows_per_task, values};
+use super::dropout::Mask;
+use super::gelu::{gelu_grad_of_all, gelu_of_all};
+use super::{rows_per_task, values, with_values};
 
 /// `x W^T + b` over `x`'s last dimension, for `W` (outputs, inputs) and `b` (outputs); leading
 /// dimensions are the rows of one product. On the CPU the op takes and gives the leading
@@ -16,9 +25,7 @@ use super::{rows_per_task, values};
 /// accumulates through a zeroed buffer and an add each.
 pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
     if x.device().is_cpu() {
-        return x
-            .contiguous()?
-            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Dense);
+        return Dense::plain().apply(x, weight, bias);
     }
     let dims = x.dims();
     let inputs = *dims.last().unwrap_or(&0);
@@ -32,7 +39,44 @@ pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
         .reshape(out_dims)
 }
 
-struct Dense;
+/// `gelu(x W^T + b)`, then dropout with probability `p` (a fresh mask on every call; none when
+/// `p` is 0): [`dense`] followed by [`super::gelu_dropout`], as one op on the CPU.
+pub fn dense_gelu(x: &Tensor, weight: &Tensor, bias: &Tensor, p: f32) -> Result<Tensor> {
+    if !x.device().is_cpu() || p >= 1.0 {
+        return super::gelu_dropout(&dense(x, weight, bias)?, p);
+    }
+    let mask = (p > 0.0).then(|| Mask::new(p, rand::random::<u64>()));
+    Dense::with_gelu(mask).apply(x, weight, bias)
+}
+
+/// The dense layer as a custom op, with GELU and dropout after it when `gelu` is set.
+pub(super) struct Dense {
+    gelu: Option<GeluAfter>,
+}
+
+/// GELU after the product: its dropout mask, and the values before it, kept for backwards.
+struct GeluAfter {
+    mask: Option<Mask>,
+    before: OnceLock<Vec<f32>>,
+}
+
+impl Dense {
+    fn plain() -> Self {
+        Self { gelu: None }
+    }
+
+    pub(super) fn with_gelu(mask: Option<Mask>) -> Self {
+        let before = OnceLock::new();
+        Self {
+            gelu: Some(GeluAfter { mask, before }),
+        }
+    }
+
+    pub(super) fn apply(self, x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        x.contiguous()?
+            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, self)
+    }
+}
 
 /// `out += x W^T` for `out` (rows, outputs), `x` (rows, inputs) and `weight` (outputs, inputs),
 /// all contiguous and row-major: one GEMM on candle's thread count.
@@ -144,6 +188,13 @@ impl CustomOp3 for Dense {
             out.extend_from_slice(bias);
         }
         accumulate_product(&mut out, x, weight, (rows, inputs, outputs));
+        if let Some(gelu) = &self.gelu {
+            let activated = gelu_of_all(gelu.mask.as_ref(), &out);
+            if gelu.before.set(out).is_err() {
+                bail!("a dense + GELU op ran forwards twice");
+            }
+            out = activated;
+        }
         let mut out_dims = leading.to_vec();
         out_dims.push(outputs);
         Ok((CpuStorage::F32(out), Shape::from(out_dims)))
@@ -159,7 +210,24 @@ impl CustomOp3 for Dense {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (outputs, inputs) = weight.dims2()?;
         let rows = grad.elem_count() / outputs.max(1);
-        let grad = grad.reshape((rows, outputs))?;
+        let grad = match &self.gelu {
+            None => grad.reshape((rows, outputs))?,
+            Some(gelu) => {
+                let Some(before) = gelu.before.get() else {
+                    bail!("a dense + GELU op ran backwards before forwards");
+                };
+                let grad = grad.contiguous()?;
+                let g = with_values(&[&grad], |g| match g[0].len() == before.len() {
+                    true => Ok(gelu_grad_of_all(gelu.mask.as_ref(), before, g[0])),
+                    false => bail!(
+                        "dense + GELU: {} output gradients for {} outputs",
+                        g[0].len(),
+                        before.len()
+                    ),
+                })?;
+                Tensor::from_vec(g, (rows, outputs), grad.device())?
+            }
+        };
         let dx = match x.track_op() {
             true => Some(grad.matmul(weight)?.reshape(x.shape())?),
             false => None,

@@ -63,11 +63,10 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = values(storage, layout, "gelu input")?;
-        let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, 1, |start, out| {
-            gelu_values(self.mask.as_ref(), start, x, out);
-        });
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        Ok((
+            CpuStorage::F32(gelu_of_all(self.mask.as_ref(), x)),
+            layout.shape().clone(),
+        ))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -102,12 +101,28 @@ impl CustomOp2 for GeluGrad {
                 x.len()
             );
         }
-        let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, 1, |start, out| {
-            gelu_grad_values(self.mask.as_ref(), start, (x, g), out);
-        });
-        Ok((CpuStorage::F32(out), xl.shape().clone()))
+        Ok((
+            CpuStorage::F32(gelu_grad_of_all(self.mask.as_ref(), x, g)),
+            xl.shape().clone(),
+        ))
     }
+}
+
+/// erf-GELU of every value of `x`, times `mask`'s factors when there is a mask, in parallel.
+pub(super) fn gelu_of_all(mask: Option<&Mask>, x: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for_each_rows(&mut out, 1, |start, out| gelu_values(mask, start, x, out));
+    out
+}
+
+/// The gradient of [`gelu_of_all`]'s input from `x` and the gradient `g` of its output (the
+/// same length, checked by the caller).
+pub(super) fn gelu_grad_of_all(mask: Option<&Mask>, x: &[f32], g: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for_each_rows(&mut out, 1, |start, out| {
+        gelu_grad_values(mask, start, (x, g), out)
+    });
+    out
 }
 
 /// erf-GELU of one value.

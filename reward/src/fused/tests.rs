@@ -259,3 +259,31 @@ fn residual_dropout_matches_the_sum_with_the_masked_branch() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn dense_with_gelu_and_dropout_matches_the_three_ops() -> Result<()> {
+    let mask = dropout::Mask::new(0.25, 5);
+    let factors = mask_factors(&mask, &[3, 7, 40])?;
+    let inputs = [
+        seeded(&[3, 7, 20], 25)?,
+        (seeded(&[40, 20], 26)? * 0.3)?,
+        seeded(&[40], 27)?,
+    ];
+    let unfused = |t: &[Tensor], factors: Option<&Tensor>| -> Result<Tensor> {
+        let h = t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2])?;
+        match factors {
+            Some(f) => h.gelu_erf()? * f,
+            None => h.gelu_erf(),
+        }
+    };
+    check(
+        &inputs,
+        |t| dense::Dense::with_gelu(Some(mask)).apply(&t[0], &t[1], &t[2]),
+        |t| unfused(t, Some(&factors)),
+    )?;
+    check(
+        &inputs,
+        |t| dense_gelu(&t[0], &t[1], &t[2], 0.0),
+        |t| unfused(t, None),
+    )
+}
