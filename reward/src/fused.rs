@@ -38,6 +38,8 @@ pub use dropout::{dropout, residual_dropout};
 pub use gelu::{gelu, gelu_dropout};
 pub use norm::layer_norm;
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, bail};
 use rayon::prelude::*;
 
@@ -72,6 +74,22 @@ pub(crate) fn with_values<R>(
 /// Rows per parallel task: enough work (about 16k values) that a task outweighs its scheduling.
 fn rows_per_task(width: usize) -> usize {
     (16_384 / width.max(1)).max(1)
+}
+
+/// A new vector of `len` values written by `f(first_value, values_out)` in parallel tasks, without
+/// zeroing it first (a pass over memory of its own at these sizes). `f` must write every value
+/// of the chunk it is given: the element-wise kernels zip it with inputs sliced to its length.
+fn fresh_values(len: usize, f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let per_task = rows_per_task(1);
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(per_task)
+        .enumerate()
+        .for_each(|(task, chunk)| f(task * per_task, chunk));
+    // SAFETY: the capacity is `len`, and the tasks above wrote all `len` values (see the
+    // contract on `f`).
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// Runs `f(first_row, rows_out)` over `out`'s rows of `width` values in parallel tasks. With

@@ -5,10 +5,12 @@
 //! is kept when `splitmix64(seed + i)` clears the drop probability, so the backward pass
 //! regenerates the same mask from the seed and nothing but the seed is kept between them.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use multiversion::multiversion;
 
-use super::{for_each_rows, values};
+use super::{fresh_values, values};
 
 /// Zeroes each value of `x` with probability `p` and scales the rest by `1/(1-p)`, with a fresh
 /// mask on every call (candle's dropout on devices other than the CPU).
@@ -69,18 +71,17 @@ impl Mask {
 
     /// `out[i] = x[i] · factor(i)`.
     fn apply(&self, x: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, 1, |start, out| apply_from(self, start, x, out));
-        out
+        fresh_values(x.len(), |start, out| apply_from(self, start, x, out))
     }
 }
 
 /// `out[k] = x[start + k] · factor(start + k)`. Compiled for the wider instruction sets too:
 /// the hash's 64-bit products are one instruction per lane with AVX-512 and four without.
 #[multiversion(targets = "simd")]
-fn apply_from(mask: &Mask, start: usize, x: &[f32], out: &mut [f32]) {
-    for (k, (y, &v)) in out.iter_mut().zip(&x[start..]).enumerate() {
-        *y = v * mask.factor(start + k);
+fn apply_from(mask: &Mask, start: usize, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    let x = &x[start..start + out.len()];
+    for (k, (y, &v)) in out.iter_mut().zip(x).enumerate() {
+        y.write(v * mask.factor(start + k));
     }
 }
 
@@ -134,10 +135,7 @@ impl CustomOp2 for Residual {
                 yl.dims()
             );
         }
-        let mut out = vec![0f32; x.len()];
-        for_each_rows(&mut out, 1, |start, out| {
-            add_from(&self.0, start, (x, y), out)
-        });
+        let out = fresh_values(x.len(), |start, out| add_from(&self.0, start, (x, y), out));
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 
@@ -155,9 +153,9 @@ impl CustomOp2 for Residual {
 
 /// `out[k] = x[start + k] + y[start + k] · factor(start + k)`.
 #[multiversion(targets = "simd")]
-fn add_from(mask: &Mask, start: usize, (x, y): (&[f32], &[f32]), out: &mut [f32]) {
+fn add_from(mask: &Mask, start: usize, (x, y): (&[f32], &[f32]), out: &mut [MaybeUninit<f32>]) {
     let at = start..start + out.len();
     for (k, ((o, &x), &y)) in out.iter_mut().zip(&x[at.clone()]).zip(&y[at]).enumerate() {
-        *o = x + y * mask.factor(start + k);
+        o.write(x + y * mask.factor(start + k));
     }
 }

@@ -13,7 +13,9 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 use multiversion::multiversion;
 
 use super::dropout::Mask;
-use super::{for_each_rows, simd, values};
+use std::mem::MaybeUninit;
+
+use super::{fresh_values, simd, values};
 
 /// erf-GELU of every value of `x` (candle's `gelu_erf` on devices other than the CPU).
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
@@ -110,19 +112,15 @@ impl CustomOp2 for GeluGrad {
 
 /// erf-GELU of every value of `x`, times `mask`'s factors when there is a mask, in parallel.
 pub(super) fn gelu_of_all(mask: Option<&Mask>, x: &[f32]) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    for_each_rows(&mut out, 1, |start, out| gelu_values(mask, start, x, out));
-    out
+    fresh_values(x.len(), |start, out| gelu_values(mask, start, x, out))
 }
 
 /// The gradient of [`gelu_of_all`]'s input from `x` and the gradient `g` of its output (the
 /// same length, checked by the caller).
 pub(super) fn gelu_grad_of_all(mask: Option<&Mask>, x: &[f32], g: &[f32]) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    for_each_rows(&mut out, 1, |start, out| {
+    fresh_values(x.len(), |start, out| {
         gelu_grad_values(mask, start, (x, g), out)
-    });
-    out
+    })
 }
 
 /// erf-GELU of one value.
@@ -134,17 +132,17 @@ fn gelu_of(x: f32) -> f32 {
 
 /// `out[k] = gelu(x[start + k])`, times the mask's factor of `start + k` when there is a mask.
 #[multiversion(targets = "simd")]
-fn gelu_values(mask: Option<&Mask>, start: usize, x: &[f32], out: &mut [f32]) {
+fn gelu_values(mask: Option<&Mask>, start: usize, x: &[f32], out: &mut [MaybeUninit<f32>]) {
     let x = &x[start..start + out.len()];
     match mask {
         None => {
             for (y, &x) in out.iter_mut().zip(x) {
-                *y = gelu_of(x);
+                y.write(gelu_of(x));
             }
         }
         Some(mask) => {
             for (k, (y, &x)) in out.iter_mut().zip(x).enumerate() {
-                *y = gelu_of(x) * mask.factor(start + k);
+                y.write(gelu_of(x) * mask.factor(start + k));
             }
         }
     }
@@ -171,18 +169,23 @@ fn gelu_slope(x: f32) -> f32 {
 /// `out[k] = g[start + k] · gelu'(x[start + k])`, times the mask's factor of `start + k` when
 /// there is a mask.
 #[multiversion(targets = "simd")]
-fn gelu_grad_values(mask: Option<&Mask>, start: usize, (x, g): (&[f32], &[f32]), out: &mut [f32]) {
+fn gelu_grad_values(
+    mask: Option<&Mask>,
+    start: usize,
+    (x, g): (&[f32], &[f32]),
+    out: &mut [MaybeUninit<f32>],
+) {
     let at = start..start + out.len();
     let (x, g) = (&x[at.clone()], &g[at]);
     match mask {
         None => {
             for ((d, &x), &g) in out.iter_mut().zip(x).zip(g) {
-                *d = g * gelu_slope(x);
+                d.write(g * gelu_slope(x));
             }
         }
         Some(mask) => {
             for (k, ((d, &x), &g)) in out.iter_mut().zip(x).zip(g).enumerate() {
-                *d = g * mask.factor(start + k) * gelu_slope(x);
+                d.write(g * mask.factor(start + k) * gelu_slope(x));
             }
         }
     }
