@@ -77,17 +77,22 @@ fn rows_per_task(width: usize) -> usize {
 }
 
 /// A new vector of `len` values written by `f(first_value, values_out)` in parallel tasks, without
-/// zeroing it first (a pass over memory of its own at these sizes). `f` must write every value
-/// of the chunk it is given: the element-wise kernels zip it with inputs sliced to its length.
-fn fresh_values(len: usize, f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+/// zeroing it first (a pass over memory of its own at these sizes).
+///
+/// # Safety
+///
+/// `f` must write every value of the chunk it is given (the element-wise kernels zip it with
+/// inputs sliced to exactly its length, so a short input panics instead). A panic in `f` leaves
+/// the vector empty and drops it.
+unsafe fn fresh_values(len: usize, f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
     let per_task = rows_per_task(1);
     let mut out = Vec::with_capacity(len);
     out.spare_capacity_mut()[..len]
         .par_chunks_mut(per_task)
         .enumerate()
         .for_each(|(task, chunk)| f(task * per_task, chunk));
-    // SAFETY: the capacity is `len`, and the tasks above wrote all `len` values (see the
-    // contract on `f`).
+    // SAFETY: the capacity is `len`, and the tasks above wrote all `len` values (the caller's
+    // promise about `f`).
     unsafe { out.set_len(len) };
     out
 }

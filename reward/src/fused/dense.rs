@@ -2,9 +2,9 @@
 //! (no separate broadcast add forwards, no broadcast reduction backwards).
 //!
 //! The feed-forward block's first layer also takes its erf-GELU and dropout ([`dense_gelu`]):
-//! the op keeps the values before GELU for its backward pass, so the widest activation of the
-//! model never becomes a node of the graph, whose gradient candle would accumulate through a
-//! zeroed buffer and an add.
+//! the op keeps the values before GELU for its backward pass, so neither they nor a separate
+//! dropout's output (activations of the model's widest layer) become nodes of the graph, whose
+//! gradients candle would accumulate through a zeroed buffer and an add each.
 //!
 //! The product runs on the `gemm` crate, the one candle's own matmul uses. Backwards, the
 //! gradient of `x` is computed only when something before the layer needs it (the input
@@ -12,12 +12,12 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor, bail};
 use rayon::prelude::*;
 
 use super::dropout::Mask;
 use super::gelu::{gelu_grad_of_all, gelu_of_all};
-use super::{rows_per_task, values, with_values};
+use super::{rows_per_task, values};
 
 /// `x W^T + b` over `x`'s last dimension, for `W` (outputs, inputs) and `b` (outputs); leading
 /// dimensions are the rows of one product. On the CPU the op takes and gives the leading
@@ -217,14 +217,19 @@ impl CustomOp3 for Dense {
                     bail!("a dense + GELU op ran backwards before forwards");
                 };
                 let grad = grad.contiguous()?;
-                let g = with_values(&[&grad], |g| match g[0].len() == before.len() {
-                    true => Ok(gelu_grad_of_all(gelu.mask.as_ref(), before, g[0])),
-                    false => bail!(
+                let (storage, layout) = grad.storage_and_layout();
+                let Storage::Cpu(storage) = &*storage else {
+                    bail!("a dense + GELU op's gradient must be on the CPU");
+                };
+                let g = values(storage, layout, "dense + GELU output gradient")?;
+                if g.len() != before.len() {
+                    bail!(
                         "dense + GELU: {} output gradients for {} outputs",
-                        g[0].len(),
+                        g.len(),
                         before.len()
-                    ),
-                })?;
+                    );
+                }
+                let g = gelu_grad_of_all(gelu.mask.as_ref(), before, g);
                 Tensor::from_vec(g, (rows, outputs), grad.device())?
             }
         };

@@ -5,16 +5,16 @@
 //! exponential `exp(-x²/2)` is also the Gaussian density in the derivative
 //! `(1 + erf(x/√2))/2 + x φ(x)`, so the gradient costs one exponential per value.
 //!
-//! With the dropout folded in, the op's input is the only activation candle keeps a gradient
-//! for: a separate dropout would be another node whose gradient candle accumulates into a zeroed
-//! buffer (a pass to zero it and one to add) over the widest activations of the model.
+//! With the dropout folded in, GELU's output is one node of candle's graph instead of two: a
+//! separate dropout would be another node whose gradient candle accumulates into a zeroed buffer
+//! (a pass to zero it and one to add) over the widest activations of the model.
+
+use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use multiversion::multiversion;
 
 use super::dropout::Mask;
-use std::mem::MaybeUninit;
-
 use super::{fresh_values, simd, values};
 
 /// erf-GELU of every value of `x` (candle's `gelu_erf` on devices other than the CPU).
@@ -112,15 +112,19 @@ impl CustomOp2 for GeluGrad {
 
 /// erf-GELU of every value of `x`, times `mask`'s factors when there is a mask, in parallel.
 pub(super) fn gelu_of_all(mask: Option<&Mask>, x: &[f32]) -> Vec<f32> {
-    fresh_values(x.len(), |start, out| gelu_values(mask, start, x, out))
+    // SAFETY: the kernel writes every value of its chunk, its inputs sliced to the chunk.
+    unsafe { fresh_values(x.len(), |start, out| gelu_values(mask, start, x, out)) }
 }
 
 /// The gradient of [`gelu_of_all`]'s input from `x` and the gradient `g` of its output (the
 /// same length, checked by the caller).
 pub(super) fn gelu_grad_of_all(mask: Option<&Mask>, x: &[f32], g: &[f32]) -> Vec<f32> {
-    fresh_values(x.len(), |start, out| {
-        gelu_grad_values(mask, start, (x, g), out)
-    })
+    // SAFETY: the kernel writes every value of its chunk, its inputs sliced to the chunk.
+    unsafe {
+        fresh_values(x.len(), |start, out| {
+            gelu_grad_values(mask, start, (x, g), out)
+        })
+    }
 }
 
 /// erf-GELU of one value.

@@ -263,11 +263,13 @@ fn residual_dropout_matches_the_sum_with_the_masked_branch() -> Result<()> {
 #[test]
 fn dense_with_gelu_and_dropout_matches_the_three_ops() -> Result<()> {
     let mask = dropout::Mask::new(0.25, 5);
-    let factors = mask_factors(&mask, &[3, 7, 40])?;
+    // More values than one parallel task, so the chunks' offsets into the mask are exercised;
+    // few rows and small weights, so the gradients' sums of many terms stay within 1e-5.
+    let factors = mask_factors(&mask, &[2, 10, 1000])?;
     let inputs = [
-        seeded(&[3, 7, 20], 25)?,
-        (seeded(&[40, 20], 26)? * 0.3)?,
-        seeded(&[40], 27)?,
+        seeded(&[2, 10, 20], 25)?,
+        (seeded(&[1000, 20], 26)? * 0.03)?,
+        seeded(&[1000], 27)?,
     ];
     let unfused = |t: &[Tensor], factors: Option<&Tensor>| -> Result<Tensor> {
         let h = t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2])?;
@@ -286,4 +288,48 @@ fn dense_with_gelu_and_dropout_matches_the_three_ops() -> Result<()> {
         |t| dense_gelu(&t[0], &t[1], &t[2], 0.0),
         |t| unfused(t, None),
     )
+}
+
+/// Whether each value of `dropped` is 0 or the same value of `kept` over `1 - p`, and the share
+/// of zeros among the values `kept` does not hold as 0 (GELU's far negative tail) is about `p`.
+fn assert_dropped(what: &str, dropped: &Tensor, kept: &Tensor, p: f32) -> Result<()> {
+    let dropped: Vec<f32> = dropped.flatten_all()?.to_vec1()?;
+    let kept: Vec<f32> = kept.flatten_all()?.to_vec1()?;
+    let (mut zeros, mut nonzero) = (0, 0);
+    for (d, k) in dropped.iter().zip(&kept) {
+        nonzero += usize::from(*k != 0.0);
+        if *d == 0.0 && *k != 0.0 {
+            zeros += 1;
+        } else {
+            let expected = k / (1.0 - p);
+            assert!(
+                (d - expected).abs() <= 1e-5 * expected.abs().max(1.0),
+                "{what}: {k} became {d}"
+            );
+        }
+    }
+    let share = zeros as f32 / nonzero as f32;
+    assert!(
+        (share - p).abs() < 0.01,
+        "{what}: dropped {share}, expected {p}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_public_ops_drop_with_a_fresh_mask_when_p_is_above_zero() -> Result<()> {
+    let p = 0.2;
+    let (x, y) = (seeded(&[40, 1000], 28)?, seeded(&[40, 1000], 29)?);
+    let branch = (residual_dropout(&x, &y, p)? - &x)?;
+    assert_dropped("residual branch", &branch, &y, p)?;
+    assert_dropped("gelu", &gelu_dropout(&x, p)?, &gelu(&x)?, p)?;
+    let (w, b) = ((seeded(&[1000, 1000], 30)? * 0.03)?, seeded(&[1000], 31)?);
+    let hidden = dense_gelu(&x, &w, &b, p)?;
+    assert_dropped("dense + gelu", &hidden, &dense_gelu(&x, &w, &b, 0.0)?, p)?;
+    assert_ne!(
+        gelu_dropout(&x, p)?.flatten_all()?.to_vec1::<f32>()?,
+        gelu_dropout(&x, p)?.flatten_all()?.to_vec1::<f32>()?,
+        "a fresh mask on every call"
+    );
+    Ok(())
 }
