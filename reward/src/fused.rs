@@ -9,8 +9,7 @@
 //!   projection to the merged heads, without permuting them into heads and back;
 //! - [`dense`]: `x W^T + b` as one matrix product, the bias written into the destination first,
 //!   and [`dense_gelu`], the feed-forward block's first layer with its GELU and dropout;
-//! - [`gelu`]: erf-GELU and its derivative from one shared exponential, and [`gelu_dropout`]
-//!   with the feed-forward block's dropout in the same passes;
+//! - [`gelu`]: erf-GELU and its derivative from one shared exponential;
 //! - [`layer_norm`]: normalisation, scale and shift per row, and all three gradients in one
 //!   pass;
 //! - [`dropout`]: a mask regenerated from a seed instead of drawn, stored and multiplied, and
@@ -35,7 +34,7 @@ mod tests;
 pub use attention::attention;
 pub use dense::{dense, dense_gelu};
 pub use dropout::{dropout, residual_dropout};
-pub use gelu::{gelu, gelu_dropout};
+pub use gelu::gelu;
 pub use norm::layer_norm;
 
 use std::mem::MaybeUninit;

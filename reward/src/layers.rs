@@ -101,6 +101,11 @@ impl Dropout {
             false => Ok(x.clone()),
         }
     }
+
+    /// The rate the fused ops drop at: `p` while training, 0 otherwise.
+    fn rate(&self, train: bool) -> f32 {
+        if train { self.p } else { 0.0 }
+    }
 }
 
 /// Multi-head self-attention with one fused input projection (q, k, v), like PyTorch's.
@@ -133,8 +138,7 @@ impl SelfAttention {
                 Some(bias) => bias.reshape((b, t))?,
                 None => Tensor::zeros((b, t), x.dtype(), x.device())?,
             };
-            let p = if train { self.dropout.p } else { 0.0 };
-            let merged = fused::attention(&qkv, &key_bias, self.heads, p)?;
+            let merged = fused::attention(&qkv, &key_bias, self.heads, self.dropout.rate(train))?;
             return self.out_proj.forward(&merged);
         }
         let dh = d / self.heads;
@@ -213,7 +217,7 @@ impl EncoderLayer {
         let attended = self
             .attn
             .forward(&self.norm1.forward(x, train)?, key_bias, train)?;
-        let p = if train { self.dropout.p } else { 0.0 };
+        let p = self.dropout.rate(train);
         let x = fused::residual_dropout(x, &attended, p)?;
         let normed = self.norm2.forward(&x, train)?;
         let hidden = fused::dense_gelu(&normed, &self.ff1.weight, &self.ff1.bias, p)?;

@@ -12,11 +12,11 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Device, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 use super::dropout::Mask;
-use super::gelu::{gelu_grad_of_all, gelu_of_all};
+use super::gelu::{GeluGrad, gelu_of_all};
 use super::{rows_per_task, values};
 
 /// `x W^T + b` over `x`'s last dimension, for `W` (outputs, inputs) and `b` (outputs); leading
@@ -40,10 +40,10 @@ pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
 }
 
 /// `gelu(x W^T + b)`, then dropout with probability `p` (a fresh mask on every call; none when
-/// `p` is 0): [`dense`] followed by [`super::gelu_dropout`], as one op on the CPU.
+/// `p` is 0): [`dense`], [`super::gelu`] and [`super::dropout`] as one op on the CPU.
 pub fn dense_gelu(x: &Tensor, weight: &Tensor, bias: &Tensor, p: f32) -> Result<Tensor> {
     if !x.device().is_cpu() || p >= 1.0 {
-        return super::gelu_dropout(&dense(x, weight, bias)?, p);
+        return super::dropout(&dense(x, weight, bias)?.gelu_erf()?, p);
     }
     let mask = (p > 0.0).then(|| Mask::new(p, rand::random::<u64>()));
     Dense::with_gelu(mask).apply(x, weight, bias)
@@ -54,10 +54,11 @@ pub(super) struct Dense {
     gelu: Option<GeluAfter>,
 }
 
-/// GELU after the product: its dropout mask, and the values before it, kept for backwards.
+/// GELU after the product: its dropout mask, and the (rows, outputs) values before it, kept for
+/// backwards.
 struct GeluAfter {
     mask: Option<Mask>,
-    before: OnceLock<Vec<f32>>,
+    before: OnceLock<Tensor>,
 }
 
 impl Dense {
@@ -190,7 +191,8 @@ impl CustomOp3 for Dense {
         accumulate_product(&mut out, x, weight, (rows, inputs, outputs));
         if let Some(gelu) = &self.gelu {
             let activated = gelu_of_all(gelu.mask.as_ref(), &out);
-            if gelu.before.set(out).is_err() {
+            let before = Tensor::from_vec(out, (rows, outputs), &Device::Cpu)?;
+            if gelu.before.set(before).is_err() {
                 bail!("a dense + GELU op ran forwards twice");
             }
             out = activated;
@@ -216,21 +218,8 @@ impl CustomOp3 for Dense {
                 let Some(before) = gelu.before.get() else {
                     bail!("a dense + GELU op ran backwards before forwards");
                 };
-                let grad = grad.contiguous()?;
-                let (storage, layout) = grad.storage_and_layout();
-                let Storage::Cpu(storage) = &*storage else {
-                    bail!("a dense + GELU op's gradient must be on the CPU");
-                };
-                let g = values(storage, layout, "dense + GELU output gradient")?;
-                if g.len() != before.len() {
-                    bail!(
-                        "dense + GELU: {} output gradients for {} outputs",
-                        g.len(),
-                        before.len()
-                    );
-                }
-                let g = gelu_grad_of_all(gelu.mask.as_ref(), before, g);
-                Tensor::from_vec(g, (rows, outputs), grad.device())?
+                let op = GeluGrad { mask: gelu.mask };
+                before.apply_op2_no_bwd(&grad.contiguous()?, &op)?
             }
         };
         let dx = match x.track_op() {

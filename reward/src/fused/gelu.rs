@@ -1,13 +1,11 @@
-//! erf-GELU, `x/2 (1 + erf(x/√2))`, forwards and backwards in one pass each, with the dropout
-//! that follows it in the feed-forward block folded into the same passes.
+//! erf-GELU, `x/2 (1 + erf(x/√2))`, forwards and backwards in one pass each.
 //!
 //! erf comes from Abramowitz & Stegun's 7.1.26 (absolute error at most 1.5e-7), whose
 //! exponential `exp(-x²/2)` is also the Gaussian density in the derivative
 //! `(1 + erf(x/√2))/2 + x φ(x)`, so the gradient costs one exponential per value.
 //!
-//! With the dropout folded in, GELU's output is one node of candle's graph instead of two: a
-//! separate dropout would be another node whose gradient candle accumulates into a zeroed buffer
-//! (a pass to zero it and one to add) over the widest activations of the model.
+//! The kernels also take a dropout mask, applied in the same pass: [`super::dense_gelu`] runs
+//! them after the feed-forward block's first product, with its dropout.
 
 use std::mem::MaybeUninit;
 
@@ -19,17 +17,10 @@ use super::{fresh_values, simd, values};
 
 /// erf-GELU of every value of `x` (candle's `gelu_erf` on devices other than the CPU).
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    gelu_dropout(x, 0.0)
-}
-
-/// erf-GELU of every value of `x`, then dropout with probability `p` (a fresh mask on every
-/// call; none when `p` is 0).
-pub fn gelu_dropout(x: &Tensor, p: f32) -> Result<Tensor> {
-    if !x.device().is_cpu() || p >= 1.0 {
-        return super::dropout(&x.gelu_erf()?, p);
+    if !x.device().is_cpu() {
+        return x.gelu_erf();
     }
-    let mask = (p > 0.0).then(|| Mask::new(p, rand::random::<u64>()));
-    Gelu { mask }.apply(x)
+    x.contiguous()?.apply_op1(Gelu)
 }
 
 /// `(erf(x/√2), exp(-x²/2))`.
@@ -47,16 +38,7 @@ fn erf_and_gaussian(x: f32) -> (f32, f32) {
 /// `1/√(2π)`.
 const INV_SQRT_TAU: f32 = 0.398_942_3;
 
-/// erf-GELU, and dropout by `mask` when there is one.
-pub(super) struct Gelu {
-    pub mask: Option<Mask>,
-}
-
-impl Gelu {
-    pub(super) fn apply(self, x: &Tensor) -> Result<Tensor> {
-        x.contiguous()?.apply_op1(self)
-    }
-}
+struct Gelu;
 
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
@@ -66,20 +48,21 @@ impl CustomOp1 for Gelu {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = values(storage, layout, "gelu input")?;
         Ok((
-            CpuStorage::F32(gelu_of_all(self.mask.as_ref(), x)),
+            CpuStorage::F32(gelu_of_all(None, x)),
             layout.shape().clone(),
         ))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let op = GeluGrad { mask: self.mask };
+        let op = GeluGrad { mask: None };
         Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
     }
 }
 
-/// `grad · mask · gelu'(x)`, from `x` and the gradient of the output.
-struct GeluGrad {
-    mask: Option<Mask>,
+/// `grad · mask · gelu'(x)`, from `x` and the gradient of the output: [`Gelu`]'s gradient
+/// without a mask, [`super::dense_gelu`]'s with its dropout mask.
+pub(super) struct GeluGrad {
+    pub mask: Option<Mask>,
 }
 
 impl CustomOp2 for GeluGrad {
@@ -118,7 +101,7 @@ pub(super) fn gelu_of_all(mask: Option<&Mask>, x: &[f32]) -> Vec<f32> {
 
 /// The gradient of [`gelu_of_all`]'s input from `x` and the gradient `g` of its output (the
 /// same length, checked by the caller).
-pub(super) fn gelu_grad_of_all(mask: Option<&Mask>, x: &[f32], g: &[f32]) -> Vec<f32> {
+fn gelu_grad_of_all(mask: Option<&Mask>, x: &[f32], g: &[f32]) -> Vec<f32> {
     // SAFETY: the kernel writes every value of its chunk, its inputs sliced to the chunk.
     unsafe {
         fresh_values(x.len(), |start, out| {
