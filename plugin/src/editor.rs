@@ -553,8 +553,9 @@ impl CutscoreEditor {
             if ui
                 .add_enabled(shown.len() >= 2 && self.question.is_none(), egui::Button::new("Teach"))
                 .on_hover_text(
-                    "Asks which of the two proposals the model is least sure how to order is \
-                     better: your answers teach it fastest",
+                    "Asks which of two proposals is better, choosing the two whose answer \
+                     would teach the model most: it is unsure how to order them and they differ \
+                     in what a taste can be about",
                 )
                 .clicked()
             {
@@ -578,14 +579,14 @@ impl CutscoreEditor {
         self.question_panel(ui, beats, shown);
     }
 
-    /// Asks about the next pair the model is least sure how to order, or says none is left.
+    /// Asks about the pair whose answer would teach the model most, or says none is left.
     fn next_question(&mut self, shown: &[Proposal]) {
         let epoch = lock(&self.session.proposals).epoch;
         if epoch != self.asked_epoch {
             self.asked.clear();
             self.asked_epoch = epoch;
         }
-        self.question = teach::least_sure_pair(shown, &self.asked);
+        self.question = teach::next_question(shown, &self.asked);
         if self.question.is_none() {
             self.session
                 .set_message("Nothing left to ask about these proposals: every pair was asked");
@@ -628,7 +629,7 @@ impl CutscoreEditor {
                 answer = Some(Side::B);
             }
             if ui.button("Skip").clicked() {
-                self.asked.push(((a.start, a.end), (b.start, b.end)));
+                self.asked.extend(teach::Asked::new(&a, &b));
                 self.next_question(shown);
             }
             if ui.button("Stop teaching").clicked() {
@@ -636,7 +637,7 @@ impl CutscoreEditor {
             }
         });
         if let Some(side) = answer {
-            self.asked.push(((a.start, a.end), (b.start, b.end)));
+            self.asked.extend(teach::Asked::new(&a, &b));
             let prefs = self.params.prefs_dir();
             let ticket = self.session.prefs_turns.ticket();
             actions::in_background(&self.session, "answer", move |session| {

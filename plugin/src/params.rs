@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 /// Editor size when the host has none saved, logical pixels.
 pub const DEFAULT_WINDOW_SIZE: (u32, u32) = (980, 640);
+/// The most proposals the editor lists (the top of the "Proposals shown" range).
+pub const MAX_SHOWN: usize = 64;
 
 /// The version of the state this release saves, in the `state_version` field. Bump it when the
 /// meaning of a saved parameter or field changes (or a new one needs a value other than its
@@ -88,8 +90,15 @@ impl Default for CutscoreParams {
             max_bars: IntParam::new("Max cut", 16, IntRange::Linear { min: 1, max: 64 })
                 .with_unit(" bars")
                 .non_automatable(),
-            shown: IntParam::new("Proposals shown", 16, IntRange::Linear { min: 1, max: 64 })
-                .non_automatable(),
+            shown: IntParam::new(
+                "Proposals shown",
+                16,
+                IntRange::Linear {
+                    min: 1,
+                    max: MAX_SHOWN as i32,
+                },
+            )
+            .non_automatable(),
             fit_target: FloatParam::new(
                 "Fit target",
                 0.75,

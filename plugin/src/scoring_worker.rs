@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use cutscore_core::edit::Edit;
 use cutscore_core::features::FeatureMatrix;
 use cutscore_core::grid::BeatGrid;
+use cutscore_core::taste::track_mean;
 use cutscore_editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
 use cutscore_editing::fit::{FitError, FitOptions, fit_to_length_unless};
 use cutscore_reward::RewardModel;
@@ -26,7 +27,7 @@ use cutscore_reward::shipped::ModelSource;
 use nice_plug_egui::RepaintNotifier;
 
 use crate::jobs::Job;
-use crate::params::{CutscoreParams, Summary};
+use crate::params::{CutscoreParams, MAX_SHOWN, Summary};
 use crate::session::{FitState, ModelStatus, Proposal, Session, lock};
 
 /// Scoring windows per forward pass: one batch holds the proposals of several bars.
@@ -121,7 +122,14 @@ impl ScoringWorker {
         if !self.score(serving, &grid, &features, &fresh, cache) {
             return false;
         }
-        self.publish(serving, epoch, &grid, &spans, cache, bar_at.take());
+        self.publish(
+            serving,
+            epoch,
+            (&grid, &features),
+            &spans,
+            cache,
+            bar_at.take(),
+        );
         let stale: Vec<(usize, usize)> = spans
             .iter()
             .copied()
@@ -136,7 +144,7 @@ impl ScoringWorker {
             if !self.score(serving, &grid, &features, chunk, cache) {
                 return false;
             }
-            self.publish(serving, epoch, &grid, &spans, cache, None);
+            self.publish(serving, epoch, (&grid, &features), &spans, cache, None);
         }
         false
     }
@@ -189,7 +197,7 @@ impl ScoringWorker {
         &self,
         serving: &Serving,
         epoch: u64,
-        grid: &BeatGrid,
+        (grid, features): (&BeatGrid, &FeatureMatrix),
         spans: &[(usize, usize)],
         cache: &HashMap<(usize, usize), Scored>,
         bar_at: Option<Instant>,
@@ -203,6 +211,11 @@ impl ScoringWorker {
             })
             .collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        // The ones the editor can list carry their taste summaries, for Teach's questions.
+        let mean = track_mean(features);
+        for proposal in ranked.iter_mut().take(MAX_SHOWN) {
+            proposal.summarise(features, &mean, grid.len(), grid.meter);
+        }
         let pending = spans
             .iter()
             .filter(|span| {

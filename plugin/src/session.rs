@@ -11,8 +11,10 @@ use std::time::Duration;
 use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
 use cutscore_analysis::streaming::StreamingAnalyzer;
+use cutscore_core::edit::Edit;
 use cutscore_core::features::{BEAT_FEATURES, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
+use cutscore_core::taste::{SUMMARY_WIDTH, TASTE_INPUTS, taste_inputs};
 use cutscore_editing::candidates::BarBeat;
 use cutscore_editing::fit::FitResult;
 
@@ -253,6 +255,9 @@ pub struct Proposal {
     /// Whole bars removed: the cut runs from a downbeat to a later downbeat.
     pub bars: usize,
     pub score: f32,
+    /// What a taste layer reads about the cut ([`cutscore_core::taste`]), for the proposals
+    /// the editor can list (Teach chooses its questions by it); `None` further down.
+    pub summary: Option<[f32; TASTE_INPUTS]>,
 }
 
 impl Proposal {
@@ -272,7 +277,22 @@ impl Proposal {
             resume_at: positions[end],
             bars: positions[end].bar.saturating_sub(positions[start].bar),
             score,
+            summary: None,
         }
+    }
+
+    /// Reads the proposal's taste summary from the track's `features` (`mean` is their
+    /// [`track_mean`](cutscore_core::taste::track_mean)) on a grid of `beats` beats in `meter`.
+    pub fn summarise(
+        &mut self,
+        features: &FeatureMatrix,
+        mean: &[f32; SUMMARY_WIDTH],
+        beats: usize,
+        meter: u8,
+    ) {
+        self.summary = Edit::new(beats, [(self.start, self.end)])
+            .ok()
+            .map(|edit| taste_inputs(features, mean, meter, &edit));
     }
 }
 

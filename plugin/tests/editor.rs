@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use cutscore_analysis::analyze_samples;
 use cutscore_core::prefs::{PrefsContents, Record, Verdict};
+use cutscore_core::taste::track_mean;
 use cutscore_editing::candidates::bar_beats;
-use cutscore_plugin::editor::{CutscoreEditor, minutes_seconds, parse_minutes_seconds};
+use cutscore_plugin::editor::{CutscoreEditor, minutes_seconds, parse_minutes_seconds, plural};
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
+use cutscore_plugin::teach;
 use cutscore_synth::{SongSpec, render};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -37,10 +39,13 @@ fn feed_song(session: &Session) -> Vec<Proposal> {
         downbeats.len()
     );
     let positions = bar_beats(&grid);
+    let mean = track_mean(&analysis.features);
     let proposals: Vec<Proposal> = [(1, 2, 1.5f32), (2, 4, 0.5), (3, 4, -2.0)]
         .into_iter()
         .map(|(a, b, score)| {
-            Proposal::on_grid(&grid, &positions, (downbeats[a], downbeats[b]), score)
+            let mut p = Proposal::on_grid(&grid, &positions, (downbeats[a], downbeats[b]), score);
+            p.summarise(&analysis.features, &mean, grid.len(), grid.meter);
+            p
         })
         .collect();
     {
@@ -366,16 +371,26 @@ fn learn_runs_the_trainer_in_the_background_and_reports_its_result() {
     assert_eq!(std::fs::read(&model).unwrap(), b"learned");
 }
 
-/// Teach asks about the two proposals closest in score, logs the answer as a comparison of
-/// the capture's track, and moves on to the next closest pair.
+/// Teach asks about the pair whose answer would teach most (`teach::next_question`), logs the
+/// answer as a comparison of the capture's track, and moves on to another pair.
 #[test]
-fn teach_asks_about_the_closest_pair_and_logs_the_answer_as_a_comparison() {
+fn teach_asks_the_most_telling_pair_and_logs_the_answer_as_a_comparison() {
     let prefs = tempfile::tempdir().unwrap();
     let (mut harness, session, proposals) = editor_logging_to(prefs.path());
+    let (first, second) = teach::next_question(&proposals, &[]).expect("a pair to ask about");
+    assert!(first.score >= second.score, "the better-scored is A");
     harness.get_by_label("Teach").click();
     harness.run();
     assert!(harness.query_by_label("Which is better?").is_some());
-    // Scores 1.5, 0.5 and -2.0: the first two are closest; A is the better scored.
+    let described = |p: &Proposal| format!("cut bar {} to bar {}", p.start_at, p.resume_at);
+    for (name, p) in [("A", &first), ("B", &second)] {
+        let label = format!(
+            "{name}: {} ({})",
+            described(p),
+            plural(p.bars, "bar", "bars")
+        );
+        assert!(harness.query_by_label(&label).is_some(), "{label}");
+    }
     harness.get_by_label("B is better").click();
     settle(&mut harness, &session);
     let contents = PrefsContents::read(prefs.path()).unwrap();
@@ -383,8 +398,8 @@ fn teach_asks_about_the_closest_pair_and_logs_the_answer_as_a_comparison() {
         panic!("expected one comparison: {:?}", contents.records);
     };
     assert_eq!(c.preferred, cutscore_core::prefs::Side::B);
-    assert_eq!(c.a.removed()[0].start, proposals[0].start);
-    assert_eq!(c.b.removed()[0].start, proposals[1].start);
+    assert_eq!(c.a.removed()[0].start, first.start);
+    assert_eq!(c.b.removed()[0].start, second.start);
     assert_eq!(c.source.as_deref(), Some("user"));
     assert!(
         contents.tracks.contains_key(&c.track),
@@ -394,8 +409,12 @@ fn teach_asks_about_the_closest_pair_and_logs_the_answer_as_a_comparison() {
         session.decisions.load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    // The next question is the next closest pair (0.5 against -2.0); Stop ends it.
-    assert!(harness.query_by_label("Which is better?").is_some());
+    // The next question is another pair; Stop ends it.
+    let asked = [teach::Asked::new(&first, &second).unwrap()];
+    let (a, b) = teach::next_question(&proposals, &asked).expect("two pairs left");
+    assert_ne!((a.start, b.start), (first.start, second.start));
+    let label = format!("A: {} ({})", described(&a), plural(a.bars, "bar", "bars"));
+    assert!(harness.query_by_label(&label).is_some(), "{label}");
     harness.get_by_label("Stop teaching").click();
     harness.run();
     assert!(harness.query_by_label("Which is better?").is_none());

@@ -1,13 +1,18 @@
 //! Which questions teach fastest (issue #18's Teach mode), measured with simulated users.
 //!
 //! A user is asked "which of these two is better?" about pairs of the plugin's proposals for
-//! songs they are working on, in rounds of a few questions. The pairs are chosen either at
-//! random or as the ones the model is least sure how to order: the smallest score difference
-//! under the current model (the transformer plus the taste layer learned from the answers so
-//! far, re-learned after every round), each proposal asked about once a round while pairs of
-//! proposals not asked about are left. After each round, agreement is measured on songs the
-//! user never judged, as in [`crate::taste_eval`]. The plugin's Teach button asks by the same
-//! rule: the two proposals closest in score, proposals not asked about first.
+//! songs they are working on, in rounds of a few questions, in one of three ways:
+//! - the pairs whose answer would teach the current model most
+//!   ([`cutscore_core::question`], greedily within a round, each pick counted as asked before
+//!   the next): the editor's Teach button asks by this rule;
+//! - the pairs it is least sure how to order: the smallest score difference, each proposal
+//!   asked about once a round while pairs of proposals not asked about are left (the editor's
+//!   rule before);
+//! - at random.
+//!
+//! The current model is the transformer plus the taste layer learned from the answers so far,
+//! re-learned after every round. After each round, agreement is measured on songs the user
+//! never judged, as in [`crate::taste_eval`].
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -17,13 +22,19 @@ use crate::finetune::Settings;
 use crate::finetune::layer_fit::{self, Row, Rows, accuracy};
 use crate::simulated_users::{User, clear_pairs};
 use crate::taste_eval::Shown;
+use cutscore_core::question::{Answer, Questions};
 use cutscore_core::taste::{TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
 
 /// How the questions are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Asking {
-    /// The pair the current model is least sure how to order.
+    /// The pair whose answer would teach the current model most
+    /// ([`cutscore_core::question`]): unsure, different, and unlike the pairs asked before. The
+    /// editor's Teach asks this way.
+    MostInformative,
+    /// The pair the current model is least sure how to order (closest scores): the editor's
+    /// rule before [`Asking::MostInformative`], kept for comparison.
     LeastSure,
     /// Any pair not asked yet.
     Random,
@@ -100,39 +111,39 @@ pub(crate) fn study(
         }
     }
     let held = held_out_rows(user, held_out);
-    [Asking::LeastSure, Asking::Random]
+    [Asking::MostInformative, Asking::LeastSure, Asking::Random]
         .into_iter()
         .map(|asking| {
             let mut rng = StdRng::seed_from_u64(options.seed);
             let mut open = pool.clone();
             open.shuffle(&mut rng);
             let mut answered: Vec<Row> = Vec::new();
+            let mut answers: Vec<Answer> = Vec::new();
             let mut layer: Option<TasteLayer> = None;
             let mut points = vec![(0, accuracy(&held, None).unwrap_or(0.0))];
             while answered.len() < options.questions && !open.is_empty() {
                 let round = options.per_round.min(options.questions - answered.len());
-                if asking == Asking::LeastSure {
-                    let doubt = |&(i, j): &(usize, usize)| {
-                        let total = |c: &Candidate| {
-                            c.score
-                                + layer
-                                    .as_ref()
-                                    .map_or(0.0, |l| l.offset(&c.summary, c.score))
+                let total = |c: &Candidate| {
+                    c.score
+                        + layer
+                            .as_ref()
+                            .map_or(0.0, |l| l.offset(&c.summary, c.score))
+                };
+                let picked = match asking {
+                    Asking::MostInformative => {
+                        most_informative(&candidates, &mut open, &mut answers, round, &total)
+                    }
+                    Asking::LeastSure => {
+                        let doubt = |&(i, j): &(usize, usize)| {
+                            (total(&candidates[i]) - total(&candidates[j])).abs()
                         };
-                        (total(&candidates[i]) - total(&candidates[j])).abs()
-                    };
-                    // The least sure last, so a round pops them off the end.
-                    open.sort_by(|a, b| doubt(b).total_cmp(&doubt(a)));
-                }
-                let mut used: Vec<usize> = Vec::new();
-                for _ in 0..round.min(open.len()) {
-                    // Within a round, a proposal is asked about once while others are left.
-                    let at = open
-                        .iter()
-                        .rposition(|(i, j)| !used.contains(i) && !used.contains(j))
-                        .unwrap_or(open.len() - 1);
-                    let (i, j) = open.remove(at);
-                    used.extend([i, j]);
+                        // The least sure last, so a round pops them off the end.
+                        open.sort_by(|a, b| doubt(b).total_cmp(&doubt(a)));
+                        from_the_end(&mut open, round)
+                    }
+                    Asking::Random => from_the_end(&mut open, round),
+                };
+                for (i, j) in picked {
                     answered.push(answer(user, &candidates[i], &candidates[j], &mut rng));
                 }
                 let rows = Rows {
@@ -157,6 +168,53 @@ pub(crate) fn study(
             }
         })
         .collect()
+}
+
+/// `round` pairs taken from `open`, each the one whose answer would teach most given the
+/// `answers` before it (which it joins); `total` is the current model's score.
+fn most_informative(
+    candidates: &[Candidate],
+    open: &mut Vec<(usize, usize)>,
+    answers: &mut Vec<Answer>,
+    round: usize,
+    total: &dyn Fn(&Candidate) -> f32,
+) -> Vec<(usize, usize)> {
+    let mut questions = Questions::new(candidates.iter().map(|c| &c.summary), answers);
+    let mut picked = Vec::new();
+    for _ in 0..round.min(open.len()) {
+        let value = |&(i, j): &(usize, usize)| {
+            let (a, b) = (&candidates[i], &candidates[j]);
+            questions.value(&a.summary, &b.summary, total(a), total(b))
+        };
+        let Some(at) = (0..open.len()).max_by(|&x, &y| value(&open[x]).total_cmp(&value(&open[y])))
+        else {
+            break;
+        };
+        let (i, j) = open.remove(at);
+        let (a, b) = (&candidates[i], &candidates[j]);
+        let asked = Answer::new(&a.summary, &b.summary, total(a), total(b));
+        questions.learn(&asked);
+        answers.push(asked);
+        picked.push((i, j));
+    }
+    picked
+}
+
+/// `round` pairs taken from the end of `open`, a proposal asked about once while pairs of
+/// others are left.
+fn from_the_end(open: &mut Vec<(usize, usize)>, round: usize) -> Vec<(usize, usize)> {
+    let mut used: Vec<usize> = Vec::new();
+    let mut picked = Vec::new();
+    for _ in 0..round.min(open.len()) {
+        let at = open
+            .iter()
+            .rposition(|(i, j)| !used.contains(i) && !used.contains(j))
+            .unwrap_or(open.len() - 1);
+        let (i, j) = open.remove(at);
+        used.extend([i, j]);
+        picked.push((i, j));
+    }
+    picked
 }
 
 /// Every proposal of `songs` with its utility to `user`.

@@ -41,11 +41,16 @@ pub struct Args {
     /// Where to run: auto (CUDA if available), cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Also ask each user this many "which is better?" questions, chosen as the pairs the model
-    /// is least sure how to order and, for comparison, at random (the editor's Teach), and
-    /// report how many answers reach 90 % agreement each way.
+    /// Also ask each user this many "which is better?" questions, chosen as the pairs whose
+    /// answer would teach the model most (the editor's Teach) and, for comparison, as the pairs
+    /// it is least sure how to order and at random, and report how many answers reach 90 %
+    /// agreement each way.
     #[arg(long, value_name = "QUESTIONS")]
     teach: Option<usize>,
+    /// With --teach: questions answered before the model learns again (the answers a user
+    /// gives between two presses of Learn).
+    #[arg(long, value_name = "QUESTIONS", default_value_t = TeachOptions::default().per_round)]
+    teach_round: usize,
     /// Keep each user's decisions as a prefs folder `DIR/<user>-<decisions>/` (for
     /// `trainer finetune DIR/lift-100 --curve curve.png`, say).
     #[arg(long, value_name = "DIR")]
@@ -91,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         keep_prefs: args.keep_prefs,
         teach: args.teach.map(|questions| TeachOptions {
             questions,
+            per_round: args.teach_round.max(1),
             seed: args.seed,
             ..TeachOptions::default()
         }),
@@ -162,16 +168,17 @@ fn print_teach(curves: &[TeachCurve]) {
     };
     println!();
     println!(
-        "{:12} {:10} {:>12} {:>9} {:>9} {:>9} {:>9}",
+        "{:12} {:11} {:>12} {:>9} {:>9} {:>9} {:>9}",
         "user", "asking", "to reach 90", "0", "50", "100", "200"
     );
     for c in curves {
         let asking = match c.asking {
+            Asking::MostInformative => "informative",
             Asking::LeastSure => "least sure",
             Asking::Random => "random",
         };
         println!(
-            "{:12} {:10} {:>12} {:>9} {:>9} {:>9} {:>9}",
+            "{:12} {:11} {:>12} {:>9} {:>9} {:>9} {:>9}",
             c.user,
             asking,
             c.answers_to_target
