@@ -629,7 +629,7 @@ impl CutscoreEditor {
                 answer = Some(Side::B);
             }
             if ui.button("Skip").clicked() {
-                self.asked.extend(teach::Asked::new(&a, &b));
+                self.asked.extend(teach::Asked::skipped(&a, &b));
                 self.next_question(shown);
             }
             if ui.button("Stop teaching").clicked() {

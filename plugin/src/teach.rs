@@ -1,7 +1,7 @@
 //! Teach: which two proposals to ask the user about. The pair whose answer would teach the
 //! model most ([`cutscore_core::question`]): the model is unsure how to order them, they differ
-//! in what a taste can be about, and unlike the pairs asked before. The editor auditions both
-//! and writes the answer as a `comparison` record (`docs/prefs-format.md`).
+//! in what a taste can be about, and they are unlike the pairs asked before. The editor
+//! auditions both and writes the answer as a `comparison` record (`docs/prefs-format.md`).
 //! `trainer taste-eval --teach N` measures this rule against the closest scores and against
 //! asking at random.
 
@@ -11,7 +11,7 @@ use cutscore_core::taste::TASTE_INPUTS;
 use crate::session::Proposal;
 
 /// A pair asked about (or skipped): the two proposals' `(start, end)` spans, in either order,
-/// and what the question told the model.
+/// and what the question told the model (nothing, when skipped).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Asked {
     pub spans: ((usize, usize), (usize, usize)),
@@ -19,12 +19,19 @@ pub struct Asked {
 }
 
 impl Asked {
-    /// The question about `a` and `b`, both summarised.
+    /// The question about `a` and `b`, both summarised, answered.
     pub fn new(a: &Proposal, b: &Proposal) -> Option<Self> {
         Some(Self {
             spans: ((a.start, a.end), (b.start, b.end)),
             answer: Answer::new(a.summary.as_ref()?, b.summary.as_ref()?, a.score, b.score),
         })
+    }
+
+    /// The question about `a` and `b`, skipped: never asked again, and it taught nothing.
+    pub fn skipped(a: &Proposal, b: &Proposal) -> Option<Self> {
+        let mut asked = Self::new(a, b)?;
+        asked.answer.weight = 0.0;
+        Some(asked)
     }
 
     fn is(&self, a: &Proposal, b: &Proposal) -> bool {

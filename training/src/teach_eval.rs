@@ -47,7 +47,7 @@ pub struct TeachOptions {
     pub questions: usize,
     /// Questions per round (the layer is re-learned after each).
     pub per_round: usize,
-    /// The layer's sparsity and bound (fixed, so the two ways of asking learn alike).
+    /// The layer's sparsity and bound (fixed, so every way of asking learns alike).
     pub settings: Settings,
     /// Weight of the replayed synthetic pairs against the answers.
     pub replay: f64,
@@ -92,7 +92,7 @@ struct Candidate {
     utility: f32,
 }
 
-/// Runs the study for `user`: both ways of asking, from the same pool of `songs`' proposals,
+/// Runs the study for `user`: every way of asking, from the same pool of `songs`' proposals,
 /// measured on `held_out`, with `replay` rows (already scored) learned alongside.
 pub(crate) fn study(
     user: &User,
@@ -122,7 +122,10 @@ pub(crate) fn study(
             let mut layer: Option<TasteLayer> = None;
             let mut points = vec![(0, accuracy(&held, None).unwrap_or(0.0))];
             while answered.len() < options.questions && !open.is_empty() {
-                let round = options.per_round.min(options.questions - answered.len());
+                let round = options
+                    .per_round
+                    .max(1)
+                    .min(options.questions - answered.len());
                 let total = |c: &Candidate| {
                     c.score
                         + layer

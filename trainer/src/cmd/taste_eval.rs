@@ -49,7 +49,7 @@ pub struct Args {
     teach: Option<usize>,
     /// With --teach: questions answered before the model learns again (the answers a user
     /// gives between two presses of Learn).
-    #[arg(long, value_name = "QUESTIONS", default_value_t = TeachOptions::default().per_round)]
+    #[arg(long, value_name = "QUESTIONS", requires = "teach", default_value_t = TeachOptions::default().per_round)]
     teach_round: usize,
     /// Keep each user's decisions as a prefs folder `DIR/<user>-<decisions>/` (for
     /// `trainer finetune DIR/lift-100 --curve curve.png`, say).
