@@ -10,6 +10,7 @@
 //! - [`simulated_users`]: people with tastes of their own who accept and reject proposals.
 //! - [`taste_eval`]: the whole taste-learning loop with simulated users (`trainer taste-eval`).
 //! - [`teach_eval`]: which questions teach a taste fastest (the editor's Teach), with simulated users.
+//! - [`user_songs`]: the songs simulated users decide on: synthetic, or recordings as analysed.
 //! - [`scorecard`]: accuracy, loss and calibration of a model on pairs.
 //! - [`bench`](mod@bench): timing the reward model at given shapes (`trainer bench`, criterion).
 //! - [`beat_net`]: the beat and downbeat network as a candle graph, for training.
@@ -30,3 +31,4 @@ pub mod simulated_users;
 pub mod synthetic_pairs;
 pub mod taste_eval;
 pub mod teach_eval;
+pub mod user_songs;

@@ -14,7 +14,7 @@
 
 use rand::Rng;
 
-use crate::synthetic_pairs::SongData;
+use crate::user_songs::Song;
 use cutscore_core::edit::Edit;
 
 /// Feature index of a beat's mean RMS level, `(dB + 40) / 20` (`docs/features.md`).
@@ -39,7 +39,7 @@ pub enum Taste {
 
 impl Taste {
     /// How much the user likes `edit` of `song`: dB for the level tastes, bars for the others.
-    pub fn utility(self, song: &SongData, edit: &Edit) -> f32 {
+    pub fn utility(self, song: &Song, edit: &Edit) -> f32 {
         let level = |beat: usize| song.features.row(beat)[LEVEL] * 20.0;
         let mean = |beats: &mut dyn Iterator<Item = usize>| {
             let (sum, n) = beats.fold((0.0, 0usize), |(s, n), b| (s + level(b), n + 1));
@@ -62,13 +62,15 @@ impl Taste {
             }
             Self::LongCuts => edit.removed_len() as f32 / meter,
             Self::QuietOut => -mean(&mut removed.iter().flat_map(|s| s.start..s.end)),
+            // A recording's form is unknown: no bar of it is known to be chorus.
             Self::KeepChorus => {
                 let chorus = removed
                     .iter()
                     .flat_map(|s| s.start..s.end)
                     .filter(|&b| {
                         song.truth
-                            .section_at(song.grid.time_of(b))
+                            .as_ref()
+                            .and_then(|t| t.section_at(song.grid.time_of(b)))
                             .is_some_and(|s| s.name == "chorus")
                     })
                     .count();
@@ -83,6 +85,12 @@ impl Taste {
             Self::Lift | Self::QuietOut => 1.0,
             Self::LongCuts | Self::KeepChorus => 0.5,
         }
+    }
+
+    /// Whether the taste is about the song's form (which sections), known only for synthetic
+    /// songs: on recordings such a user cannot be simulated.
+    pub fn needs_form(self) -> bool {
+        matches!(self, Self::KeepChorus)
     }
 
     /// Where the taste can be heard: at the join, or only in what was removed.
@@ -116,7 +124,7 @@ impl User {
     /// Accept (`true`) or reject for each of `proposals` (in the order shown): the better half
     /// by taste is accepted, ties going to the proposal shown first, then each verdict is
     /// flipped with probability `noise`.
-    pub fn verdicts(&self, song: &SongData, proposals: &[Edit], rng: &mut impl Rng) -> Vec<bool> {
+    pub fn verdicts(&self, song: &Song, proposals: &[Edit], rng: &mut impl Rng) -> Vec<bool> {
         let utilities: Vec<f32> = proposals
             .iter()
             .map(|e| self.taste.utility(song, e))
@@ -150,7 +158,7 @@ pub fn panel() -> Vec<User> {
 
 /// The pairs `(better, worse)` of `proposals` the user has a clear preference between (utility
 /// apart by at least the taste's resolution), by their taste alone (no noise).
-pub fn clear_pairs(taste: Taste, song: &SongData, proposals: &[Edit]) -> Vec<(usize, usize)> {
+pub fn clear_pairs(taste: Taste, song: &Song, proposals: &[Edit]) -> Vec<(usize, usize)> {
     let u: Vec<f32> = proposals.iter().map(|e| taste.utility(song, e)).collect();
     let mut pairs = Vec::new();
     for i in 0..u.len() {
@@ -171,14 +179,18 @@ mod tests {
     use super::*;
     use crate::synthetic_pairs::prepare_song;
 
-    fn cut(song: &SongData, start: usize, bars: usize) -> Edit {
+    fn synthetic(seed: u64) -> Song {
+        Song::from(prepare_song(seed).unwrap())
+    }
+
+    fn cut(song: &Song, start: usize, bars: usize) -> Edit {
         let meter = usize::from(song.grid.meter);
         Edit::new(song.grid.len(), [(start, start + bars * meter)]).unwrap()
     }
 
     #[test]
     fn tastes_read_what_they_claim() {
-        let song = prepare_song(11).unwrap();
+        let song = synthetic(11);
         let downbeats = song.grid.bar_starts();
         let (a, b) = (cut(&song, downbeats[2], 1), cut(&song, downbeats[2], 3));
         assert_eq!(Taste::LongCuts.utility(&song, &b), 3.0);
@@ -204,6 +216,8 @@ mod tests {
         // A chorus bar removed counts against a cut, a verse bar does not.
         let chorus = song
             .truth
+            .as_ref()
+            .unwrap()
             .sections
             .iter()
             .find(|s| s.name == "chorus")
@@ -218,6 +232,14 @@ mod tests {
         );
         let intro = cut(&song, downbeats[1], 1);
         assert_eq!(Taste::KeepChorus.utility(&song, &intro), 0.0);
+        // Without the form (a recording), no bar is known to be chorus.
+        let recording = Song {
+            truth: None,
+            ..song.clone()
+        };
+        let chorus_cut = cut(&song, downbeats[in_chorus], 1);
+        assert_eq!(Taste::KeepChorus.utility(&recording, &chorus_cut), 0.0);
+        assert!(Taste::KeepChorus.needs_form() && !Taste::QuietOut.needs_form());
         // Lift: the level after the join minus before it, in dB.
         let e = cut(&song, downbeats[quiet], 1);
         let span = &e.removed()[0];
@@ -234,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_user_accepts_the_better_half_and_a_noisy_one_sometimes_not() {
-        let song = prepare_song(11).unwrap();
+        let song = synthetic(11);
         let downbeats = song.grid.bar_starts();
         let proposals: Vec<Edit> = (1..=6).map(|bars| cut(&song, downbeats[2], bars)).collect();
         let mut rng = StdRng::seed_from_u64(1);

@@ -1,7 +1,8 @@
 //! The whole taste-learning loop, run with [`crate::simulated_users`] (`trainer taste-eval`):
 //!
-//! 1. Songs are made and analysed; on each, the base model proposes its best single cuts, as
-//!    the plugin's list does.
+//! 1. Songs are made and analysed (synthetic songs on their true grid, or recordings on the
+//!    grid the tracker finds, [`crate::user_songs`]); on each, the base model proposes its best
+//!    single cuts, as the plugin's list does.
 //! 2. Each user decides on the proposals of the first `n / proposals` songs (rounded up),
 //!    written as `decision` records to a prefs folder of their own, as the plugin writes them.
 //! 3. [`crate::finetune::finetune`] runs on that folder with the options `trainer finetune` uses.
@@ -9,18 +10,21 @@
 //!    between their proposals (apart by the taste's resolution) that the model orders the
 //!    same way. Skill is the accuracy on fresh synthetic pairs of songs neither model saw.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use crate::finetune::layer_fit::Rows;
 use crate::finetune::{self, FinetuneError, FinetuneOptions, FinetuneReport, FinetuneTarget};
 use crate::pair_set::{PairSet, PairSetError};
 use crate::simulated_users::{User, clear_pairs};
-use crate::synthetic_pairs::{self, PairOptions, PairsError, SongData, prepare_songs};
+use crate::synthetic_pairs::{self, PairOptions, PairsError, prepare_songs};
 use crate::teach_eval::{self, TeachCurve, TeachOptions};
+use crate::user_songs::{RecordingError, Song, recordings};
 use cutscore_core::edit::Edit;
 use cutscore_core::prefs::{Decision, PrefsError, PrefsLog, RECORD_VERSION, Record, Verdict};
 use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
@@ -56,7 +60,10 @@ pub struct TasteEvalOptions {
     /// Also run the Teach study ([`crate::teach_eval`]) for every user.
     pub teach: Option<TeachOptions>,
     /// Keep each user's prefs folder here (`<user>-<decisions>/`) instead of deleting it.
-    pub keep_prefs: Option<std::path::PathBuf>,
+    pub keep_prefs: Option<PathBuf>,
+    /// Decide on the recordings in this folder instead of synthetic songs: shuffled by `seed`,
+    /// the first ones decided on and the next `held_out_songs` held out.
+    pub recordings: Option<PathBuf>,
 }
 
 impl Default for TasteEvalOptions {
@@ -70,6 +77,7 @@ impl Default for TasteEvalOptions {
             finetune: FinetuneOptions::default(),
             teach: None,
             keep_prefs: None,
+            recordings: None,
         }
     }
 }
@@ -97,12 +105,32 @@ pub enum TasteEvalError {
     },
     #[error("{skipped} songs in a row had fewer than {wanted} proposals; expected longer songs")]
     SongsTooShort { skipped: usize, wanted: usize },
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+    #[error(
+        "{usable} of the {total} recordings in {dir} have at least {wanted} proposals; \
+         {needed} are needed ({decided} decided on, {held_out} held out)"
+    )]
+    TooFewRecordings {
+        dir: PathBuf,
+        total: usize,
+        usable: usize,
+        wanted: usize,
+        needed: usize,
+        decided: usize,
+        held_out: usize,
+    },
+    #[error(
+        "user `{user}` likes or dislikes sections of the song, which a recording does not name; \
+         leave them out of the users for recordings"
+    )]
+    NeedsForm { user: String },
 }
 
 /// A song and the proposals the plugin would list for it.
 #[derive(Debug, Clone)]
 pub struct Shown {
-    pub song: SongData,
+    pub song: Song,
     /// The base model's best single cuts, best first.
     pub proposals: Vec<Edit>,
     /// Their scores by the base model.
@@ -137,6 +165,28 @@ pub struct TasteRow {
     pub report: FinetuneReport,
 }
 
+/// `song` with the base model's best `proposals` single cuts, or `None` if it has fewer.
+fn show(model: &RewardModel, song: Song, proposals: usize) -> Result<Option<Shown>, ModelError> {
+    let options = CandidateOptions {
+        limit: proposals,
+        ..CandidateOptions::default()
+    };
+    let track = Track {
+        features: &song.features,
+        meter: song.grid.meter,
+    };
+    let ranked = rank_candidates(model, &song.grid, track, &options, CHUNK)?;
+    if ranked.len() < proposals {
+        return Ok(None);
+    }
+    let (proposals, scores) = ranked.into_iter().map(|c| (c.edit, c.score)).unzip();
+    Ok(Some(Shown {
+        song,
+        proposals,
+        scores,
+    }))
+}
+
 /// Renders `count` songs with at least `proposals` proposals each, from `seed`, and lists the
 /// base model's proposals for them (songs are made `threads` at a time).
 pub fn show_songs(
@@ -150,20 +200,10 @@ pub fn show_songs(
     let mut seeds = StdRng::seed_from_u64(seed);
     let mut shown = Vec::with_capacity(count);
     let mut skipped = 0;
-    let options = CandidateOptions {
-        limit: proposals,
-        ..CandidateOptions::default()
-    };
     while shown.len() < count {
         let batch: Vec<u64> = (0..threads).map(|_| seeds.random()).collect();
         for song in prepare_songs(&batch) {
-            let song = song?;
-            let track = Track {
-                features: &song.features,
-                meter: song.grid.meter,
-            };
-            let ranked = rank_candidates(model, &song.grid, track, &options, CHUNK)?;
-            if ranked.len() < proposals {
+            let Some(one) = show(model, Song::from(song?), proposals)? else {
                 skipped += 1;
                 if skipped >= MAX_SKIPPED {
                     return Err(TasteEvalError::SongsTooShort {
@@ -172,20 +212,51 @@ pub fn show_songs(
                     });
                 }
                 continue;
-            }
+            };
             skipped = 0;
             if shown.len() < count {
-                let (proposals, scores) = ranked.into_iter().map(|c| (c.edit, c.score)).unzip();
-                shown.push(Shown {
-                    song,
-                    proposals,
-                    scores,
-                });
+                shown.push(one);
                 progress(shown.len());
             }
         }
     }
     Ok(shown)
+}
+
+/// Analyses every recording in `dir`, shuffles them by `seed` and lists the base model's
+/// proposals for the first `count` that have at least `proposals` (songs too short to have
+/// that many are passed over). `progress(done, total)` follows the analysis.
+pub fn show_recordings(
+    model: &RewardModel,
+    dir: &Path,
+    count: usize,
+    proposals: usize,
+    seed: u64,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(Vec<Shown>, usize), TasteEvalError> {
+    let mut files = recordings(dir)?;
+    files.shuffle(&mut StdRng::seed_from_u64(seed));
+    let total = files.len();
+    let threads = rayon::current_num_threads().max(1);
+    let mut shown = Vec::with_capacity(count);
+    let mut analysed = 0;
+    for batch in files.chunks(threads) {
+        if shown.len() >= count {
+            break;
+        }
+        let songs: Vec<Result<Song, RecordingError>> =
+            batch.par_iter().map(|f| Song::from_audio(f)).collect();
+        for song in songs {
+            analysed += 1;
+            progress(analysed, total);
+            if let Some(one) = show(model, song?, proposals)?
+                && shown.len() < count
+            {
+                shown.push(one);
+            }
+        }
+    }
+    Ok((shown, total))
 }
 
 /// Share of `user`'s clear preferences among the proposals of `songs` that `model` orders the
@@ -295,21 +366,54 @@ pub fn run(
     let model = base.model(device)?;
     let decided_songs = most.div_ceil(options.proposals);
     let total = decided_songs + options.held_out_songs;
-    let mut report = |done| progress(EvalProgress::Songs { done, total });
-    let decided = show_songs(
-        &model,
-        decided_songs,
-        options.proposals,
-        options.seed ^ TRACK_SEED,
-        &mut report,
-    )?;
-    let held_out = show_songs(
-        &model,
-        options.held_out_songs,
-        options.proposals,
-        options.seed ^ HELD_OUT_SEED,
-        |done| report(decided_songs + done),
-    )?;
+    let (decided, held_out) = match &options.recordings {
+        None => {
+            let mut report = |done| progress(EvalProgress::Songs { done, total });
+            let decided = show_songs(
+                &model,
+                decided_songs,
+                options.proposals,
+                options.seed ^ TRACK_SEED,
+                &mut report,
+            )?;
+            let held_out = show_songs(
+                &model,
+                options.held_out_songs,
+                options.proposals,
+                options.seed ^ HELD_OUT_SEED,
+                |done| report(decided_songs + done),
+            )?;
+            (decided, held_out)
+        }
+        Some(dir) => {
+            if let Some(user) = users.iter().find(|u| u.taste.needs_form()) {
+                return Err(TasteEvalError::NeedsForm {
+                    user: user.name.clone(),
+                });
+            }
+            let (mut shown, files) = show_recordings(
+                &model,
+                dir,
+                total,
+                options.proposals,
+                options.seed ^ TRACK_SEED,
+                |done, total| progress(EvalProgress::Songs { done, total }),
+            )?;
+            if shown.len() < total {
+                return Err(TasteEvalError::TooFewRecordings {
+                    dir: dir.clone(),
+                    total: files,
+                    usable: shown.len(),
+                    wanted: options.proposals,
+                    needed: total,
+                    decided: decided_songs,
+                    held_out: options.held_out_songs,
+                });
+            }
+            let held_out = shown.split_off(decided_songs);
+            (shown, held_out)
+        }
+    };
     let make = |name: &str, pair_options: &PairOptions| -> Result<PairSet, TasteEvalError> {
         let dir = scratch.join(name);
         synthetic_pairs::generate(&dir, pair_options, |_| {})?;
@@ -394,4 +498,89 @@ pub fn run(
         }
     }
     Ok(TasteEvalReport { rows, teach })
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::simulated_users::{Taste, panel};
+    use cutscore_core::audio::{Audio, WavFormat, write_wav};
+    use cutscore_reward::shipped;
+    use cutscore_synth::{SongSpec, render};
+
+    /// Three synthetic songs written as WAV files: recordings whose beats the tracker must find.
+    fn recordings_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for seed in [21, 22, 23] {
+            let song = render(&SongSpec {
+                sample_rate: 22_050,
+                ..SongSpec::random(seed)
+            })
+            .unwrap();
+            let audio = Audio::new(song.sample_rate, 1, song.mono()).unwrap();
+            let path = dir.path().join(format!("song{seed}.wav"));
+            write_wav(&path, &audio, WavFormat::Float32).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn recordings_are_shown_on_their_tracked_grid_and_too_few_or_a_form_taste_are_refused() {
+        let dir = recordings_dir();
+        let base = shipped::checkpoint().unwrap();
+        let model = base.model(&Device::Cpu).unwrap();
+        let (shown, files) = show_recordings(&model, dir.path(), 3, 4, 7, |_, _| {}).unwrap();
+        assert_eq!((shown.len(), files), (3, 3));
+        for s in &shown {
+            assert!(s.song.truth.is_none() && s.song.source.starts_with("recording "));
+            assert_eq!(s.proposals.len(), 4);
+            assert!(s.scores.windows(2).all(|w| w[0] >= w[1]), "best first");
+        }
+        // The seed shuffles which songs are decided on, the same way every time.
+        let order = |seed| {
+            let (shown, _) = show_recordings(&model, dir.path(), 3, 4, seed, |_, _| {}).unwrap();
+            shown
+                .iter()
+                .map(|s| s.song.track.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            order(7),
+            shown
+                .iter()
+                .map(|s| s.song.track.clone())
+                .collect::<Vec<_>>()
+        );
+        assert!((0..8).any(|seed| order(seed) != order(7)));
+
+        let scratch = tempfile::tempdir().unwrap();
+        let options = TasteEvalOptions {
+            decisions: vec![8],
+            proposals: 4,
+            held_out_songs: 2,
+            recordings: Some(dir.path().to_path_buf()),
+            ..TasteEvalOptions::default()
+        };
+        let run_with =
+            |users: &[User]| run(&base, users, &options, &Device::Cpu, scratch.path(), |_| {});
+        let chorus: Vec<User> = panel()
+            .into_iter()
+            .filter(|u| u.taste == Taste::KeepChorus)
+            .collect();
+        assert!(matches!(
+            run_with(&chorus),
+            Err(TasteEvalError::NeedsForm { .. })
+        ));
+        let lift: Vec<User> = panel().into_iter().filter(|u| u.name == "lift").collect();
+        match run_with(&lift) {
+            Err(e @ TasteEvalError::TooFewRecordings { .. }) => {
+                let message = e.to_string();
+                assert!(message.contains("3 of the 3 recordings"), "{message}");
+                assert!(message.contains("4 are needed"), "{message}");
+            }
+            other => panic!("expected too few recordings, got {other:?}"),
+        }
+    }
 }

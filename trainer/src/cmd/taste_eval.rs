@@ -21,7 +21,8 @@ pub struct Args {
     /// multiple of --proposals).
     #[arg(long, value_delimiter = ',', default_value = "100")]
     decisions: Vec<usize>,
-    /// Users to simulate [default: all]: lift, long-cuts, quiet-out, keep-chorus, lift-noisy.
+    /// Users to simulate [default: all; with --recordings all but keep-chorus]: lift,
+    /// long-cuts, quiet-out, keep-chorus, lift-noisy.
     #[arg(long, value_delimiter = ',')]
     users: Vec<String>,
     /// Model the users start from [default: the shipped model].
@@ -51,6 +52,13 @@ pub struct Args {
     /// gives between two presses of Learn).
     #[arg(long, value_name = "QUESTIONS", requires = "teach", default_value_t = TeachOptions::default().per_round)]
     teach_round: usize,
+    /// Decide on the recordings in this folder (WAV, FLAC, Ogg, MP3, AIFF) instead of
+    /// synthetic songs: each is analysed as `trainer score` analyses it, the base model
+    /// proposes cuts on the grid it finds, and the songs are shuffled by --seed into those
+    /// decided on and --held-out-songs held out. Users whose taste is about the song's sections
+    /// (keep-chorus) need synthetic songs and are left out by default.
+    #[arg(long, value_name = "DIR")]
+    recordings: Option<std::path::PathBuf>,
     /// Keep each user's decisions as a prefs folder `DIR/<user>-<decisions>/` (for
     /// `trainer finetune DIR/lift-100 --curve curve.png`, say).
     #[arg(long, value_name = "DIR")]
@@ -64,6 +72,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let panel = simulated_users::panel();
     let users: Vec<User> = if args.users.is_empty() {
         panel
+            .into_iter()
+            .filter(|u| args.recordings.is_none() || !u.taste.needs_form())
+            .collect()
     } else {
         args.users
             .iter()
@@ -94,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         finetune: args.taste.options(args.seed),
         keep_prefs: args.keep_prefs,
+        recordings: args.recordings,
         teach: args.teach.map(|questions| TeachOptions {
             questions,
             per_round: args.teach_round.max(1),
@@ -149,7 +161,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .context("running the taste loop")?;
     bar.finish_and_clear();
     if !json {
-        print_table(&report.rows, options.held_out_songs);
+        let songs = if options.recordings.is_some() {
+            "recordings"
+        } else {
+            "synthetic songs"
+        };
+        print_table(&report.rows, options.held_out_songs, songs);
         if !report.teach.is_empty() {
             print_teach(&report.teach);
         }
@@ -192,7 +209,7 @@ fn print_teach(curves: &[TeachCurve]) {
     println!("agreement on held-out songs after that many answers to \"which is better?\"");
 }
 
-fn print_table(rows: &[TasteRow], held_out_songs: usize) {
+fn print_table(rows: &[TasteRow], held_out_songs: usize, songs: &str) {
     let pct = |v: f32| format!("{:.1} %", v * 100.0);
     println!(
         "{:12} {:20} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9}",
@@ -221,7 +238,7 @@ fn print_table(rows: &[TasteRow], held_out_songs: usize) {
         );
     }
     println!(
-        "agree: the user's clear preferences on {held_out_songs} songs they never decided on, ordered as \
+        "agree: the user's clear preferences on {held_out_songs} {songs} they never decided on, ordered as \
          they would, before (0) and after (1) fine-tuning; skill: accuracy on fresh synthetic pairs"
     );
 }
