@@ -14,7 +14,7 @@ use cutscore_synth::SongTruth;
 use crate::synthetic_pairs::SongData;
 
 /// Audio files [`recordings`] reads, by extension (what the decoder reads).
-const AUDIO_EXTENSIONS: [&str; 7] = ["wav", "flac", "ogg", "mp3", "aiff", "aif", "m4a"];
+const AUDIO_EXTENSIONS: [&str; 6] = ["wav", "flac", "ogg", "mp3", "aiff", "aif"];
 
 /// Why a recording could not be used.
 #[derive(Debug, thiserror::Error)]
