@@ -109,14 +109,14 @@ pub enum TasteEvalError {
     Recording(#[from] RecordingError),
     #[error(
         "{usable} of the {total} recordings in {dir} have at least {wanted} proposals; \
-         {needed} are needed ({decided} decided on, {held_out} held out)"
+         {} are needed ({decided} decided on, {held_out} held out)",
+        .decided + .held_out
     )]
     TooFewRecordings {
         dir: PathBuf,
         total: usize,
         usable: usize,
         wanted: usize,
-        needed: usize,
         decided: usize,
         held_out: usize,
     },
@@ -405,7 +405,6 @@ pub fn run(
                     total: files,
                     usable: shown.len(),
                     wanted: options.proposals,
-                    needed: total,
                     decided: decided_songs,
                     held_out: options.held_out_songs,
                 });

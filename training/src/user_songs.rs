@@ -1,6 +1,6 @@
 //! The songs simulated users decide on (`trainer taste-eval`): synthetic songs, whose beats and
-//! form are known, or recordings, analysed as `trainer score` and the plugin analyse them, so
-//! that a taste is learned and measured on the grid a user of real music gets, errors and all.
+//! form are known, or recordings, analysed by the offline tracker as `trainer edit` analyses
+//! them, so that a taste is learned and measured on a grid the tracker found, errors and all.
 
 use std::path::{Path, PathBuf};
 
@@ -60,8 +60,8 @@ impl Song {
         )
     }
 
-    /// Decodes and analyses a recording as `trainer score` does: the offline tracker's grid and
-    /// the features on it.
+    /// Decodes and analyses a recording as `trainer edit` does (the whole file, then the offline
+    /// tracker): its grid and the features on it.
     pub fn from_audio(path: &Path) -> Result<Self, RecordingError> {
         let audio = decode_audio(path).map_err(|source| RecordingError::Decode {
             path: path.to_path_buf(),

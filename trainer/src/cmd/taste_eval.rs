@@ -53,7 +53,7 @@ pub struct Args {
     #[arg(long, value_name = "QUESTIONS", requires = "teach", default_value_t = TeachOptions::default().per_round)]
     teach_round: usize,
     /// Decide on the recordings in this folder (WAV, FLAC, Ogg, MP3, AIFF) instead of
-    /// synthetic songs: each is analysed as `trainer score` analyses it, the base model
+    /// synthetic songs: each is analysed as `trainer edit` analyses it, the base model
     /// proposes cuts on the grid it finds, and the songs are shuffled by --seed into those
     /// decided on and --held-out-songs held out. Users whose taste is about the song's sections
     /// (keep-chorus) need synthetic songs and are left out by default.
