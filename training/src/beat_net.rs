@@ -51,7 +51,9 @@ impl TapConv {
                 .iter()
                 .map(|&o| padded.narrow(2, (before as isize + o) as usize, frames))
                 .collect::<Result<Vec<_>>>()?;
-            Tensor::cat(&shifted, 1)?
+            // Candle concatenates along a later axis into a transposed view; CUDA's matrix
+            // product takes only contiguous operands (the CPU's takes both).
+            Tensor::cat(&shifted, 1)?.contiguous()?
         };
         let out = self.weight.broadcast_matmul(&stacked)?;
         out.broadcast_add(&self.bias.unsqueeze(1)?)
