@@ -15,11 +15,13 @@
 //! - [`bench`](mod@bench): timing the reward model at given shapes (`trainer bench`, criterion).
 //! - [`beat_net`]: the beat and downbeat network as a candle graph, for training.
 //! - [`beat_training`]: examples, augmentation and the optimisation loop of `trainer beats train`.
+//! - [`beat_widen`]: a trained beat model with more channels that computes the same activations.
 //! - [`beat_eval`]: scoring both beat trackers on synthetic songs with known beats.
 
 pub mod beat_eval;
 pub mod beat_net;
 pub mod beat_training;
+pub mod beat_widen;
 pub mod bench;
 pub mod bradley_terry;
 pub mod finetune;

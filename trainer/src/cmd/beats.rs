@@ -39,6 +39,7 @@ use cutscore_training::beat_net as net;
 use cutscore_training::beat_training::{
     BeatExample, BeatTrainer, TrainSettings, TrainingSet, learning_rate,
 };
+use cutscore_training::beat_widen;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -144,12 +145,13 @@ pub struct TrainArgs {
     /// Steps between evaluations on the held-out songs.
     #[arg(long, default_value_t = 250)]
     eval_every: usize,
-    /// Go on training this model (its architecture is kept).
+    /// Go on training this model (its architecture is kept, unless --channels widens it).
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Channels of a new model.
-    #[arg(long, default_value_t = BeatModelConfig::default().channels)]
-    channels: usize,
+    /// Channels of a new model [default: 32]. With --init, more than that model's widens it:
+    /// the new channels start silent, so training begins from the same activations.
+    #[arg(long)]
+    channels: Option<usize>,
     /// Blocks of a new model whose dilation is at most this look ahead (centred taps); the
     /// look-ahead is 1 + the sum of their dilations, in frames.
     #[arg(long, default_value_t = BeatModelConfig::default().centred_up_to)]
@@ -707,11 +709,20 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         (seconds + recorded_seconds) / 60.0,
         started.elapsed().as_secs_f64()
     );
-    let init = args.init.as_deref().map(beat_file::read).transpose()?;
+    let mut init = args.init.as_deref().map(beat_file::read).transpose()?;
+    // The model trained on, as the provenance names it: the one read, even when widened.
+    let base_model = init.as_ref().map(|m| m.info.model_id.clone());
+    if let (Some(model), Some(channels)) = (&init, args.channels)
+        && channels != model.config().channels
+    {
+        let from = model.config().channels;
+        init = Some(beat_widen::widen(model, channels, args.seed)?);
+        log::info!("widened the model from {from} to {channels} channels");
+    }
     let config = match &init {
         Some(model) => model.config().clone(),
         None => BeatModelConfig {
-            channels: args.channels,
+            channels: args.channels.unwrap_or(BeatModelConfig::default().channels),
             centred_up_to: args.centred_up_to,
             ..BeatModelConfig::default()
         },
@@ -731,7 +742,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     let provenance = BeatProvenance {
         songs: training.len() + recorded.len(),
         seconds: training.iter().map(BeatExample::seconds).sum::<f64>() + recorded_seconds,
-        base_model: init.as_ref().map(|m| m.info.model_id.clone()),
+        base_model,
         command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
         created: None,
     };
