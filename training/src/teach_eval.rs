@@ -49,7 +49,8 @@ pub struct TeachOptions {
     pub per_round: usize,
     /// The layer's sparsity and bound (fixed, so every way of asking learns alike).
     pub settings: Settings,
-    /// Weight of the replayed synthetic pairs against the answers.
+    /// Weight of the replayed synthetic pairs against the answers: `trainer finetune`'s
+    /// ([`crate::finetune::REPLAY_WEIGHT`]), which the plugin's Learn runs after Teach.
     pub replay: f64,
     /// The agreement whose first crossing is reported.
     pub target: f32,
@@ -66,7 +67,7 @@ impl Default for TeachOptions {
                 bound: 8.0,
                 gated: true,
             },
-            replay: 1.0,
+            replay: crate::finetune::REPLAY_WEIGHT,
             target: 0.9,
             seed: 0,
         }

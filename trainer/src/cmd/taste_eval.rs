@@ -98,17 +98,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => shipped::checkpoint().context("loading the shipped model")?,
     };
     let selected = device::select(args.device)?;
+    // Teach re-learns as `trainer finetune` does, with the same weight of the replayed pairs.
+    let finetune = args.taste.options(args.seed);
     let options = TasteEvalOptions {
         decisions: args.decisions,
         proposals: args.proposals,
         held_out_songs: args.held_out_songs,
         seed: args.seed,
-        finetune: args.taste.options(args.seed),
+        finetune: finetune.clone(),
         keep_prefs: args.keep_prefs,
         recordings: args.recordings,
         teach: args.teach.map(|questions| TeachOptions {
             questions,
             per_round: args.teach_round.max(1),
+            replay: finetune.replay,
             seed: args.seed,
             ..TeachOptions::default()
         }),
