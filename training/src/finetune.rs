@@ -64,9 +64,10 @@ pub enum FinetuneError {
 /// held the layer back from tastes the user's own decisions made plain. On recordings after 100
 /// decisions (`trainer taste-eval --recordings`, five seeds), 0.3 raised the mean held-out
 /// agreement of the lift user from 88.5 to 94.3 %, quiet-out from 83.9 to 92.6 % and the noisy
-/// lift user from 79.7 to 84.9 % (long cuts level), at 0.2-0.4 points more of the craft; on
-/// synthetic songs (six seeds) and after 300 decisions (two seeds) it is level. A tighter craft
-/// limit with it (0.5 points) lost the lift user's gain.
+/// lift user from 79.7 to 84.9 % (long cuts level), at 0.16-0.42 points more of the craft lost
+/// on fresh synthetic pairs (means over the same runs); on synthetic songs (six seeds) and after
+/// 300 decisions (two seeds) it is level. A tighter craft limit with it (0.5 points) lost the
+/// lift user's gain.
 pub const REPLAY_WEIGHT: f64 = 0.3;
 
 /// How to fine-tune.
