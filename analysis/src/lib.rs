@@ -79,6 +79,9 @@ pub struct TrackAnalysis {
     pub confidence: f32,
     /// Length of the audio in seconds.
     pub duration_s: f64,
+    /// The network's log-odds that each beat of `grid` is a downbeat: the evidence the bar
+    /// lines were placed by, which the plugin's capture goes on placing them with.
+    pub downbeat_log_odds: Vec<f32>,
 }
 
 /// Decodes and analyses a file, never holding it whole at its source rate.
@@ -123,6 +126,32 @@ pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, 
     Ok(analyze_frames(
         &frames,
         mono.len() as f64 / sample_rate as f64,
+    ))
+}
+
+/// Analyses interleaved audio of `channels` channels at `sample_rate` Hz, given as
+/// consecutive slices of whole frames (the plugin's capture, held in chunks): mixed to mono as
+/// the streaming analyzer mixes it, frame by frame, so it is never copied whole.
+pub fn analyze_interleaved<'a>(
+    slices: impl IntoIterator<Item = &'a [f32]>,
+    channels: usize,
+    sample_rate: u32,
+) -> Result<TrackAnalysis, AnalysisError> {
+    check_rate(sample_rate)?;
+    let channels = channels.max(1);
+    let mut analyzer = FrameAnalyzer::new(sample_rate)?;
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut mono = Vec::new();
+    let mut samples = 0usize;
+    for slice in slices {
+        decode::mix_to_mono(slice, channels, &mut mono);
+        samples += mono.len();
+        analyzer.push(&mono, &mut |_, f: &Frame| frames.push(*f))?;
+    }
+    analyzer.finish(&mut |_, f: &Frame| frames.push(*f))?;
+    Ok(analyze_frames(
+        &frames,
+        samples as f64 / f64::from(sample_rate),
     ))
 }
 
@@ -193,6 +222,7 @@ pub fn analyze_activations(
         features,
         tempo_bpm: decoded.tempo_bpm,
         confidence: decoded.confidence,
+        downbeat_log_odds,
     }
 }
 

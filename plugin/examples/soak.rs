@@ -1,7 +1,8 @@
 //! Soak run of the plugin's real threads: feeds minutes of a synthetic song through the audio
 //! thread's tap (blocks of 512 frames) at a chosen speed and reports what the issue asks to
 //! measure: the analysis thread's CPU time per second of audio, the time from each new bar to
-//! updated proposals, and the process's resident memory at the end.
+//! updated proposals, the process's resident memory at the end, and how long after the audio
+//! stops the grid is settled over the whole capture (`plugin/src/settle.rs`).
 //!
 //! `cargo run --release -p cutscore-plugin --example soak -- [MINUTES] [SPEED] [RATE]`
 //! (defaults: 20 minutes at 8x real time, 48 kHz).
@@ -124,8 +125,32 @@ fn main() {
         rss_mb(),
         capture.audio.samples() as f64 * 4.0 / 1e6
     );
+    let streaming_beats = capture.grid.len();
     drop(capture);
     drop(proposals);
+    // The transport has stopped: the grid is settled over the whole capture.
+    let stopped = Instant::now();
+    loop {
+        let capture = lock(&session.capture);
+        if capture.settled_frames == capture.audio.frames() {
+            println!(
+                "grid settled over the whole capture {:.1} s after the audio stopped \
+                 (waits {:.2} s for silence): {} beats at {:.1} BPM (streaming: {})",
+                stopped.elapsed().as_secs_f64() + 2.0,
+                cutscore_plugin::settle::SETTLE_AFTER.as_secs_f64(),
+                capture.grid.len(),
+                capture.tempo_bpm,
+                streaming_beats
+            );
+            break;
+        }
+        drop(capture);
+        if stopped.elapsed() > Duration::from_secs(300) {
+            println!("the grid was not settled within 5 minutes of the audio stopping");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(audio);
     drop(engine);
 }

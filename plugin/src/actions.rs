@@ -33,6 +33,10 @@ pub enum ActionError {
         "the proposal refers to {expected} beats but the capture has {actual}; wait for the rescoring"
     )]
     StaleProposal { expected: usize, actual: usize },
+    #[error(
+        "the beats moved under the proposal (the grid was settled over the whole capture); wait for the rescoring"
+    )]
+    MovedBeats,
     #[error("cannot write to the prefs folder: {0}")]
     Prefs(#[from] cutscore_core::prefs::PrefsError),
     #[error("the edit does not fit the capture: {0}")]
@@ -67,7 +71,7 @@ pub fn decide(
     shown: &[Proposal],
     verdict: Verdict,
 ) -> Result<Logged, ActionError> {
-    let (dir, log, track) = capture_log(session, prefs_dir, beats)?;
+    let (dir, log, track) = capture_log(session, prefs_dir, beats, &[proposal])?;
     let edit = proposal_edit(proposal, beats)?;
     let shown = shown
         .iter()
@@ -103,7 +107,7 @@ pub fn compare(
     (a, b): (&Proposal, &Proposal),
     preferred: Side,
 ) -> Result<PathBuf, ActionError> {
-    let (dir, log, track) = capture_log(session, prefs_dir, beats)?;
+    let (dir, log, track) = capture_log(session, prefs_dir, beats, &[a, b])?;
     log.append(&Record::Comparison(Comparison {
         v: RECORD_VERSION,
         time: Record::now(),
@@ -120,17 +124,38 @@ pub fn compare(
 
 /// The prefs folder and its log, with the analysis of the capture's first `beats` beats saved
 /// in it (once per capture, or again when the capture has grown), and the capture's track id.
+/// `proposals` must still stand where they stood when scored: a settle
+/// ([`crate::settle`]) moves the beats under a proposal's indices.
 fn capture_log<'a>(
     session: &Session,
     prefs_dir: Option<&'a Path>,
     beats: usize,
+    proposals: &[&Proposal],
 ) -> Result<(&'a Path, PrefsLog, String), ActionError> {
     let dir = prefs_dir.ok_or(ActionError::NoPrefsFolder)?;
+    // The id's lock is held from the snapshot to the id being fixed, and a settle takes it
+    // before the capture's: no settle can fall between the two (see `settle::settle`).
+    let mut known = lock(&session.track_id);
     let snapshot = lock(&session.capture).snapshot();
-    let (track, record) = track_record(session, &snapshot, beats)?;
+    for proposal in proposals {
+        check_current(&snapshot, proposal)?;
+    }
+    let (track, record) = track_record(&mut known, &snapshot, beats)?;
+    drop(known);
     let log = PrefsLog::create(dir)?;
     log.save_track(&record)?;
     Ok((dir, log, track))
+}
+
+/// Whether `proposal`'s beats are where they were when it was scored.
+fn check_current(capture: &CaptureSnapshot, proposal: &Proposal) -> Result<(), ActionError> {
+    let at = |beat: usize| capture.grid.beats.get(beat).copied();
+    let stands = |beat: usize, time_s: f64| at(beat).is_some_and(|t| (t - time_s).abs() < 1e-6);
+    if stands(proposal.start, proposal.from_s) && stands(proposal.end, proposal.to_s) {
+        Ok(())
+    } else {
+        Err(ActionError::MovedBeats)
+    }
 }
 
 /// Appends an undo of the latest decision on `logged`'s edit to the log in `prefs_dir`.
@@ -175,7 +200,7 @@ pub fn count_decisions(prefs_dir: Option<&Path>) -> u64 {
 /// hashes the audio up to the end of its beats, and later ones reuse that id (their longer
 /// analysis replaces the stored one; see `PrefsLog::save_track`), so they pair.
 fn track_record(
-    session: &Session,
+    known: &mut Option<(u64, String)>,
     capture: &CaptureSnapshot,
     beats: usize,
 ) -> Result<(String, TrackRecord), ActionError> {
@@ -187,15 +212,15 @@ fn track_record(
         });
     }
     let grid = capture.grid_prefix(beats);
-    let known = lock(&session.track_id)
+    let fixed = known
         .as_ref()
         .filter(|(epoch, _)| *epoch == capture.epoch)
         .map(|(_, id)| id.clone());
-    let id = known.unwrap_or_else(|| {
+    let id = fixed.unwrap_or_else(|| {
         let audio = &capture.audio;
         let end = audio.frame_at(grid.duration_s);
         let id = track_id_of_parts(audio.slices(0, end), audio.sample_rate);
-        *lock(&session.track_id) = Some((capture.epoch, id.clone()));
+        *known = Some((capture.epoch, id.clone()));
         id
     });
     let features = FeatureMatrix::new(beats, capture.features[..beats * BEAT_FEATURES].to_vec())
@@ -214,6 +239,7 @@ pub fn audition(capture: &CaptureSnapshot, proposal: &Proposal) -> Result<Vec<f3
             actual: beats,
         });
     }
+    check_current(capture, proposal)?;
     let meter = usize::from(capture.grid.meter.max(1));
     let first = proposal.start.saturating_sub(AUDITION_BARS * meter);
     let last = (proposal.end + AUDITION_BARS * meter).min(beats);

@@ -13,6 +13,7 @@ use cutscore_core::features::BEAT_FEATURES;
 
 use crate::jobs::Job;
 use crate::session::{MAX_CAPTURE_S, ParkedAnalysis, Session, lock};
+use crate::settle::{SETTLE_AFTER, Settler};
 
 /// Frames handed to the streaming analyzer at once.
 const CHUNK_FRAMES: usize = 4096;
@@ -58,6 +59,8 @@ impl AnalysisThread {
         let mut scratch = vec![0f32; CHUNK_FRAMES * self.channels];
         let mut row = vec![0f32; BEAT_FEATURES];
         let mut feeding: Option<(Vec<f32>, usize)> = None;
+        let mut settler = Settler::default();
+        let mut last_audio = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             if self.session.restart.swap(false, Ordering::AcqRel) {
                 // `prepare` only fails for a bad rate, which succeeded before.
@@ -68,11 +71,17 @@ impl AnalysisThread {
             self.feed_audition(&mut feeding);
             let read = read_frames(&mut self.ring, self.channels, &mut scratch);
             if read == 0 {
+                if last_audio.elapsed() >= SETTLE_AFTER {
+                    settler.start_if_wanted(&self.session);
+                }
                 std::thread::sleep(IDLE);
                 continue;
             }
+            last_audio = Instant::now();
             self.analyse_block(&mut analyzer, &mut scratch[..read], &mut row);
         }
+        // A settle holds the session, not the plugin: it ends within its analysis.
+        settler.finish();
         // What the audio thread queued before deactivation belongs to the capture, which the
         // next activation continues (a bounce can stop with the ring full).
         loop {

@@ -70,6 +70,9 @@ pub struct CutscoreEditor {
     asked: Vec<teach::Asked>,
     /// The capture `asked` is about (a new capture starts afresh).
     asked_epoch: u64,
+    /// [`Capture::settled_frames`](crate::session::Capture::settled_frames) when last drawn: a
+    /// settle moves the beats, so a selection or question by beat index no longer holds.
+    settled_seen: usize,
 }
 
 /// A logged decision Undo can take back.
@@ -102,6 +105,7 @@ impl CutscoreEditor {
             question: None,
             asked: Vec::new(),
             asked_epoch: 0,
+            settled_seen: 0,
         }
     }
 
@@ -226,12 +230,23 @@ impl CutscoreEditor {
 
     fn header(&mut self, ui: &mut Ui) {
         let capture = lock(&self.session.capture);
+        if capture.settled_frames != self.settled_seen {
+            self.settled_seen = capture.settled_frames;
+            self.selected = None;
+            self.question = None;
+            self.asked.clear();
+        }
         let text = format!(
-            "Captured {} · {} beats · {} bars · {:.1} BPM{}",
+            "Captured {} · {} beats · {} bars · {:.1} BPM{}{}",
             minutes_seconds(capture.seconds()),
             capture.complete_beats(),
             capture.grid.bar_starts().len(),
             capture.tempo_bpm,
+            if capture.settled_frames == capture.audio.frames() && capture.settled_frames > 0 {
+                " · grid from the whole capture"
+            } else {
+                ""
+            },
             if capture.full {
                 " · capture full (20 min)"
             } else {
@@ -870,7 +885,7 @@ impl CutscoreEditor {
                 Ok((beats, edit, None))
             }
             EditSource::Fitted => match lock(&self.session.fit).clone() {
-                Some(FitState::Done { beats, result }) => {
+                Some(FitState::Done { beats, result, .. }) => {
                     Ok((beats, result.best.edit.clone(), Some(result.best.score)))
                 }
                 _ => Err("No fitted edit: press Fit to length first".into()),

@@ -26,6 +26,7 @@ pub mod learn;
 pub mod params;
 pub mod scoring_worker;
 pub mod session;
+pub mod settle;
 pub mod tap;
 pub mod teach;
 

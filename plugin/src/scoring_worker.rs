@@ -253,7 +253,11 @@ impl ScoringWorker {
     }
 
     fn fit(&self, serving: &Serving, target_s: f64) {
-        let Some(view) = lock(&self.session.capture).scoring_view() else {
+        let (view, settled) = {
+            let capture = lock(&self.session.capture);
+            (capture.scoring_view(), capture.settled_frames)
+        };
+        let Some(view) = view else {
             *lock(&self.session.fit) = Some(FitState::Failed(
                 "nothing to fit yet: play at least two bars".into(),
             ));
@@ -273,17 +277,22 @@ impl ScoringWorker {
         // Deactivation sets `stop`: the fit gives up within one batch of model evaluations.
         let state = match fit_to_length_unless(&serving.model, &grid, track, &options, &self.stop) {
             Ok(result) => FitState::Done {
+                target_s,
                 beats: grid.len(),
                 result,
             },
             Err(FitError::Cancelled) => return,
             Err(e) => FitState::Failed(e.to_string()),
         };
-        // A fit for a capture that has since been replaced (Start over, a new sample rate), or
-        // finished after the plugin was deactivated, is dropped.
+        // A fit for a capture that has since been replaced (Start over, a new sample rate) or
+        // settled (its beats moved; the settle asked for a new fit), or finished after the
+        // plugin was deactivated, is dropped.
         // Written under the capture's lock, so Start over cannot clear the fit in between.
         let capture = lock(&self.session.capture);
-        if capture.epoch != epoch || self.stop.load(Ordering::Acquire) {
+        if capture.epoch != epoch
+            || capture.settled_frames != settled
+            || self.stop.load(Ordering::Acquire)
+        {
             return;
         }
         *lock(&self.session.fit) = Some(state);

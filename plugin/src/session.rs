@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use cutscore_analysis::TrackAnalysis;
 use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
 use cutscore_analysis::streaming::StreamingAnalyzer;
@@ -60,6 +61,12 @@ pub struct Capture {
     pub feature_gaps: usize,
     /// The capture reached [`MAX_CAPTURE_S`]; later audio passes through unanalysed.
     pub full: bool,
+    /// Frames of audio the grid was last settled over ([`Capture::settle`]); 0 before.
+    pub settled_frames: usize,
+    /// After a settle, the earliest time the streaming tracker's next beat may take: the
+    /// tracker reports late, so its first beats after the settle may be ones the settled grid
+    /// already holds, a few milliseconds apart.
+    resume_after_s: Option<f64>,
     /// Why the analysis stopped, if it did.
     pub error: Option<String>,
 }
@@ -84,6 +91,8 @@ impl Capture {
             non_finite: 0,
             feature_gaps: 0,
             full: false,
+            settled_frames: 0,
+            resume_after_s: None,
             error: None,
         }
     }
@@ -128,9 +137,12 @@ impl Capture {
         downbeat_log_odds: f32,
     ) -> bool {
         let grid = &mut self.grid;
-        if grid.beats.last().is_some_and(|&t| time_s <= t) {
+        if grid.beats.last().is_some_and(|&t| time_s <= t)
+            || self.resume_after_s.is_some_and(|t| time_s < t)
+        {
             return false;
         }
+        self.resume_after_s = None;
         let meter = meter.max(1);
         let beat_in_bar = beat_in_bar.min(meter - 1);
         if meter != grid.meter {
@@ -162,6 +174,35 @@ impl Capture {
             bar_phase::place_bars(&mut self.grid, &mut self.features, &self.downbeat_log_odds);
         self.bar_lines += u64::from(moved);
         moved
+    }
+
+    /// Replaces the streaming tracker's grid with `analysis`, the offline tracker's over the
+    /// first `frames` frames of the audio: its beats, bars, features and downbeat evidence, the
+    /// last beat left incomplete (its end is the next beat the streaming tracker reports).
+    /// Nothing happens, and `false` is returned, if audio came in after those frames: the
+    /// analysis would describe a shorter track than the one captured. Old scores are dropped
+    /// (a new [`Capture::bar_lines`]).
+    pub fn settle(&mut self, analysis: TrackAnalysis, frames: usize) -> bool {
+        if frames != self.audio.frames() || frames == 0 {
+            return false;
+        }
+        let beats = analysis.grid.len();
+        let complete = beats.saturating_sub(1);
+        let features = analysis.features.as_slice()[..complete * BEAT_FEATURES].to_vec();
+        self.grid = analysis.grid;
+        self.grid.duration_s = self.audio.seconds().max(self.grid.duration_s);
+        self.features = features;
+        self.downbeat_log_odds = analysis.downbeat_log_odds;
+        self.downbeat_log_odds.resize(beats, 0.0);
+        self.tempo_bpm = analysis.tempo_bpm;
+        self.feature_gaps = 0;
+        self.bar_lines += 1;
+        self.settled_frames = frames;
+        self.resume_after_s = match self.grid.beats[..] {
+            [.., before, last] => Some(last + 0.5 * (last - before)),
+            _ => None,
+        };
+        true
     }
 
     /// Beats whose features are known.
@@ -328,8 +369,14 @@ pub struct ModelStatus {
 /// What a fit-to-length request produced.
 #[derive(Debug, Clone)]
 pub enum FitState {
-    Running { target_s: f64 },
-    Done { beats: usize, result: FitResult },
+    Running {
+        target_s: f64,
+    },
+    Done {
+        target_s: f64,
+        beats: usize,
+        result: FitResult,
+    },
     Failed(String),
 }
 

@@ -19,6 +19,7 @@ use cutscore_plugin::engine::{AudioEnds, Engine};
 use cutscore_plugin::jobs::Job;
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
+use cutscore_plugin::settle;
 use cutscore_reward::scoring::{Track, score_edits};
 use cutscore_synth::{Song, SongSpec, TempoChange, render};
 use egui_kittest::Harness;
@@ -79,26 +80,36 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Waits until the analysis has caught up with the audio played so far and the scoring worker
-/// has published a complete ranking of that final grid: every complete beat (at least
-/// `beats`), nothing pending. A ranking published while the last blocks were still being
-/// analysed is not enough: the next beat may move the bar lines, and with them every score.
+/// Waits until the analysis has caught up with the audio played so far, the grid has been
+/// settled over it (the audio stopped), and the scoring worker has published a complete
+/// ranking of that final grid: every complete beat (at least `beats`), nothing pending, every
+/// proposal where its beats are. A ranking published while the last blocks were still being
+/// analysed, or before the settle, is not enough: the bars and beats may move, and with them
+/// every score.
 fn proposals(session: &Session, beats: usize) -> (u64, usize, Vec<Proposal>) {
     wait_for("proposals of the whole capture", || {
-        let (epoch, complete) = {
+        let (epoch, complete, grid) = {
             let capture = lock(&session.capture);
             // `analyse_block` extends the grid to the audio's end after its last beat.
-            if capture.grid.duration_s < capture.seconds() {
+            if capture.grid.duration_s < capture.seconds()
+                || capture.settled_frames != capture.audio.frames()
+            {
                 return false;
             }
-            (capture.epoch, capture.complete_beats())
+            (
+                capture.epoch,
+                capture.complete_beats(),
+                capture.grid.clone(),
+            )
         };
         let shown = lock(&session.proposals);
+        let stands = |p: &Proposal| grid.beats.get(p.start) == Some(&p.from_s);
         shown.epoch == epoch
             && shown.beats == complete
             && shown.beats >= beats
             && !shown.ranked.is_empty()
             && shown.pending == 0
+            && shown.ranked.iter().all(stands)
     });
     let shown = lock(&session.proposals);
     (shown.epoch, shown.beats, shown.ranked.clone())
@@ -307,6 +318,9 @@ fn accept_and_render_of_a_nineteen_minute_capture_run_beside_the_audio_without_d
             capture.push_beat(t, b, 4, 0.0);
         }
         capture.features = vec![0.0; (beats - 1) * cutscore_core::features::BEAT_FEATURES];
+        // This grid is the one to decide on: no settle over the 19 minutes while the test
+        // sets up the editor (playing on does not settle, and a decision fixes the grid).
+        capture.settled_frames = capture.audio.frames();
     }
     let view = lock(&session.capture).grid_prefix(beats - 1);
     let positions = cutscore_editing::candidates::bar_beats(&view);
@@ -442,4 +456,135 @@ fn decisions_on_one_capture_pair_however_long_it_had_grown() {
     grow_to(&music, 40);
     let again = decide_on(40, (12, 20), Verdict::Reject);
     assert_eq!(again.track, first.track);
+}
+
+/// Beat F of `beats` against `truth` (mir_eval's rules: the first 5 s left out).
+fn beat_f(truth: &[f64], beats: &[f64]) -> f64 {
+    use cutscore_analysis::metrics::{f_measure, trim_beats};
+    f_measure(&trim_beats(truth), &trim_beats(beats)).unwrap()
+}
+
+#[test]
+fn when_the_music_stops_the_grid_is_settled_over_the_whole_capture() {
+    use cutscore_plugin::actions::ActionError;
+
+    // The streaming tracker's hard case (trainer/tests/analyze.rs): 120 BPM stepping to 99,
+    // where it reports eighth notes for a while after the step.
+    let mut spec = SongSpec::random(5);
+    spec.sample_rate = 44_100;
+    spec.bpm = 120.0;
+    spec.meter = 4;
+    spec.bars = 14;
+    spec.tempo = TempoChange::Step {
+        at_bar: 6,
+        to_bpm: 99.0,
+    };
+    spec.quiet_intro = false;
+    let music = render(&spec).unwrap();
+    let session = Arc::new(Session::new(None));
+    let (engine, mut audio) = start(&session, 44_100);
+    let half = music.frames() * 5 / 6;
+    play(&session, &mut audio, &music, 0, half);
+    let streaming = lock(&session.capture).grid.beats.clone();
+
+    wait_for("the grid to be settled", || {
+        let capture = lock(&session.capture);
+        capture.settled_frames == capture.audio.frames()
+    });
+    let offline = cutscore_analysis::analyze_interleaved(
+        music.samples[..2 * half].chunks(2 * 4096),
+        2,
+        44_100,
+    )
+    .unwrap();
+    let (grid, features) = {
+        let capture = lock(&session.capture);
+        (capture.grid.clone(), capture.features.clone())
+    };
+    assert_eq!(
+        grid.beats, offline.grid.beats,
+        "the offline tracker's beats"
+    );
+    assert_eq!(grid.beat_in_bar, offline.grid.beat_in_bar, "and its bars");
+    let rows = grid.len() - 1;
+    assert_eq!(
+        features,
+        offline.features.as_slice()[..rows * cutscore_core::features::BEAT_FEATURES],
+        "its features, the last beat left open"
+    );
+    let truth: Vec<f64> = music
+        .truth
+        .beats
+        .iter()
+        .copied()
+        .filter(|&t| t < half as f64 / 44_100.0)
+        .collect();
+    let (before, after) = (beat_f(&truth, &streaming), beat_f(&truth, &grid.beats));
+    eprintln!("beat F {before:.3} streaming, {after:.3} settled");
+    assert!(
+        after > 0.9 && after > before,
+        "beat F {before:.3} streaming, {after:.3} settled"
+    );
+
+    // Proposals of the settled grid; one scored on the streaming grid is refused.
+    let (_, beats, shown) = proposals(&session, rows);
+    assert_eq!(beats, rows);
+    let stale = Proposal {
+        from_s: shown[0].from_s + 0.05,
+        ..shown[0].clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        decide(
+            &session,
+            Some(dir.path()),
+            beats,
+            &stale,
+            &[],
+            Verdict::Accept
+        ),
+        Err(ActionError::MovedBeats)
+    ));
+
+    // Playing on: the streaming tracker continues the settled grid, no beat doubled at the
+    // seam.
+    play(&session, &mut audio, &music, half, music.frames() - half);
+    let seam = lock(&session.capture).grid.beats.clone();
+    let period = 60.0 / 99.0;
+    let joined: Vec<f64> = seam
+        .windows(2)
+        .filter(|w| w[1] > grid.beats[rows] - 2.0)
+        .map(|w| w[1] - w[0])
+        .collect();
+    assert!(
+        joined.len() > 4 && joined.iter().all(|&g| (g - period).abs() < 0.25 * period),
+        "beats {period:.3} s apart across the seam: {joined:?}"
+    );
+    wait_for("the grid to be settled again", || {
+        let capture = lock(&session.capture);
+        capture.settled_frames == capture.audio.frames()
+    });
+    let (_, beats, shown) = proposals(&session, rows + 4);
+    let logged = decide(
+        &session,
+        Some(dir.path()),
+        beats,
+        &shown[0],
+        &[],
+        Verdict::Accept,
+    );
+    assert!(logged.is_ok(), "{logged:?}");
+    let whole = lock(&session.capture).grid.clone();
+    assert!(beat_f(&music.truth.beats, &whole.beats) > 0.9);
+
+    // A decision fixes the grid: more audio is tracked on, never settled again.
+    let settled = lock(&session.capture).settled_frames;
+    play(&session, &mut audio, &music, 0, 44_100 * 4);
+    std::thread::sleep(settle::SETTLE_AFTER * 3);
+    let capture = lock(&session.capture);
+    assert_eq!(capture.settled_frames, settled);
+    assert!(capture.grid.len() > whole.len());
+    assert_eq!(&capture.grid.beats[..whole.len()], &whole.beats[..]);
+    drop(capture);
+    drop(engine);
 }

@@ -1,0 +1,222 @@
+//! Settling the capture's grid when the music stops. The streaming tracker decides each beat
+//! as it is heard, with 16 frames (372 ms) of look-ahead, and never takes one back; once the
+//! transport stops, the whole capture is there to be analysed the way `trainer analyze`
+//! analyses a file (Viterbi over the whole track, tempo, beats and bars decided together), and
+//! that grid replaces the streaming one. On the real-music set the streaming beats score F
+//! 0.810 and the capture's bar lines downbeat F 0.662 where the offline analysis of the same
+//! audio scores 0.844 and 0.768 (`analysis/shipped/BEATS.md`, cross-validated).
+//!
+//! A capture whose track id is fixed (a decision or a Teach answer was logged on it) keeps its
+//! streaming grid: the log's edits are beat indices of the analysis saved with them, and a
+//! capture keeps one id for all its decisions (issue #18), so from then on its grid only grows.
+//!
+//! The work runs on a thread of its own ([`Settler`]), so the analysis thread keeps draining
+//! the capture ring if the transport starts again; the result is dropped if audio came in
+//! meanwhile, and the next stop settles again.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cutscore_analysis::analyze_interleaved;
+
+use crate::jobs::Job;
+use crate::session::{FitState, Session, lock};
+
+/// How long no audio must have come in (the transport stopped, or the host stopped calling)
+/// before the grid is settled. Hosts deliver blocks every few to a few hundred milliseconds
+/// while playing.
+pub const SETTLE_AFTER: Duration = Duration::from_millis(750);
+
+/// What a settle did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settled {
+    /// The capture's grid is now the offline analysis of its audio.
+    Settled { beats: usize, tempo_bpm: f64 },
+    /// Audio came in, or a new capture started, while it was analysed: nothing changed.
+    Superseded,
+    /// A decision was logged on the capture meanwhile: its grid stays as it is.
+    Decided,
+    /// The offline analysis failed (a sample rate it cannot read): nothing changed.
+    Failed(String),
+}
+
+/// The capture's epoch and length in frames if it has audio its grid was not settled over and
+/// no decision on it fixes its grid.
+pub fn wants_settling(session: &Session) -> Option<(u64, usize)> {
+    let (epoch, frames, unsettled) = {
+        let capture = lock(&session.capture);
+        let frames = capture.audio.frames();
+        let unsettled = capture.error.is_none() && frames > capture.settled_frames;
+        (capture.epoch, frames, unsettled)
+    };
+    (unsettled && !decided(session, epoch)).then_some((epoch, frames))
+}
+
+fn decided(session: &Session, epoch: u64) -> bool {
+    lock(&session.track_id)
+        .as_ref()
+        .is_some_and(|(decided, _)| *decided == epoch)
+}
+
+/// Analyses everything captured so far offline and, unless audio came in or a decision was
+/// logged meanwhile, makes it the capture's grid; then has the scoring worker rescore, and
+/// fit again to the same length if a fit was made on the old grid.
+pub fn settle(session: &Session) -> Settled {
+    let (epoch, audio) = {
+        let capture = lock(&session.capture);
+        (capture.epoch, capture.audio.snapshot())
+    };
+    let frames = audio.frames();
+    let analysis = match analyze_interleaved(
+        audio.slices(0, frames),
+        usize::from(audio.channels),
+        audio.sample_rate,
+    ) {
+        Ok(analysis) => analysis,
+        Err(e) => return Settled::Failed(e.to_string()),
+    };
+    let (beats, tempo_bpm) = (analysis.grid.len(), analysis.tempo_bpm);
+    // The track id's lock first, then the capture's, as the decisions take them: a decision
+    // either fixed the id before this (the grid stays) or snapshots the settled grid.
+    let track_id = lock(&session.track_id);
+    if track_id.as_ref().is_some_and(|(e, _)| *e == epoch) {
+        return Settled::Decided;
+    }
+    let mut capture = lock(&session.capture);
+    if capture.epoch != epoch || !capture.settle(analysis, frames) {
+        return Settled::Superseded;
+    }
+    let refit = match &*lock(&session.fit) {
+        Some(FitState::Running { target_s } | FitState::Done { target_s, .. }) => Some(*target_s),
+        _ => None,
+    };
+    drop(capture);
+    drop(track_id);
+    if let Some(target_s) = refit {
+        let asked = session.request(Job::Fit { target_s });
+        *lock(&session.fit) = asked.then_some(FitState::Running { target_s });
+    }
+    session.request(Job::NewBar(Instant::now()));
+    Settled::Settled { beats, tempo_bpm }
+}
+
+/// The settle thread, at most one at a time, and at most one try per length of a capture (a
+/// failed one is not retried until more audio comes in).
+#[derive(Debug, Default)]
+pub struct Settler {
+    running: Option<JoinHandle<Settled>>,
+    tried: Option<(u64, usize)>,
+}
+
+impl Settler {
+    /// Starts a settle of `session`'s capture unless one is running or nothing needs it.
+    /// Returns whether one started.
+    pub fn start_if_wanted(&mut self, session: &Arc<Session>) -> bool {
+        if self.running.as_ref().is_some_and(|h| !h.is_finished()) {
+            return false;
+        }
+        let Some(wanted) = wants_settling(session) else {
+            return false;
+        };
+        if self.tried == Some(wanted) {
+            return false;
+        }
+        self.finish();
+        self.tried = Some(wanted);
+        let session = session.clone();
+        self.running = std::thread::Builder::new()
+            .name("cutscore-settle".into())
+            .spawn(move || settle(&session))
+            .ok();
+        self.running.is_some()
+    }
+
+    /// Waits for the running settle, if any, and returns what it did.
+    pub fn finish(&mut self) -> Option<Settled> {
+        self.running.take().and_then(|h| h.join().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutscore_synth::{SongSpec, TempoChange, render};
+
+    /// A session whose capture holds `seconds` of a steady synthetic song and a streaming grid
+    /// of beats every 0.3 s (not the song's).
+    fn captured(seconds: f64) -> (Session, cutscore_synth::Song) {
+        let mut spec = SongSpec::random(21);
+        spec.sample_rate = 22_050;
+        spec.tempo = TempoChange::Constant;
+        spec.bpm = 116.0;
+        spec.meter = 4;
+        spec.quiet_intro = false;
+        spec.bars = spec.bars_for_seconds(seconds);
+        let song = render(&spec).unwrap();
+        let session = Session::new(None);
+        session.new_capture(22_050, 2);
+        {
+            let mut capture = lock(&session.capture);
+            capture.append(&song.samples);
+            for k in 0..(seconds / 0.3) as usize {
+                capture.push_beat(0.3 * k as f64, (k % 4) as u8, 4, 0.0);
+            }
+        }
+        (session, song)
+    }
+
+    #[test]
+    fn a_settle_takes_the_offline_grid_once_and_not_after_a_decision() {
+        let (session, song) = captured(16.0);
+        assert!(wants_settling(&session).is_some());
+        let before = lock(&session.capture).bar_lines;
+        let Settled::Settled { beats, tempo_bpm } = settle(&session) else {
+            panic!("settled");
+        };
+        let capture = lock(&session.capture);
+        assert_eq!(capture.grid.len(), beats);
+        assert!((tempo_bpm - song.truth.bpm).abs() < 0.04 * song.truth.bpm);
+        assert_eq!(
+            capture.complete_beats(),
+            beats - 1,
+            "the last beat stays open"
+        );
+        assert!(capture.bar_lines > before, "old scores are dropped");
+        drop(capture);
+        assert_eq!(wants_settling(&session), None, "nothing new to settle");
+
+        // New audio, but a decision fixed the capture's id: the grid stays.
+        let epoch = {
+            let mut capture = lock(&session.capture);
+            capture.append(&song.samples[..22_050 * 2]);
+            capture.epoch
+        };
+        *lock(&session.track_id) = Some((epoch, "ab".into()));
+        assert_eq!(wants_settling(&session), None);
+        assert_eq!(settle(&session), Settled::Decided);
+    }
+
+    #[test]
+    fn a_settle_of_a_capture_that_grew_meanwhile_changes_nothing() {
+        let (session, _) = captured(8.0);
+        let analysis = {
+            let capture = lock(&session.capture);
+            let audio = capture.audio.snapshot();
+            analyze_interleaved(audio.slices(0, audio.frames()), 2, 22_050).unwrap()
+        };
+        let mut capture = lock(&session.capture);
+        let (frames, grid) = (capture.audio.frames(), capture.grid.clone());
+        capture.append(&[0.0; 512]);
+        assert!(!capture.settle(analysis.clone(), frames));
+        assert_eq!(capture.grid, grid);
+        let frames = capture.audio.frames();
+        assert!(capture.settle(analysis, frames));
+        // The streaming tracker's next beats: one at the settled last beat's heels is the
+        // same beat, reported late, and refused; the next one is taken.
+        let beats = &capture.grid.beats;
+        let (last, period) = (beats[beats.len() - 1], beats[1] - beats[0]);
+        assert!(!capture.push_beat(last + 0.1 * period, 0, 4, 0.0));
+        assert!(capture.push_beat(last + period, 0, 4, 0.0));
+    }
+}
