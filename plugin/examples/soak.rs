@@ -74,7 +74,20 @@ fn main() {
             }
         }
     }
-    std::thread::sleep(Duration::from_secs(2));
+    // The transport stops: wait for the grid to be settled over the whole capture (which
+    // also lets the analysis thread finish the last blocks).
+    let stopped = Instant::now();
+    let settled_after = loop {
+        let capture = lock(&session.capture);
+        if capture.settled_frames == capture.audio.frames() && capture.settled_frames > 0 {
+            break Some(stopped.elapsed());
+        }
+        drop(capture);
+        if stopped.elapsed() > Duration::from_secs(300) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let wall = started.elapsed();
     let analysis_cpu = thread_cpu("cutscore-analys");
     let scoring_cpu = thread_cpu("cutscore-scorin");
@@ -125,32 +138,19 @@ fn main() {
         rss_mb(),
         capture.audio.samples() as f64 * 4.0 / 1e6
     );
-    let streaming_beats = capture.grid.len();
+    match settled_after {
+        Some(after) => println!(
+            "grid settled over the whole capture {:.2} s after the audio stopped (of which \
+             {:.2} s waiting for silence): {} beats at {:.1} BPM",
+            after.as_secs_f64(),
+            cutscore_plugin::settle::SETTLE_AFTER.as_secs_f64(),
+            capture.grid.len(),
+            capture.tempo_bpm,
+        ),
+        None => println!("the grid was not settled within 5 minutes of the audio stopping"),
+    }
     drop(capture);
     drop(proposals);
-    // The transport has stopped: the grid is settled over the whole capture.
-    let stopped = Instant::now();
-    loop {
-        let capture = lock(&session.capture);
-        if capture.settled_frames == capture.audio.frames() {
-            println!(
-                "grid settled over the whole capture {:.1} s after the audio stopped \
-                 (waits {:.2} s for silence): {} beats at {:.1} BPM (streaming: {})",
-                stopped.elapsed().as_secs_f64() + 2.0,
-                cutscore_plugin::settle::SETTLE_AFTER.as_secs_f64(),
-                capture.grid.len(),
-                capture.tempo_bpm,
-                streaming_beats
-            );
-            break;
-        }
-        drop(capture);
-        if stopped.elapsed() > Duration::from_secs(300) {
-            println!("the grid was not settled within 5 minutes of the audio stopping");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
     drop(audio);
     drop(engine);
 }
