@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use cutscore_analysis::analyze_interleaved;
 
 use crate::jobs::Job;
-use crate::session::{FitState, Session, lock};
+use crate::session::{FitState, Proposals, Session, lock};
 
 /// How long no audio must have come in (the transport stopped, or the host stopped calling)
 /// before the grid is settled. Hosts deliver blocks every few to a few hundred milliseconds
@@ -91,8 +91,17 @@ pub fn settle(session: &Session) -> Settled {
         Some(FitState::Running { target_s } | FitState::Done { target_s, .. }) => Some(*target_s),
         _ => None,
     };
+    let scorable = capture.scoring_view().is_some();
     drop(capture);
     drop(track_id);
+    if !scorable {
+        // Too few bars to propose anything (the whole capture holds no steady pulse): the
+        // worker will not publish, so the streaming grid's proposals go now.
+        *lock(&session.proposals) = Proposals {
+            epoch,
+            ..Proposals::default()
+        };
+    }
     if let Some(target_s) = refit {
         let asked = session.request(Job::Fit { target_s });
         *lock(&session.fit) = asked.then_some(FitState::Running { target_s });
@@ -141,6 +150,7 @@ impl Settler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cutscore_editing::candidates::BarBeat;
     use cutscore_synth::{SongSpec, TempoChange, render};
 
     /// A session whose capture holds `seconds` of a steady synthetic song and a streaming grid
@@ -195,6 +205,42 @@ mod tests {
         *lock(&session.track_id) = Some((epoch, "ab".into()));
         assert_eq!(wants_settling(&session), None);
         assert_eq!(settle(&session), Settled::Decided);
+    }
+
+    #[test]
+    fn a_capture_too_short_for_two_bars_settles_to_no_proposals() {
+        let session = Session::new(None);
+        session.new_capture(22_050, 2);
+        let epoch = {
+            let mut capture = lock(&session.capture);
+            // A second and a half: too short for two bars, whatever is in it.
+            capture.append(&vec![0.0; 2 * 22_050 * 3 / 2]);
+            for k in 0..5 {
+                capture.push_beat(0.3 * f64::from(k), (k % 4) as u8, 4, 0.0);
+            }
+            capture.epoch
+        };
+        lock(&session.proposals)
+            .ranked
+            .push(crate::session::Proposal {
+                start: 4,
+                end: 8,
+                from_s: 1.2,
+                to_s: 2.4,
+                start_at: BarBeat { bar: 2, beat: 1 },
+                resume_at: BarBeat { bar: 3, beat: 1 },
+                bars: 1,
+                score: 1.0,
+                summary: None,
+            });
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(
+            lock(&session.capture).scoring_view().is_none(),
+            "no two bars in 1.5 s"
+        );
+        let shown = lock(&session.proposals);
+        assert_eq!(shown.epoch, epoch);
+        assert!(shown.ranked.is_empty(), "{:?}", shown.ranked);
     }
 
     #[test]
