@@ -1,7 +1,8 @@
 //! What the plugin's threads share: the captured track and its analysis (written by the
-//! analysis thread), the scored proposals and fit results (written by the scoring worker), and
-//! the status line. The audio thread never touches any of it; the locks here are only ever
-//! contended by the analysis thread, the worker and the editor.
+//! analysis thread, and replaced whole when the transport stops: [`crate::settle`]), the
+//! scored proposals and fit results (written by the scoring worker), and the status line. The
+//! audio thread never touches any of it; the locks here are only ever contended by the analysis
+//! thread and its settle, the worker, the editor and the editor's actions.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
