@@ -256,6 +256,7 @@ impl CutscoreEditor {
         let error = capture.error.clone();
         let non_finite = capture.non_finite;
         let gaps = capture.feature_gaps;
+        let pulse = capture.pulse_warning();
         drop(capture);
         ui.horizontal(|ui| {
             ui.heading("Cutscore");
@@ -268,6 +269,9 @@ impl CutscoreEditor {
         });
         if let Some(error) = error {
             ui.colored_label(Color32::LIGHT_RED, error);
+        }
+        if let Some(pulse) = pulse {
+            ui.colored_label(Color32::YELLOW, pulse);
         }
         if gaps > 0 {
             ui.colored_label(

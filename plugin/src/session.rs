@@ -29,6 +29,9 @@ use crate::tap::{AuditionFlags, TapStats};
 /// Longest track the plugin captures: 20 minutes. Stereo 48 kHz audio takes 23 MB a minute,
 /// so a full capture holds about 460 MB; memory grows with what was actually heard.
 pub const MAX_CAPTURE_S: f64 = 20.0 * 60.0;
+/// Below this confidence (`TrackAnalysis::confidence`, 0 to 1) a settled grid is reported as
+/// having found no steady pulse: the analysis tests hold silence, noise and clips under it.
+pub const LOW_CONFIDENCE: f32 = 0.3;
 /// Frames per point of the overview envelope.
 pub const ENVELOPE_FRAMES: usize = 1024;
 
@@ -64,6 +67,9 @@ pub struct Capture {
     pub full: bool,
     /// Frames of audio the grid was last settled over ([`Capture::settle`]); 0 before.
     pub settled_frames: usize,
+    /// How sure the settled grid is of a steady pulse, 0 to 1 (`TrackAnalysis::confidence`);
+    /// `None` before a settle.
+    pub confidence: Option<f32>,
     /// After a settle, the earliest time the streaming tracker's next beat may take: the
     /// tracker reports late, so its first beats after the settle may be ones the settled grid
     /// already holds, a few milliseconds apart.
@@ -93,6 +99,7 @@ impl Capture {
             feature_gaps: 0,
             full: false,
             settled_frames: 0,
+            confidence: None,
             resume_after_s: None,
             error: None,
         }
@@ -196,6 +203,7 @@ impl Capture {
         self.downbeat_log_odds = analysis.downbeat_log_odds;
         self.downbeat_log_odds.resize(beats, 0.0);
         self.tempo_bpm = analysis.tempo_bpm;
+        self.confidence = Some(analysis.confidence);
         self.feature_gaps = 0;
         self.bar_lines += 1;
         self.settled_frames = frames;
@@ -209,6 +217,18 @@ impl Capture {
     /// Beats whose features are known.
     pub fn complete_beats(&self) -> usize {
         self.features.len() / BEAT_FEATURES
+    }
+
+    /// What to tell the user when the settled grid found no steady pulse (its confidence below
+    /// [`LOW_CONFIDENCE`]): the proposals then stand on beats the tracker doubts.
+    pub fn pulse_warning(&self) -> Option<String> {
+        self.confidence
+            .filter(|&c| c < LOW_CONFIDENCE && self.settled_frames == self.audio.frames())
+            .map(|c| {
+                format!(
+                    "No steady pulse found in the capture (confidence {c:.2}): cuts may not land on the beat"
+                )
+            })
     }
 
     /// The grid of the complete beats and their features: what proposals are scored on.

@@ -193,6 +193,11 @@ mod tests {
             "the last beat stays open"
         );
         assert!(capture.bar_lines > before, "old scores are dropped");
+        assert!(
+            capture.pulse_warning().is_none(),
+            "{:?}",
+            capture.confidence
+        );
         drop(capture);
         assert_eq!(wants_settling(&session), None, "nothing new to settle");
 
@@ -241,6 +246,25 @@ mod tests {
         let shown = lock(&session.proposals);
         assert_eq!(shown.epoch, epoch);
         assert!(shown.ranked.is_empty(), "{:?}", shown.ranked);
+    }
+
+    #[test]
+    fn ten_seconds_of_silence_settle_with_a_warning_that_no_pulse_was_found() {
+        let session = Session::new(None);
+        session.new_capture(22_050, 2);
+        lock(&session.capture).append(&vec![0.0; 2 * 22_050 * 10]);
+        assert!(
+            lock(&session.capture).pulse_warning().is_none(),
+            "nothing settled yet"
+        );
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        let warning = lock(&session.capture).pulse_warning();
+        assert!(
+            warning
+                .as_deref()
+                .is_some_and(|w| w.contains("No steady pulse")),
+            "{warning:?}"
+        );
     }
 
     #[test]
