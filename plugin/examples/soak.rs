@@ -79,7 +79,7 @@ fn main() {
     let stopped = Instant::now();
     let settled_after = loop {
         let capture = lock(&session.capture);
-        if capture.settled_frames == capture.audio.frames() && capture.settled_frames > 0 {
+        if capture.is_settled() {
             break Some(stopped.elapsed());
         }
         drop(capture);

@@ -242,7 +242,7 @@ impl CutscoreEditor {
             capture.complete_beats(),
             capture.grid.bar_starts().len(),
             capture.tempo_bpm,
-            if capture.settled_frames == capture.audio.frames() && capture.settled_frames > 0 {
+            if capture.is_settled() {
                 " · grid from the whole capture"
             } else {
                 ""

@@ -219,11 +219,17 @@ impl Capture {
         self.features.len() / BEAT_FEATURES
     }
 
+    /// Whether the grid is the offline analysis of everything captured ([`Capture::settle`]),
+    /// nothing heard since.
+    pub fn is_settled(&self) -> bool {
+        self.settled_frames > 0 && self.settled_frames == self.audio.frames()
+    }
+
     /// What to tell the user when the settled grid found no steady pulse (its confidence below
     /// [`LOW_CONFIDENCE`]): the proposals then stand on beats the tracker doubts.
     pub fn pulse_warning(&self) -> Option<String> {
         self.confidence
-            .filter(|&c| c < LOW_CONFIDENCE && self.settled_frames == self.audio.frames())
+            .filter(|&c| c < LOW_CONFIDENCE && self.is_settled())
             .map(|c| {
                 format!(
                     "No steady pulse found in the capture (confidence {c:.2}): cuts may not land on the beat"

@@ -50,11 +50,12 @@ pub fn wants_settling(session: &Session) -> Option<(u64, usize)> {
         let unsettled = capture.error.is_none() && frames > capture.settled_frames;
         (capture.epoch, frames, unsettled)
     };
-    (unsettled && !decided(session, epoch)).then_some((epoch, frames))
+    (unsettled && !decided(&lock(&session.track_id), epoch)).then_some((epoch, frames))
 }
 
-fn decided(session: &Session, epoch: u64) -> bool {
-    lock(&session.track_id)
+/// Whether the session's track id (`Session::track_id`) was fixed for capture `epoch`.
+fn decided(track_id: &Option<(u64, String)>, epoch: u64) -> bool {
+    track_id
         .as_ref()
         .is_some_and(|(decided, _)| *decided == epoch)
 }
@@ -80,7 +81,7 @@ pub fn settle(session: &Session) -> Settled {
     // The track id's lock first, then the capture's, as the decisions take them: a decision
     // either fixed the id before this (the grid stays) or snapshots the settled grid.
     let track_id = lock(&session.track_id);
-    if track_id.as_ref().is_some_and(|(e, _)| *e == epoch) {
+    if decided(&track_id, epoch) {
         return Settled::Decided;
     }
     let mut capture = lock(&session.capture);
@@ -96,11 +97,15 @@ pub fn settle(session: &Session) -> Settled {
     drop(track_id);
     if !scorable {
         // Too few bars to propose anything (the whole capture holds no steady pulse): the
-        // worker will not publish, so the streaming grid's proposals go now.
-        *lock(&session.proposals) = Proposals {
-            epoch,
-            ..Proposals::default()
-        };
+        // worker will not publish, so the streaming grid's proposals go now (unless Start over
+        // has already replaced them).
+        let mut shown = lock(&session.proposals);
+        if shown.epoch == epoch {
+            *shown = Proposals {
+                epoch,
+                ..Proposals::default()
+            };
+        }
     }
     if let Some(target_s) = refit {
         let asked = session.request(Job::Fit { target_s });

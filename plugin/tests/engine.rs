@@ -91,9 +91,7 @@ fn proposals(session: &Session, beats: usize) -> (u64, usize, Vec<Proposal>) {
         let (epoch, complete, grid) = {
             let capture = lock(&session.capture);
             // `analyse_block` extends the grid to the audio's end after its last beat.
-            if capture.grid.duration_s < capture.seconds()
-                || capture.settled_frames != capture.audio.frames()
-            {
+            if capture.grid.duration_s < capture.seconds() || !capture.is_settled() {
                 return false;
             }
             (
@@ -489,7 +487,7 @@ fn when_the_music_stops_the_grid_is_settled_over_the_whole_capture() {
 
     wait_for("the grid to be settled", || {
         let capture = lock(&session.capture);
-        capture.settled_frames == capture.audio.frames()
+        capture.is_settled()
     });
     let offline = cutscore_analysis::analyze_interleaved(
         music.samples[..2 * half].chunks(2 * 4096),
@@ -562,7 +560,7 @@ fn when_the_music_stops_the_grid_is_settled_over_the_whole_capture() {
     );
     wait_for("the grid to be settled again", || {
         let capture = lock(&session.capture);
-        capture.settled_frames == capture.audio.frames()
+        capture.is_settled()
     });
     let (_, beats, shown) = proposals(&session, rows + 4);
     let logged = decide(
