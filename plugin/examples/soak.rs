@@ -1,8 +1,9 @@
 //! Soak run of the plugin's real threads: feeds minutes of a synthetic song through the audio
 //! thread's tap (blocks of 512 frames) at a chosen speed and reports what the issue asks to
 //! measure: the analysis thread's CPU time per second of audio, the time from each new bar to
-//! updated proposals, the process's resident memory at the end, and how long after the audio
-//! stops the grid is settled over the whole capture (`plugin/src/settle.rs`).
+//! updated proposals, how long proposals wait to be rescored (after the bar lines move, say),
+//! the process's resident memory at the end, and how long after the audio stops the grid is
+//! settled over the whole capture (`plugin/src/settle.rs`).
 //!
 //! `cargo run --release -p cutscore-plugin --example soak -- [MINUTES] [SPEED] [RATE]`
 //! (defaults: 20 minutes at 8x real time, 48 kHz).
@@ -48,6 +49,9 @@ fn main() {
     let started = Instant::now();
     let mut latencies = Vec::new();
     let mut last_beats = 0;
+    // Spells during which some proposals waited to be (re)scored: when each began, and lengths.
+    let mut waiting_since: Option<Instant> = None;
+    let mut waits = Vec::new();
     let mut next_poll = Instant::now();
     let mut fed = 0;
     while fed < total {
@@ -71,6 +75,14 @@ fn main() {
                 if let Some(latency) = proposals.latency {
                     latencies.push(latency);
                 }
+            }
+            match (proposals.pending > 0, waiting_since) {
+                (true, None) => waiting_since = Some(Instant::now()),
+                (false, Some(since)) => {
+                    waits.push(since.elapsed());
+                    waiting_since = None;
+                }
+                _ => {}
             }
         }
     }
@@ -124,13 +136,29 @@ fn main() {
         audio_s,
         analysis_cpu / audio_s * 100.0
     );
-    println!("scoring worker: {scoring_cpu:.2} s CPU");
+    let process_cpu = process_cpu();
+    println!(
+        "scoring worker: {scoring_cpu:.2} s CPU on its own thread; the whole process (with the \
+         model's matrix threads and this feeder): {process_cpu:.2} s = {:.1} % of one core in \
+         real time",
+        process_cpu / audio_s * 100.0
+    );
+    println!("threads over 1 s of CPU: {}", busy_threads(1.0));
     println!(
         "new bar -> updated proposals: median {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} updates",
         pct(0.5),
         pct(0.95),
         pct(1.0),
         latencies.len()
+    );
+    println!(
+        "proposals waiting to be rescored: {} spells, longest {:.1} s{}",
+        waits.len(),
+        waits.iter().max().map_or(0.0, |d| d.as_secs_f64()),
+        waiting_since.map_or(String::new(), |since| format!(
+            ", one still running after {:.1} s",
+            since.elapsed().as_secs_f64()
+        ))
     );
     println!(
         "resident memory: {:.0} MB at start, {:.0} MB after (capture holds {:.0} MB of audio)",
@@ -166,6 +194,12 @@ fn rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1000.0)
 }
 
+/// CPU seconds (user + system) of the whole process (Linux).
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds(&stat)
+}
+
 /// CPU seconds (user + system) of the thread whose name starts with `name` (Linux).
 fn thread_cpu(name: &str) -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -177,14 +211,41 @@ fn thread_cpu(name: &str) -> f64 {
             continue;
         }
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-        // After the command name: state is field 3, utime 14 and stime 15 (1-based).
-        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok());
-        if let (Some(user), Some(system)) = (ticks(14), ticks(15)) {
-            return (user + system) / 100.0;
-        }
+        return cpu_seconds(&stat);
     }
     f64::NAN
+}
+
+/// "name: seconds" of every thread that used more than `over` seconds of CPU (Linux).
+fn busy_threads(over: f64) -> String {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return String::new();
+    };
+    let mut busy: Vec<(String, f64)> = tasks
+        .flatten()
+        .map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            (comm.trim().to_string(), cpu_seconds(&stat))
+        })
+        .filter(|(_, cpu)| *cpu > over)
+        .collect();
+    busy.sort_by(|a, b| b.1.total_cmp(&a.1));
+    busy.iter()
+        .map(|(name, cpu)| format!("{name} {cpu:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// utime + stime of a `/proc/.../stat` line, in seconds.
+fn cpu_seconds(stat: &str) -> f64 {
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based).
+    let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(14), ticks(15)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
 }

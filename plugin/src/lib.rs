@@ -24,6 +24,7 @@ pub mod engine;
 pub mod jobs;
 pub mod learn;
 pub mod params;
+pub mod score_cache;
 pub mod scoring_worker;
 pub mod session;
 pub mod settle;

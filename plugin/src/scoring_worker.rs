@@ -1,11 +1,12 @@
 //! The scoring worker: owns the reward model (CUDA or CPU), turns the bar grid into candidate
 //! cuts within the user's limits, scores them in batches and publishes them best first. New
-//! cuts (those a new bar makes possible) are scored before stale ones (whose track length or
-//! model changed) are rescored, so a new bar reaches the editor quickly on long tracks. It also
+//! cuts (those a new bar makes possible, the newest bars first) are scored before stale ones
+//! (whose track length, bar lines or model changed, [`score_cache`](crate::score_cache)) are
+//! rescored, a chunk at a time with a look at the queue between chunks, so a new bar reaches the
+//! editor quickly on long tracks even while thousands of spans are being rescored. It also
 //! watches the user-model file and swaps in a new model when the trainer writes one, and runs
 //! fit-to-length requests.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,15 +29,16 @@ use nice_plug_egui::RepaintNotifier;
 
 use crate::jobs::Job;
 use crate::params::{CutscoreParams, MAX_SHOWN, Summary};
+use crate::score_cache::{ScoreCache, Scored, Span, whole_at};
 use crate::session::{FitState, ModelStatus, Proposal, Session, lock};
 
 /// Scoring windows per forward pass: one batch holds the proposals of several bars.
 pub const BATCH: usize = 64;
-/// Stale scores are rescored in batches this small, so a new bar never waits long.
-const STALE_BATCH: usize = 16;
-/// A score goes stale when the track has grown by this factor since it was computed (the
-/// `kept_fraction` input moves with the track's length; smaller growth barely changes it).
-const STALE_GROWTH: f64 = 1.05;
+/// Stale spans are rescored in chunks this small between looks at the queue, so a new bar
+/// waits for at most one of them; new spans go in chunks of [`BATCH`].
+const STALE_CHUNK: usize = 16;
+/// While a long (re)scoring runs, the editor's list is refreshed this often.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// How often the user-model file is checked for a new version.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -47,13 +49,6 @@ struct Serving {
     generation: u64,
     /// The user-model file's modification time when it was last read.
     user_file: Option<SystemTime>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Scored {
-    score: f32,
-    beats: usize,
-    generation: u64,
 }
 
 pub struct ScoringWorker {
@@ -94,7 +89,9 @@ impl ScoringWorker {
         }
     }
 
-    /// Scores what is new, then what is stale. Returns `true` if asked to stop meanwhile.
+    /// Scores what is new (the newest bars first), then what is stale, publishing after the
+    /// first chunk and every [`PUBLISH_EVERY`]; a job in the queue (a new bar, a request)
+    /// interrupts it after a chunk. Returns `true` if asked to stop meanwhile.
     fn update(
         &self,
         serving: &Serving,
@@ -104,7 +101,15 @@ impl ScoringWorker {
         let Some(view) = lock(&self.session.capture).scoring_view() else {
             return false;
         };
-        let cache = cache.for_grid(view.epoch, view.bar_lines);
+        let config = serving.model.config();
+        let window = config.window.min(config.max_len);
+        cache.follow(
+            view.epoch,
+            view.bar_lines,
+            &view.grid,
+            &view.features,
+            window,
+        );
         let (epoch, grid, features) = (view.epoch, view.grid, view.features);
         let (min_bars, max_bars) = self.params.cut_bars();
         let options = CandidateOptions {
@@ -112,39 +117,51 @@ impl ScoringWorker {
             max_bars,
             ..CandidateOptions::default()
         };
-        let spans = candidate_spans(&grid, &options);
+        // While the capture grows, a cut is proposed once its windows are whole: scored on
+        // windows the end clips, as if the song ended there, its score is off by about as much
+        // as scores differ (`score_cache`). Once settled, the end is the song's end.
+        let spans: Vec<Span> = candidate_spans(&grid, &options)
+            .into_iter()
+            .filter(|&span| view.settled || whole_at(span, window) <= grid.len())
+            .collect();
+        cache.keep_only(&spans);
         let current = |s: &Scored| s.generation == serving.generation;
-        let fresh: Vec<(usize, usize)> = spans
+        let mut fresh: Vec<Span> = spans
             .iter()
             .copied()
             .filter(|span| !cache.get(span).is_some_and(current))
             .collect();
-        if !self.score(serving, &grid, &features, &fresh, cache) {
-            return false;
-        }
-        self.publish(
-            serving,
-            epoch,
-            (&grid, &features),
-            &spans,
-            cache,
-            bar_at.take(),
-        );
-        let stale: Vec<(usize, usize)> = spans
+        fresh.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        let stale: Vec<Span> = spans
             .iter()
             .copied()
-            .filter(|span| cache.get(span).is_some_and(|s| is_stale(s, grid.len())))
+            .filter(|span| {
+                cache
+                    .get(span)
+                    .is_some_and(|s| current(s) && ScoreCache::is_stale(s, grid.len()))
+            })
             .collect();
-        for chunk in stale.chunks(STALE_BATCH) {
-            if !self.jobs.is_empty() || self.stop.load(Ordering::Acquire) {
-                // A new bar, a request or deactivation first; the rest stay stale until the
-                // next round.
+        let chunks = fresh.chunks(BATCH).chain(stale.chunks(STALE_CHUNK));
+        let mut published: Option<Instant> = None;
+        let mut unpublished = false;
+        for chunk in chunks {
+            if published.is_some() && (!self.jobs.is_empty() || self.stop.load(Ordering::Acquire)) {
+                // A new bar, a request or deactivation first; the rest wait for the next round.
+                break;
+            }
+            if !self.score(serving, (&grid, &features, window), chunk, cache) {
                 return false;
             }
-            if !self.score(serving, &grid, &features, chunk, cache) {
-                return false;
+            unpublished = true;
+            if published.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY) {
+                let latency = bar_at.take();
+                self.publish(serving, epoch, (&grid, &features), &spans, cache, latency);
+                (published, unpublished) = (Some(Instant::now()), false);
             }
-            self.publish(serving, epoch, (&grid, &features), &spans, cache, None);
+        }
+        if unpublished || published.is_none() {
+            let latency = bar_at.take();
+            self.publish(serving, epoch, (&grid, &features), &spans, cache, latency);
         }
         false
     }
@@ -153,10 +170,9 @@ impl ScoringWorker {
     fn score(
         &self,
         serving: &Serving,
-        grid: &BeatGrid,
-        features: &FeatureMatrix,
-        spans: &[(usize, usize)],
-        cache: &mut HashMap<(usize, usize), Scored>,
+        (grid, features, window): (&BeatGrid, &FeatureMatrix, usize),
+        spans: &[Span],
+        cache: &mut ScoreCache,
     ) -> bool {
         if spans.is_empty() {
             return true;
@@ -181,6 +197,8 @@ impl ScoringWorker {
                             score,
                             beats: grid.len(),
                             generation: serving.generation,
+                            dirty: false,
+                            clipped: whole_at(span, window) > grid.len(),
                         },
                     );
                 }
@@ -198,8 +216,8 @@ impl ScoringWorker {
         serving: &Serving,
         epoch: u64,
         (grid, features): (&BeatGrid, &FeatureMatrix),
-        spans: &[(usize, usize)],
-        cache: &HashMap<(usize, usize), Scored>,
+        spans: &[Span],
+        cache: &ScoreCache,
         bar_at: Option<Instant>,
     ) {
         let positions = bar_beats(grid);
@@ -219,9 +237,9 @@ impl ScoringWorker {
         let pending = spans
             .iter()
             .filter(|span| {
-                cache
-                    .get(span)
-                    .is_none_or(|s| is_stale(s, grid.len()) || s.generation != serving.generation)
+                cache.get(span).is_none_or(|s| {
+                    ScoreCache::is_stale(s, grid.len()) || s.generation != serving.generation
+                })
             })
             .count();
         let summary = Summary {
@@ -386,33 +404,6 @@ impl ScoringWorker {
     }
 }
 
-/// Scores by span, for one capture epoch and one placing of its bar lines: a new capture, a
-/// new meter or bar lines that moved (whose bars and bar features are different) start it
-/// afresh.
-#[derive(Default)]
-struct ScoreCache {
-    epoch: u64,
-    bar_lines: u64,
-    scores: HashMap<(usize, usize), Scored>,
-}
-
-impl ScoreCache {
-    fn for_grid(&mut self, epoch: u64, bar_lines: u64) -> &mut HashMap<(usize, usize), Scored> {
-        if (self.epoch, self.bar_lines) != (epoch, bar_lines) {
-            *self = Self {
-                epoch,
-                bar_lines,
-                scores: HashMap::new(),
-            };
-        }
-        &mut self.scores
-    }
-}
-
-fn is_stale(scored: &Scored, beats: usize) -> bool {
-    beats as f64 > scored.beats as f64 * STALE_GROWTH
-}
-
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -451,4 +442,171 @@ fn load_shipped(device: &Device) -> Result<(RewardModel, ModelStatus), String> {
         .model(device)
         .map_err(|e| format!("the shipped model does not load: {e}"))?;
     Ok((model, status_of(&checkpoint, "the shipped model")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crossbeam_channel::{Sender, unbounded};
+    use cutscore_core::features::BEAT_FEATURES;
+
+    use super::*;
+
+    /// A worker over a capture of `beats` beats in 4/4 at 120 BPM with seeded features, and the
+    /// sender of its queue.
+    fn worker(beats: usize) -> (ScoringWorker, Serving, Sender<Job>) {
+        let session = Arc::new(Session::new(None));
+        {
+            let mut capture = lock(&session.capture);
+            // One beat more than has features: the last is still incomplete.
+            let times = (0..=beats).map(|i| i as f64 * 0.5).collect();
+            let positions = (0..=beats).map(|i| (i % 4) as u8).collect();
+            capture.grid = BeatGrid::new(times, positions, 4, (beats + 1) as f64 * 0.5).unwrap();
+            let mut state = 0x2545_f491_4f6c_dd1du64;
+            capture.features = (0..beats * BEAT_FEATURES)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+                })
+                .collect();
+        }
+        let (sender, jobs) = unbounded();
+        let (model, _) = load_shipped(&Device::Cpu).unwrap();
+        let worker = ScoringWorker {
+            session,
+            params: Arc::new(CutscoreParams::default()),
+            jobs,
+            repaint: RepaintNotifier::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let serving = Serving {
+            model,
+            generation: 0,
+            user_file: None,
+        };
+        (worker, serving, sender)
+    }
+
+    fn published(worker: &ScoringWorker) -> (HashMap<Span, f32>, usize) {
+        let proposals = lock(&worker.session.proposals);
+        let scores = proposals
+            .ranked
+            .iter()
+            .map(|p| ((p.start, p.end), p.score))
+            .collect();
+        (scores, proposals.pending)
+    }
+
+    #[test]
+    fn after_the_bar_lines_move_the_kept_and_the_rescored_scores_equal_a_fresh_scoring() {
+        let (worker, serving, _jobs) = worker(160);
+        let mut cache = ScoreCache::default();
+        worker.update(&serving, &mut cache, &mut None);
+        let (before, pending) = published(&worker);
+        assert_eq!(pending, 0);
+        // Bars 20 and 21 are rewritten, as `place_bars` rewrites the bar features of beats
+        // whose position moved.
+        {
+            let mut capture = lock(&worker.session.capture);
+            for beat in 80..88 {
+                capture.features[beat * BEAT_FEATURES] += 0.5;
+            }
+            capture.bar_lines += 1;
+        }
+        worker.update(&serving, &mut cache, &mut None);
+        let (after, pending) = published(&worker);
+        assert_eq!(pending, 0);
+        let view = lock(&worker.session.capture).scoring_view().unwrap();
+        let spans: Vec<Span> = after.keys().copied().collect();
+        let edits: Vec<Edit> = spans
+            .iter()
+            .map(|&span| Edit::new(view.grid.len(), [span]).unwrap())
+            .collect();
+        let track = Track {
+            features: &view.features,
+            meter: 4,
+        };
+        let fresh = score_edits(&serving.model, track, &edits, BATCH).unwrap();
+        let mut moved = 0;
+        for (span, fresh) in spans.iter().zip(fresh) {
+            assert!(
+                (after[span] - fresh).abs() < 1e-4,
+                "{span:?}: published {} but scores {fresh} on the moved bars",
+                after[span]
+            );
+            moved += usize::from((before[span] - fresh).abs() > 1e-4);
+        }
+        // The move changed the spans near it, and only those were rescored.
+        assert!(moved > 0, "the rewritten rows change some scores");
+        assert!(
+            moved < spans.len() / 2,
+            "{moved} of {} scores changed",
+            spans.len()
+        );
+    }
+
+    #[test]
+    fn a_job_in_the_queue_interrupts_a_long_scoring_after_the_newest_bars_are_published() {
+        let (worker, serving, jobs) = worker(400);
+        let mut cache = ScoreCache::default();
+        jobs.send(Job::Options).unwrap();
+        worker.update(&serving, &mut cache, &mut None);
+        let (first, pending) = published(&worker);
+        let view = lock(&worker.session.capture).scoring_view().unwrap();
+        let options = CandidateOptions {
+            min_bars: 1,
+            max_bars: 16,
+            ..CandidateOptions::default()
+        };
+        let window = serving.model.config().window;
+        let mut spans: Vec<Span> = candidate_spans(&view.grid, &options)
+            .into_iter()
+            .filter(|&span| whole_at(span, window) <= view.grid.len())
+            .collect();
+        assert!(spans.len() > 4 * BATCH, "{} spans", spans.len());
+        // One pass of the newest spans (the latest end first), the rest left pending.
+        spans.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        let mut shown: Vec<Span> = first.keys().copied().collect();
+        shown.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        assert_eq!(shown, spans[..BATCH]);
+        assert_eq!(pending, spans.len() - BATCH);
+        // With the queue empty, the next round scores the rest.
+        worker.jobs.try_recv().unwrap();
+        worker.update(&serving, &mut cache, &mut None);
+        let (all, pending) = published(&worker);
+        assert_eq!((all.len(), pending), (spans.len(), 0));
+    }
+
+    #[test]
+    fn while_the_capture_grows_a_cut_waits_for_its_whole_windows_and_once_settled_it_does_not() {
+        let (worker, serving, _jobs) = worker(160);
+        let window = serving.model.config().window;
+        let mut cache = ScoreCache::default();
+        worker.update(&serving, &mut cache, &mut None);
+        let (growing, _) = published(&worker);
+        let latest = growing.keys().map(|span| span.1).max().unwrap();
+        assert!(
+            growing.keys().all(|&span| whole_at(span, window) <= 160),
+            "every proposal's windows are whole"
+        );
+        assert!(latest + window / 2 <= 160, "the last cut ends at {latest}");
+        // The same grid settled: its end is the song's, and the cuts near it are proposed.
+        {
+            let mut capture = lock(&worker.session.capture);
+            capture.settled_frames = 1;
+            capture.audio.append(&[0.0, 0.0]);
+        }
+        worker.update(&serving, &mut cache, &mut None);
+        let (settled, pending) = published(&worker);
+        assert_eq!(pending, 0);
+        assert!(settled.len() > growing.len());
+        assert!(settled.keys().any(|&span| whole_at(span, window) > 160));
+        // Scores of the spans proposed before are unchanged: nothing they read moved.
+        for (span, score) in &growing {
+            assert_eq!(settled[span], *score, "{span:?}");
+        }
+    }
 }

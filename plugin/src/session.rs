@@ -250,6 +250,7 @@ impl Capture {
         Some(ScoringView {
             epoch: self.epoch,
             bar_lines: self.bar_lines,
+            settled: self.is_settled(),
             grid,
             features,
         })
@@ -306,6 +307,8 @@ pub struct ScoringView {
     pub epoch: u64,
     /// [`Capture::bar_lines`] when the view was taken.
     pub bar_lines: u64,
+    /// [`Capture::is_settled`]: the grid is the whole capture's, its end the song's end for now.
+    pub settled: bool,
     pub grid: BeatGrid,
     pub features: FeatureMatrix,
 }
