@@ -484,7 +484,8 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             };
             let mut scores = score_decoded(&song.name, decoded, &song.truth)?;
             if args.streaming {
-                let (f, downbeat_f, capture_downbeat_f) = score_streaming(&model, song)?;
+                let (f, downbeat_f, capture_downbeat_f) = score_streaming(&model, song)
+                    .with_context(|| format!("{}: the streaming tracker", song.name))?;
                 scores.streaming_f = Some(f);
                 scores.streaming_downbeat_f = Some(downbeat_f);
                 scores.capture_downbeat_f = Some(capture_downbeat_f);
