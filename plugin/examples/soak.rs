@@ -103,6 +103,7 @@ fn main() {
     let wall = started.elapsed();
     let analysis_cpu = thread_cpu("cutscore-analys");
     let scoring_cpu = thread_cpu("cutscore-scorin");
+    let model_cpu = thread_cpu("cutscore-model");
     let audio_s = fed as f64 / f64::from(rate);
     let capture = lock(&session.capture);
     let proposals = lock(&session.proposals);
@@ -138,9 +139,8 @@ fn main() {
     );
     let process_cpu = process_cpu();
     println!(
-        "scoring worker: {scoring_cpu:.2} s CPU on its own thread; the whole process (with the \
-         model's matrix threads and this feeder): {process_cpu:.2} s = {:.1} % of one core in \
-         real time",
+        "scoring worker: {scoring_cpu:.2} s CPU, the model's threads {model_cpu:.2} s; the whole \
+         process (with this feeder): {process_cpu:.2} s = {:.1} % of one core in real time",
         process_cpu / audio_s * 100.0
     );
     println!("threads over 1 s of CPU: {}", busy_threads(1.0));
@@ -200,20 +200,22 @@ fn process_cpu() -> f64 {
     cpu_seconds(&stat)
 }
 
-/// CPU seconds (user + system) of the thread whose name starts with `name` (Linux).
+/// CPU seconds (user + system) of the threads whose names start with `name` (Linux).
 fn thread_cpu(name: &str) -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return f64::NAN;
     };
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.trim().starts_with(name) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        return cpu_seconds(&stat);
-    }
-    f64::NAN
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim().starts_with(name))
+        })
+        .map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            cpu_seconds(&stat)
+        })
+        .sum()
 }
 
 /// "name: seconds" of every thread that used more than `over` seconds of CPU (Linux).

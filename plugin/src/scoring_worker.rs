@@ -5,7 +5,9 @@
 //! rescored, a chunk at a time with a look at the queue between chunks, so a new bar reaches the
 //! editor quickly on long tracks even while thousands of spans are being rescored. It also
 //! watches the user-model file and swaps in a new model when the trainer writes one, and runs
-//! fit-to-length requests.
+//! fit-to-length requests. The model's matrix products run on a pool of its own of at most
+//! [`MODEL_THREADS`] threads named `cutscore-model-N`, not on one thread per core of the host's
+//! machine.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +41,11 @@ pub const BATCH: usize = 64;
 const STALE_CHUNK: usize = 16;
 /// While a long (re)scoring runs, the editor's list is refreshed this often.
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// Threads the reward model's products may use. On this project's 2-core machine two threads
+/// against one cut the soak's median new-bar latency from 30 to 23 ms and its 95th percentile
+/// from 65 to 36 ms, for 12 % more CPU time; on a machine with many cores more would take them
+/// from the host's own audio engine for work that is not urgent.
+pub const MODEL_THREADS: usize = 2;
 /// How often the user-model file is checked for a new version.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -68,6 +75,7 @@ impl ScoringWorker {
         let mut cache = ScoreCache::default();
         let mut bar_at: Option<Instant> = None;
         let mut last_watch = Instant::now();
+        let pool = model_pool();
         // The stop flag, not only the queue, ends the loop: a full queue cannot take `Stop`.
         while !self.stop.load(Ordering::Acquire) {
             match self.jobs.recv_timeout(WATCH_EVERY) {
@@ -76,14 +84,16 @@ impl ScoringWorker {
                     bar_at.get_or_insert(at);
                 }
                 Ok(Job::Options) | Err(RecvTimeoutError::Timeout) => {}
-                Ok(Job::Fit { target_s }) => self.fit(&serving, target_s),
+                Ok(Job::Fit { target_s }) => on(&pool, || self.fit(&serving, target_s)),
             }
             if last_watch.elapsed() >= WATCH_EVERY {
                 last_watch = Instant::now();
                 self.watch_user_model(&mut serving);
             }
             // A fit cancelled by deactivation leaves no scoring pass behind it.
-            if self.stop.load(Ordering::Acquire) || self.update(&serving, &mut cache, &mut bar_at) {
+            if self.stop.load(Ordering::Acquire)
+                || on(&pool, || self.update(&serving, &mut cache, &mut bar_at))
+            {
                 return;
             }
         }
@@ -401,6 +411,25 @@ impl ScoringWorker {
             problem,
             ..loaded
         };
+    }
+}
+
+/// The model's own pool ([`MODEL_THREADS`], fewer on a smaller machine); `None` if its threads
+/// cannot be started, and the model then uses rayon's global pool.
+fn model_pool() -> Option<rayon::ThreadPool> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(cores.min(MODEL_THREADS))
+        .thread_name(|i| format!("cutscore-model-{i}"))
+        .build()
+        .ok()
+}
+
+/// Runs `op` in `pool`, so the model's parallel work stays on its threads.
+fn on<R: Send>(pool: &Option<rayon::ThreadPool>, op: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(op),
+        None => op(),
     }
 }
 
