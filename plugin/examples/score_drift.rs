@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (the newest spans), top-10 overlaps; and every score, for their spread.
     let mut changes = vec![Vec::new(); GROWTHS.len()];
     let mut clipped_changes = vec![Vec::new(); GROWTHS.len()];
-    let window = model.config().window.min(model.config().max_len);
+    let window = model.config().scoring_window();
     let mut kept_top = vec![Vec::new(); GROWTHS.len()];
     let mut all_scores = Vec::new();
     for song in &songs {

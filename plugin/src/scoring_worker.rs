@@ -91,28 +91,21 @@ impl ScoringWorker {
                 self.watch_user_model(&mut serving);
             }
             // A fit cancelled by deactivation leaves no scoring pass behind it.
-            if self.stop.load(Ordering::Acquire)
-                || on(&pool, || self.update(&serving, &mut cache, &mut bar_at))
-            {
+            if self.stop.load(Ordering::Acquire) {
                 return;
             }
+            on(&pool, || self.update(&serving, &mut cache, &mut bar_at));
         }
     }
 
     /// Scores what is new (the newest bars first), then what is stale, publishing after the
-    /// first chunk and every [`PUBLISH_EVERY`]; a job in the queue (a new bar, a request)
-    /// interrupts it after a chunk. Returns `true` if asked to stop meanwhile.
-    fn update(
-        &self,
-        serving: &Serving,
-        cache: &mut ScoreCache,
-        bar_at: &mut Option<Instant>,
-    ) -> bool {
+    /// first chunk and every [`PUBLISH_EVERY`]; a job in the queue (a new bar, a request) or
+    /// deactivation interrupts it after a chunk.
+    fn update(&self, serving: &Serving, cache: &mut ScoreCache, bar_at: &mut Option<Instant>) {
         let Some(view) = lock(&self.session.capture).scoring_view() else {
-            return false;
+            return;
         };
-        let config = serving.model.config();
-        let window = config.window.min(config.max_len);
+        let window = serving.model.config().scoring_window();
         cache.follow(
             view.epoch,
             view.bar_lines,
@@ -141,7 +134,7 @@ impl ScoringWorker {
             .copied()
             .filter(|span| !cache.get(span).is_some_and(current))
             .collect();
-        fresh.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        newest_first(&mut fresh);
         let stale: Vec<Span> = spans
             .iter()
             .copied()
@@ -160,7 +153,7 @@ impl ScoringWorker {
                 break;
             }
             if !self.score(serving, (&grid, &features, window), chunk, cache) {
-                return false;
+                return;
             }
             unpublished = true;
             if published.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY) {
@@ -173,7 +166,6 @@ impl ScoringWorker {
             let latency = bar_at.take();
             self.publish(serving, epoch, (&grid, &features), &spans, cache, latency);
         }
-        false
     }
 
     /// Scores `spans` into `cache`; `false` (with the status set) if the model failed.
@@ -414,6 +406,12 @@ impl ScoringWorker {
     }
 }
 
+/// Orders spans by their end, latest first (then by their start): the cuts the newest bars made
+/// possible come first.
+fn newest_first(spans: &mut [Span]) {
+    spans.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+}
+
 /// The model's own pool ([`MODEL_THREADS`], fewer on a smaller machine); `None` if its threads
 /// cannot be started, and the model then uses rayon's global pool.
 fn model_pool() -> Option<rayon::ThreadPool> {
@@ -590,16 +588,16 @@ mod tests {
             max_bars: 16,
             ..CandidateOptions::default()
         };
-        let window = serving.model.config().window;
+        let window = serving.model.config().scoring_window();
         let mut spans: Vec<Span> = candidate_spans(&view.grid, &options)
             .into_iter()
             .filter(|&span| whole_at(span, window) <= view.grid.len())
             .collect();
         assert!(spans.len() > 4 * BATCH, "{} spans", spans.len());
         // One pass of the newest spans (the latest end first), the rest left pending.
-        spans.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        newest_first(&mut spans);
         let mut shown: Vec<Span> = first.keys().copied().collect();
-        shown.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        newest_first(&mut shown);
         assert_eq!(shown, spans[..BATCH]);
         assert_eq!(pending, spans.len() - BATCH);
         // With the queue empty, the next round scores the rest.
@@ -612,7 +610,7 @@ mod tests {
     #[test]
     fn while_the_capture_grows_a_cut_waits_for_its_whole_windows_and_once_settled_it_does_not() {
         let (worker, serving, _jobs) = worker(160);
-        let window = serving.model.config().window;
+        let window = serving.model.config().scoring_window();
         let mut cache = ScoreCache::default();
         worker.update(&serving, &mut cache, &mut None);
         let (growing, _) = published(&worker);

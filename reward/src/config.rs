@@ -78,6 +78,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Beats in each scoring window: [`Config::window`], never more than `max_len` positions.
+    pub fn scoring_window(&self) -> usize {
+        self.window.min(self.max_len)
+    }
+
     /// A small model for tests and quick experiments (d = 32, 1 layer, 2 heads).
     pub fn tiny() -> Self {
         Self {

@@ -89,7 +89,7 @@ impl EditBatch {
         config: &Config,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let (window, max_len) = (config.window.min(config.max_len), config.max_len);
+        let (window, max_len) = (config.scoring_window(), config.max_len);
         let (sequences, owners) = gather_windows(edits.iter().copied(), window)?;
         let slices: Vec<&[f32]> = sequences.iter().map(Vec::as_slice).collect();
         let batch = Batch::new(&slices, MODEL_INPUTS, max_len, device)?;
@@ -147,7 +147,7 @@ pub fn score_edits(
     chunk: usize,
 ) -> Result<Vec<f32>, ModelError> {
     let max_len = model.config().max_len;
-    let window = model.config().window.min(max_len);
+    let window = model.config().scoring_window();
     let (sequences, owners) = gather_windows(edits.iter().map(|edit| (track, edit)), window)?;
     let mut sums = vec![0f32; edits.len()];
     let mut counts = vec![0usize; edits.len()];
