@@ -477,6 +477,8 @@ mod tests {
 
     use crossbeam_channel::{Sender, unbounded};
     use cutscore_core::features::BEAT_FEATURES;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     use super::*;
 
@@ -490,14 +492,9 @@ mod tests {
             let times = (0..=beats).map(|i| i as f64 * 0.5).collect();
             let positions = (0..=beats).map(|i| (i % 4) as u8).collect();
             capture.grid = BeatGrid::new(times, positions, 4, (beats + 1) as f64 * 0.5).unwrap();
-            let mut state = 0x2545_f491_4f6c_dd1du64;
+            let mut rng = StdRng::seed_from_u64(0x2545_f491_4f6c_dd1d);
             capture.features = (0..beats * BEAT_FEATURES)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-                })
+                .map(|_| rng.random_range(-1.0..1.0))
                 .collect();
         }
         let (sender, jobs) = unbounded();
