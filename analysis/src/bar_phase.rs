@@ -27,6 +27,16 @@
 //! always the best reading of everything heard, and only the bar features are rewritten).
 //! The three constants were chosen on the real-music development set and the synthetic
 //! evaluation set (`analysis/shipped/BEATS.md`).
+//!
+//! One cue comes from outside the music: where a song starts. A song rendered from a sequencer
+//! (a DAW project, a tracker module) starts on its first bar line, even when its first note is
+//! a pickup later in that bar. So when the beats found run back through the start of a file on
+//! their own grid ([`anchored_position`]: within [`ANCHOR_TOLERANCE`] of a beat period, at most
+//! [`ANCHOR_REACH`] beats before the first one), the beats are counted from a bar line there
+//! and every bar line of that count gets [`ANCHOR_WEIGHT`] of evidence. The evidence of the
+//! music can still outweigh it: a recording trimmed to start on a pickup beat is the case it
+//! gets wrong. The plugin's capture starts wherever the host's playback did, so it passes no
+//! anchor.
 
 use super::beat_features::{cosine, rewrite_bar_features};
 use super::beat_model::Activation;
@@ -49,6 +59,17 @@ pub const CHANGE_WEIGHT: f32 = 2.0;
 const MIN_CHANGE_STD: f32 = 1e-3;
 /// Downbeat share of the beat probability is clamped to this distance from 0 and 1.
 const RATIO_FLOOR: f32 = 0.01;
+/// How far, in beat periods, the beats' grid may pass from the anchor and still run through it.
+pub const ANCHOR_TOLERANCE: f64 = 0.05;
+/// The most beat periods the first beat may lie after the anchor (further, the grid is
+/// extrapolated too far to say where it passes).
+pub const ANCHOR_REACH: f64 = 16.0;
+/// Evidence (log-odds) at every bar line counted from the anchor. It and the tolerance were
+/// chosen on the tracker set's half T and the real set (`analysis/shipped/BEATS.md`, "Bar
+/// lines counted from the song's start"); the half E was held out to measure them.
+pub const ANCHOR_WEIGHT: f32 = 1.0;
+/// Beats of the start of the grid its period and phase are fitted on.
+const ANCHOR_FIT_BEATS: usize = 32;
 
 /// What one beat says about being a downbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -103,15 +124,34 @@ pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidenc
 
 /// Places the bar lines of `grid` over its beats: [`decide_positions`] from the beats counted
 /// in `grid`'s meter ([`counted_positions`]) and the evidence of the beats that have features,
-/// the beats after those continuing the last offset. When the position of a beat with
-/// features changes, the [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features`
-/// (the first beats of `grid`) are rewritten. Returns whether that happened.
-pub fn place_bars(grid: &mut BeatGrid, features: &mut [f32], downbeat_log_odds: &[f32]) -> bool {
+/// the beats after those continuing the last offset. `anchor_s`, if given, is a time where a
+/// bar line is believed to lie (a file's start: 0): when the beats run through it
+/// ([`anchored_position`]) the count starts from there and its bar lines get
+/// [`ANCHOR_WEIGHT`]. When the position of a beat with features changes, the
+/// [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features` (the first beats of
+/// `grid`) are rewritten. Returns whether that happened.
+pub fn place_bars(
+    grid: &mut BeatGrid,
+    features: &mut [f32],
+    downbeat_log_odds: &[f32],
+    anchor_s: Option<f64>,
+) -> bool {
     let m = grid.meter.max(1) as usize;
-    let counted = counted_positions(&grid.beats, grid.meter);
+    let mut counted = counted_positions(&grid.beats, grid.meter);
+    let anchored = anchor_s.and_then(|a| anchored_position(&grid.beats, grid.meter, a));
+    if let Some(first) = anchored {
+        for c in &mut counted {
+            *c = ((*c as usize + first as usize) % m) as u8;
+        }
+    }
+    let weight = if anchored.is_some() {
+        ANCHOR_WEIGHT
+    } else {
+        0.0
+    };
     let evidence = evidence(features, downbeat_log_odds);
     let n = evidence.len().min(counted.len());
-    let mut positions = decide_positions(grid.meter, &counted[..n], &evidence[..n]);
+    let mut positions = decide_positions(grid.meter, &counted[..n], &evidence[..n], weight);
     let offset = match (positions.last(), n.checked_sub(1)) {
         (Some(&p), Some(last)) => (p as usize + m - counted[last] as usize) % m,
         _ => 0,
@@ -138,28 +178,68 @@ pub fn counted_positions(beats: &[f64], meter: u8) -> Vec<u8> {
     let m = meter.max(1) as usize;
     let mut count = 0usize;
     let mut positions = Vec::with_capacity(beats.len());
-    for (i, &t) in beats.iter().enumerate() {
+    for i in 0..beats.len() {
         if i > 0 {
-            let gap = t - beats[i - 1];
-            // The median of the (up to) eight gaps before this one.
-            let mut recent = [0.0f64; 8];
-            let known = (i - 1).min(recent.len());
-            for (slot, j) in recent.iter_mut().zip(i - known..i) {
-                *slot = beats[j] - beats[j - 1];
-            }
-            let recent = &mut recent[..known];
-            let steps = if recent.is_empty() {
-                1
-            } else {
-                recent.sort_by(f64::total_cmp);
-                ((gap / recent[known / 2]).round() as usize).max(1)
-            };
             // Only the count modulo the meter matters (and a huge gap cannot overflow it).
-            count = (count + steps % m) % m;
+            count = (count + counted_steps(beats, i) % m) % m;
         }
         positions.push(count as u8);
     }
     positions
+}
+
+/// How many beat periods the gap before beat `i` (at least 1) spans: the gap over the median
+/// of the (up to) eight gaps before it, rounded.
+fn counted_steps(beats: &[f64], i: usize) -> usize {
+    let gap = beats[i] - beats[i - 1];
+    let mut recent = [0.0f64; 8];
+    let known = (i - 1).min(recent.len());
+    for (slot, j) in recent.iter_mut().zip(i - known..i) {
+        *slot = beats[j] - beats[j - 1];
+    }
+    let recent = &mut recent[..known];
+    if recent.is_empty() {
+        return 1;
+    }
+    recent.sort_by(f64::total_cmp);
+    ((gap / recent[known / 2]).round() as usize).max(1)
+}
+
+/// The position in a bar of `meter` beats of the first of `beats` when a bar line lies at
+/// `anchor_s`, or `None` when the beats' grid does not run through the anchor. The grid is the
+/// line fitted (least squares) through the first [`ANCHOR_FIT_BEATS`] beats against their
+/// count; it runs through the anchor when it passes within [`ANCHOR_TOLERANCE`] of a beat
+/// period of it, at most [`ANCHOR_REACH`] periods before the first beat.
+pub fn anchored_position(beats: &[f64], meter: u8, anchor_s: f64) -> Option<u8> {
+    let n = beats.len().min(ANCHOR_FIT_BEATS);
+    if n < 2 {
+        return None;
+    }
+    let mut count = 0.0f64;
+    let mut counts = [0.0f64; ANCHOR_FIT_BEATS];
+    for (i, slot) in counts.iter_mut().enumerate().take(n).skip(1) {
+        count += counted_steps(beats, i) as f64;
+        *slot = count;
+    }
+    let counts = &counts[..n];
+    let times = &beats[..n];
+    let mean_count = counts.iter().sum::<f64>() / n as f64;
+    let mean_time = times.iter().sum::<f64>() / n as f64;
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for (&c, &t) in counts.iter().zip(times) {
+        covariance += (c - mean_count) * (t - mean_time);
+        variance += (c - mean_count).powi(2);
+    }
+    let period = covariance / variance;
+    if !(period.is_finite() && period > 0.0) {
+        return None;
+    }
+    // Periods from the anchor to where the fitted grid puts the first beat.
+    let periods = (mean_time - period * mean_count - anchor_s) / period;
+    let whole = periods.round();
+    let runs_through = (periods - whole).abs() <= ANCHOR_TOLERANCE;
+    (runs_through && (0.0..=ANCHOR_REACH).contains(&whole))
+        .then(|| (whole as usize % usize::from(meter.max(1))) as u8)
 }
 
 /// Log-probabilities of keeping the offset and of moving to one other offset.
@@ -208,16 +288,27 @@ fn downbeat_scores(evidence: &[PhaseEvidence]) -> Vec<f32> {
 
 /// The position in the bar of every beat: the positions `reference` moved by the offset (0 to
 /// `meter - 1` beats) that Viterbi finds most probable. The offset holds from beat to beat
-/// unless the evidence pays for a jump.
-pub fn decide_positions(meter: u8, reference: &[u8], evidence: &[PhaseEvidence]) -> Vec<u8> {
+/// unless the evidence pays for a jump. `reference_weight` is evidence (log-odds) given to
+/// each of the reference's own bar lines (0: the reference is only a count).
+pub fn decide_positions(
+    meter: u8,
+    reference: &[u8],
+    evidence: &[PhaseEvidence],
+    reference_weight: f32,
+) -> Vec<u8> {
     let m = meter.max(1) as usize;
     let n = evidence.len().min(reference.len());
     if n == 0 {
         return Vec::new();
     }
     let (stay, jump) = transition_costs(m);
-    let obs = downbeat_scores(&evidence[..n]);
     let reference: Vec<usize> = reference[..n].iter().map(|&p| p as usize % m).collect();
+    let mut obs = downbeat_scores(&evidence[..n]);
+    for (o, &r) in obs.iter_mut().zip(&reference) {
+        if r == 0 {
+            *o += reference_weight;
+        }
+    }
     // Offset `o` puts beat `i` at `(reference[i] + o) % m`: the downbeat when `o` is the
     // reference's distance to the next bar line.
     let observe = |score: &mut [f32], i: usize| score[(m - reference[i]) % m] += obs[i];
@@ -291,7 +382,7 @@ mod tests {
     fn harmony_moves_the_bar_lines_the_network_misplaced() {
         for meter in [3usize, 4] {
             let (tracked, evidence) = chords_against_the_network(64, meter, 1, 1);
-            let positions = decide_positions(meter as u8, &tracked, &evidence);
+            let positions = decide_positions(meter as u8, &tracked, &evidence, 0.0);
             let expected: Vec<usize> = (1..64).step_by(meter).collect();
             assert_eq!(downbeats(&positions), expected, "meter {meter}");
             // Every bar is whole: positions count up one per beat.
@@ -305,7 +396,7 @@ mod tests {
     fn without_harmony_the_tracker_keeps_its_bar_lines() {
         let tracked: Vec<u8> = (0..40).map(|i| ((i + 2) % 4) as u8).collect();
         let evidence = vec![PhaseEvidence::default(); 40];
-        assert_eq!(decide_positions(4, &tracked, &evidence), tracked);
+        assert_eq!(decide_positions(4, &tracked, &evidence, 0.0), tracked);
     }
 
     #[test]
@@ -323,7 +414,7 @@ mod tests {
                 },
             })
             .collect();
-        let found = downbeats(&decide_positions(4, &tracked, &evidence));
+        let found = downbeats(&decide_positions(4, &tracked, &evidence, 0.0));
         let expected: Vec<usize> = (0..40).step_by(4).chain((43..100).step_by(4)).collect();
         // The jump may land a bar early or late, but the bars before and after are right.
         let missed = expected.iter().filter(|d| !found.contains(d)).count();
@@ -379,7 +470,7 @@ mod tests {
         rewrite_bar_features(&grid, &mut features);
         let before = features.clone();
         let log_odds = vec![0.0; complete];
-        assert!(place_bars(&mut grid, &mut features, &log_odds));
+        assert!(place_bars(&mut grid, &mut features, &log_odds, None));
         let downbeats: Vec<usize> = (0..beats).filter(|&i| grid.beat_in_bar[i] == 0).collect();
         assert_eq!(downbeats, (1..beats).step_by(4).collect::<Vec<_>>());
         // The beat without features continues the bar.
@@ -397,7 +488,83 @@ mod tests {
         }
         assert_ne!(features, before);
         // Placing again on the same evidence changes nothing.
-        assert!(!place_bars(&mut grid, &mut features, &log_odds));
+        assert!(!place_bars(&mut grid, &mut features, &log_odds, None));
+    }
+
+    /// Beats every `period` seconds from `first` seconds, `skip` left out.
+    fn beats_from(first: f64, period: f64, n: usize, skip: Option<usize>) -> Vec<f64> {
+        (0..n)
+            .filter(|&i| Some(i) != skip)
+            .map(|i| first + i as f64 * period)
+            .collect()
+    }
+
+    #[test]
+    fn beats_that_run_through_the_anchor_are_counted_from_a_bar_line_there() {
+        // Three beats after the anchor, a beat skipped, the beats up to 10 ms off the grid (a
+        // frame of the front end is 11.6 ms).
+        let mut beats = beats_from(1.5, 0.5, 40, Some(5));
+        for (i, t) in beats.iter_mut().enumerate() {
+            *t += [-0.01, 0.004, 0.01, -0.006, 0.0][i % 5];
+        }
+        assert_eq!(anchored_position(&beats, 4, 0.0), Some(3));
+        assert_eq!(anchored_position(&beats, 3, 0.0), Some(0));
+        // A file whose beats run off the grid through its start: not anchored.
+        assert_eq!(
+            anchored_position(&beats_from(1.6, 0.5, 40, None), 4, 0.0),
+            None
+        );
+        assert_eq!(
+            anchored_position(&beats_from(1.52, 0.5, 40, None), 4, 0.0),
+            Some(3)
+        );
+        // Too far from the anchor to extrapolate, or before it.
+        assert_eq!(
+            anchored_position(&beats_from(10.0, 0.5, 40, None), 4, 0.0),
+            None
+        );
+        assert_eq!(
+            anchored_position(&beats_from(1.0, 0.5, 40, None), 4, 2.0),
+            None
+        );
+        // The anchor anywhere, not only at 0.
+        assert_eq!(
+            anchored_position(&beats_from(7.0, 0.5, 40, None), 4, 6.0),
+            Some(2)
+        );
+        assert_eq!(anchored_position(&[1.0], 4, 0.0), None);
+        assert_eq!(anchored_position(&[], 4, 0.0), None);
+    }
+
+    #[test]
+    fn an_anchor_places_the_bars_where_the_music_does_not_say_and_yields_where_it_does() {
+        // 4/4 at 120 BPM, the first beat a pickup one beat after the file's start: the anchor
+        // puts the bar lines on beats 3, 7, 11, ...
+        let beats = 48;
+        let times = beats_from(0.5, 0.5, beats, None);
+        let place = |changes: &dyn Fn(usize) -> bool, anchor_s| {
+            let mut grid = BeatGrid::new(times.clone(), vec![0; beats], 4, 24.5).unwrap();
+            let mut features = chroma_rows(beats - 1, changes);
+            place_bars(&mut grid, &mut features, &vec![0.0; beats - 1], anchor_s);
+            (0..beats)
+                .filter(|&i| grid.beat_in_bar[i] == 0)
+                .collect::<Vec<_>>()
+        };
+        let one_chord = |_: usize| false;
+        assert_eq!(
+            place(&one_chord, Some(0.0)),
+            (3..beats).step_by(4).collect::<Vec<_>>()
+        );
+        // Without the anchor the count starts at the first beat.
+        assert_eq!(
+            place(&one_chord, None),
+            (0..beats).step_by(4).collect::<Vec<_>>()
+        );
+        // Chords changing on beats 1, 5, 9, ... outweigh it.
+        assert_eq!(
+            place(&|i: usize| i % 4 == 1, Some(0.0)),
+            (1..beats).step_by(4).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //!   A grid at twice the tempo is then halved ([`tempo_octave`]).
 //! - [`bar_filter`]: the same state space filtered forward, for the streaming tracker.
 //! - [`bar_phase`]: where the bars start, decided over the beats from the network's downbeats
-//!   and the chord change at each beat (after the whole track offline; over everything heard
-//!   so far, beat by beat, in the plugin's capture).
+//!   and the chord change at each beat (after the whole track offline, where a song's start
+//!   counts as a bar line when the beats run through it; over everything heard so far, beat by
+//!   beat, in the plugin's capture).
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
 //!
@@ -149,9 +150,13 @@ pub fn analyze_interleaved<'a>(
         analyzer.push(&mono, &mut |_, f: &Frame| frames.push(*f))?;
     }
     analyzer.finish(&mut |_, f: &Frame| frames.push(*f))?;
-    Ok(analyze_frames(
+    // A capture starts wherever the host's playback did, not on a bar line.
+    let activations = beat_model::shipped().activations(&frames);
+    Ok(analyze_from(
         &frames,
+        &activations,
         samples as f64 / f64::from(sample_rate),
+        None,
     ))
 }
 
@@ -179,7 +184,9 @@ fn check_rate(sample_rate: u32) -> Result<(), AnalysisError> {
     Ok(())
 }
 
-/// Beats, bars and features of a track's frames by the shipped beat model.
+/// Beats, bars and features of a track's frames by the shipped beat model, the frames a song's
+/// from its start (which is taken as a bar line where the beats run through it:
+/// [`bar_phase::anchored_position`]).
 pub fn analyze_frames(frames: &[Frame], duration_s: f64) -> TrackAnalysis {
     analyze_frames_with(beat_model::shipped(), frames, duration_s)
 }
@@ -203,6 +210,19 @@ pub fn analyze_activations(
     activations: &[beat_model::Activation],
     duration_s: f64,
 ) -> TrackAnalysis {
+    analyze_from(frames, activations, duration_s, Some(SONG_START_S))
+}
+
+/// Where a song's audio starts: its first bar line, when its beats run through it.
+const SONG_START_S: f64 = 0.0;
+
+/// [`analyze_activations`] with the bar lines anchored at `anchor_s`, or nowhere.
+fn analyze_from(
+    frames: &[Frame],
+    activations: &[beat_model::Activation],
+    duration_s: f64,
+    anchor_s: Option<f64>,
+) -> TrackAnalysis {
     let decoded = bar_decoder::decode(&bar_decoder::StateSpace::default(), activations, duration_s);
     let mut grid = decoded.grid;
     let mut features = beat_features::track_features(frames, &grid);
@@ -214,7 +234,12 @@ pub fn analyze_activations(
             bar_phase::downbeat_log_odds(around)
         })
         .collect();
-    bar_phase::place_bars(&mut grid, features.as_mut_slice(), &downbeat_log_odds);
+    bar_phase::place_bars(
+        &mut grid,
+        features.as_mut_slice(),
+        &downbeat_log_odds,
+        anchor_s,
+    );
     TrackAnalysis {
         meter: grid.meter,
         duration_s: grid.duration_s,

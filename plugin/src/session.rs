@@ -178,8 +178,12 @@ impl Capture {
     /// and the network's downbeats), rewriting the bar features of the complete beats when
     /// they move. Returns whether they moved.
     pub fn place_bars(&mut self) -> bool {
-        let moved =
-            bar_phase::place_bars(&mut self.grid, &mut self.features, &self.downbeat_log_odds);
+        let moved = bar_phase::place_bars(
+            &mut self.grid,
+            &mut self.features,
+            &self.downbeat_log_odds,
+            None,
+        );
         self.bar_lines += u64::from(moved);
         moved
     }

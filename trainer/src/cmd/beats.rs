@@ -457,7 +457,7 @@ fn score_streaming(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<(f64,
     };
     let streaming_downbeat_f =
         metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats_of(&grid))?;
-    bar_phase::place_bars(&mut grid, &mut features, &log_odds);
+    bar_phase::place_bars(&mut grid, &mut features, &log_odds, None);
     Ok((
         metrics::evaluate(&song.truth.beats, &grid.beats)?.f_measure,
         streaming_downbeat_f,
