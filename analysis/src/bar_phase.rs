@@ -35,8 +35,9 @@
 //! [`ANCHOR_REACH`] beats before the first one), the beats are counted from a bar line there
 //! and every bar line of that count gets [`ANCHOR_WEIGHT`] of evidence. The evidence of the
 //! music can still outweigh it: a recording trimmed to start on a pickup beat is the case it
-//! gets wrong. The plugin's capture starts wherever the host's playback did, so it passes no
-//! anchor.
+//! gets wrong. The plugin's capture starts wherever the host's playback did; there the anchor is
+//! the host's own bar line, when the host says where its bars are and its tempo is the music's
+//! ([`BarAnchor`] holds until the playback jumps).
 
 use super::beat_features::{cosine, rewrite_bar_features};
 use super::beat_model::Activation;
@@ -70,6 +71,37 @@ pub const ANCHOR_REACH: f64 = 16.0;
 pub const ANCHOR_WEIGHT: f32 = 1.0;
 /// Beats of the start of the grid its period and phase are fitted on.
 const ANCHOR_FIT_BEATS: usize = 32;
+/// How far a host's tempo (or its double or half) may be from the tracked tempo for the host's
+/// bar lines to be the music's ([`host_tempo_agrees`]).
+pub const HOST_TEMPO_AGREEMENT: f64 = 0.03;
+
+/// A time where a bar line is believed to lie before the music says so, and until when the audio
+/// is continuous with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BarAnchor {
+    /// The bar line, seconds from the start of the audio (before its first beat).
+    pub time_s: f64,
+    /// The audio from here on does not continue the anchor's timeline (the host's playback
+    /// jumped); its bars are placed by the music alone.
+    pub until_s: f64,
+}
+
+impl BarAnchor {
+    /// A song's start: its first bar line, for the whole song.
+    pub const SONG_START: Self = Self {
+        time_s: 0.0,
+        until_s: f64::INFINITY,
+    };
+}
+
+/// Whether a host (a DAW) playing at `host_bpm` plays music tracked at `tracked_bpm` on its own
+/// grid: the tempi agree within [`HOST_TEMPO_AGREEMENT`], or one is twice the other. A track at
+/// another tempo than the project's says nothing by the project's bar lines.
+pub fn host_tempo_agrees(tracked_bpm: f64, host_bpm: f64) -> bool {
+    [0.5, 1.0, 2.0]
+        .iter()
+        .any(|level| (tracked_bpm / (host_bpm * level) - 1.0).abs() <= HOST_TEMPO_AGREEMENT)
+}
 
 /// What one beat says about being a downbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -124,34 +156,32 @@ pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidenc
 
 /// Places the bar lines of `grid` over its beats: [`decide_positions`] from the beats counted
 /// in `grid`'s meter ([`counted_positions`]) and the evidence of the beats that have features,
-/// the beats after those continuing the last offset. `anchor_s`, if given, is a time where a
-/// bar line is believed to lie (a file's start: 0): when the beats run through it
-/// ([`anchored_position`]) the count starts from there and its bar lines get
-/// [`ANCHOR_WEIGHT`]. When the position of a beat with features changes, the
+/// the beats after those continuing the last offset. When the beats run through `anchor`
+/// ([`anchored_position`]) the count starts from there and its bar lines up to the anchor's
+/// end get [`ANCHOR_WEIGHT`]. When the position of a beat with features changes, the
 /// [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features` (the first beats of
 /// `grid`) are rewritten. Returns whether that happened.
 pub fn place_bars(
     grid: &mut BeatGrid,
     features: &mut [f32],
     downbeat_log_odds: &[f32],
-    anchor_s: Option<f64>,
+    anchor: Option<BarAnchor>,
 ) -> bool {
     let m = grid.meter.max(1) as usize;
     let mut counted = counted_positions(&grid.beats, grid.meter);
-    let anchored = anchor_s.and_then(|a| anchored_position(&grid.beats, grid.meter, a));
-    if let Some(first) = anchored {
+    let evidence = evidence(features, downbeat_log_odds);
+    let n = evidence.len().min(counted.len());
+    let mut anchor_weight = Vec::new();
+    if let Some(anchor) = anchor
+        && let Some(first) = anchored_position(&grid.beats, grid.meter, anchor)
+    {
         for c in &mut counted {
             *c = ((*c as usize + first as usize) % m) as u8;
         }
+        let held = grid.beats[..n].partition_point(|&t| t < anchor.until_s);
+        anchor_weight.resize(held, ANCHOR_WEIGHT);
     }
-    let weight = if anchored.is_some() {
-        ANCHOR_WEIGHT
-    } else {
-        0.0
-    };
-    let evidence = evidence(features, downbeat_log_odds);
-    let n = evidence.len().min(counted.len());
-    let mut positions = decide_positions(grid.meter, &counted[..n], &evidence[..n], weight);
+    let mut positions = decide_positions(grid.meter, &counted[..n], &evidence[..n], &anchor_weight);
     let offset = match (positions.last(), n.checked_sub(1)) {
         (Some(&p), Some(last)) => (p as usize + m - counted[last] as usize) % m,
         _ => 0,
@@ -206,12 +236,14 @@ fn counted_steps(beats: &[f64], i: usize) -> usize {
 }
 
 /// The position in a bar of `meter` beats of the first of `beats` when a bar line lies at
-/// `anchor_s`, or `None` when the beats' grid does not run through the anchor. The grid is the
-/// line fitted (least squares) through the first [`ANCHOR_FIT_BEATS`] beats against their
-/// count; it runs through the anchor when it passes within [`ANCHOR_TOLERANCE`] of a beat
-/// period of it, at most [`ANCHOR_REACH`] periods before the first beat.
-pub fn anchored_position(beats: &[f64], meter: u8, anchor_s: f64) -> Option<u8> {
-    let n = beats.len().min(ANCHOR_FIT_BEATS);
+/// `anchor`, or `None` when the beats' grid does not run through it. The grid is the line
+/// fitted (least squares) through the first [`ANCHOR_FIT_BEATS`] beats before the anchor's end
+/// against their count; it runs through the anchor when it passes within [`ANCHOR_TOLERANCE`]
+/// of a beat period of it, at most [`ANCHOR_REACH`] periods before the first beat.
+pub fn anchored_position(beats: &[f64], meter: u8, anchor: BarAnchor) -> Option<u8> {
+    let n = beats
+        .partition_point(|&t| t < anchor.until_s)
+        .min(ANCHOR_FIT_BEATS);
     if n < 2 {
         return None;
     }
@@ -235,7 +267,7 @@ pub fn anchored_position(beats: &[f64], meter: u8, anchor_s: f64) -> Option<u8> 
         return None;
     }
     // Periods from the anchor to where the fitted grid puts the first beat.
-    let periods = (mean_time - period * mean_count - anchor_s) / period;
+    let periods = (mean_time - period * mean_count - anchor.time_s) / period;
     let whole = periods.round();
     let runs_through = (periods - whole).abs() <= ANCHOR_TOLERANCE;
     (runs_through && (0.0..=ANCHOR_REACH).contains(&whole))
@@ -288,13 +320,14 @@ fn downbeat_scores(evidence: &[PhaseEvidence]) -> Vec<f32> {
 
 /// The position in the bar of every beat: the positions `reference` moved by the offset (0 to
 /// `meter - 1` beats) that Viterbi finds most probable. The offset holds from beat to beat
-/// unless the evidence pays for a jump. `reference_weight` is evidence (log-odds) given to
-/// each of the reference's own bar lines (0: the reference is only a count).
+/// unless the evidence pays for a jump. `reference_weight[i]` is evidence (log-odds) for beat
+/// `i` being a bar line where the reference has one (beats past its end: none; the reference
+/// is then only a count).
 pub fn decide_positions(
     meter: u8,
     reference: &[u8],
     evidence: &[PhaseEvidence],
-    reference_weight: f32,
+    reference_weight: &[f32],
 ) -> Vec<u8> {
     let m = meter.max(1) as usize;
     let n = evidence.len().min(reference.len());
@@ -304,9 +337,9 @@ pub fn decide_positions(
     let (stay, jump) = transition_costs(m);
     let reference: Vec<usize> = reference[..n].iter().map(|&p| p as usize % m).collect();
     let mut obs = downbeat_scores(&evidence[..n]);
-    for (o, &r) in obs.iter_mut().zip(&reference) {
+    for ((o, &r), &w) in obs.iter_mut().zip(&reference).zip(reference_weight) {
         if r == 0 {
-            *o += reference_weight;
+            *o += w;
         }
     }
     // Offset `o` puts beat `i` at `(reference[i] + o) % m`: the downbeat when `o` is the
@@ -382,7 +415,7 @@ mod tests {
     fn harmony_moves_the_bar_lines_the_network_misplaced() {
         for meter in [3usize, 4] {
             let (tracked, evidence) = chords_against_the_network(64, meter, 1, 1);
-            let positions = decide_positions(meter as u8, &tracked, &evidence, 0.0);
+            let positions = decide_positions(meter as u8, &tracked, &evidence, &[]);
             let expected: Vec<usize> = (1..64).step_by(meter).collect();
             assert_eq!(downbeats(&positions), expected, "meter {meter}");
             // Every bar is whole: positions count up one per beat.
@@ -396,7 +429,7 @@ mod tests {
     fn without_harmony_the_tracker_keeps_its_bar_lines() {
         let tracked: Vec<u8> = (0..40).map(|i| ((i + 2) % 4) as u8).collect();
         let evidence = vec![PhaseEvidence::default(); 40];
-        assert_eq!(decide_positions(4, &tracked, &evidence, 0.0), tracked);
+        assert_eq!(decide_positions(4, &tracked, &evidence, &[]), tracked);
     }
 
     #[test]
@@ -414,7 +447,7 @@ mod tests {
                 },
             })
             .collect();
-        let found = downbeats(&decide_positions(4, &tracked, &evidence, 0.0));
+        let found = downbeats(&decide_positions(4, &tracked, &evidence, &[]));
         let expected: Vec<usize> = (0..40).step_by(4).chain((43..100).step_by(4)).collect();
         // The jump may land a bar early or late, but the bars before and after are right.
         let missed = expected.iter().filter(|d| !found.contains(d)).count();
@@ -491,6 +524,14 @@ mod tests {
         assert!(!place_bars(&mut grid, &mut features, &log_odds, None));
     }
 
+    /// An anchor at `time_s` that holds for good.
+    fn at(time_s: f64) -> BarAnchor {
+        BarAnchor {
+            time_s,
+            until_s: f64::INFINITY,
+        }
+    }
+
     /// Beats every `period` seconds from `first` seconds, `skip` left out.
     fn beats_from(first: f64, period: f64, n: usize, skip: Option<usize>) -> Vec<f64> {
         (0..n)
@@ -507,33 +548,33 @@ mod tests {
         for (i, t) in beats.iter_mut().enumerate() {
             *t += [-0.01, 0.004, 0.01, -0.006, 0.0][i % 5];
         }
-        assert_eq!(anchored_position(&beats, 4, 0.0), Some(3));
-        assert_eq!(anchored_position(&beats, 3, 0.0), Some(0));
+        assert_eq!(anchored_position(&beats, 4, at(0.0)), Some(3));
+        assert_eq!(anchored_position(&beats, 3, at(0.0)), Some(0));
         // A file whose beats run off the grid through its start: not anchored.
         assert_eq!(
-            anchored_position(&beats_from(1.6, 0.5, 40, None), 4, 0.0),
+            anchored_position(&beats_from(1.6, 0.5, 40, None), 4, at(0.0)),
             None
         );
         assert_eq!(
-            anchored_position(&beats_from(1.52, 0.5, 40, None), 4, 0.0),
+            anchored_position(&beats_from(1.52, 0.5, 40, None), 4, at(0.0)),
             Some(3)
         );
         // Too far from the anchor to extrapolate, or before it.
         assert_eq!(
-            anchored_position(&beats_from(10.0, 0.5, 40, None), 4, 0.0),
+            anchored_position(&beats_from(10.0, 0.5, 40, None), 4, at(0.0)),
             None
         );
         assert_eq!(
-            anchored_position(&beats_from(1.0, 0.5, 40, None), 4, 2.0),
+            anchored_position(&beats_from(1.0, 0.5, 40, None), 4, at(2.0)),
             None
         );
         // The anchor anywhere, not only at 0.
         assert_eq!(
-            anchored_position(&beats_from(7.0, 0.5, 40, None), 4, 6.0),
+            anchored_position(&beats_from(7.0, 0.5, 40, None), 4, at(6.0)),
             Some(2)
         );
-        assert_eq!(anchored_position(&[1.0], 4, 0.0), None);
-        assert_eq!(anchored_position(&[], 4, 0.0), None);
+        assert_eq!(anchored_position(&[1.0], 4, at(0.0)), None);
+        assert_eq!(anchored_position(&[], 4, at(0.0)), None);
     }
 
     #[test]
@@ -542,17 +583,17 @@ mod tests {
         // puts the bar lines on beats 3, 7, 11, ...
         let beats = 48;
         let times = beats_from(0.5, 0.5, beats, None);
-        let place = |changes: &dyn Fn(usize) -> bool, anchor_s| {
+        let place = |changes: &dyn Fn(usize) -> bool, anchor| {
             let mut grid = BeatGrid::new(times.clone(), vec![0; beats], 4, 24.5).unwrap();
             let mut features = chroma_rows(beats - 1, changes);
-            place_bars(&mut grid, &mut features, &vec![0.0; beats - 1], anchor_s);
+            place_bars(&mut grid, &mut features, &vec![0.0; beats - 1], anchor);
             (0..beats)
                 .filter(|&i| grid.beat_in_bar[i] == 0)
                 .collect::<Vec<_>>()
         };
         let one_chord = |_: usize| false;
         assert_eq!(
-            place(&one_chord, Some(0.0)),
+            place(&one_chord, Some(BarAnchor::SONG_START)),
             (3..beats).step_by(4).collect::<Vec<_>>()
         );
         // Without the anchor the count starts at the first beat.
@@ -562,9 +603,42 @@ mod tests {
         );
         // Chords changing on beats 1, 5, 9, ... outweigh it.
         assert_eq!(
-            place(&|i: usize| i % 4 == 1, Some(0.0)),
+            place(&|i: usize| i % 4 == 1, Some(BarAnchor::SONG_START)),
             (1..beats).step_by(4).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn an_anchor_holds_only_until_the_audio_jumps() {
+        // Eight beats on the anchor's grid, then the host's playback jumped by a third of a
+        // beat: fitted over all of them, the grid misses the anchor; over the eight, it runs
+        // through it.
+        let mut beats = beats_from(0.5, 0.5, 8, None);
+        beats.extend(beats_from(4.67, 0.5, 32, None));
+        assert_eq!(anchored_position(&beats, 4, at(0.0)), None);
+        let until_jump = BarAnchor {
+            time_s: 0.0,
+            until_s: 4.6,
+        };
+        assert_eq!(anchored_position(&beats, 4, until_jump), Some(1));
+        // The anchor's weight counts only for the beats before the jump: after it the
+        // network's weak but steady evidence for another bar line wins; with the weight held
+        // to the end it would not.
+        let n = 400;
+        let reference: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+        let evidence: Vec<PhaseEvidence> = (0..n)
+            .map(|i| PhaseEvidence {
+                downbeat: if i % 4 == 2 { 5.0 } else { 0.0 },
+                change: 0.0,
+            })
+            .collect();
+        let held = |beats: usize| {
+            let weight = vec![ANCHOR_WEIGHT; beats];
+            let positions = decide_positions(4, &reference, &evidence, &weight);
+            positions[n - 1]
+        };
+        assert_eq!(held(n), 3, "the anchored count to the end");
+        assert_eq!(held(16), 1, "the network's bar lines after the jump");
     }
 
     #[test]

@@ -132,11 +132,14 @@ pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, 
 
 /// Analyses interleaved audio of `channels` channels at `sample_rate` Hz, given as
 /// consecutive slices of whole frames (the plugin's capture, held in chunks): mixed to mono as
-/// the streaming analyzer mixes it, frame by frame, so it is never copied whole.
+/// the streaming analyzer mixes it, frame by frame, so it is never copied whole. Its start is
+/// not taken for a bar line (a capture starts wherever playback did): `anchor` says where one
+/// is, if anything does (the host's transport).
 pub fn analyze_interleaved<'a>(
     slices: impl IntoIterator<Item = &'a [f32]>,
     channels: usize,
     sample_rate: u32,
+    anchor: Option<bar_phase::BarAnchor>,
 ) -> Result<TrackAnalysis, AnalysisError> {
     check_rate(sample_rate)?;
     let channels = channels.max(1);
@@ -150,13 +153,12 @@ pub fn analyze_interleaved<'a>(
         analyzer.push(&mono, &mut |_, f: &Frame| frames.push(*f))?;
     }
     analyzer.finish(&mut |_, f: &Frame| frames.push(*f))?;
-    // A capture starts wherever the host's playback did, not on a bar line.
     let activations = beat_model::shipped().activations(&frames);
     Ok(analyze_from(
         &frames,
         &activations,
         samples as f64 / f64::from(sample_rate),
-        None,
+        anchor,
     ))
 }
 
@@ -210,18 +212,20 @@ pub fn analyze_activations(
     activations: &[beat_model::Activation],
     duration_s: f64,
 ) -> TrackAnalysis {
-    analyze_from(frames, activations, duration_s, Some(SONG_START_S))
+    analyze_from(
+        frames,
+        activations,
+        duration_s,
+        Some(bar_phase::BarAnchor::SONG_START),
+    )
 }
 
-/// Where a song's audio starts: its first bar line, when its beats run through it.
-const SONG_START_S: f64 = 0.0;
-
-/// [`analyze_activations`] with the bar lines anchored at `anchor_s`, or nowhere.
+/// [`analyze_activations`] with the bar lines anchored at `anchor`, or nowhere.
 fn analyze_from(
     frames: &[Frame],
     activations: &[beat_model::Activation],
     duration_s: f64,
-    anchor_s: Option<f64>,
+    anchor: Option<bar_phase::BarAnchor>,
 ) -> TrackAnalysis {
     let decoded = bar_decoder::decode(&bar_decoder::StateSpace::default(), activations, duration_s);
     let mut grid = decoded.grid;
@@ -238,7 +242,7 @@ fn analyze_from(
         &mut grid,
         features.as_mut_slice(),
         &downbeat_log_odds,
-        anchor_s,
+        anchor,
     );
     TrackAnalysis {
         meter: grid.meter,

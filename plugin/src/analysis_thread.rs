@@ -14,6 +14,7 @@ use cutscore_core::features::BEAT_FEATURES;
 use crate::jobs::Job;
 use crate::session::{MAX_CAPTURE_S, ParkedAnalysis, Session, lock};
 use crate::settle::{SETTLE_AFTER, Settler};
+use crate::tap::SegmentStart;
 
 /// Frames handed to the streaming analyzer at once.
 const CHUNK_FRAMES: usize = 4096;
@@ -41,6 +42,10 @@ fn read_frames(ring: &mut rtrb::Consumer<f32>, channels: usize, scratch: &mut [f
 pub struct AnalysisThread {
     pub session: Arc<Session>,
     pub ring: rtrb::Consumer<f32>,
+    /// Where the captured audio stops being continuous, from the audio thread.
+    pub segments: Option<rtrb::Consumer<SegmentStart>>,
+    /// Frames read from `ring` so far (the frame numbers of `segments`).
+    pub ring_frames: u64,
     pub audition: rtrb::Producer<f32>,
     pub jobs: Sender<Job>,
     pub sample_rate: u32,
@@ -78,6 +83,7 @@ impl AnalysisThread {
                 continue;
             }
             last_audio = Instant::now();
+            self.start_segments(read / self.channels);
             self.analyse_block(&mut analyzer, &mut scratch[..read], &mut row);
         }
         // A settle holds the session, not the plugin: it ends within its analysis.
@@ -89,6 +95,7 @@ impl AnalysisThread {
             if read == 0 {
                 break;
             }
+            self.start_segments(read / self.channels);
             self.analyse_block(&mut analyzer, &mut scratch[..read], &mut row);
         }
         *lock(&self.session.parked) = Some(ParkedAnalysis {
@@ -130,6 +137,26 @@ impl AnalysisThread {
             return None;
         }
         Some(analyzer)
+    }
+
+    /// Tells the capture where the segments that start in the next `frames` frames read from
+    /// the ring start in it, before those frames are appended.
+    fn start_segments(&mut self, frames: usize) {
+        let first = self.ring_frames;
+        self.ring_frames += frames as u64;
+        let Some(segments) = self.segments.as_mut() else {
+            return;
+        };
+        while let Ok(&start) = segments.peek() {
+            if start.frame >= self.ring_frames {
+                break;
+            }
+            let _ = segments.pop();
+            let mut capture = lock(&self.session.capture);
+            let into_block = start.frame.saturating_sub(first) as f64 / f64::from(self.sample_rate);
+            let at_s = capture.seconds() + into_block;
+            capture.start_segment(at_s, start.host);
+        }
     }
 
     fn analyse_block(&self, analyzer: &mut StreamingAnalyzer, block: &mut [f32], row: &mut [f32]) {

@@ -17,7 +17,7 @@ use crate::jobs::Job;
 use crate::params::CutscoreParams;
 use crate::scoring_worker::ScoringWorker;
 use crate::session::{Session, lock};
-use crate::tap::{AUDITION_RING_S, AudioTap, AuditionPlayer, CAPTURE_RING_S};
+use crate::tap::{AUDITION_RING_S, AudioTap, AuditionPlayer, CAPTURE_RING_S, HostPosition};
 
 /// Jobs queued for the worker (new-bar wake-ups coalesce: one queued is enough).
 const JOB_QUEUE: usize = 8;
@@ -41,13 +41,13 @@ impl AudioEnds {
     /// captures it for the analysis and plays the audition, if one is on. While `bypassed`
     /// nothing is captured, any audition is stopped and the input passes untouched.
     /// Real-time safe: it only copies samples and touches atomics.
-    pub fn process(&mut self, block: &mut [&mut [f32]], transport_playing: bool, bypassed: bool) {
+    pub fn process(&mut self, block: &mut [&mut [f32]], host: HostPosition, bypassed: bool) {
         if bypassed {
             self.player.stop();
             return;
         }
-        self.tap.capture(block, transport_playing);
-        self.player.play(block, transport_playing);
+        self.tap.capture_at(block, host);
+        self.player.play(block, host.playing);
     }
 }
 
@@ -61,7 +61,8 @@ impl Engine {
         channels: usize,
     ) -> std::io::Result<(Self, AudioEnds)> {
         let frames = |seconds: f64| (seconds * f64::from(sample_rate)).ceil() as usize;
-        let (tap, ring) = AudioTap::new(channels, frames(CAPTURE_RING_S), session.tap.clone());
+        let (mut tap, ring) = AudioTap::new(channels, frames(CAPTURE_RING_S), session.tap.clone());
+        let segments = tap.take_segment_reader();
         let (player, audition) =
             AuditionPlayer::new(channels, frames(AUDITION_RING_S), session.audition.clone());
         let (jobs, receiver) = crossbeam_channel::bounded(JOB_QUEUE);
@@ -69,6 +70,8 @@ impl Engine {
         let analysis = AnalysisThread {
             session: session.clone(),
             ring,
+            segments,
+            ring_frames: 0,
             audition,
             jobs: jobs.clone(),
             sample_rate,

@@ -190,8 +190,8 @@ impl Plugin for Cutscore {
     ) -> ProcessStatus {
         // The main buffer is processed in place: the output already holds the input.
         if let Some(audio) = self.audio.as_mut() {
-            let playing = context.transport().playing;
-            audio.process(buffer.as_slice(), playing, self.params.bypass.value());
+            let host = tap::HostPosition::from_transport(context.transport());
+            audio.process(buffer.as_slice(), host, self.params.bypass.value());
         }
         ProcessStatus::Normal
     }

@@ -24,7 +24,7 @@ use crossbeam_channel::Sender;
 
 use crate::capture_audio::{AudioSnapshot, CaptureAudio};
 use crate::jobs::Job;
-use crate::tap::{AuditionFlags, TapStats};
+use crate::tap::{AuditionFlags, HostBar, TapStats};
 
 /// Longest track the plugin captures: 20 minutes. Stereo 48 kHz audio takes 23 MB a minute,
 /// so a full capture holds about 460 MB; memory grows with what was actually heard.
@@ -34,6 +34,12 @@ pub const MAX_CAPTURE_S: f64 = 20.0 * 60.0;
 pub const LOW_CONFIDENCE: f32 = 0.3;
 /// Frames per point of the overview envelope.
 pub const ENVELOPE_FRAMES: usize = 1024;
+/// The host's bar line at the capture's start, while the host's playback has not jumped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HostAnchor {
+    anchor: bar_phase::BarAnchor,
+    tempo_bpm: f64,
+}
 
 /// The track heard so far and its analysis.
 #[derive(Debug)]
@@ -76,6 +82,8 @@ pub struct Capture {
     resume_after_s: Option<f64>,
     /// Why the analysis stopped, if it did.
     pub error: Option<String>,
+    /// Where the host put a bar line when the capture started, if it said.
+    host_anchor: Option<HostAnchor>,
 }
 
 impl Capture {
@@ -102,7 +110,32 @@ impl Capture {
             confidence: None,
             resume_after_s: None,
             error: None,
+            host_anchor: None,
         }
+    }
+
+    /// Audio from `at_s` on does not continue the audio before it (the transport started or
+    /// stopped, the host's position jumped); `host` is where the host's bars stood there. At
+    /// the capture's start that bar line anchors its bars; later, the anchor ends there.
+    pub fn start_segment(&mut self, at_s: f64, host: Option<HostBar>) {
+        if at_s <= 0.0 {
+            self.host_anchor = host.map(|bar| HostAnchor {
+                anchor: bar_phase::BarAnchor {
+                    time_s: at_s - bar.since_bar_line_s,
+                    until_s: f64::INFINITY,
+                },
+                tempo_bpm: bar.tempo_bpm,
+            });
+        } else if let Some(host) = &mut self.host_anchor {
+            host.anchor.until_s = host.anchor.until_s.min(at_s);
+        }
+    }
+
+    /// The host's bar line at the capture's start, if the host said where it was and its tempo
+    /// is the tracked one (`bar_phase::host_tempo_agrees`).
+    pub fn bar_anchor(&self) -> Option<bar_phase::BarAnchor> {
+        let host = self.host_anchor?;
+        bar_phase::host_tempo_agrees(self.tempo_bpm, host.tempo_bpm).then_some(host.anchor)
     }
 
     /// Appends interleaved audio and extends the envelope.
@@ -174,15 +207,16 @@ impl Capture {
         true
     }
 
-    /// Places the bar lines over every beat heard (`bar_phase::place_bars`: the chord changes
-    /// and the network's downbeats), rewriting the bar features of the complete beats when
-    /// they move. Returns whether they moved.
+    /// Places the bar lines over every beat heard (`bar_phase::place_bars`: the chord changes,
+    /// the network's downbeats and the host's bar lines, [`Capture::bar_anchor`]), rewriting
+    /// the bar features of the complete beats when they move. Returns whether they moved.
     pub fn place_bars(&mut self) -> bool {
+        let anchor = self.bar_anchor();
         let moved = bar_phase::place_bars(
             &mut self.grid,
             &mut self.features,
             &self.downbeat_log_odds,
-            None,
+            anchor,
         );
         self.bar_lines += u64::from(moved);
         moved
@@ -679,6 +713,56 @@ mod tests {
             !capture.place_bars(),
             "one more beat does not move the bars"
         );
+    }
+
+    #[test]
+    fn the_hosts_bar_lines_place_the_bars_the_music_does_not() {
+        // One chord, no downbeat evidence; beats every 0.5 s from 0.3 s. The host's playback
+        // started 0.2 s into a bar, so its bar lines fall on beats 3, 7, 11, ...
+        let capture_with = |host: Option<HostBar>| {
+            let mut capture = Capture::new(1, 48_000, 2);
+            capture.start_segment(0.0, host);
+            capture.tempo_bpm = 120.0;
+            for k in 0..40u8 {
+                assert!(capture.push_beat(0.3 + 0.5 * f64::from(k), k % 4, 4, 0.0));
+                let mut row = vec![0.0f32; BEAT_FEATURES];
+                row[46] = 1.0;
+                capture.features.extend_from_slice(&row);
+            }
+            capture.place_bars();
+            capture.grid.bar_starts()[..3].to_vec()
+        };
+        let host = |tempo_bpm| {
+            Some(HostBar {
+                since_bar_line_s: 0.2,
+                tempo_bpm,
+            })
+        };
+        assert_eq!(capture_with(host(120.0)), [3, 7, 11]);
+        assert_eq!(
+            capture_with(host(60.0)),
+            [3, 7, 11],
+            "the host at half the tempo"
+        );
+        assert_eq!(
+            capture_with(None),
+            [0, 4, 8],
+            "no host: counted from the first beat"
+        );
+        assert_eq!(
+            capture_with(host(100.0)),
+            [0, 4, 8],
+            "a project at another tempo"
+        );
+
+        // The playback jumps at 12 s: the anchor holds until there.
+        let mut capture = Capture::new(1, 48_000, 2);
+        capture.tempo_bpm = 120.0;
+        capture.start_segment(0.0, host(120.0));
+        capture.start_segment(12.0, host(120.0));
+        capture.start_segment(15.0, None);
+        let anchor = capture.bar_anchor().unwrap();
+        assert_eq!((anchor.time_s, anchor.until_s), (-0.2, 12.0));
     }
 
     #[test]

@@ -64,15 +64,20 @@ fn decided(track_id: &Option<(u64, String)>, epoch: u64) -> bool {
 /// logged meanwhile, makes it the capture's grid; then has the scoring worker rescore, and
 /// fit again to the same length if a fit was made on the old grid.
 pub fn settle(session: &Session) -> Settled {
-    let (epoch, audio) = {
+    let (epoch, audio, anchor) = {
         let capture = lock(&session.capture);
-        (capture.epoch, capture.audio.snapshot())
+        (
+            capture.epoch,
+            capture.audio.snapshot(),
+            capture.bar_anchor(),
+        )
     };
     let frames = audio.frames();
     let analysis = match analyze_interleaved(
         audio.slices(0, frames),
         usize::from(audio.channels),
         audio.sample_rate,
+        anchor,
     ) {
         Ok(analysis) => analysis,
         Err(e) => return Settled::Failed(e.to_string()),
@@ -278,7 +283,7 @@ mod tests {
         let analysis = {
             let capture = lock(&session.capture);
             let audio = capture.audio.snapshot();
-            analyze_interleaved(audio.slices(0, audio.frames()), 2, 22_050).unwrap()
+            analyze_interleaved(audio.slices(0, audio.frames()), 2, 22_050, None).unwrap()
         };
         let mut capture = lock(&session.capture);
         let (frames, grid) = (capture.audio.frames(), capture.grid.clone());

@@ -1,7 +1,9 @@
 //! The audio thread's side of the plugin: copying the input into a pre-sized lock-free ring
 //! for the analysis thread ([`AudioTap`]) and playing auditions from another ring
 //! ([`AuditionPlayer`]). Both only copy samples and touch atomics: no allocation, no lock, no
-//! logging, no candle.
+//! logging, no candle. Where the captured audio stops being continuous (the transport starts
+//! or stops, the host's position jumps, a block was dropped) the tap also says so in a small
+//! ring of its own ([`SegmentStart`]), with where the host's bars were at that moment.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +15,72 @@ pub const CAPTURE_RING_S: f64 = 4.0;
 pub const AUDITION_RING_S: f64 = 1.0;
 /// Longest an offline render waits for the analysis thread to make room in the ring.
 pub const OFFLINE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Segment starts the tap can queue before the analysis thread reads them (each needs a
+/// transport change, a jump or a dropped block; the analysis thread reads every few ms).
+const SEGMENT_RING: usize = 256;
+
+/// Where the host's bars stood at a block's first frame, from its transport.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HostBar {
+    /// Seconds since the host's last bar line.
+    pub since_bar_line_s: f64,
+    /// The host's tempo, quarter notes a minute.
+    pub tempo_bpm: f64,
+}
+
+/// What the host's transport says about a block.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct HostPosition {
+    pub playing: bool,
+    /// The block's first frame on the host's timeline, if the host says.
+    pub pos_samples: Option<i64>,
+    /// Where its bars stand, if the host says (tempo and bar position known).
+    pub bar: Option<HostBar>,
+}
+
+impl HostPosition {
+    /// What `transport` says (nothing allocated: the audio thread calls it every block).
+    pub fn from_transport(transport: &nice_plug::prelude::Transport) -> Self {
+        let bar = match (
+            transport.tempo,
+            transport.pos_beats(),
+            transport.bar_start_pos_beats(),
+        ) {
+            (Some(tempo), Some(pos), Some(bar_start))
+                if tempo > 0.0 && tempo.is_finite() && pos >= bar_start =>
+            {
+                Some(HostBar {
+                    since_bar_line_s: (pos - bar_start) * 60.0 / tempo,
+                    tempo_bpm: tempo,
+                })
+            }
+            _ => None,
+        };
+        Self {
+            playing: transport.playing,
+            pos_samples: transport.pos_samples(),
+            bar,
+        }
+    }
+
+    /// A host that says only whether it plays.
+    pub fn playing(playing: bool) -> Self {
+        Self {
+            playing,
+            ..Self::default()
+        }
+    }
+}
+
+/// The first frame of captured audio that does not continue the audio before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentStart {
+    /// Frames written to the capture ring before it.
+    pub frame: u64,
+    /// Where the host's bars stood there, if it was playing and said.
+    pub host: Option<HostBar>,
+}
 
 /// Counters the audio thread keeps for the status line.
 #[derive(Debug, Default)]
@@ -33,6 +101,16 @@ pub struct AudioTap {
     /// The host renders offline (a bounce): no deadline, so a full ring is waited on instead
     /// of dropping audio the analysis has not seen.
     offline: bool,
+    segments: rtrb::Producer<SegmentStart>,
+    /// The reading end of `segments`, until the analysis thread takes it.
+    segment_reader: Option<rtrb::Consumer<SegmentStart>>,
+    /// Frames written to the ring.
+    written: u64,
+    /// Whether the last block written was playing, and where the host's next block would
+    /// start if it continues it; `None` before the first block.
+    last: Option<(bool, Option<i64>)>,
+    /// A block was dropped since the last one written.
+    dropped: bool,
 }
 
 impl AudioTap {
@@ -45,15 +123,26 @@ impl AudioTap {
     ) -> (Self, rtrb::Consumer<f32>) {
         let channels = channels.max(1);
         let (producer, consumer) = rtrb::RingBuffer::new(capacity_frames.max(1) * channels);
+        let (segments, segment_reader) = rtrb::RingBuffer::new(SEGMENT_RING);
         (
             Self {
                 producer,
                 channels,
                 stats,
                 offline: false,
+                segments,
+                segment_reader: Some(segment_reader),
+                written: 0,
+                last: None,
+                dropped: false,
             },
             consumer,
         )
+    }
+
+    /// The reading end of the segment starts (once; the analysis thread's).
+    pub fn take_segment_reader(&mut self) -> Option<rtrb::Consumer<SegmentStart>> {
+        self.segment_reader.take()
     }
 
     /// Waits for ring space instead of dropping blocks (for offline rendering only: it sleeps).
@@ -61,14 +150,21 @@ impl AudioTap {
         self.offline = offline;
     }
 
+    /// [`AudioTap::capture_at`] for a host that says only whether it plays.
+    pub fn capture(&mut self, block: &[&mut [f32]], transport_playing: bool) -> bool {
+        self.capture_at(block, HostPosition::playing(transport_playing))
+    }
+
     /// Copies one block (one slice per channel). Blocks of exact digital silence while the
     /// transport is stopped are not analysed (a stopped host feeds zeros, which are not part of
-    /// the track). Returns `false` when the ring was full and the block was dropped.
-    pub fn capture(&mut self, block: &[&mut [f32]], transport_playing: bool) -> bool {
+    /// the track). A block that does not continue the last one written starts a segment.
+    /// Returns `false` when the ring was full and the block was dropped.
+    pub fn capture_at(&mut self, block: &[&mut [f32]], host: HostPosition) -> bool {
         let frames = block.first().map_or(0, |c| c.len());
         if frames == 0 || block.len() != self.channels {
             return true;
         }
+        let transport_playing = host.playing;
         if !transport_playing && block.iter().all(|c| c.iter().all(|&s| s == 0.0)) {
             self.stats.silent_blocks.fetch_add(1, Ordering::Relaxed);
             return true;
@@ -84,18 +180,48 @@ impl AudioTap {
             Ok(chunk) => {
                 let interleaved = (0..frames).flat_map(|i| block.iter().map(move |c| c[i]));
                 chunk.fill_from_iter(interleaved);
+                self.mark_segment(host, frames);
+                self.written += frames as u64;
                 self.stats
                     .frames
                     .fetch_add(frames as u64, Ordering::Relaxed);
                 true
             }
             Err(_) => {
+                self.dropped = true;
                 self.stats
                     .dropped_frames
                     .fetch_add(frames as u64, Ordering::Relaxed);
                 false
             }
         }
+    }
+}
+
+impl AudioTap {
+    /// Queues a segment start if the block of `frames` frames written now does not continue
+    /// the last one: the first block, a change of the transport, a jump in the host's position
+    /// while it plays, or a dropped block where the host gives no position to tell. (A full
+    /// segment ring loses the mark: it holds far more than the analysis thread leaves unread.)
+    fn mark_segment(&mut self, host: HostPosition, frames: usize) {
+        let continues = match self.last {
+            Some((was_playing, next)) => {
+                was_playing == host.playing
+                    && match next.zip(host.pos_samples).filter(|_| host.playing) {
+                        Some((expected, at)) => expected == at,
+                        None => !self.dropped,
+                    }
+            }
+            None => false,
+        };
+        self.dropped = false;
+        if !continues {
+            let _ = self.segments.push(SegmentStart {
+                frame: self.written,
+                host: host.bar.filter(|_| host.playing),
+            });
+        }
+        self.last = Some((host.playing, host.pos_samples.map(|p| p + frames as i64)));
     }
 }
 
@@ -240,6 +366,78 @@ mod tests {
         tap.capture(&block_of(&mut silence), true);
         assert_eq!(ring.slots(), 4);
         assert_eq!(stats.silent_blocks.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_host_bar_is_read_from_its_transport() {
+        let mut transport = nice_plug::prelude::Transport::new(48_000.0);
+        assert_eq!(
+            HostPosition::from_transport(&transport),
+            HostPosition::default()
+        );
+        transport.playing = true;
+        transport.tempo = Some(120.0);
+        transport.time_sig_numerator = Some(4);
+        transport.time_sig_denominator = Some(4);
+        // Bar 3 (from 0) starts at quarter note 8; the block at 9.5 is 1.5 beats into it.
+        transport.pos_beats = Some(9.5);
+        let host = HostPosition::from_transport(&transport);
+        assert_eq!(host.pos_samples, Some(228_000));
+        assert_eq!(
+            host.bar,
+            Some(HostBar {
+                since_bar_line_s: 0.75,
+                tempo_bpm: 120.0
+            })
+        );
+        transport.tempo = None;
+        assert_eq!(HostPosition::from_transport(&transport).bar, None);
+    }
+
+    #[test]
+    fn a_segment_starts_where_the_captured_audio_stops_being_continuous() {
+        let stats = Arc::new(TapStats::default());
+        let (mut tap, mut ring) = AudioTap::new(1, 64, stats);
+        let mut segments = tap.take_segment_reader().unwrap();
+        assert!(tap.take_segment_reader().is_none());
+        let mut block = vec![vec![0.5; 4]];
+        let bar = HostBar {
+            since_bar_line_s: 0.25,
+            tempo_bpm: 120.0,
+        };
+        let at = |pos| HostPosition {
+            playing: true,
+            pos_samples: Some(pos),
+            bar: Some(bar),
+        };
+        // Playing from 1000, continuously: one segment.
+        tap.capture_at(&block_of(&mut block), at(1000));
+        tap.capture_at(&block_of(&mut block), at(1004));
+        // Stopped with input (no bars said), then playing again from where it was.
+        tap.capture_at(&block_of(&mut block), HostPosition::playing(false));
+        tap.capture_at(&block_of(&mut block), at(1008));
+        // A jump (a loop back to 0).
+        tap.capture_at(&block_of(&mut block), at(0));
+        tap.capture_at(&block_of(&mut block), at(4));
+        let got: Vec<SegmentStart> = std::iter::from_fn(|| segments.pop().ok()).collect();
+        let expected = [(0, Some(bar)), (8, None), (12, Some(bar)), (16, Some(bar))]
+            .map(|(frame, host)| SegmentStart { frame, host });
+        assert_eq!(got, expected);
+        // A dropped block: the next one written starts a segment.
+        for _ in 0..ring.slots() {
+            ring.pop().unwrap();
+        }
+        let mut long = vec![vec![0.5; 64]];
+        tap.capture_at(&block_of(&mut long), at(100));
+        assert!(!tap.capture_at(&block_of(&mut block), at(164)), "full");
+        for _ in 0..ring.slots() {
+            ring.pop().unwrap();
+        }
+        tap.capture_at(&block_of(&mut block), at(168));
+        let got: Vec<u64> = std::iter::from_fn(|| segments.pop().ok())
+            .map(|s| s.frame)
+            .collect();
+        assert_eq!(got, [24, 88]);
     }
 
     #[test]

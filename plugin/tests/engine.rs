@@ -2,7 +2,8 @@
 //! plugin drives it, with a synthetic song fed through the audio tap in host-sized blocks:
 //! a re-activation at the same rate keeps the capture; a new sample rate starts a new one and
 //! says so; after Start over, the proposals are the new song's own scores; a meter change
-//! keeps a grid that Accept can log.
+//! keeps a grid that Accept can log; the host's bar line where the capture starts anchors its
+//! bars until the playback jumps.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +21,7 @@ use cutscore_plugin::jobs::Job;
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
 use cutscore_plugin::settle;
+use cutscore_plugin::tap::{HostBar, HostPosition};
 use cutscore_reward::scoring::{Track, score_edits};
 use cutscore_synth::{Song, SongSpec, TempoChange, render};
 use egui_kittest::Harness;
@@ -52,6 +54,20 @@ fn start(session: &Arc<Session>, sample_rate: u32) -> (Engine, AudioEnds) {
 /// Plays `frames` of `song` from frame `from` through the tap, as a host does, without
 /// outrunning the analysis (the ring holds 4 s), then waits until the capture holds it all.
 fn play(session: &Session, audio: &mut AudioEnds, song: &Song, from: usize, frames: usize) {
+    play_hosted(session, audio, song, from, frames, |_| {
+        HostPosition::playing(true)
+    });
+}
+
+/// [`play`] with the host's transport at each block, given the block's first frame.
+fn play_hosted(
+    session: &Session,
+    audio: &mut AudioEnds,
+    song: &Song,
+    from: usize,
+    frames: usize,
+    host: impl Fn(usize) -> HostPosition,
+) {
     let before = lock(&session.capture).audio.frames();
     let mut left = vec![0f32; BLOCK];
     let mut right = vec![0f32; BLOCK];
@@ -62,7 +78,7 @@ fn play(session: &Session, audio: &mut AudioEnds, song: &Song, from: usize, fram
             right[i] = song.samples[2 * (block + i) + 1];
         }
         let mut channels = [&mut left[..n], &mut right[..n]];
-        while !audio.tap.capture(&channels, true) {
+        while !audio.tap.capture_at(&channels, host(block)) {
             std::thread::sleep(Duration::from_millis(5));
         }
         audio.player.play(&mut channels, true);
@@ -154,6 +170,49 @@ fn reactivation_at_the_same_rate_keeps_the_capture_and_a_new_rate_starts_a_new_o
     assert!(
         message.contains("44100") && message.contains("48000") && message.contains("new capture"),
         "{message}"
+    );
+}
+
+#[test]
+fn the_hosts_bar_line_where_the_capture_starts_anchors_its_bars_until_the_playback_jumps() {
+    let session = Arc::new(Session::new(None));
+    let mut spec = SongSpec::random(3);
+    spec.sample_rate = 44_100;
+    spec.bpm = 120.0;
+    spec.tempo = TempoChange::Constant;
+    spec.quiet_intro = false;
+    spec.bars = spec.bars_for_seconds(16.0);
+    let music = render(&spec).unwrap();
+    let (_engine, mut audio) = start(&session, 44_100);
+    // A project at the song's tempo in 4/4 (2 s bars), played from 0.25 s into its bar 3 ...
+    let start_at = (4.25 * 44_100.0) as i64;
+    let hosted = |pos: i64| HostPosition {
+        playing: true,
+        pos_samples: Some(pos),
+        bar: Some(HostBar {
+            since_bar_line_s: (pos as f64 / 44_100.0) % 2.0,
+            tempo_bpm: 120.0,
+        }),
+    };
+    let first = 10 * 44_100;
+    play_hosted(&session, &mut audio, &music, 0, first, |frame| {
+        hosted(start_at + frame as i64)
+    });
+    // ... and looped back to where it started.
+    play_hosted(&session, &mut audio, &music, first, 4 * 44_100, |frame| {
+        hosted(start_at + (frame - first) as i64)
+    });
+    let capture = lock(&session.capture);
+    let anchor = capture
+        .bar_anchor()
+        .expect("the host's tempo is the song's");
+    assert_eq!(
+        anchor.time_s, -0.25,
+        "the bar line before the capture's start"
+    );
+    assert!(
+        (anchor.until_s - 10.0).abs() < 1e-9,
+        "until the loop: {anchor:?}"
     );
 }
 
@@ -493,6 +552,7 @@ fn when_the_music_stops_the_grid_is_settled_over_the_whole_capture() {
         music.samples[..2 * half].chunks(2 * 4096),
         2,
         44_100,
+        None,
     )
     .unwrap();
     let (grid, features) = {

@@ -3,7 +3,8 @@
 //! - The audio thread's work (capturing into the ring, playing auditions) runs inside
 //!   `assert_no_alloc` (nice-plug's `assert_process_allocs` puts the allocation checker in
 //!   this test binary): block sizes 1 to 4096, a full ring, NaN/Inf/denormal input, auditions
-//!   starting and being cut off by the transport.
+//!   starting and being cut off by the transport, the host's position read from its transport
+//!   and jumping (segment starts queued for the analysis thread).
 //! - Bypassed, the audio thread ([`AudioEnds::process`]) passes the input through bit for bit,
 //!   captures nothing and stops a playing audition; un-bypassed it captures again.
 //! - 100 activations' worth of engine start/stop leave no threads and no memory behind.
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 use cutscore_plugin::engine::{AudioEnds, Engine};
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Session, lock};
-use cutscore_plugin::tap::{AudioTap, AuditionFlags, AuditionPlayer, TapStats};
+use cutscore_plugin::tap::{AudioTap, AuditionFlags, AuditionPlayer, HostPosition, TapStats};
 use nice_assert_no_alloc::assert_no_alloc;
+use nice_plug::prelude::Transport;
 use nice_plug_egui::RepaintNotifier;
 
 fn blocks(channels: &mut [Vec<f32>], frames: usize) -> Vec<&mut [f32]> {
@@ -32,6 +34,11 @@ fn the_audio_thread_path_never_allocates() {
     let mut channels = vec![vec![0f32; 4096]; 2];
     let specials = [f32::NAN, f32::INFINITY, f32::MIN_POSITIVE / 8.0, -0.5];
     let mut drained = Vec::with_capacity(2 * 48_000);
+    let mut transport = Transport::new(48_000.0);
+    transport.tempo = Some(128.0);
+    transport.time_sig_numerator = Some(4);
+    transport.time_sig_denominator = Some(4);
+    let mut position = 0i64;
     for (round, frames) in [
         1usize, 2, 3, 64, 511, 4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096,
         4096, 4096, 1,
@@ -52,10 +59,17 @@ fn the_audio_thread_path_never_allocates() {
             flags.active.store(true, Ordering::Release);
         }
         let playing = round % 3 == 0;
+        if round == 9 {
+            position = 1_000; // a jump (a loop)
+        }
+        transport.playing = playing;
+        transport.pos_samples = Some(position);
+        position += frames as i64;
         let mut block = blocks(&mut channels, frames);
         assert_no_alloc(|| {
-            tap.capture(&block, playing);
-            player.play(&mut block, playing);
+            let host = HostPosition::from_transport(&transport);
+            tap.capture_at(&block, host);
+            player.play(&mut block, host.playing);
         });
         if round == 12 {
             // The analysis thread catches up now and then.
@@ -113,7 +127,7 @@ fn a_bypassed_plugin_stops_the_audition_and_does_not_capture() {
     queue_audition(&mut feed, &flags, 2_048);
     let mut channels = input.clone();
     let mut block = blocks(&mut channels, 256);
-    assert_no_alloc(|| audio.process(&mut block, false, false));
+    assert_no_alloc(|| audio.process(&mut block, HostPosition::playing(false), false));
     assert!(
         channels.iter().all(|c| c[..256].iter().all(|&s| s == 0.25)),
         "the audition plays while not bypassed"
@@ -132,7 +146,7 @@ fn a_bypassed_plugin_stops_the_audition_and_does_not_capture() {
         }
         let mut channels = input.clone();
         let mut block = blocks(&mut channels, frames);
-        assert_no_alloc(|| audio.process(&mut block, playing, true));
+        assert_no_alloc(|| audio.process(&mut block, HostPosition::playing(playing), true));
         for (c, (out, inp)) in channels.iter().zip(&input).enumerate() {
             assert!(
                 out[..frames]
@@ -164,7 +178,7 @@ fn a_bypassed_plugin_stops_the_audition_and_does_not_capture() {
     // Bypass off: capturing resumes, and the input passes (no audition is on).
     let mut channels = input.clone();
     let mut block = blocks(&mut channels, 512);
-    assert_no_alloc(|| audio.process(&mut block, true, false));
+    assert_no_alloc(|| audio.process(&mut block, HostPosition::playing(true), false));
     assert_eq!(channels, input);
     assert_eq!(stats.frames.load(Ordering::Relaxed), captured + 512);
     let first: Vec<f32> = (0..2).map(|_| ring.pop().unwrap()).collect();

@@ -349,6 +349,8 @@ struct SongScores {
     /// Downbeat F of the plugin's capture at the end of the song: the streaming beats with
     /// their bar lines placed over everything heard.
     capture_downbeat_f: Option<f64>,
+    /// The same in a DAW project whose grid is the song's (the host's bar line at its start).
+    host_capture_downbeat_f: Option<f64>,
 }
 
 fn score_frames(
@@ -386,6 +388,7 @@ fn score_decoded(
         streaming_f: None,
         streaming_downbeat_f: None,
         capture_downbeat_f: None,
+        host_capture_downbeat_f: None,
     })
 }
 
@@ -411,11 +414,25 @@ fn median_offset(reference: &[f64], estimated: &[f64]) -> f64 {
     offsets[offsets.len() / 2]
 }
 
+/// What the streaming tracker and the plugin's capture score on a song.
+struct StreamingScores {
+    f: f64,
+    downbeat_f: f64,
+    capture_downbeat_f: f64,
+    host_capture_downbeat_f: f64,
+}
+
 /// Beat F and downbeat F of the streaming tracker on `song`, fed in 512-frame blocks, and the
 /// downbeat F of the plugin's capture: the same beats, their features computed as each beat
 /// completes, the bar lines placed over all of them at the end (`bar_phase::place_bars`, as
-/// the plugin does after every beat), in the meter most beats were reported in.
-fn score_streaming(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<(f64, f64, f64)> {
+/// the plugin does after every beat), in the meter most beats were reported in; without a
+/// host's bar lines, and in a DAW project whose grid is the song's (the host's bar line at the
+/// song's start, its tempo `true_bpm`, as the plugin's capture takes them).
+fn score_streaming(
+    model: &BeatModel,
+    song: &ScoredSong,
+    true_bpm: f64,
+) -> anyhow::Result<StreamingScores> {
     let mut analyzer = StreamingAnalyzer::with_model(model);
     analyzer.prepare(512, song.sample_rate)?;
     let mut grid = BeatGrid::empty(0.0);
@@ -455,14 +472,24 @@ fn score_streaming(model: &BeatModel, song: &ScoredSong) -> anyhow::Result<(f64,
     let downbeats_of = |grid: &BeatGrid| -> Vec<f64> {
         grid.bar_starts().iter().map(|&i| grid.beats[i]).collect()
     };
-    let streaming_downbeat_f =
-        metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats_of(&grid))?;
+    let downbeat_f = metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats_of(&grid))?;
+    let (mut hosted, mut hosted_features) = (grid.clone(), features.clone());
     bar_phase::place_bars(&mut grid, &mut features, &log_odds, None);
-    Ok((
-        metrics::evaluate(&song.truth.beats, &grid.beats)?.f_measure,
-        streaming_downbeat_f,
-        metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats_of(&grid))?,
-    ))
+    let host = bar_phase::host_tempo_agrees(analyzer.tempo_bpm(), true_bpm)
+        .then_some(bar_phase::BarAnchor::SONG_START);
+    bar_phase::place_bars(&mut hosted, &mut hosted_features, &log_odds, host);
+    Ok(StreamingScores {
+        f: metrics::evaluate(&song.truth.beats, &grid.beats)?.f_measure,
+        downbeat_f,
+        capture_downbeat_f: metrics::downbeat_f_measure(
+            &song.truth.downbeats,
+            &downbeats_of(&grid),
+        )?,
+        host_capture_downbeat_f: metrics::downbeat_f_measure(
+            &song.truth.downbeats,
+            &downbeats_of(&hosted),
+        )?,
+    })
 }
 
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
@@ -484,11 +511,12 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             };
             let mut scores = score_decoded(&song.name, decoded, &song.truth)?;
             if args.streaming {
-                let (f, downbeat_f, capture_downbeat_f) = score_streaming(&model, song)
+                let streamed = score_streaming(&model, song, scores.true_bpm)
                     .with_context(|| format!("{}: the streaming tracker", song.name))?;
-                scores.streaming_f = Some(f);
-                scores.streaming_downbeat_f = Some(downbeat_f);
-                scores.capture_downbeat_f = Some(capture_downbeat_f);
+                scores.streaming_f = Some(streamed.f);
+                scores.streaming_downbeat_f = Some(streamed.downbeat_f);
+                scores.capture_downbeat_f = Some(streamed.capture_downbeat_f);
+                scores.host_capture_downbeat_f = Some(streamed.host_capture_downbeat_f);
             }
             Ok(scores)
         })
@@ -499,12 +527,24 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     }
     let optional = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     println!(
-        "{:<32} {:>6} {:>6} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6}",
-        "song", "bpm", "found", "meter", "F", "CMLt", "AMLt", "DbF", "ms", "sF", "sDbF", "cDbF"
+        "{:<32} {:>6} {:>6} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6}",
+        "song",
+        "bpm",
+        "found",
+        "meter",
+        "F",
+        "CMLt",
+        "AMLt",
+        "DbF",
+        "ms",
+        "sF",
+        "sDbF",
+        "cDbF",
+        "hcDbF"
     );
     for s in &scores {
         println!(
-            "{:<32} {:>6.1} {:>6.1} {:>2}/{:<2} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.0} | {:>6} {:>6} {:>6}",
+            "{:<32} {:>6.1} {:>6.1} {:>2}/{:<2} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.0} | {:>6} {:>6} {:>6} {:>6}",
             s.name,
             s.true_bpm,
             s.tempo_bpm,
@@ -517,7 +557,8 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             s.offset_ms,
             optional(s.streaming_f),
             optional(s.streaming_downbeat_f),
-            optional(s.capture_downbeat_f)
+            optional(s.capture_downbeat_f),
+            optional(s.host_capture_downbeat_f)
         );
     }
     let n = scores.len() as f64;
@@ -527,7 +568,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     };
     println!(
-        "{:<32} {:>6} {:>6.2} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6} | {:>6} {:>6} {:>6}",
+        "{:<32} {:>6} {:>6.2} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6} | {:>6} {:>6} {:>6} {:>6}",
         "mean (tempo: share within 4 %)",
         "",
         mean(&|s| s.tempo_ok as u8 as f64),
@@ -540,6 +581,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         optional(streaming_mean(|s| s.streaming_f)),
         optional(streaming_mean(|s| s.streaming_downbeat_f)),
         optional(streaming_mean(|s| s.capture_downbeat_f)),
+        optional(streaming_mean(|s| s.host_capture_downbeat_f)),
     );
     println!("beat model {}, {} songs", model.info.model_id, scores.len());
     Ok(())
