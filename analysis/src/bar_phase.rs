@@ -550,29 +550,17 @@ mod tests {
         }
         assert_eq!(anchored_position(&beats, 4, at(0.0)), Some(3));
         assert_eq!(anchored_position(&beats, 3, at(0.0)), Some(0));
+        // Beats every 0.5 s from `first` s, a bar line at `anchor` s.
+        let from =
+            |first, anchor| anchored_position(&beats_from(first, 0.5, 40, None), 4, at(anchor));
         // A file whose beats run off the grid through its start: not anchored.
-        assert_eq!(
-            anchored_position(&beats_from(1.6, 0.5, 40, None), 4, at(0.0)),
-            None
-        );
-        assert_eq!(
-            anchored_position(&beats_from(1.52, 0.5, 40, None), 4, at(0.0)),
-            Some(3)
-        );
+        assert_eq!(from(1.6, 0.0), None);
+        assert_eq!(from(1.52, 0.0), Some(3));
         // Too far from the anchor to extrapolate, or before it.
-        assert_eq!(
-            anchored_position(&beats_from(10.0, 0.5, 40, None), 4, at(0.0)),
-            None
-        );
-        assert_eq!(
-            anchored_position(&beats_from(1.0, 0.5, 40, None), 4, at(2.0)),
-            None
-        );
+        assert_eq!(from(10.0, 0.0), None);
+        assert_eq!(from(1.0, 2.0), None);
         // The anchor anywhere, not only at 0.
-        assert_eq!(
-            anchored_position(&beats_from(7.0, 0.5, 40, None), 4, at(6.0)),
-            Some(2)
-        );
+        assert_eq!(from(7.0, 6.0), Some(2));
         assert_eq!(anchored_position(&[1.0], 4, at(0.0)), None);
         assert_eq!(anchored_position(&[], 4, at(0.0)), None);
     }
