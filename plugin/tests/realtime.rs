@@ -219,6 +219,7 @@ fn engines_start_and_stop_without_leaving_threads() {
     // resident size of 100 activations (each allocating its rings and a model) swung by
     // -10 to +32 MB with no leak at all; a fixed threshold returns large blocks when freed.
     // SAFETY: `mallopt` only sets an allocator parameter; no allocation is in flight.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
