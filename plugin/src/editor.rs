@@ -237,10 +237,15 @@ impl CutscoreEditor {
             self.asked.clear();
         }
         let text = format!(
-            "Captured {} · {} beats · {} bars · {:.1} BPM{}{}",
+            "Captured {} · {} beats · {} bars{} · {:.1} BPM{}{}",
             minutes_seconds(capture.seconds()),
             capture.complete_beats(),
             capture.grid.bar_starts().len(),
+            if capture.on_host_grid() {
+                " on the host's grid"
+            } else {
+                ""
+            },
             capture.tempo_bpm,
             if capture.is_settled() {
                 " · grid from the whole capture"

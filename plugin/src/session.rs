@@ -138,6 +138,14 @@ impl Capture {
         bar_phase::host_tempo_agrees(self.tempo_bpm, host.tempo_bpm).then_some(host.anchor)
     }
 
+    /// Whether the bars are counted from the host's bar line: it said where it was, its tempo
+    /// is the tracked one and the beats run through it (the editor says so).
+    pub fn on_host_grid(&self) -> bool {
+        self.bar_anchor().is_some_and(|anchor| {
+            bar_phase::anchored_position(&self.grid.beats, self.grid.meter, anchor).is_some()
+        })
+    }
+
     /// Appends interleaved audio and extends the envelope.
     pub fn append(&mut self, block: &[f32]) {
         self.audio.append(block);
@@ -730,6 +738,10 @@ mod tests {
                 capture.features.extend_from_slice(&row);
             }
             capture.place_bars();
+            assert_eq!(
+                capture.on_host_grid(),
+                host.is_some_and(|h| h.tempo_bpm != 100.0)
+            );
             capture.grid.bar_starts()[..3].to_vec()
         };
         let host = |tempo_bpm| {
