@@ -1,6 +1,7 @@
 //! The editor's buttons, driven through egui_kittest on a real analysed synthetic song:
 //! Accept and Reject each append exactly one valid decision to the prefs log (with the track's
-//! analysis saved once), and Render writes a WAV of the edited length.
+//! analysis saved once), and Render writes a WAV of the edited length; the header says when the
+//! bars stand on the host's grid.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use cutscore_editing::candidates::bar_beats;
 use cutscore_plugin::editor::{CutscoreEditor, minutes_seconds, parse_minutes_seconds, plural};
 use cutscore_plugin::params::CutscoreParams;
 use cutscore_plugin::session::{Capture, Proposal, Session, lock};
+use cutscore_plugin::tap::HostBar;
 use cutscore_plugin::teach;
 use cutscore_synth::{SongSpec, render};
 use egui_kittest::Harness;
@@ -174,6 +176,39 @@ fn accept_and_reject_each_log_one_decision_and_render_writes_the_edited_length()
         (seconds - expected).abs() < 0.05,
         "rendered {seconds:.3} s; expected {expected:.3} s"
     );
+}
+
+#[test]
+fn the_header_says_when_the_bars_are_on_the_hosts_grid() {
+    let (session, _) = session_with_song();
+    let editor = CutscoreEditor::new(Arc::new(CutscoreParams::default()), session.clone());
+    let mut harness =
+        Harness::new_ui_state(|ui, editor: &mut CutscoreEditor| editor.show(ui), editor);
+    harness.run();
+    let on_host_grid = |harness: &Harness<'_, CutscoreEditor>| {
+        harness
+            .query_by_label_contains("bars on the host's grid")
+            .is_some()
+    };
+    assert!(!on_host_grid(&harness), "no host said where its bars are");
+    {
+        // The host's playback started a whole number of beats before the first beat found, at
+        // the tracked tempo.
+        let mut capture = lock(&session.capture);
+        let beats = &capture.grid.beats;
+        let period = (beats[8] - beats[0]) / 8.0;
+        let since_bar_line_s = (beats[0] / period).ceil() * period - beats[0];
+        let tempo_bpm = capture.tempo_bpm;
+        capture.start_segment(
+            0.0,
+            Some(HostBar {
+                since_bar_line_s,
+                tempo_bpm,
+            }),
+        );
+    }
+    harness.run();
+    assert!(on_host_grid(&harness));
 }
 
 #[test]
