@@ -196,9 +196,7 @@ impl AudioTap {
             }
         }
     }
-}
 
-impl AudioTap {
     /// Queues a segment start if the block of `frames` frames written now does not continue
     /// the last one: the first block, a change of the transport, a jump in the host's position
     /// while it plays, or a dropped block where the host gives no position to tell. (A full
