@@ -32,10 +32,11 @@
 //! (a DAW project, a tracker module) starts on its first bar line, even when its first note is
 //! a pickup later in that bar. So when the beats found run back through the start of a file on
 //! their own grid ([`anchored_position`]: within [`ANCHOR_TOLERANCE`] of a beat period, at most
-//! [`ANCHOR_REACH`] beats before the first one), the beats are counted from a bar line there
-//! and every bar line of that count gets [`ANCHOR_WEIGHT`] of evidence. The evidence of the
-//! music can still outweigh it: a recording trimmed to start on a pickup beat is the case it
-//! gets wrong. The plugin's capture starts wherever the host's playback did; there the anchor is
+//! [`ANCHOR_REACH`] beats before the first one), the beats are counted from a bar line there,
+//! and every beat that falls on a bar line of that grid, followed in time ([`anchored_counts`]:
+//! a beat the tracker added or dropped does not shift it), gets [`ANCHOR_WEIGHT`] of evidence.
+//! Chords that change on every bar line elsewhere still outweigh it: a recording trimmed to
+//! start on a pickup beat is the case it gets wrong. The plugin's capture starts wherever the host's playback did; there the anchor is
 //! the host's own bar line, when the host says where its bars are and its tempo is the music's
 //! ([`BarAnchor`] holds until the playback jumps).
 
@@ -65,10 +66,19 @@ pub const ANCHOR_TOLERANCE: f64 = 0.05;
 /// The most beat periods the first beat may lie after the anchor (further, the grid is
 /// extrapolated too far to say where it passes).
 pub const ANCHOR_REACH: f64 = 16.0;
-/// Evidence (log-odds) at every bar line counted from the anchor. It and the tolerance were
+/// Evidence (log-odds) at every bar line of the anchor's grid. It and the tolerance were
 /// chosen on the tracker set's half T and the real set (`analysis/shipped/BEATS.md`, "Bar
-/// lines counted from the song's start"); the half E was held out to measure them.
-pub const ANCHOR_WEIGHT: f32 = 1.0;
+/// lines counted from the song's start" and "The anchor's grid followed in time"); the half E
+/// was held out to measure them. Chords that change on every bar line elsewhere (2 x their
+/// standardised change, about 3.5 a bar against -1.2) outweigh it; at 5 they would not, and at
+/// 3 a synthetic song that starts at a random point of its bar and passes the anchor's test by
+/// chance lost every bar line.
+pub const ANCHOR_WEIGHT: f32 = 2.0;
+/// How far, in beat periods, a beat may lie from the anchor's grid ([`anchored_counts`]) and
+/// still be on it: the tracker's own jitter, a frame of the front end (11.6 ms), is 0.04 of a
+/// period at 200 BPM, while an off-beat is 0.5 away and an extra beat usually a third or more.
+/// Set by that reasoning, not swept.
+pub const ANCHOR_FOLLOW_TOLERANCE: f64 = 0.15;
 /// Beats of the start of the grid its period and phase are fitted on.
 const ANCHOR_FIT_BEATS: usize = 32;
 /// How far a host's tempo (or its double or half) may be from the tracked tempo for the host's
@@ -157,8 +167,8 @@ pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidenc
 /// Places the bar lines of `grid` over its beats: [`decide_positions`] from the beats counted
 /// in `grid`'s meter ([`counted_positions`]) and the evidence of the beats that have features,
 /// the beats after those continuing the last offset. When the beats run through `anchor`
-/// ([`anchored_position`]) the count starts from there and its bar lines up to the anchor's
-/// end get [`ANCHOR_WEIGHT`]. When the position of a beat with features changes, the
+/// ([`anchored_position`]) the count starts from there, and the beats on the bar lines of the
+/// anchor's grid ([`anchored_counts`]) up to the anchor's end get [`ANCHOR_WEIGHT`]. When the position of a beat with features changes, the
 /// [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features` (the first beats of
 /// `grid`) are rewritten. Returns whether that happened.
 pub fn place_bars(
@@ -179,7 +189,13 @@ pub fn place_bars(
             *c = ((*c as usize + first as usize) % m) as u8;
         }
         let held = grid.beats[..n].partition_point(|&t| t < anchor.until_s);
-        anchor_weight.resize(held, ANCHOR_WEIGHT);
+        anchor_weight = anchored_counts(&grid.beats[..held], anchor)
+            .into_iter()
+            .map(|count| match count {
+                Some(k) if k % m == 0 => ANCHOR_WEIGHT,
+                _ => 0.0,
+            })
+            .collect();
     }
     let mut positions = decide_positions(grid.meter, &counted[..n], &evidence[..n], &anchor_weight);
     let offset = match (positions.last(), n.checked_sub(1)) {
@@ -236,11 +252,24 @@ fn counted_steps(beats: &[f64], i: usize) -> usize {
 }
 
 /// The position in a bar of `meter` beats of the first of `beats` when a bar line lies at
-/// `anchor`, or `None` when the beats' grid does not run through it. The grid is the line
-/// fitted (least squares) through the first [`ANCHOR_FIT_BEATS`] beats before the anchor's end
-/// against their count; it runs through the anchor when it passes within [`ANCHOR_TOLERANCE`]
-/// of a beat period of it, at most [`ANCHOR_REACH`] periods before the first beat.
+/// `anchor`, or `None` when the beats' grid does not run through it ([`anchor_fit`]).
 pub fn anchored_position(beats: &[f64], meter: u8, anchor: BarAnchor) -> Option<u8> {
+    anchor_fit(beats, anchor).map(|fit| (fit.first % usize::from(meter.max(1))) as u8)
+}
+
+/// The beats' grid where it runs through an anchor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct AnchorFit {
+    /// Seconds per beat.
+    period: f64,
+    /// Beat periods from the anchor to the first beat.
+    first: usize,
+}
+
+/// The line fitted (least squares) through the first [`ANCHOR_FIT_BEATS`] beats before the
+/// anchor's end against their count, when it passes within [`ANCHOR_TOLERANCE`] of a beat
+/// period of the anchor, at most [`ANCHOR_REACH`] periods before the first beat.
+fn anchor_fit(beats: &[f64], anchor: BarAnchor) -> Option<AnchorFit> {
     let n = beats
         .partition_point(|&t| t < anchor.until_s)
         .min(ANCHOR_FIT_BEATS);
@@ -248,30 +277,82 @@ pub fn anchored_position(beats: &[f64], meter: u8, anchor: BarAnchor) -> Option<
         return None;
     }
     let mut count = 0.0f64;
-    let mut counts = [0.0f64; ANCHOR_FIT_BEATS];
-    for (i, slot) in counts.iter_mut().enumerate().take(n).skip(1) {
-        count += counted_steps(beats, i) as f64;
-        *slot = count;
+    let mut points = [(0.0f64, 0.0f64); ANCHOR_FIT_BEATS];
+    for (i, point) in points.iter_mut().enumerate().take(n) {
+        if i > 0 {
+            count += counted_steps(beats, i) as f64;
+        }
+        *point = (count, beats[i]);
     }
-    let counts = &counts[..n];
-    let times = &beats[..n];
-    let mean_count = counts.iter().sum::<f64>() / n as f64;
-    let mean_time = times.iter().sum::<f64>() / n as f64;
+    let (period, intercept) = fit_line(&points[..n])?;
+    // Periods from the anchor to where the fitted grid puts the first beat.
+    let periods = (intercept - anchor.time_s) / period;
+    let whole = periods.round();
+    let runs_through = (periods - whole).abs() <= ANCHOR_TOLERANCE;
+    (runs_through && (0.0..=ANCHOR_REACH).contains(&whole)).then_some(AnchorFit {
+        period,
+        first: whole as usize,
+    })
+}
+
+/// Slope and intercept of the least-squares line through `(count, time)` points, when the
+/// slope is a positive number.
+fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    let mean_count = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_time = points.iter().map(|p| p.1).sum::<f64>() / n;
     let (mut covariance, mut variance) = (0.0, 0.0);
-    for (&c, &t) in counts.iter().zip(times) {
+    for &(c, t) in points {
         covariance += (c - mean_count) * (t - mean_time);
         variance += (c - mean_count).powi(2);
     }
-    let period = covariance / variance;
-    if !(period.is_finite() && period > 0.0) {
-        return None;
+    let slope = covariance / variance;
+    (slope.is_finite() && slope > 0.0).then_some((slope, mean_time - slope * mean_count))
+}
+
+/// How many beat periods after `anchor` each of `beats` lies on the anchor's grid, followed in
+/// time: `None` for a beat off it, or for all of them when the grid does not run through the
+/// anchor ([`anchor_fit`]). The grid is a straight line of time against count: first the one
+/// fitted through the first beats, then, from [`ANCHOR_FIT_BEATS`] beats on it, the one fitted
+/// through every beat on it so far. A beat is on it when it lies within
+/// [`ANCHOR_FOLLOW_TOLERANCE`] of a period of the line at a whole count later than the last
+/// beat that was.
+/// Counted in time rather than beat by beat, a beat the tracker added or dropped (or a stretch
+/// it followed on the off-beats) does not shift the bar lines after it; a tempo change ends the
+/// grid (the beats after it are off the line).
+pub fn anchored_counts(beats: &[f64], anchor: BarAnchor) -> Vec<Option<usize>> {
+    let mut counts = vec![None; beats.len()];
+    let Some(fit) = anchor_fit(beats, anchor) else {
+        return counts;
+    };
+    // Time = intercept + slope x count, the count from the anchor.
+    let (mut slope, mut intercept) = (fit.period, anchor.time_s);
+    let mut last = 0usize;
+    // Sums over the beats on the grid: n, count, time, count², count x time.
+    let mut sums = [0.0f64; 5];
+    for (slot, &t) in counts.iter_mut().zip(beats) {
+        let periods = (t - intercept) / slope;
+        let whole = periods.round();
+        if whole < (last + 1) as f64 || (periods - whole).abs() > ANCHOR_FOLLOW_TOLERANCE {
+            continue;
+        }
+        last = whole as usize;
+        *slot = Some(last);
+        let c = whole;
+        for (sum, v) in sums.iter_mut().zip([1.0, c, t, c * c, c * t]) {
+            *sum += v;
+        }
+        let [n, sc, st, scc, sct] = sums;
+        let variance = n * scc - sc * sc;
+        if n >= ANCHOR_FIT_BEATS as f64 && variance > 0.0 {
+            let fitted = (n * sct - sc * st) / variance;
+            if fitted.is_finite() && fitted > 0.0 {
+                slope = fitted;
+                intercept = (st - slope * sc) / n;
+            }
+        }
     }
-    // Periods from the anchor to where the fitted grid puts the first beat.
-    let periods = (mean_time - period * mean_count - anchor.time_s) / period;
-    let whole = periods.round();
-    let runs_through = (periods - whole).abs() <= ANCHOR_TOLERANCE;
-    (runs_through && (0.0..=ANCHOR_REACH).contains(&whole))
-        .then(|| (whole as usize % usize::from(meter.max(1))) as u8)
+    counts
 }
 
 /// Log-probabilities of keeping the offset and of moving to one other offset.
@@ -320,14 +401,13 @@ fn downbeat_scores(evidence: &[PhaseEvidence]) -> Vec<f32> {
 
 /// The position in the bar of every beat: the positions `reference` moved by the offset (0 to
 /// `meter - 1` beats) that Viterbi finds most probable. The offset holds from beat to beat
-/// unless the evidence pays for a jump. `reference_weight[i]` is evidence (log-odds) for beat
-/// `i` being a bar line where the reference has one (beats past its end: none; the reference
-/// is then only a count).
+/// unless the evidence pays for a jump. `bar_line_weight[i]` is more evidence (log-odds) for
+/// beat `i` being a bar line, from outside the music (beats past its end: none).
 pub fn decide_positions(
     meter: u8,
     reference: &[u8],
     evidence: &[PhaseEvidence],
-    reference_weight: &[f32],
+    bar_line_weight: &[f32],
 ) -> Vec<u8> {
     let m = meter.max(1) as usize;
     let n = evidence.len().min(reference.len());
@@ -337,10 +417,8 @@ pub fn decide_positions(
     let (stay, jump) = transition_costs(m);
     let reference: Vec<usize> = reference[..n].iter().map(|&p| p as usize % m).collect();
     let mut obs = downbeat_scores(&evidence[..n]);
-    for ((o, &r), &w) in obs.iter_mut().zip(&reference).zip(reference_weight) {
-        if r == 0 {
-            *o += w;
-        }
+    for (o, &w) in obs.iter_mut().zip(bar_line_weight) {
+        *o += w;
     }
     // Offset `o` puts beat `i` at `(reference[i] + o) % m`: the downbeat when `o` is the
     // reference's distance to the next bar line.
@@ -597,6 +675,55 @@ mod tests {
     }
 
     #[test]
+    fn the_anchors_grid_is_followed_in_time_past_beats_off_it() {
+        // Beats every 0.5 s from 0.5 s (a bar line at 0), an extra beat a third of a period
+        // after beat 40 (count 41), beats 60-67 on the off-beats.
+        let mut beats: Vec<f64> = (1..=100)
+            .map(|k| {
+                let t = f64::from(k) * 0.5;
+                if (60..68).contains(&k) { t + 0.25 } else { t }
+            })
+            .collect();
+        beats.insert(41, 41.0 * 0.5 + 0.5 / 3.0);
+        let counts = anchored_counts(&beats, at(0.0));
+        let on_grid: Vec<usize> = counts.iter().flatten().copied().collect();
+        let expected: Vec<usize> = (1..=100).filter(|k| !(60..68).contains(k)).collect();
+        assert_eq!(on_grid, expected);
+        assert_eq!((counts[41], counts[42]), (None, Some(42)));
+        // Placed with no harmony to go by, the bar lines stay on the anchor's grid after
+        // both: a count beat by beat would have moved them a beat at the extra one.
+        let n = beats.len();
+        let mut grid = BeatGrid::new(beats.clone(), vec![0; n], 4, 51.0).unwrap();
+        let mut features = chroma_rows(n, |_| false);
+        place_bars(&mut grid, &mut features, &vec![0.0; n], Some(at(0.0)));
+        let bar_lines: Vec<f64> = (0..n)
+            .filter(|&i| grid.beat_in_bar[i] == 0)
+            .map(|i| beats[i])
+            .filter(|&t| t > 40.0)
+            .collect();
+        assert!(!bar_lines.is_empty());
+        for t in bar_lines {
+            assert!(
+                (t / 2.0 - (t / 2.0).round()).abs() < 1e-9,
+                "bar line at {t} s"
+            );
+        }
+        // A tempo change (120 to 133 BPM after 100 beats) ends the grid: most beats after it
+        // are off the line.
+        let mut changed = beats_from(0.5, 0.5, 100, None);
+        changed.extend(beats_from(50.45, 0.45, 100, None));
+        let counts = anchored_counts(&changed, at(0.0));
+        assert!(counts[..100].iter().all(Option::is_some));
+        assert!(counts[100..].iter().flatten().count() < 50, "{counts:?}");
+        // No grid through the anchor: nothing is on it.
+        assert!(
+            anchored_counts(&beats_from(1.6, 0.5, 40, None), at(0.0))
+                .iter()
+                .all(Option::is_none)
+        );
+    }
+
+    #[test]
     fn an_anchor_holds_only_until_the_audio_jumps() {
         // Eight beats on the anchor's grid, then the host's playback jumped by a third of a
         // beat: fitted over all of them, the grid misses the anchor; over the eight, it runs
@@ -621,7 +748,9 @@ mod tests {
             })
             .collect();
         let held = |beats: usize| {
-            let weight = vec![ANCHOR_WEIGHT; beats];
+            let weight: Vec<f32> = (0..beats)
+                .map(|i| if i % 4 == 0 { ANCHOR_WEIGHT } else { 0.0 })
+                .collect();
             let positions = decide_positions(4, &reference, &evidence, &weight);
             positions[n - 1]
         };
