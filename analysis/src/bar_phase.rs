@@ -327,17 +327,19 @@ pub fn anchored_counts(beats: &[f64], anchor: BarAnchor) -> Vec<Option<usize>> {
     };
     // Time = intercept + slope x count, the count from the anchor.
     let (mut slope, mut intercept) = (fit.period, anchor.time_s);
-    let mut last = 0usize;
+    // The count the next beat on the grid may have at the least (the anchor's own bar line
+    // for the first).
+    let mut next = 0usize;
     // Sums over the beats on the grid: n, count, time, count², count x time.
     let mut sums = [0.0f64; 5];
     for (slot, &t) in counts.iter_mut().zip(beats) {
         let periods = (t - intercept) / slope;
         let whole = periods.round();
-        if whole < (last + 1) as f64 || (periods - whole).abs() > ANCHOR_FOLLOW_TOLERANCE {
+        if whole < next as f64 || (periods - whole).abs() > ANCHOR_FOLLOW_TOLERANCE {
             continue;
         }
-        last = whole as usize;
-        *slot = Some(last);
+        *slot = Some(whole as usize);
+        next = whole as usize + 1;
         let c = whole;
         for (sum, v) in sums.iter_mut().zip([1.0, c, t, c * c, c * t]) {
             *sum += v;
@@ -687,6 +689,9 @@ mod tests {
         beats.insert(41, 41.0 * 0.5 + 0.5 / 3.0);
         let counts = anchored_counts(&beats, at(0.0));
         let on_grid: Vec<usize> = counts.iter().flatten().copied().collect();
+        // A first beat on the anchor is its bar line.
+        let from_zero = anchored_counts(&beats_from(0.0, 0.5, 40, None), at(0.0));
+        assert_eq!(from_zero[..2], [Some(0), Some(1)]);
         let expected: Vec<usize> = (1..=100).filter(|k| !(60..68).contains(k)).collect();
         assert_eq!(on_grid, expected);
         assert_eq!((counts[41], counts[42]), (None, Some(42)));
