@@ -36,9 +36,9 @@
 //! and every beat that falls on a bar line of that grid, followed in time ([`anchored_counts`]:
 //! a beat the tracker added or dropped does not shift it), gets [`ANCHOR_WEIGHT`] of evidence.
 //! Chords that change on every bar line elsewhere still outweigh it: a recording trimmed to
-//! start on a pickup beat is the case it gets wrong. The plugin's capture starts wherever the host's playback did; there the anchor is
-//! the host's own bar line, when the host says where its bars are and its tempo is the music's
-//! ([`BarAnchor`] holds until the playback jumps).
+//! start on a pickup beat is the case it gets wrong. The plugin's capture starts wherever the
+//! host's playback did; there the anchor is the host's own bar line, when the host says where
+//! its bars are and its tempo is the music's ([`BarAnchor`] holds until the playback jumps).
 
 use super::beat_features::{cosine, rewrite_bar_features};
 use super::beat_model::Activation;
@@ -168,7 +168,8 @@ pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidenc
 /// in `grid`'s meter ([`counted_positions`]) and the evidence of the beats that have features,
 /// the beats after those continuing the last offset. When the beats run through `anchor`
 /// ([`anchored_position`]) the count starts from there, and the beats on the bar lines of the
-/// anchor's grid ([`anchored_counts`]) up to the anchor's end get [`ANCHOR_WEIGHT`]. When the position of a beat with features changes, the
+/// anchor's grid ([`anchored_counts`]) up to the anchor's end get [`ANCHOR_WEIGHT`]. When the
+/// position of a beat with features changes, the
 /// [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features` (the first beats of
 /// `grid`) are rewritten. Returns whether that happened.
 pub fn place_bars(
@@ -316,10 +317,10 @@ fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 /// fitted through the first beats, then, from [`ANCHOR_FIT_BEATS`] beats on it, the one fitted
 /// through every beat on it so far. A beat is on it when it lies within
 /// [`ANCHOR_FOLLOW_TOLERANCE`] of a period of the line at a whole count later than the last
-/// beat that was.
-/// Counted in time rather than beat by beat, a beat the tracker added or dropped (or a stretch
-/// it followed on the off-beats) does not shift the bar lines after it; a tempo change ends the
-/// grid (the beats after it are off the line).
+/// beat that was (the first may lie on the anchor itself). Counted in time rather than beat by
+/// beat, a beat the tracker added or dropped (or a stretch it followed on the off-beats) does
+/// not shift the bar lines after it; a tempo change ends the grid (the beats after it are off
+/// the line).
 pub fn anchored_counts(beats: &[f64], anchor: BarAnchor) -> Vec<Option<usize>> {
     let mut counts = vec![None; beats.len()];
     let Some(fit) = anchor_fit(beats, anchor) else {
@@ -689,9 +690,6 @@ mod tests {
         beats.insert(41, 41.0 * 0.5 + 0.5 / 3.0);
         let counts = anchored_counts(&beats, at(0.0));
         let on_grid: Vec<usize> = counts.iter().flatten().copied().collect();
-        // A first beat on the anchor is its bar line.
-        let from_zero = anchored_counts(&beats_from(0.0, 0.5, 40, None), at(0.0));
-        assert_eq!(from_zero[..2], [Some(0), Some(1)]);
         let expected: Vec<usize> = (1..=100).filter(|k| !(60..68).contains(k)).collect();
         assert_eq!(on_grid, expected);
         assert_eq!((counts[41], counts[42]), (None, Some(42)));
@@ -720,6 +718,9 @@ mod tests {
         let counts = anchored_counts(&changed, at(0.0));
         assert!(counts[..100].iter().all(Option::is_some));
         assert!(counts[100..].iter().flatten().count() < 50, "{counts:?}");
+        // A first beat on the anchor is its bar line.
+        let from_zero = anchored_counts(&beats_from(0.0, 0.5, 40, None), at(0.0));
+        assert_eq!(from_zero[..2], [Some(0), Some(1)]);
         // No grid through the anchor: nothing is on it.
         assert!(
             anchored_counts(&beats_from(1.6, 0.5, 40, None), at(0.0))
