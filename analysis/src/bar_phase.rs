@@ -33,7 +33,7 @@
 //! a pickup later in that bar. So when the beats found run back through the start of a file on
 //! their own grid ([`anchored_position`]: within [`ANCHOR_TOLERANCE`] of a beat period, at most
 //! [`ANCHOR_REACH`] beats before the first one), the beats are counted from a bar line there,
-//! and every beat that falls on a bar line of that grid, followed in time ([`anchored_counts`]:
+//! and every beat that falls on a bar line of that grid, followed in time (`anchored_counts`:
 //! a beat the tracker added or dropped does not shift it), gets [`ANCHOR_WEIGHT`] of evidence.
 //! Chords that change on every bar line elsewhere still outweigh it: a recording trimmed to
 //! start on a pickup beat is the case it gets wrong. The plugin's capture starts wherever the
@@ -74,7 +74,7 @@ pub const ANCHOR_REACH: f64 = 16.0;
 /// 3 a synthetic song that starts at a random point of its bar and passes the anchor's test by
 /// chance lost every bar line.
 pub const ANCHOR_WEIGHT: f32 = 2.0;
-/// How far, in beat periods, a beat may lie from the anchor's grid ([`anchored_counts`]) and
+/// How far, in beat periods, a beat may lie from the anchor's grid (`anchored_counts`) and
 /// still be on it: the tracker's own jitter, a frame of the front end (11.6 ms), is 0.04 of a
 /// period at 200 BPM, while an off-beat is 0.5 away and an extra beat usually a third or more.
 /// Set by that reasoning, not swept.
@@ -168,7 +168,7 @@ pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidenc
 /// in `grid`'s meter ([`counted_positions`]) and the evidence of the beats that have features,
 /// the beats after those continuing the last offset. When the beats run through `anchor`
 /// ([`anchored_position`]) the count starts from there, and the beats on the bar lines of the
-/// anchor's grid ([`anchored_counts`]) up to the anchor's end get [`ANCHOR_WEIGHT`]. When the
+/// anchor's grid (`anchored_counts`) up to the anchor's end get [`ANCHOR_WEIGHT`]. When the
 /// position of a beat with features changes, the
 /// [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features` (the first beats of
 /// `grid`) are rewritten. Returns whether that happened.
@@ -184,13 +184,13 @@ pub fn place_bars(
     let n = evidence.len().min(counted.len());
     let mut anchor_weight = Vec::new();
     if let Some(anchor) = anchor
-        && let Some(first) = anchored_position(&grid.beats, grid.meter, anchor)
+        && let Some(fit) = anchor_fit(&grid.beats, anchor)
     {
         for c in &mut counted {
-            *c = ((*c as usize + first as usize) % m) as u8;
+            *c = ((*c as usize + fit.first) % m) as u8;
         }
         let held = grid.beats[..n].partition_point(|&t| t < anchor.until_s);
-        anchor_weight = anchored_counts(&grid.beats[..held], anchor)
+        anchor_weight = anchored_counts(&grid.beats[..held], anchor, fit)
             .into_iter()
             .map(|count| match count {
                 Some(k) if k % m == 0 => ANCHOR_WEIGHT,
@@ -253,7 +253,7 @@ fn counted_steps(beats: &[f64], i: usize) -> usize {
 }
 
 /// The position in a bar of `meter` beats of the first of `beats` when a bar line lies at
-/// `anchor`, or `None` when the beats' grid does not run through it ([`anchor_fit`]).
+/// `anchor`, or `None` when the beats' grid does not run through it (`anchor_fit`).
 pub fn anchored_position(beats: &[f64], meter: u8, anchor: BarAnchor) -> Option<u8> {
     anchor_fit(beats, anchor).map(|fit| (fit.first % usize::from(meter.max(1))) as u8)
 }
@@ -312,20 +312,16 @@ fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 }
 
 /// How many beat periods after `anchor` each of `beats` lies on the anchor's grid, followed in
-/// time: `None` for a beat off it, or for all of them when the grid does not run through the
-/// anchor ([`anchor_fit`]). The grid is a straight line of time against count: first the one
-/// fitted through the first beats, then, from [`ANCHOR_FIT_BEATS`] beats on it, the one fitted
+/// time, or `None` for a beat off it. The grid is a straight line of time against count: first
+/// `fit` (the one through the first beats, [`anchor_fit`]), then, from [`ANCHOR_FIT_BEATS`] beats on it, the one fitted
 /// through every beat on it so far. A beat is on it when it lies within
 /// [`ANCHOR_FOLLOW_TOLERANCE`] of a period of the line at a whole count later than the last
 /// beat that was (the first may lie on the anchor itself). Counted in time rather than beat by
 /// beat, a beat the tracker added or dropped (or a stretch it followed on the off-beats) does
 /// not shift the bar lines after it; a tempo change ends the grid (the beats after it are off
 /// the line).
-pub fn anchored_counts(beats: &[f64], anchor: BarAnchor) -> Vec<Option<usize>> {
+fn anchored_counts(beats: &[f64], anchor: BarAnchor, fit: AnchorFit) -> Vec<Option<usize>> {
     let mut counts = vec![None; beats.len()];
-    let Some(fit) = anchor_fit(beats, anchor) else {
-        return counts;
-    };
     // Time = intercept + slope x count, the count from the anchor.
     let (mut slope, mut intercept) = (fit.period, anchor.time_s);
     // The count the next beat on the grid may have at the least (the anchor's own bar line
@@ -677,6 +673,11 @@ mod tests {
         );
     }
 
+    /// The counts of `beats` on the grid of a bar line at 0 s, which they must run through.
+    fn followed(beats: &[f64]) -> Vec<Option<usize>> {
+        anchored_counts(beats, at(0.0), anchor_fit(beats, at(0.0)).unwrap())
+    }
+
     #[test]
     fn the_anchors_grid_is_followed_in_time_past_beats_off_it() {
         // Beats every 0.5 s from 0.5 s (a bar line at 0), an extra beat a third of a period
@@ -688,7 +689,7 @@ mod tests {
             })
             .collect();
         beats.insert(41, 41.0 * 0.5 + 0.5 / 3.0);
-        let counts = anchored_counts(&beats, at(0.0));
+        let counts = followed(&beats);
         let on_grid: Vec<usize> = counts.iter().flatten().copied().collect();
         let expected: Vec<usize> = (1..=100).filter(|k| !(60..68).contains(k)).collect();
         assert_eq!(on_grid, expected);
@@ -715,18 +716,14 @@ mod tests {
         // are off the line.
         let mut changed = beats_from(0.5, 0.5, 100, None);
         changed.extend(beats_from(50.45, 0.45, 100, None));
-        let counts = anchored_counts(&changed, at(0.0));
+        let counts = followed(&changed);
         assert!(counts[..100].iter().all(Option::is_some));
         assert!(counts[100..].iter().flatten().count() < 50, "{counts:?}");
         // A first beat on the anchor is its bar line.
-        let from_zero = anchored_counts(&beats_from(0.0, 0.5, 40, None), at(0.0));
+        let from_zero = followed(&beats_from(0.0, 0.5, 40, None));
         assert_eq!(from_zero[..2], [Some(0), Some(1)]);
         // No grid through the anchor: nothing is on it.
-        assert!(
-            anchored_counts(&beats_from(1.6, 0.5, 40, None), at(0.0))
-                .iter()
-                .all(Option::is_none)
-        );
+        assert_eq!(anchor_fit(&beats_from(1.6, 0.5, 40, None), at(0.0)), None);
     }
 
     #[test]
