@@ -37,6 +37,12 @@
 //! lost craft lets the layer act more strongly where the user listens (issue #18: the "lift"
 //! user's agreement after 100 decisions went from 69.5 % to 90.1 %).
 //!
+//! The layer reads each input only within the span the user's judged edits covered
+//! ([`InputRange`], schema 4): an edit whose summary lies outside it (a level jump at the join
+//! larger than any the user heard, say) is weighed as the nearest edge of what the user judged.
+//! A taste learned from well-crafted proposals says how the user orders those; extrapolated past
+//! them, a linear taste overturns the craft on the flawed edits it was never shown.
+//!
 //! Twelve named qualities rather than all 121 features: a few hundred decisions can pin down
 //! a dozen weights, and a layer that reads fewer things reorders fewer of the edits it was not
 //! taught about (measured in issue #18's closing note).
@@ -46,11 +52,14 @@ use std::ops::Range;
 use crate::edit::Edit;
 use crate::features::FeatureMatrix;
 
-/// Version of the taste layer: the summary's layout and how the offset is applied. Version 3
-/// layers weigh all [`TASTE_INPUTS`] and fade out below a floor when they have one; versions 1
-/// (no floor) and 2 (a floor) weigh the first [`TASTE_INPUTS_V2`] and are still read and
-/// applied as they were. A layer of any other version is not used.
-pub const TASTE_SCHEMA_VERSION: u32 = 3;
+/// Version of the taste layer: the summary's layout and how the offset is applied. Version 4
+/// layers weigh all [`TASTE_INPUTS`], each read within its [`InputRange`], and fade out below a
+/// floor when they have one; version 3 layers are the same without a range; versions 1 (no
+/// floor) and 2 (a floor) weigh the first [`TASTE_INPUTS_V2`]. All are still read and applied
+/// as they were. A layer of any other version is not used.
+pub const TASTE_SCHEMA_VERSION: u32 = 4;
+/// The third version: every input, read unclamped.
+pub const TASTE_SCHEMA_UNCLAMPED: u32 = 3;
 /// The first version, whose layers have no floor.
 pub const TASTE_SCHEMA_UNGATED: u32 = 1;
 /// The second version: the layout of version 1, and a floor.
@@ -191,11 +200,13 @@ pub fn gate(bound: f32, floor: Option<f32>, score: f32) -> f32 {
 /// as good, and keeps it from overturning a clear difference in craft. With a floor, the
 /// offset fades out (a logistic `bound / 4` score points wide) for edits the transformer scores
 /// below it, so the taste reorders well-crafted edits and leaves the flawed ones to the craft.
+/// With a range, each input is read within it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TasteLayer {
     weights: Vec<f32>,
     bound: f32,
     floor: Option<f32>,
+    range: Option<InputRange>,
 }
 
 /// Why weights cannot make a taste layer.
@@ -211,6 +222,71 @@ pub enum TasteError {
     Bound(f32),
     #[error("taste floor is {0}; expected a finite score")]
     Floor(f32),
+    #[error(
+        "taste input range {index} is {low}..{high}; expected finite numbers, the first no larger"
+    )]
+    Range { index: usize, low: f32, high: f32 },
+    #[error(
+        "taste input range has {actual} numbers per side; expected {TASTE_INPUTS} (a layer of {TASTE_INPUTS_V2} weights, schemas 1 and 2, has none)"
+    )]
+    RangeWidth { actual: usize },
+}
+
+/// The span of each summary input over the edits a layer was learned from, which the layer
+/// reads each input within ([`TasteLayer::with_range`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRange {
+    low: [f32; TASTE_INPUTS],
+    high: [f32; TASTE_INPUTS],
+}
+
+impl InputRange {
+    /// The range from `low` to `high`, input by input: [`TASTE_INPUTS`] finite numbers each,
+    /// none of `low` above its `high`.
+    pub fn new(low: &[f32], high: &[f32]) -> Result<Self, TasteError> {
+        let width = |side: &[f32]| {
+            <[f32; TASTE_INPUTS]>::try_from(side)
+                .map_err(|_| TasteError::RangeWidth { actual: side.len() })
+        };
+        let (low, high) = (width(low)?, width(high)?);
+        if let Some(index) = (0..TASTE_INPUTS)
+            .find(|&j| !(low[j].is_finite() && high[j].is_finite() && low[j] <= high[j]))
+        {
+            return Err(TasteError::Range {
+                index,
+                low: low[index],
+                high: high[index],
+            });
+        }
+        Ok(Self { low, high })
+    }
+
+    /// The smallest range holding every one of `summaries` (`None` when there are none).
+    pub fn spanning<'a>(
+        summaries: impl IntoIterator<Item = &'a [f32; TASTE_INPUTS]>,
+    ) -> Option<Self> {
+        summaries.into_iter().fold(None, |range, x| {
+            let mut r = range.unwrap_or(Self { low: *x, high: *x });
+            for (j, &v) in x.iter().enumerate() {
+                r.low[j] = r.low[j].min(v);
+                r.high[j] = r.high[j].max(v);
+            }
+            Some(r)
+        })
+    }
+
+    pub fn low(&self) -> &[f32] {
+        &self.low
+    }
+
+    pub fn high(&self) -> &[f32] {
+        &self.high
+    }
+
+    /// `inputs`, each moved to the nearest edge of its range when it lies outside.
+    pub fn clamp(&self, inputs: &[f32; TASTE_INPUTS]) -> [f32; TASTE_INPUTS] {
+        std::array::from_fn(|j| inputs[j].clamp(self.low[j], self.high[j]))
+    }
 }
 
 impl TasteLayer {
@@ -233,7 +309,25 @@ impl TasteLayer {
             weights,
             bound,
             floor: None,
+            range: None,
         })
+    }
+
+    /// The same layer reading each input within `range` (`None`: unclamped, as version 3
+    /// layers do). Only a layer of all [`TASTE_INPUTS`] weights has a range.
+    pub fn with_range(mut self, range: Option<InputRange>) -> Result<Self, TasteError> {
+        if range.is_some() && self.weights.len() != TASTE_INPUTS {
+            return Err(TasteError::RangeWidth {
+                actual: self.weights.len(),
+            });
+        }
+        self.range = range;
+        Ok(self)
+    }
+
+    /// The span each input is read within, if the layer has one.
+    pub fn range(&self) -> Option<&InputRange> {
+        self.range.as_ref()
     }
 
     /// The same layer fading out below the transformer score `floor` (`None`: acting on every
@@ -267,21 +361,30 @@ impl TasteLayer {
         gate(self.bound, self.floor, score)
     }
 
-    /// The taste schema this layer is written under: 3, or for a layer of the first
-    /// [`TASTE_INPUTS_V2`] inputs the version it was learned under (1 without a floor, 2 with).
+    /// The taste schema this layer is written under: 4 with a range, 3 without, or for a layer
+    /// of the first [`TASTE_INPUTS_V2`] inputs the version it was learned under (1 without a
+    /// floor, 2 with).
     pub fn schema(&self) -> u32 {
-        match (self.weights.len() == TASTE_INPUTS_V2, self.floor) {
-            (false, _) => TASTE_SCHEMA_VERSION,
-            (true, None) => TASTE_SCHEMA_UNGATED,
-            (true, Some(_)) => TASTE_SCHEMA_GATED_V2,
+        match (
+            self.weights.len() == TASTE_INPUTS_V2,
+            self.floor,
+            &self.range,
+        ) {
+            (false, _, Some(_)) => TASTE_SCHEMA_VERSION,
+            (false, _, None) => TASTE_SCHEMA_UNCLAMPED,
+            (true, None, _) => TASTE_SCHEMA_UNGATED,
+            (true, Some(_), _) => TASTE_SCHEMA_GATED_V2,
         }
     }
 
     /// The layer's addition to the score of an edit the transformer scores `score`:
-    /// `bound * tanh(w . x / bound)`, times [`TasteLayer::gate`]. A schema 1 or 2 layer weighs
-    /// the first [`TASTE_INPUTS_V2`] inputs.
+    /// `bound * tanh(w . x / bound)`, times [`TasteLayer::gate`], with `x` the inputs clamped
+    /// into the layer's range when it has one. A schema 1 or 2 layer weighs the first
+    /// [`TASTE_INPUTS_V2`] inputs.
     pub fn offset(&self, inputs: &[f32; TASTE_INPUTS], score: f32) -> f32 {
-        let sum: f32 = self.weights.iter().zip(inputs).map(|(w, x)| w * x).sum();
+        let clamped = self.range.as_ref().map(|r| r.clamp(inputs));
+        let x = clamped.as_ref().unwrap_or(inputs);
+        let sum: f32 = self.weights.iter().zip(x).map(|(w, x)| w * x).sum();
         self.bound * (sum / self.bound).tanh() * self.gate(score)
     }
 }
@@ -400,7 +503,7 @@ mod tests {
             old.with_floor(Some(0.0)).unwrap().schema(),
             TASTE_SCHEMA_GATED_V2
         );
-        assert_eq!(new.schema(), TASTE_SCHEMA_VERSION);
+        assert_eq!(new.schema(), TASTE_SCHEMA_UNCLAMPED);
     }
 
     #[test]
@@ -431,6 +534,59 @@ mod tests {
                 .unwrap()
                 .with_floor(Some(f32::INFINITY)),
             Err(TasteError::Floor(f32::INFINITY))
+        );
+    }
+
+    #[test]
+    fn a_range_holds_each_input_within_what_the_user_judged() {
+        let mut w = vec![0f32; TASTE_INPUTS];
+        w[SUMMARY_WIDTH] = 10.0;
+        let judged = |lift: f32| {
+            let mut x = [0f32; TASTE_INPUTS];
+            x[SUMMARY_WIDTH] = lift;
+            x
+        };
+        let seen = [judged(-0.1), judged(0.05), judged(0.2)];
+        let range = InputRange::spanning(&seen).unwrap();
+        assert_eq!(range.low()[SUMMARY_WIDTH], -0.1);
+        assert_eq!(range.high()[SUMMARY_WIDTH], 0.2);
+        let plain = TasteLayer::new(w, 100.0).unwrap();
+        let clamped = plain.clone().with_range(Some(range.clone())).unwrap();
+        // Within the range the two agree; past it the clamped layer weighs the nearest edge.
+        assert_eq!(
+            clamped.offset(&judged(0.1), 0.0),
+            plain.offset(&judged(0.1), 0.0)
+        );
+        assert!((plain.offset(&judged(0.6), 0.0) - 6.0).abs() < 1e-2);
+        assert!((clamped.offset(&judged(0.6), 0.0) - 2.0).abs() < 1e-3);
+        assert!((clamped.offset(&judged(-0.5), 0.0) + 1.0).abs() < 1e-3);
+        assert_eq!(plain.schema(), TASTE_SCHEMA_UNCLAMPED);
+        assert_eq!(clamped.schema(), TASTE_SCHEMA_VERSION);
+        assert_eq!(clamped.range(), Some(&range));
+        // Nothing judged, no range; a range the wrong way round, short, or on an old layer is
+        // refused.
+        assert_eq!(InputRange::spanning(&[]), None);
+        let mut low = vec![0f32; TASTE_INPUTS];
+        let high = vec![0f32; TASTE_INPUTS];
+        low[3] = 1.0;
+        assert_eq!(
+            InputRange::new(&low, &high),
+            Err(TasteError::Range {
+                index: 3,
+                low: 1.0,
+                high: 0.0
+            })
+        );
+        assert_eq!(
+            InputRange::new(&high[..5], &high),
+            Err(TasteError::RangeWidth { actual: 5 })
+        );
+        let old = TasteLayer::new(vec![0.0; TASTE_INPUTS_V2], 1.0).unwrap();
+        assert_eq!(
+            old.with_range(Some(range)),
+            Err(TasteError::RangeWidth {
+                actual: TASTE_INPUTS_V2
+            })
         );
     }
 }

@@ -10,10 +10,12 @@
 //! - `cutscore.model_id`: the first 16 hex digits of SHA-256 over the tensors, which the
 //!   decision log records as "the model that scored it";
 //! - `cutscore.taste_schema`, only in a model with a taste layer (tensors `taste.weight`,
-//!   `taste.bound` and, when the layer fades out below one, `taste.floor`: the user's taste
-//!   learned by `trainer finetune`): [`TASTE_SCHEMA_VERSION`] (all [`TASTE_INPUTS`] weights,
-//!   the floor optional), or an earlier layer's 1 (the first [`TASTE_INPUTS_V2`] weights, no
-//!   floor) or 2 (the same with a floor), which are still read.
+//!   `taste.bound`, when the layer fades out below one `taste.floor`, and from schema 4 the
+//!   range each input is read within, `taste.low` and `taste.high`: the user's taste learned
+//!   by `trainer finetune`): [`TASTE_SCHEMA_VERSION`] (all [`TASTE_INPUTS`] weights and their
+//!   range, the floor optional), or an earlier layer's 3 (the same without a range), 1 (the
+//!   first [`TASTE_INPUTS_V2`] weights, no floor) or 2 (the same with a floor), which are
+//!   still read.
 //!
 //! Loading checks every tensor's name, shape and dtype against the config and refuses
 //! non-finite values, naming the tensor. Weights may be stored as f32, f16 or bf16; they are
@@ -33,8 +35,8 @@ use sha2::{Digest, Sha256};
 use crate::{Config, ModelError, RewardModel};
 use cutscore_core::features::FEATURE_SCHEMA_VERSION;
 use cutscore_core::taste::{
-    TASTE_INPUTS, TASTE_INPUTS_V2, TASTE_SCHEMA_GATED_V2, TASTE_SCHEMA_UNGATED,
-    TASTE_SCHEMA_VERSION, TasteLayer,
+    InputRange, TASTE_INPUTS, TASTE_INPUTS_V2, TASTE_SCHEMA_GATED_V2, TASTE_SCHEMA_UNCLAMPED,
+    TASTE_SCHEMA_UNGATED, TASTE_SCHEMA_VERSION, TasteLayer,
 };
 
 const FORMAT: &str = "cutscore-reward-model";
@@ -45,6 +47,9 @@ const TASTE_TENSOR: &str = "taste.weight";
 const TASTE_BOUND: &str = "taste.bound";
 /// Name of the taste layer's floor (one number; taste schema 2 on).
 const TASTE_FLOOR: &str = "taste.floor";
+/// Names of the two ends of the range each input is read within (taste schema 4 on).
+const TASTE_LOW: &str = "taste.low";
+const TASTE_HIGH: &str = "taste.high";
 const TASTE_SCHEMA_KEY: &str = "cutscore.taste_schema";
 
 /// One epoch of training.
@@ -291,7 +296,14 @@ impl Checkpoint {
         let taste = read_taste(&st, &metadata)?;
         for name in st.names() {
             if !expected.contains_key(name)
-                && ![TASTE_TENSOR, TASTE_BOUND, TASTE_FLOOR].contains(&name)
+                && ![
+                    TASTE_TENSOR,
+                    TASTE_BOUND,
+                    TASTE_FLOOR,
+                    TASTE_LOW,
+                    TASTE_HIGH,
+                ]
+                .contains(&name)
             {
                 return Err(CheckpointError::UnexpectedTensor {
                     name: name.to_string(),
@@ -369,6 +381,14 @@ impl Checkpoint {
                 Tensor::from_slice(&[floor], 1, &Device::Cpu)?,
             );
         }
+        if let Some(range) = taste.range() {
+            for (name, side) in [(TASTE_LOW, range.low()), (TASTE_HIGH, range.high())] {
+                tensors.insert(
+                    name.to_string(),
+                    Tensor::from_slice(side, side.len(), &Device::Cpu)?,
+                );
+            }
+        }
         let schema = taste.schema();
         write(
             path,
@@ -427,7 +447,7 @@ fn read_taste(
     };
     let actual: u32 = parse(schema, "cutscore.taste_schema")?;
     let inputs = match actual {
-        TASTE_SCHEMA_VERSION => TASTE_INPUTS,
+        TASTE_SCHEMA_VERSION | TASTE_SCHEMA_UNCLAMPED => TASTE_INPUTS,
         TASTE_SCHEMA_UNGATED | TASTE_SCHEMA_GATED_V2 => TASTE_INPUTS_V2,
         _ => {
             return Err(CheckpointError::TasteSchema {
@@ -457,13 +477,26 @@ fn read_taste(
     // Schema 1 has no floor and schema 2 always one; from schema 3, a layer that fades out
     // carries its floor and one that does not has none.
     let ungated = actual == TASTE_SCHEMA_UNGATED
-        || (actual == TASTE_SCHEMA_VERSION && st.tensor(TASTE_FLOOR).is_err());
+        || (inputs == TASTE_INPUTS && st.tensor(TASTE_FLOOR).is_err());
     let floor = if ungated {
         None
     } else {
         Some(vector(TASTE_FLOOR, 1)?[0])
     };
-    Ok(Some(TasteLayer::new(weights, bound)?.with_floor(floor)?))
+    // From schema 4, every layer carries its range.
+    let range = if actual == TASTE_SCHEMA_VERSION {
+        Some(InputRange::new(
+            &vector(TASTE_LOW, TASTE_INPUTS)?,
+            &vector(TASTE_HIGH, TASTE_INPUTS)?,
+        )?)
+    } else {
+        None
+    };
+    Ok(Some(
+        TasteLayer::new(weights, bound)?
+            .with_floor(floor)?
+            .with_range(range)?,
+    ))
 }
 
 fn read_info(metadata: &HashMap<String, String>) -> Result<CheckpointInfo, CheckpointError> {

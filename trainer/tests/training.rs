@@ -314,8 +314,9 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
     let backup = models.join("model.prev.safetensors");
     assert_eq!(std::fs::read(&backup).unwrap(), before_model);
     assert_ne!(std::fs::read(&base).unwrap(), before_model);
-    // `trainer info` shows the layer with its bound, and its floor when cross-validation kept
-    // the gate (the report says which); the backup has none.
+    // `trainer info` shows the layer with its bound, the span of the edits it learned from,
+    // and its floor when cross-validation kept the gate (the report says which); the backup
+    // has none.
     let info = trainer()
         .args(["info", "--json"])
         .arg(&base)
@@ -324,8 +325,25 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
     assert!(info.status.success(), "{}", stderr(&info));
     let taste = &json(&info)["taste"];
     assert_eq!(taste["weights"].as_array().unwrap().len(), 39);
-    assert_eq!(taste["schema"], 3);
+    assert_eq!(taste["schema"], 4);
     assert!(taste["bound"].as_f64().unwrap() > 0.0);
+    let (low, high) = (&taste["range"]["low"], &taste["range"]["high"]);
+    let side = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(side(low).len(), 39, "{taste}");
+    assert!(
+        side(low).iter().zip(side(high)).all(|(l, h)| *l <= h),
+        "{taste}"
+    );
+    assert!(
+        side(low).iter().zip(side(high)).any(|(l, h)| *l < h),
+        "the decisions' edits differ: {taste}"
+    );
     let gated = report["gated"]
         .as_bool()
         .expect("the report says whether the layer is gated");

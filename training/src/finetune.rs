@@ -11,7 +11,8 @@
 //!
 //! How (`layer_fit.rs`): Bradley–Terry logistic regression of the user's pairs on the summary,
 //! offset by the transformer's own margin on each pair, with an L1 (sparsity) penalty and the layer's
-//! offset held within a bound. Replayed synthetic pairs, weighing [`REPLAY_WEIGHT`] of the
+//! offset held within a bound, each input read within the span it covers in the user's edits
+//! ([`cutscore_core::taste::InputRange`]). Replayed synthetic pairs, weighing [`REPLAY_WEIGHT`] of the
 //! user's, keep the layer from overturning the craft on edits the user never judged; the
 //! sparsity and the bound are chosen by cross-validation over songs so that the replayed pairs'
 //! held-out accuracy stays within a point of the transformer's ([`FinetuneOptions::craft_slack`]).

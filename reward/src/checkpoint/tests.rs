@@ -273,7 +273,7 @@ fn a_taste_layer_round_trips_and_a_wrong_one_is_refused() {
 }
 
 #[test]
-fn layers_are_written_as_schema_3_and_earlier_layers_still_read_as_they_were() {
+fn layers_are_written_as_schema_4_and_earlier_layers_still_read_as_they_were() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _) = saved(dir.path(), StorageType::F32);
     let base = Checkpoint::read(&path).unwrap();
@@ -300,9 +300,19 @@ fn layers_are_written_as_schema_3_and_earlier_layers_still_read_as_they_were() {
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         meta.metadata().as_ref().unwrap()["cutscore.taste_schema"].clone()
     };
-    // (layer, schema written): this build's layers with and without a floor, and the layers
-    // of the first 27 inputs that schemas 1 and 2 learned.
+    let ranged = |layer: TasteLayer| {
+        let low: Vec<f32> = (0..TASTE_INPUTS).map(|i| -(i as f32) * 0.01).collect();
+        let high: Vec<f32> = (0..TASTE_INPUTS).map(|i| i as f32 * 0.02).collect();
+        layer
+            .with_range(Some(InputRange::new(&low, &high).unwrap()))
+            .unwrap()
+    };
+    // (layer, schema written): this build's layers (a range, with and without a floor), a
+    // schema 3 layer without a range, and the layers of the first 27 inputs that schemas 1 and
+    // 2 learned.
     let cases = [
+        (ranged(layer(TASTE_INPUTS, Some(4.5))), "4"),
+        (ranged(layer(TASTE_INPUTS, None)), "4"),
         (layer(TASTE_INPUTS, Some(4.5)), "3"),
         (layer(TASTE_INPUTS, None), "3"),
         (layer(TASTE_INPUTS_V2, None), "1"),
@@ -315,7 +325,7 @@ fn layers_are_written_as_schema_3_and_earlier_layers_still_read_as_they_were() {
         assert_eq!(Checkpoint::read(&out).unwrap().taste.as_ref(), Some(layer));
         written.push(out);
     }
-    let new = written[3].clone();
+    let new = written[5].clone();
     // Saving an ungated layer from a floored model leaves no floor behind.
     let again = Checkpoint::read(&written[0]).unwrap();
     let plain = TasteLayer::new(vec![0.5; TASTE_INPUTS], 1.0).unwrap();
@@ -329,7 +339,24 @@ fn layers_are_written_as_schema_3_and_earlier_layers_still_read_as_they_were() {
         )
         .unwrap();
     assert_eq!(Checkpoint::read(&out).unwrap().taste, Some(plain));
-    // A schema 3 file holding a schema 2 layer's 27 weights is refused, naming the shape.
+    // A schema 4 file without its range, or with one the wrong way round, is refused.
+    let err = tampered(&written[0], |t, _| {
+        t.remove("taste.high");
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::MissingTensor { ref name, .. } if name == "taste.high"),
+        "{err}"
+    );
+    let err = tampered(&written[0], |t, _| {
+        t.insert(
+            "taste.low".into(),
+            Tensor::ones(TASTE_INPUTS, DType::F32, &Device::Cpu).unwrap(),
+        );
+    })
+    .unwrap_err();
+    assert!(matches!(err, CheckpointError::Taste(_)), "{err}");
+    // A schema 4 file holding a schema 2 layer's 27 weights is refused, naming the shape.
     let err = tampered(&written[0], |t, _| {
         t.insert(
             "taste.weight".into(),

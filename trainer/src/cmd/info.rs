@@ -48,6 +48,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "weights": t.weights(),
                     "bound": t.bound(),
                     "floor": t.floor(),
+                    "range": t.range().map(|r| serde_json::json!({
+                        "low": r.low(),
+                        "high": r.high(),
+                    })),
                 })),
             })
         );
@@ -85,8 +89,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let fade = t.floor().map_or("on every edit".to_string(), |f| {
             format!("fading out below score {f:.2}")
         });
+        let range = if t.range().is_some() {
+            ", each read within the span of the edits it learned from"
+        } else {
+            ""
+        };
         println!(
-            "taste       {used} of {} summary inputs weighted (taste schema {}), within ±{}, {fade}",
+            "taste       {used} of {} summary inputs weighted (taste schema {}), within ±{}, {fade}{range}",
             t.weights().len(),
             t.schema(),
             t.bound()
