@@ -41,7 +41,12 @@
 //! ([`InputRange`], schema 4): an edit whose summary lies outside it (a level jump at the join
 //! larger than any the user heard, say) is weighed as the nearest edge of what the user judged.
 //! A taste learned from well-crafted proposals says how the user orders those; extrapolated past
-//! them, a linear taste overturns the craft on the flawed edits it was never shown.
+//! them, a linear taste overturns the craft on the flawed edits it was never shown (issue #18,
+//! session 35, recordings, 100 decisions, ten seeds of four users: runs that kept the skill on
+//! fresh synthetic pairs within a point went from 29 to 35 of 40, and the mean agreement on
+//! songs nobody decided on went from 88.3 / 89.6 / 90.9 / 84.6 % to 90.2 / 91.0 / 89.1 / 87.4 %
+//! for the lift, long-cuts, quiet-out and noisy lift users, settings chosen by log loss in
+//! both).
 //!
 //! Twelve named qualities rather than all 121 features: a few hundred decisions can pin down
 //! a dozen weights, and a layer that reads fewer things reorders fewer of the edits it was not
