@@ -169,9 +169,9 @@ pub fn evidence(features: &[f32], downbeat_log_odds: &[f32]) -> Vec<PhaseEvidenc
 /// the beats after those continuing the last offset. When the beats run through `anchor`
 /// ([`anchored_position`]) the count starts from there, and the beats on the bar lines of the
 /// anchor's grid (`anchored_counts`) up to the anchor's end get [`ANCHOR_WEIGHT`]. When the
-/// position of a beat with features changes, the
-/// [`BAR_FEATURES`](super::beat_features::BAR_FEATURES) of `features` (the first beats of
-/// `grid`) are rewritten. Returns whether that happened.
+/// position of a beat with features changes, the bar features of `features` (the first beats
+/// of `grid`, [`BAR_FEATURES`](super::beat_features::BAR_FEATURES)) are rewritten. Returns
+/// whether that happened.
 pub fn place_bars(
     grid: &mut BeatGrid,
     features: &mut [f32],
@@ -313,13 +313,13 @@ fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 
 /// How many beat periods after `anchor` each of `beats` lies on the anchor's grid, followed in
 /// time, or `None` for a beat off it. The grid is a straight line of time against count: first
-/// `fit` (the one through the first beats, [`anchor_fit`]), then, from [`ANCHOR_FIT_BEATS`] beats on it, the one fitted
-/// through every beat on it so far. A beat is on it when it lies within
-/// [`ANCHOR_FOLLOW_TOLERANCE`] of a period of the line at a whole count later than the last
-/// beat that was (the first may lie on the anchor itself). Counted in time rather than beat by
-/// beat, a beat the tracker added or dropped (or a stretch it followed on the off-beats) does
-/// not shift the bar lines after it; a tempo change ends the grid (the beats after it are off
-/// the line).
+/// `fit` (the one through the first beats, [`anchor_fit`]), then, from [`ANCHOR_FIT_BEATS`]
+/// beats on it, the one fitted through every beat on it so far. A beat is on it when it lies
+/// within [`ANCHOR_FOLLOW_TOLERANCE`] of a period of the line at a whole count later than the
+/// last beat that was (the first may lie on the anchor itself). Counted in time rather than
+/// beat by beat, a beat the tracker added or dropped (or a stretch it followed on the
+/// off-beats) does not shift the bar lines after it; a tempo change ends the grid (the beats
+/// after it are off the line).
 fn anchored_counts(beats: &[f64], anchor: BarAnchor, fit: AnchorFit) -> Vec<Option<usize>> {
     let mut counts = vec![None; beats.len()];
     // Time = intercept + slope x count, the count from the anchor.
