@@ -66,12 +66,20 @@ impl AnalysisThread {
         let mut feeding: Option<(Vec<f32>, usize)> = None;
         let mut settler = Settler::default();
         let mut last_audio = Instant::now();
+        // A new capture (Start over) waiting for the audio thread's mark, asked at this ring
+        // frame.
+        let mut waiting: Option<u64> = None;
         while !self.stop.load(Ordering::Acquire) {
             if self.session.restart.swap(false, Ordering::AcqRel) {
                 // `prepare` only fails for a bad rate, which succeeded before.
                 let _ = analyzer.prepare(CHUNK_FRAMES, self.sample_rate);
                 self.session
                     .new_capture(self.sample_rate, self.channels as u16);
+                // The new capture starts at the next block the audio thread writes, which it
+                // marks with where the host's bars stand there: their bar line anchors the new
+                // capture's bars as it does a capture started with the transport.
+                self.session.tap.mark_next.store(true, Ordering::Release);
+                waiting = Some(self.ring_frames);
             }
             self.feed_audition(&mut feeding);
             let read = read_frames(&mut self.ring, self.channels, &mut scratch);
@@ -83,8 +91,10 @@ impl AnalysisThread {
                 continue;
             }
             last_audio = Instant::now();
-            self.start_segments(read / self.channels);
-            self.analyse_block(&mut analyzer, &mut scratch[..read], &mut row);
+            let skip = self.start_segments(read / self.channels, &mut waiting) * self.channels;
+            if skip < read {
+                self.analyse_block(&mut analyzer, &mut scratch[skip..read], &mut row);
+            }
         }
         // A settle holds the session, not the plugin: it ends within its analysis.
         settler.finish();
@@ -95,8 +105,10 @@ impl AnalysisThread {
             if read == 0 {
                 break;
             }
-            self.start_segments(read / self.channels);
-            self.analyse_block(&mut analyzer, &mut scratch[..read], &mut row);
+            let skip = self.start_segments(read / self.channels, &mut waiting) * self.channels;
+            if skip < read {
+                self.analyse_block(&mut analyzer, &mut scratch[skip..read], &mut row);
+            }
         }
         *lock(&self.session.parked) = Some(ParkedAnalysis {
             analyzer,
@@ -140,23 +152,50 @@ impl AnalysisThread {
     }
 
     /// Tells the capture where the segments that start in the next `frames` frames read from
-    /// the ring start in it, before those frames are appended.
-    fn start_segments(&mut self, frames: usize) {
+    /// the ring start in it, before those frames are appended; returns how many of the frames,
+    /// from the first, are left out. While a new capture is `waiting` for the audio thread's
+    /// mark (asked at that ring frame), the frames before the mark are not its audio. A mark
+    /// that never comes (the segment ring was full) is waited for while a ring's worth of audio
+    /// passes, no longer: then the capture starts without the host's bars.
+    fn start_segments(&mut self, frames: usize, waiting: &mut Option<u64>) -> usize {
         let first = self.ring_frames;
         self.ring_frames += frames as u64;
+        let ring_capacity = (self.ring.buffer().capacity() / self.channels) as u64;
         let Some(segments) = self.segments.as_mut() else {
-            return;
+            *waiting = None;
+            return 0;
         };
+        let mut kept_from = first;
+        // Where the waiting capture starts, if in this block.
+        let mut started_at = None;
+        if let Some(asked_at) = *waiting {
+            match segments.peek() {
+                Ok(start) if start.frame < self.ring_frames => {
+                    kept_from = start.frame.max(first);
+                    started_at = Some(start.frame);
+                    *waiting = None;
+                }
+                _ if self.ring_frames - asked_at > ring_capacity => *waiting = None,
+                _ => return frames,
+            }
+        }
         while let Ok(&start) = segments.peek() {
             if start.frame >= self.ring_frames {
                 break;
             }
             let _ = segments.pop();
+            // A mark asked for a capture that started without it (at a segment of its own, or
+            // after the wait): the audio continues there, so it says nothing.
+            if start.asked && started_at != Some(start.frame) {
+                continue;
+            }
             let mut capture = lock(&self.session.capture);
-            let into_block = start.frame.saturating_sub(first) as f64 / f64::from(self.sample_rate);
+            let into_block =
+                start.frame.saturating_sub(kept_from) as f64 / f64::from(self.sample_rate);
             let at_s = capture.seconds() + into_block;
             capture.start_segment(at_s, start.host);
         }
+        (kept_from - first) as usize
     }
 
     fn analyse_block(&self, analyzer: &mut StreamingAnalyzer, block: &mut [f32], row: &mut [f32]) {

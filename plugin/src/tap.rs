@@ -3,7 +3,10 @@
 //! ([`AuditionPlayer`]). Both only copy samples and touch atomics: no allocation, no lock, no
 //! logging, no candle. Where the captured audio stops being continuous (the transport starts
 //! or stops, the host's position jumps, a block was dropped) the tap also says so in a small
-//! ring of its own ([`SegmentStart`]), with where the host's bars were at that moment.
+//! ring of its own ([`SegmentStart`]), with where the host's bars were at that moment; and when
+//! a new capture starts while the host plays (Start over), the analysis thread asks it to mark
+//! the next block the same way ([`TapStats::mark_next`]), so the new capture knows where the
+//! host's bars stand at its first frame.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -80,11 +83,19 @@ pub struct SegmentStart {
     pub frame: u64,
     /// Where the host's bars stood there, if it was playing and said.
     pub host: Option<HostBar>,
+    /// Marked only because the analysis thread asked ([`TapStats::mark_next`]): the audio
+    /// continues the block before it, and the mark only says where the host's bars stand.
+    pub asked: bool,
 }
 
-/// Counters the audio thread keeps for the status line.
+/// What the audio thread and the analysis thread share about the tap: counters for the status
+/// line, and a request to mark the next block.
 #[derive(Debug, Default)]
 pub struct TapStats {
+    /// Set by the analysis thread when it starts a new capture: the next block written starts a
+    /// segment ([`SegmentStart::asked`] when it continues the last), which the new capture
+    /// starts at. The audio thread clears it.
+    pub mark_next: AtomicBool,
     /// Frames copied into the ring.
     pub frames: AtomicU64,
     /// Frames dropped because the ring was full.
@@ -199,8 +210,9 @@ impl AudioTap {
 
     /// Queues a segment start if the block of `frames` frames written now does not continue
     /// the last one: the first block, a change of the transport, a jump in the host's position
-    /// while it plays, or a dropped block where the host gives no position to tell. (A full
-    /// segment ring loses the mark: it holds far more than the analysis thread leaves unread.)
+    /// while it plays, or a dropped block where the host gives no position to tell; or if the
+    /// analysis thread asked for one ([`TapStats::mark_next`]). (A full segment ring loses the
+    /// mark: it holds far more than the analysis thread leaves unread.)
     fn mark_segment(&mut self, host: HostPosition, frames: usize) {
         let continues = match self.last {
             Some((was_playing, next)) => {
@@ -213,10 +225,13 @@ impl AudioTap {
             None => false,
         };
         self.dropped = false;
-        if !continues {
+        let asked = self.stats.mark_next.load(Ordering::Acquire)
+            && self.stats.mark_next.swap(false, Ordering::AcqRel);
+        if !continues || asked {
             let _ = self.segments.push(SegmentStart {
                 frame: self.written,
                 host: host.bar.filter(|_| host.playing),
+                asked: continues,
             });
         }
         self.last = Some((host.playing, host.pos_samples.map(|p| p + frames as i64)));
@@ -418,8 +433,14 @@ mod tests {
         tap.capture_at(&block_of(&mut block), at(0));
         tap.capture_at(&block_of(&mut block), at(4));
         let got: Vec<SegmentStart> = std::iter::from_fn(|| segments.pop().ok()).collect();
-        let expected = [(0, Some(bar)), (8, None), (12, Some(bar)), (16, Some(bar))]
-            .map(|(frame, host)| SegmentStart { frame, host });
+        let expected =
+            [(0, Some(bar)), (8, None), (12, Some(bar)), (16, Some(bar))].map(|(frame, host)| {
+                SegmentStart {
+                    frame,
+                    host,
+                    asked: false,
+                }
+            });
         assert_eq!(got, expected);
         // A dropped block: the next one written starts a segment.
         for _ in 0..ring.slots() {
@@ -436,6 +457,39 @@ mod tests {
             .map(|s| s.frame)
             .collect();
         assert_eq!(got, [24, 88]);
+    }
+
+    #[test]
+    fn a_new_capture_gets_a_mark_at_the_next_block_with_the_hosts_bars() {
+        let stats = Arc::new(TapStats::default());
+        let (mut tap, _ring) = AudioTap::new(1, 64, stats.clone());
+        let mut segments = tap.take_segment_reader().unwrap();
+        let mut block = vec![vec![0.5; 4]];
+        let at = |pos: i64| HostPosition {
+            playing: true,
+            pos_samples: Some(pos),
+            bar: Some(HostBar {
+                since_bar_line_s: pos as f64 / 1000.0,
+                tempo_bpm: 120.0,
+            }),
+        };
+        tap.capture_at(&block_of(&mut block), at(0));
+        tap.capture_at(&block_of(&mut block), at(4));
+        // Start over while the host plays on: the next block is marked, once.
+        stats.mark_next.store(true, Ordering::Release);
+        tap.capture_at(&block_of(&mut block), at(8));
+        tap.capture_at(&block_of(&mut block), at(12));
+        // Asked at a jump: a plain segment start, not a second one.
+        stats.mark_next.store(true, Ordering::Release);
+        tap.capture_at(&block_of(&mut block), at(100));
+        assert!(
+            !stats.mark_next.load(Ordering::Acquire),
+            "the audio thread cleared it"
+        );
+        let got: Vec<(u64, f64, bool)> = std::iter::from_fn(|| segments.pop().ok())
+            .map(|s| (s.frame, s.host.unwrap().since_bar_line_s, s.asked))
+            .collect();
+        assert_eq!(got, [(0, 0.0, false), (8, 0.008, true), (16, 0.1, false)]);
     }
 
     #[test]

@@ -217,6 +217,54 @@ fn the_hosts_bar_line_where_the_capture_starts_anchors_its_bars_until_the_playba
 }
 
 #[test]
+fn start_over_while_the_host_plays_anchors_the_new_captures_bars_on_the_hosts() {
+    let session = Arc::new(Session::new(None));
+    let mut spec = SongSpec::random(3);
+    spec.sample_rate = 44_100;
+    spec.bpm = 120.0;
+    spec.tempo = TempoChange::Constant;
+    spec.quiet_intro = false;
+    spec.bars = spec.bars_for_seconds(20.0);
+    let music = render(&spec).unwrap();
+    let (bpm, bar_s) = (120.0, 2.0);
+    let (_engine, mut audio) = start(&session, 44_100);
+    // A project at the song's tempo in 4/4, played from 0.3 s into a bar, straight through.
+    let start_at = (0.3 * 44_100.0) as i64;
+    let hosted = |frame: usize| {
+        let pos = start_at + frame as i64;
+        HostPosition {
+            playing: true,
+            pos_samples: Some(pos),
+            bar: Some(HostBar {
+                since_bar_line_s: (pos as f64 / 44_100.0) % bar_s,
+                tempo_bpm: bpm,
+            }),
+        }
+    };
+    let first = 6 * 44_100;
+    play_hosted(&session, &mut audio, &music, 0, first, hosted);
+    let old_epoch = lock(&session.capture).epoch;
+    session.restart.store(true, Ordering::Release);
+    wait_for("the restart", || lock(&session.capture).epoch != old_epoch);
+    // Start over 6 s in, the host playing on: the new capture starts at the next block.
+    play_hosted(&session, &mut audio, &music, first, 10 * 44_100, hosted);
+    let capture = lock(&session.capture);
+    assert_eq!(
+        capture.audio.frames(),
+        10 * 44_100,
+        "nothing before the mark"
+    );
+    let anchor = capture
+        .bar_anchor()
+        .expect("the host said where its bars were when the new capture started");
+    let since = ((start_at + first as i64) as f64 / 44_100.0) % bar_s;
+    assert!(
+        (anchor.time_s + since).abs() < 1e-9 && anchor.until_s == f64::INFINITY,
+        "the host's bar line before the new capture's start: {anchor:?}, {since}"
+    );
+}
+
+#[test]
 fn deactivation_does_not_wait_for_a_fit_and_drops_its_result() {
     let music = song(4, 40.0, 44_100);
     // The fit races the analysis thread's shutdown; on a loaded machine the fit may win, and
