@@ -85,6 +85,22 @@ pub struct TrackAnalysis {
     pub downbeat_log_odds: Vec<f32>,
 }
 
+/// Below this [`TrackAnalysis::confidence`] a track is reported as having no steady pulse:
+/// its beats are the decoder's best guess, and cuts placed on them may miss the music's bars.
+/// Silence, DC, noise and short clips fall under it (the tests below), and so do most of the
+/// real songs the tracker gets wrong: of the 75 songs of the tracker-module set E (issue #15,
+/// never trained on), the 11 under it were tracked at beat F 0.34 and downbeat F 0.28 on average,
+/// the other 64 at 0.82 and 0.76 (session 36; 0.3 was the plugin's threshold before, not tuned
+/// on E). The plugin's editor and `trainer` say so when a track falls under it.
+pub const LOW_CONFIDENCE: f32 = 0.3;
+
+impl TrackAnalysis {
+    /// Whether a steady pulse was found: beats, at [`LOW_CONFIDENCE`] or more.
+    pub fn steady_pulse(&self) -> bool {
+        !self.grid.is_empty() && self.confidence >= LOW_CONFIDENCE
+    }
+}
+
 /// Decodes and analyses a file, never holding it whole at its source rate.
 pub fn analyze_file(path: &Path) -> Result<TrackAnalysis, AnalysisError> {
     let mut analyzer: Option<FrameAnalyzer> = None;
@@ -288,7 +304,7 @@ mod tests {
             analysis.features.validate().unwrap();
             assert_eq!(analysis.features.beats(), analysis.grid.len(), "{name}");
             assert!(
-                analysis.grid.is_empty() || analysis.confidence < 0.3,
+                !analysis.steady_pulse(),
                 "{name}: {} beats at confidence {}",
                 analysis.grid.len(),
                 analysis.confidence

@@ -30,8 +30,8 @@ use crate::tap::{AuditionFlags, HostBar, TapStats};
 /// so a full capture holds about 460 MB; memory grows with what was actually heard.
 pub const MAX_CAPTURE_S: f64 = 20.0 * 60.0;
 /// Below this confidence (`TrackAnalysis::confidence`, 0 to 1) a settled grid is reported as
-/// having found no steady pulse: the analysis tests hold silence, noise and clips under it.
-pub const LOW_CONFIDENCE: f32 = 0.3;
+/// having found no steady pulse, as `trainer` reports a file.
+pub use cutscore_analysis::LOW_CONFIDENCE;
 /// Frames per point of the overview envelope.
 pub const ENVELOPE_FRAMES: usize = 1024;
 /// The host's bar line at the capture's start, while the host's playback has not jumped.

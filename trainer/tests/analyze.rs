@@ -65,6 +65,7 @@ fn offline_json_has_the_beats_of_the_song_and_features_are_written() {
     .unwrap();
     assert!(f > 0.9, "F {f}");
     assert!(!result["downbeats"].as_array().unwrap().is_empty());
+    assert_eq!(result["steady_pulse"], true);
 
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&features).unwrap()).unwrap();
@@ -126,4 +127,41 @@ fn bad_files_give_an_error_that_says_what_is_wrong() {
         assert!(stderr.contains(says), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[test]
+fn noise_is_reported_as_having_no_steady_pulse() {
+    // Twenty seconds of seeded white noise: beats are found (the decoder always finds a path),
+    // but the analysis says it is not sure of them, in JSON and as a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("noise.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 44_100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&path, spec).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..20 * 44_100 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        writer.write_sample((state >> 52) as i16 - 2048).unwrap();
+    }
+    writer.finalize().unwrap();
+    let output = trainer()
+        .arg("analyze")
+        .arg(&path)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let result = json_of(&output.stdout);
+    assert_eq!(result["steady_pulse"], false, "{result}");
+    assert!(result["confidence"].as_f64().unwrap() < 0.3);
+    let output = trainer().arg("analyze").arg(&path).output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no steady pulse found"), "{stderr}");
 }

@@ -86,6 +86,8 @@ fn edit_writes_audio_within_the_slack_and_markers() {
     let seconds = report["output_seconds"].as_f64().unwrap();
     assert!((seconds - 48.0).abs() <= 3.0, "{seconds}");
     assert_eq!(report["met_target"], true);
+    assert_eq!(report["steady_pulse"], true, "a drum-led song at 120 BPM");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("no steady pulse"));
     let reader = hound::WavReader::open(&out).unwrap();
     assert_eq!(
         (

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use cutscore_analysis::decode::decode_with;
-use cutscore_analysis::{StreamingAnalyzer, analyze_file};
+use cutscore_analysis::{LOW_CONFIDENCE, StreamingAnalyzer, analyze_file};
 use cutscore_core::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
 
@@ -76,6 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec(&document)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    // As `TrackAnalysis::steady_pulse`, for either tracker.
+    let steady = !found.grid.is_empty() && found.confidence >= LOW_CONFIDENCE;
     if args.json {
         let document = serde_json::json!({
             "tempo_bpm": found.tempo_bpm,
@@ -84,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "downbeats": downbeats,
             "seconds": found.grid.duration_s,
             "confidence": found.confidence,
+            "steady_pulse": steady,
             "tracker": if args.streaming { "streaming" } else { "offline" },
         });
         println!("{document}");
@@ -107,6 +110,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("beats: {}", beats.join(" "));
         let bars: Vec<String> = downbeats.iter().map(|t| format!("{t:.3}")).collect();
         println!("downbeats: {}", bars.join(" "));
+        if !steady {
+            eprintln!(
+                "warning: {}",
+                super::shared::no_steady_pulse(&args.audio, found.confidence)
+            );
+        }
     }
     Ok(())
 }

@@ -140,6 +140,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         json["output_seconds"] = serde_json::json!(rendered.audio.seconds());
         json["met_target"] = serde_json::json!(fit.met_target);
         json["message"] = serde_json::json!(fit.message);
+        json["confidence"] = serde_json::json!(analysis.confidence);
+        json["steady_pulse"] = serde_json::json!(analysis.steady_pulse());
         json["output"] = serde_json::json!(args.out);
         json["variations"] = fit.variations.iter().map(joins_json).collect();
         println!("{json}");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cutscore_analysis::decode::{decode_audio, mix_to_mono};
-use cutscore_analysis::{TrackAnalysis, analyze_file, analyze_samples};
+use cutscore_analysis::{LOW_CONFIDENCE, TrackAnalysis, analyze_file, analyze_samples};
 use cutscore_core::audio::Audio;
 use cutscore_core::grid::BeatGrid;
 use cutscore_editing::fit::FitEdit;
@@ -132,6 +132,8 @@ pub fn decode_and_analyze_bars(path: &Path) -> anyhow::Result<(Audio, TrackAnaly
     Ok((audio, analysis))
 }
 
+/// Refuses a song without at least two bars, and warns about one whose beats the tracker is
+/// not sure of (cuts on them may miss the music's bars).
 fn ensure_bars(analysis: &TrackAnalysis, path: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(
         analysis.grid.bar_starts().len() >= 2,
@@ -139,5 +141,19 @@ fn ensure_bars(analysis: &TrackAnalysis, path: &Path) -> anyhow::Result<()> {
         path.display(),
         analysis.grid.len()
     );
+    if !analysis.steady_pulse() {
+        eprintln!("warning: {}", no_steady_pulse(path, analysis.confidence));
+    }
     Ok(())
+}
+
+/// What to tell a user whose track `path` was analysed at `confidence`, below
+/// [`LOW_CONFIDENCE`].
+pub fn no_steady_pulse(path: &Path, confidence: f32) -> String {
+    format!(
+        "no steady pulse found in {} (confidence {confidence:.2}, below {LOW_CONFIDENCE}): its \
+         beats and bars are the tracker's best guess, and cuts on them may miss the music's bars; \
+         listen before you use them",
+        path.display()
+    )
 }
