@@ -48,6 +48,11 @@ pub const OBSERVATION_LAMBDA: usize = 16;
 const MAX_STEP: f64 = 0.1;
 /// Below this peak beat probability a track has no pulse and gets no beats.
 pub const MIN_PEAK_ACTIVATION: f32 = 0.1;
+/// A tempo the user (or the host) gives is decoded within this factor either way: a DAW's tempo
+/// is exact, a person's "about 128" may not be, and a recording drifts.
+pub const HINT_SPAN: f64 = 1.1;
+/// Tempi a hint may give, BPM: a slow ballad's quarter notes to a fast one's eighths.
+pub const HINT_BPM: std::ops::RangeInclusive<f64> = 30.0..=300.0;
 const FLOOR: f32 = 1e-7;
 
 /// One line of the state space: a meter and a beat interval.
@@ -78,6 +83,8 @@ pub struct StateSpace {
     states: usize,
     /// Decoding frames per second.
     rate: f64,
+    /// The slowest and fastest tempo of the lines, BPM.
+    bpm: (f64, f64),
 }
 
 impl Default for StateSpace {
@@ -122,7 +129,24 @@ impl StateSpace {
             lines,
             states: offset,
             rate,
+            bpm: (rate * 60.0 / longest as f64, rate * 60.0 / shortest as f64),
         }
+    }
+
+    /// The default space's lines, narrowed to [`HINT_SPAN`] either way of `bpm` (a tempo the
+    /// user or the host gives, within [`HINT_BPM`]).
+    pub fn around(bpm: f64) -> Self {
+        Self::new(
+            frame_rate() * UPSAMPLE as f64,
+            bpm / HINT_SPAN,
+            bpm * HINT_SPAN,
+        )
+    }
+
+    /// Whether the space holds a tempo and its double: only then can a grid at twice the
+    /// song's tempo be told from the song's and halved ([`tempo_octave`]).
+    pub fn spans_an_octave(&self) -> bool {
+        self.bpm.1 >= 2.0 * self.bpm.0
     }
 
     /// States in all.
@@ -388,7 +412,9 @@ fn beats_from_path(
             confidence: 0.0,
         };
     }
-    if let Some(halved) = tempo_octave::halve(&scored, meter as u8) {
+    if space.spans_an_octave()
+        && let Some(halved) = tempo_octave::halve(&scored, meter as u8)
+    {
         scored = halved;
     }
     let beats: Vec<f64> = scored.iter().map(|b| b.time_s).collect();

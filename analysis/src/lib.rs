@@ -63,6 +63,86 @@ pub enum AnalysisError {
     Resample(#[from] ResampleError),
     #[error("sample rate {actual} Hz is not supported; expected {min} to {max} Hz")]
     SampleRate { min: u32, max: u32, actual: u32 },
+    #[error("a tempo of {actual} BPM cannot be tracked; expected {min} to {max} BPM")]
+    TempoHint { min: f64, max: f64, actual: f64 },
+}
+
+/// A tempo the user or the host gives. The grid is decoded within [`bar_decoder::HINT_SPAN`]
+/// of it and at its level (never halved), so a song the tracker would count twice as fast (its
+/// eighth notes) or half as fast is counted as the user counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TempoHint(f64);
+
+impl TempoHint {
+    /// A hint of `bpm` beats a minute, within [`bar_decoder::HINT_BPM`].
+    pub fn new(bpm: f64) -> Result<Self, AnalysisError> {
+        let range = bar_decoder::HINT_BPM;
+        if range.contains(&bpm) {
+            Ok(Self(bpm))
+        } else {
+            Err(AnalysisError::TempoHint {
+                min: *range.start(),
+                max: *range.end(),
+                actual: bpm,
+            })
+        }
+    }
+
+    pub fn bpm(self) -> f64 {
+        self.0
+    }
+}
+
+/// Where the tempo a grid is decoded at comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum TempoSource {
+    /// What the tracker hears, over its whole range of tempi.
+    #[default]
+    Heard,
+    /// A tempo the user gives: the grid is decoded at it.
+    Given(TempoHint),
+    /// The host's tempo, BPM, its bar line the anchor. Only a host at the heard tempo, its
+    /// double or its half ([`bar_phase::host_tempo_agrees`]) plays the music on its own grid:
+    /// then the grid is decoded at the host's tempo where the beats so decoded run through the
+    /// anchor ([`bar_phase::anchored_position`]; at the project's tempo, a grid on the
+    /// off-beats is not the project's), else as heard, and the anchor places the bars; a host
+    /// at another tempo says nothing, and its anchor is not used.
+    Host(f64),
+}
+
+impl From<Option<TempoHint>> for TempoSource {
+    fn from(hint: Option<TempoHint>) -> Self {
+        hint.map_or(Self::Heard, Self::Given)
+    }
+}
+
+/// Decodes `activations` at the tempo `tempo` says, with the anchor the bars are placed by
+/// (`anchor`, unless a host's tempo rules its bar line out).
+fn decode_at(
+    activations: &[beat_model::Activation],
+    duration_s: f64,
+    anchor: Option<bar_phase::BarAnchor>,
+    tempo: TempoSource,
+) -> (bar_decoder::Decoded, Option<bar_phase::BarAnchor>) {
+    use bar_decoder::{StateSpace, decode};
+    let at = |bpm: f64| decode(&StateSpace::around(bpm), activations, duration_s);
+    let heard = || decode(&StateSpace::default(), activations, duration_s);
+    match tempo {
+        TempoSource::Heard => (heard(), anchor),
+        TempoSource::Given(hint) => (at(hint.bpm()), anchor),
+        TempoSource::Host(bpm) => {
+            let heard = heard();
+            if !bar_phase::host_tempo_agrees(heard.tempo_bpm, bpm) {
+                return (heard, None);
+            }
+            let hosted = TempoHint::new(bpm).ok().map(|_| at(bpm)).filter(|d| {
+                anchor.is_some_and(|a| {
+                    bar_phase::anchored_position(&d.grid.beats, d.grid.meter, a).is_some()
+                })
+            });
+            (hosted.unwrap_or(heard), anchor)
+        }
+    }
 }
 
 /// Everything the offline analysis knows about a track.
@@ -103,6 +183,14 @@ impl TrackAnalysis {
 
 /// Decodes and analyses a file, never holding it whole at its source rate.
 pub fn analyze_file(path: &Path) -> Result<TrackAnalysis, AnalysisError> {
+    analyze_file_at(path, None)
+}
+
+/// [`analyze_file`] at the tempo `hint` gives, if any.
+pub fn analyze_file_at(
+    path: &Path,
+    hint: Option<TempoHint>,
+) -> Result<TrackAnalysis, AnalysisError> {
     let mut analyzer: Option<FrameAnalyzer> = None;
     let mut frames: Vec<Frame> = Vec::new();
     let mut failure: Option<ResampleError> = None;
@@ -133,16 +221,32 @@ pub fn analyze_file(path: &Path) -> Result<TrackAnalysis, AnalysisError> {
         a.finish(&mut |_, f: &Frame| frames.push(*f))?;
     }
     let duration_s = samples as f64 / info.sample_rate as f64;
-    Ok(analyze_frames(&frames, duration_s))
+    Ok(analyze_frames_at(
+        beat_model::shipped(),
+        &frames,
+        duration_s,
+        hint.into(),
+    ))
 }
 
 /// Analyses mono samples at `sample_rate` Hz (8 to 192 kHz).
 pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, AnalysisError> {
+    analyze_samples_at(mono, sample_rate, None)
+}
+
+/// [`analyze_samples`] at the tempo `hint` gives, if any.
+pub fn analyze_samples_at(
+    mono: &[f32],
+    sample_rate: u32,
+    hint: Option<TempoHint>,
+) -> Result<TrackAnalysis, AnalysisError> {
     check_rate(sample_rate)?;
     let frames = frontend::analyse_frames(mono, sample_rate)?;
-    Ok(analyze_frames(
+    Ok(analyze_frames_at(
+        beat_model::shipped(),
         &frames,
         mono.len() as f64 / sample_rate as f64,
+        hint.into(),
     ))
 }
 
@@ -150,12 +254,13 @@ pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, 
 /// consecutive slices of whole frames (the plugin's capture, held in chunks): mixed to mono as
 /// the streaming analyzer mixes it, frame by frame, so it is never copied whole. Its start is
 /// not taken for a bar line (a capture starts wherever playback did): `anchor` says where one
-/// is, if anything does (the host's transport).
+/// is, if anything does (the host's transport), and `tempo` where its tempo comes from.
 pub fn analyze_interleaved<'a>(
     slices: impl IntoIterator<Item = &'a [f32]>,
     channels: usize,
     sample_rate: u32,
     anchor: Option<bar_phase::BarAnchor>,
+    tempo: TempoSource,
 ) -> Result<TrackAnalysis, AnalysisError> {
     check_rate(sample_rate)?;
     let channels = channels.max(1);
@@ -175,6 +280,7 @@ pub fn analyze_interleaved<'a>(
         &activations,
         samples as f64 / f64::from(sample_rate),
         anchor,
+        tempo,
     ))
 }
 
@@ -218,7 +324,23 @@ pub fn analyze_frames_with(
     frames: &[Frame],
     duration_s: f64,
 ) -> TrackAnalysis {
-    analyze_activations(frames, &model.activations(frames), duration_s)
+    analyze_frames_at(model, frames, duration_s, TempoSource::Heard)
+}
+
+/// [`analyze_frames_with`] at the tempo `tempo` says (a host's anchored at the song's start).
+pub fn analyze_frames_at(
+    model: &beat_model::BeatModel,
+    frames: &[Frame],
+    duration_s: f64,
+    tempo: TempoSource,
+) -> TrackAnalysis {
+    analyze_from(
+        frames,
+        &model.activations(frames),
+        duration_s,
+        Some(bar_phase::BarAnchor::SONG_START),
+        tempo,
+    )
 }
 
 /// [`analyze_frames_with`] from given activations, one per frame (another network's, to
@@ -233,17 +355,20 @@ pub fn analyze_activations(
         activations,
         duration_s,
         Some(bar_phase::BarAnchor::SONG_START),
+        TempoSource::Heard,
     )
 }
 
-/// [`analyze_activations`] with the bar lines anchored at `anchor`, or nowhere.
+/// [`analyze_activations`] with the bar lines anchored at `anchor`, or nowhere, at the tempo
+/// `tempo` says.
 fn analyze_from(
     frames: &[Frame],
     activations: &[beat_model::Activation],
     duration_s: f64,
     anchor: Option<bar_phase::BarAnchor>,
+    tempo: TempoSource,
 ) -> TrackAnalysis {
-    let decoded = bar_decoder::decode(&bar_decoder::StateSpace::default(), activations, duration_s);
+    let (decoded, anchor) = decode_at(activations, duration_s, anchor, tempo);
     let mut grid = decoded.grid;
     let mut features = beat_features::track_features(frames, &grid);
     let downbeat_log_odds: Vec<f32> = grid
@@ -385,6 +510,107 @@ mod tests {
         };
         spec.bars = spec.bars_for_seconds(40.0);
         assert_tracks(spec);
+    }
+
+    #[test]
+    fn a_given_tempo_is_tracked_at_its_level_and_a_hosts_only_where_its_grid_fits() {
+        let mut spec = cutscore_synth::SongSpec {
+            seed: 41,
+            bpm: 148.0,
+            meter: 4,
+            ..cutscore_synth::SongSpec::default()
+        };
+        spec.bars = spec.bars_for_seconds(30.0);
+        let song = cutscore_synth::render(&spec).unwrap();
+        let mono = song.mono();
+        let rate = song.sample_rate;
+        let frames = frontend::analyse_frames(&mono, rate).unwrap();
+        let duration = mono.len() as f64 / f64::from(rate);
+        let at = |tempo| analyze_frames_at(beat_model::shipped(), &frames, duration, tempo);
+        // Every beat found within the song (its render rings on after the last beat) lies on
+        // one of its beats.
+        let last = song.truth.beats.last().copied().unwrap();
+        let on_true_beats = |analysis: &TrackAnalysis| {
+            let within = || {
+                analysis
+                    .grid
+                    .beats
+                    .iter()
+                    .filter(|&&b| b > 3.0 && b < last + 0.1)
+            };
+            within().count() > 10
+                && within().all(|&b| song.truth.beats.iter().any(|&t| (t - b).abs() < 0.07))
+        };
+        let heard = at(TempoSource::Heard);
+        assert!((heard.tempo_bpm - 148.0).abs() < 3.0, "{}", heard.tempo_bpm);
+        // Told it is 74 (or 148, or the user's "about 150"), the tracker counts at that level,
+        // on the song's beats: at half the tempo every other beat, never the ones between.
+        for (bpm, expected) in [(74.0, 74.0), (148.0, 148.0), (150.0, 148.0)] {
+            let given = at(TempoSource::Given(TempoHint::new(bpm).unwrap()));
+            assert!(
+                (given.tempo_bpm - expected).abs() < 0.02 * expected,
+                "given {bpm}: tracked at {}",
+                given.tempo_bpm
+            );
+            assert!(on_true_beats(&given), "given {bpm}");
+        }
+        // A host at half the song's tempo whose bar line is the song's: its level. A host
+        // whose bar line falls half its beat away (on the song's off-beat at its level): as
+        // heard, its bar line placing the bars as it would have. A host at another tempo says
+        // nothing about the song: as heard, its bar line unused.
+        let activations = beat_model::shipped().activations(&frames);
+        let hosted_at = |time_s: f64, bpm: f64| {
+            let anchor = bar_phase::BarAnchor {
+                time_s,
+                until_s: f64::INFINITY,
+            };
+            analyze_from(
+                &frames,
+                &activations,
+                duration,
+                Some(anchor),
+                TempoSource::Host(bpm),
+            )
+        };
+        let bar_line = song.truth.downbeats[0];
+        let hosted = hosted_at(bar_line, 74.0);
+        assert!(
+            (hosted.tempo_bpm - 74.0).abs() < 1.5,
+            "{}",
+            hosted.tempo_bpm
+        );
+        assert!(on_true_beats(&hosted));
+        let heard_anchored = |time_s| {
+            let anchor = bar_phase::BarAnchor {
+                time_s,
+                until_s: f64::INFINITY,
+            };
+            analyze_from(
+                &frames,
+                &activations,
+                duration,
+                Some(anchor),
+                TempoSource::Heard,
+            )
+        };
+        let off_beat = bar_line + 60.0 / 148.0;
+        assert_eq!(hosted_at(off_beat, 74.0), heard_anchored(off_beat));
+        let unanchored = analyze_from(&frames, &activations, duration, None, TempoSource::Heard);
+        assert_eq!(hosted_at(bar_line, 100.0), unanchored);
+        // Tempi no tracker can give are refused, with the range.
+        for bpm in [0.0, 12.0, 500.0, f64::NAN, f64::INFINITY] {
+            assert!(
+                matches!(
+                    TempoHint::new(bpm),
+                    Err(AnalysisError::TempoHint {
+                        min: 30.0,
+                        max: 300.0,
+                        ..
+                    })
+                ),
+                "{bpm}"
+            );
+        }
     }
 
     #[test]

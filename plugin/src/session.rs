@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use cutscore_analysis::TrackAnalysis;
 use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
 use cutscore_analysis::streaming::StreamingAnalyzer;
+use cutscore_analysis::{TempoSource, TrackAnalysis};
 use cutscore_core::edit::Edit;
 use cutscore_core::features::{BEAT_FEATURES, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
@@ -136,6 +136,20 @@ impl Capture {
     pub fn bar_anchor(&self) -> Option<bar_phase::BarAnchor> {
         let host = self.host_anchor?;
         bar_phase::host_tempo_agrees(self.tempo_bpm, host.tempo_bpm).then_some(host.anchor)
+    }
+
+    /// What the settled grid is anchored by and where its tempo comes from: the host's bar
+    /// line and tempo, if it said where its bars were when the capture started. A project at
+    /// the song's tempo (or its double or half) counts the song's beats, so the offline
+    /// analysis decodes the grid at the project's tempo where its beats run through the
+    /// project's bar line (the capture alone may be heard at its eighth notes, or every other
+    /// beat); a project at another tempo says nothing, and its bar line is not used
+    /// ([`TempoSource::Host`]).
+    pub fn settle_source(&self) -> (Option<bar_phase::BarAnchor>, TempoSource) {
+        match self.host_anchor {
+            Some(host) => (Some(host.anchor), TempoSource::Host(host.tempo_bpm)),
+            None => (None, TempoSource::Heard),
+        }
     }
 
     /// Whether the bars are counted from the host's bar line: it said where it was, its tempo

@@ -64,12 +64,12 @@ fn decided(track_id: &Option<(u64, String)>, epoch: u64) -> bool {
 /// logged meanwhile, makes it the capture's grid; then has the scoring worker rescore, and
 /// fit again to the same length if a fit was made on the old grid.
 pub fn settle(session: &Session) -> Settled {
-    let (epoch, audio, anchor) = {
+    let (epoch, audio, (anchor, tempo)) = {
         let capture = lock(&session.capture);
         (
             capture.epoch,
             capture.audio.snapshot(),
-            capture.bar_anchor(),
+            capture.settle_source(),
         )
     };
     let frames = audio.frames();
@@ -78,6 +78,7 @@ pub fn settle(session: &Session) -> Settled {
         usize::from(audio.channels),
         audio.sample_rate,
         anchor,
+        tempo,
     ) {
         Ok(analysis) => analysis,
         Err(e) => return Settled::Failed(e.to_string()),
@@ -283,7 +284,14 @@ mod tests {
         let analysis = {
             let capture = lock(&session.capture);
             let audio = capture.audio.snapshot();
-            analyze_interleaved(audio.slices(0, audio.frames()), 2, 22_050, None).unwrap()
+            analyze_interleaved(
+                audio.slices(0, audio.frames()),
+                2,
+                22_050,
+                None,
+                cutscore_analysis::TempoSource::Heard,
+            )
+            .unwrap()
         };
         let mut capture = lock(&session.capture);
         let (frames, grid) = (capture.audio.frames(), capture.grid.clone());

@@ -265,6 +265,64 @@ fn start_over_while_the_host_plays_anchors_the_new_captures_bars_on_the_hosts() 
 }
 
 #[test]
+fn in_a_project_at_half_the_songs_tempo_the_settled_grid_counts_the_projects_beats() {
+    // A song at 148 BPM in a project at 74, whose bar lines (two of the song's bars each) fall
+    // on the song's downbeats: the streaming tracker hears 148, the settled grid counts 74.
+    let mut spec = SongSpec::random(41);
+    spec.sample_rate = 44_100;
+    spec.bpm = 148.0;
+    spec.meter = 4;
+    spec.tempo = TempoChange::Constant;
+    spec.quiet_intro = false;
+    spec.bars = spec.bars_for_seconds(30.0);
+    let music = render(&spec).unwrap();
+    let host_bar_s = 4.0 * 60.0 / 74.0;
+    let first_downbeat = music.truth.downbeats[0];
+    let session = Arc::new(Session::new(None));
+    let (_engine, mut audio) = start(&session, 44_100);
+    play_hosted(&session, &mut audio, &music, 0, music.frames(), |frame| {
+        let at_s = frame as f64 / 44_100.0;
+        HostPosition {
+            playing: true,
+            pos_samples: Some(frame as i64),
+            bar: Some(HostBar {
+                since_bar_line_s: (at_s - first_downbeat).rem_euclid(host_bar_s),
+                tempo_bpm: 74.0,
+            }),
+        }
+    });
+    wait_for("the grid to be settled", || {
+        lock(&session.capture).is_settled()
+    });
+    let capture = lock(&session.capture);
+    let beats: Vec<f64> = capture
+        .grid
+        .beats
+        .iter()
+        .copied()
+        .filter(|&b| b > 3.0 && b < music.truth.beats.last().unwrap() + 0.1)
+        .collect();
+    let gaps: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+    let median = {
+        let mut sorted = gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    assert!(
+        (60.0 / median - 74.0).abs() < 1.5,
+        "settled at {} BPM",
+        60.0 / median
+    );
+    assert!(
+        beats
+            .iter()
+            .all(|b| music.truth.beats.iter().any(|t| (t - b).abs() < 0.07)),
+        "on the song's beats: {beats:?}"
+    );
+    assert!(capture.on_host_grid(), "and its bars on the project's");
+}
+
+#[test]
 fn deactivation_does_not_wait_for_a_fit_and_drops_its_result() {
     let music = song(4, 40.0, 44_100);
     // The fit races the analysis thread's shutdown; on a loaded machine the fit may win, and
@@ -601,6 +659,7 @@ fn when_the_music_stops_the_grid_is_settled_over_the_whole_capture() {
         2,
         44_100,
         None,
+        cutscore_analysis::TempoSource::Heard,
     )
     .unwrap();
     let (grid, features) = {

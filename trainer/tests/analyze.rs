@@ -7,10 +7,15 @@ use cutscore_analysis::metrics;
 use cutscore_synth::read_truth;
 
 fn song(dir: &std::path::Path) -> std::path::PathBuf {
+    song_of_seed(dir, "5")
+}
+
+/// A 24-second song at 120 BPM in 4/4 (seed 5 changes tempo on the way; seed 6 does not).
+fn song_of_seed(dir: &std::path::Path, seed: &str) -> std::path::PathBuf {
     let wav = dir.join("song.wav");
     trainer()
         .args([
-            "synth", "--seed", "5", "--bpm", "120", "--meter", "4", "--bars", "12",
+            "synth", "--seed", seed, "--bpm", "120", "--meter", "4", "--bars", "12",
         ])
         .arg("--out")
         .arg(&wav)
@@ -164,4 +169,62 @@ fn noise_is_reported_as_having_no_steady_pulse() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no steady pulse found"), "{stderr}");
+}
+
+#[test]
+fn a_tempo_the_user_gives_is_tracked_at_its_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = song_of_seed(dir.path(), "6");
+    let truth = read_truth(&dir.path().join("song.truth.json")).unwrap();
+    let at = |bpm: &str| {
+        let output = trainer()
+            .arg("analyze")
+            .arg(&wav)
+            .args(["--json", "--bpm", bpm])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        json_of(&output.stdout)
+    };
+    // The song is at 120: counted at 60, every other beat of it.
+    let half = at("60");
+    assert!(
+        (half["tempo_bpm"].as_f64().unwrap() - 60.0).abs() < 1.5,
+        "{half}"
+    );
+    let beats: Vec<f64> = serde_json::from_value(half["beats"].clone()).unwrap();
+    let within: Vec<f64> = beats
+        .into_iter()
+        // The render rings on after the last beat.
+        .filter(|&b| b > 1.0 && b < truth.beats.last().unwrap() + 0.1)
+        .collect();
+    assert!(within.len() >= 8);
+    assert!(
+        within
+            .iter()
+            .all(|b| truth.beats.iter().any(|t| (t - b).abs() < 0.07)),
+        "{within:?}"
+    );
+    let same = at("120");
+    assert!((same["tempo_bpm"].as_f64().unwrap() - 120.0).abs() < 2.5);
+    // A tempo no song has, or one for the streaming tracker: refused, saying why.
+    for args in [&["--bpm", "500"][..], &["--bpm", "120", "--streaming"]] {
+        let output = trainer()
+            .arg("analyze")
+            .arg(&wav)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("30 to 300 BPM") || stderr.contains("offline tracker"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }

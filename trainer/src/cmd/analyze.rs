@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use cutscore_analysis::decode::decode_with;
-use cutscore_analysis::{LOW_CONFIDENCE, StreamingAnalyzer, analyze_file};
+use cutscore_analysis::{LOW_CONFIDENCE, StreamingAnalyzer, analyze_file_at};
 use cutscore_core::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
 
@@ -24,6 +24,8 @@ pub struct Args {
     /// Run the causal (plugin) tracker over the file in host-sized blocks.
     #[arg(long)]
     streaming: bool,
+    #[command(flatten)]
+    tempo: super::shared::TempoArgs,
     /// Host block size in frames for --streaming.
     #[arg(long, default_value_t = 512)]
     block: usize,
@@ -44,10 +46,16 @@ struct Found {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let hint = args.tempo.hint()?;
+    anyhow::ensure!(
+        !(args.streaming && hint.is_some()),
+        "--bpm is for the offline tracker; the streaming tracker follows what it hears, as the \
+         plugin does while it plays (the plugin settles on the host's tempo when it stops)"
+    );
     let found = if args.streaming {
         streaming(&args)?
     } else {
-        let analysis = analyze_file(&args.audio)
+        let analysis = analyze_file_at(&args.audio, hint)
             .with_context(|| format!("analysing {}", args.audio.display()))?;
         Found {
             grid: analysis.grid,

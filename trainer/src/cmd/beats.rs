@@ -30,7 +30,9 @@ use cutscore_analysis::beat_model::{self, BeatModel, BeatModelConfig, INPUT_BAND
 use cutscore_analysis::decode::decode_file;
 use cutscore_analysis::frontend::{self, Frame};
 use cutscore_analysis::metrics;
-use cutscore_analysis::{StreamingAnalyzer, analyze_frames_with};
+use cutscore_analysis::{
+    StreamingAnalyzer, TempoHint, TempoSource, analyze_frames_at, analyze_frames_with,
+};
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::BeatGrid;
 use cutscore_reward::device::{self, DeviceChoice};
@@ -178,6 +180,14 @@ pub struct EvalArgs {
     /// network's (offline only: `--streaming` still runs the network).
     #[arg(long)]
     activations: Option<PathBuf>,
+    /// Give the offline tracker each song's true median tempo, as `trainer edit --bpm` gives
+    /// a user's.
+    #[arg(long)]
+    tempo_hint: bool,
+    /// Give the offline tracker each song's true median tempo as a host's, its bar line at the
+    /// song's start: the plugin's settled grid in a DAW project whose grid is the song's.
+    #[arg(long, conflicts_with = "tempo_hint")]
+    host_tempo: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -507,6 +517,15 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
                     &read_activations(dir, song)?,
                     song.duration_s,
                 ),
+                None if args.tempo_hint || args.host_tempo => {
+                    let bpm = cutscore_analysis::bar_decoder::median_tempo(&song.truth.beats);
+                    let tempo = if args.host_tempo {
+                        TempoSource::Host(bpm)
+                    } else {
+                        TempoSource::Given(TempoHint::new(bpm)?)
+                    };
+                    analyze_frames_at(&model, &song.frames, song.duration_s, tempo)
+                }
                 None => analyze_frames_with(&model, &song.frames, song.duration_s),
             };
             let mut scores = score_decoded(&song.name, decoded, &song.truth)?;

@@ -55,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let (name, audio, analysis) = match &args.audio {
         Some(path) => {
-            let (audio, analysis) = decode_and_analyze_bars(path)?;
+            let (audio, analysis) = decode_and_analyze_bars(path, None)?;
             let stem = path
                 .file_stem()
                 .map_or("song".into(), |s| s.to_string_lossy().into_owned());

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cutscore_analysis::decode::{decode_audio, mix_to_mono};
-use cutscore_analysis::{LOW_CONFIDENCE, TrackAnalysis, analyze_file, analyze_samples};
+use cutscore_analysis::{
+    LOW_CONFIDENCE, TempoHint, TrackAnalysis, analyze_file_at, analyze_samples_at,
+};
 use cutscore_core::audio::Audio;
 use cutscore_core::grid::BeatGrid;
 use cutscore_editing::fit::FitEdit;
@@ -113,20 +115,40 @@ pub fn resolve_model(given: Option<&Path>) -> anyhow::Result<(Checkpoint, ModelS
     Ok((resolved.checkpoint, resolved.source))
 }
 
-/// Analyses `audio`, refusing songs without at least two bars.
-pub fn analyze_bars(audio: &Path) -> anyhow::Result<TrackAnalysis> {
-    let analysis = analyze_file(audio).with_context(|| format!("analysing {}", audio.display()))?;
+/// The song's tempo, when the user knows it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TempoArgs {
+    /// The song's tempo, if you know it (BPM, 30 to 300): the beats are tracked within 10 %
+    /// of it, instead of at the tempo the tracker hears, which may be the song's eighth notes
+    /// or every other beat.
+    #[arg(long)]
+    bpm: Option<f64>,
+}
+
+impl TempoArgs {
+    pub fn hint(&self) -> anyhow::Result<Option<TempoHint>> {
+        Ok(self.bpm.map(TempoHint::new).transpose()?)
+    }
+}
+
+/// Analyses `audio` (at `hint`'s tempo, if any), refusing songs without at least two bars.
+pub fn analyze_bars(audio: &Path, hint: Option<TempoHint>) -> anyhow::Result<TrackAnalysis> {
+    let analysis =
+        analyze_file_at(audio, hint).with_context(|| format!("analysing {}", audio.display()))?;
     ensure_bars(&analysis, audio)?;
     Ok(analysis)
 }
 
-/// Decodes `path` once, for both the analysis and the render: the audio and its analysis,
-/// refusing songs without at least two bars.
-pub fn decode_and_analyze_bars(path: &Path) -> anyhow::Result<(Audio, TrackAnalysis)> {
+/// Decodes `path` once, for both the analysis and the render: the audio and its analysis (at
+/// `hint`'s tempo, if any), refusing songs without at least two bars.
+pub fn decode_and_analyze_bars(
+    path: &Path,
+    hint: Option<TempoHint>,
+) -> anyhow::Result<(Audio, TrackAnalysis)> {
     let audio = decode_audio(path).with_context(|| format!("decoding {}", path.display()))?;
     let mut mono = Vec::new();
     mix_to_mono(&audio.samples, usize::from(audio.channels), &mut mono);
-    let analysis = analyze_samples(&mono, audio.sample_rate)
+    let analysis = analyze_samples_at(&mono, audio.sample_rate, hint)
         .with_context(|| format!("analysing {}", path.display()))?;
     ensure_bars(&analysis, path)?;
     Ok((audio, analysis))
