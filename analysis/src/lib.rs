@@ -559,44 +559,30 @@ mod tests {
         // heard, its bar line placing the bars as it would have. A host at another tempo says
         // nothing about the song: as heard, its bar line unused.
         let activations = beat_model::shipped().activations(&frames);
-        let hosted_at = |time_s: f64, bpm: f64| {
-            let anchor = bar_phase::BarAnchor {
+        let anchored = |time_s: Option<f64>, tempo| {
+            let anchor = time_s.map(|time_s| bar_phase::BarAnchor {
                 time_s,
                 until_s: f64::INFINITY,
-            };
-            analyze_from(
-                &frames,
-                &activations,
-                duration,
-                Some(anchor),
-                TempoSource::Host(bpm),
-            )
+            });
+            analyze_from(&frames, &activations, duration, anchor, tempo)
         };
         let bar_line = song.truth.downbeats[0];
-        let hosted = hosted_at(bar_line, 74.0);
+        let hosted = anchored(Some(bar_line), TempoSource::Host(74.0));
         assert!(
             (hosted.tempo_bpm - 74.0).abs() < 1.5,
             "{}",
             hosted.tempo_bpm
         );
         assert!(on_true_beats(&hosted));
-        let heard_anchored = |time_s| {
-            let anchor = bar_phase::BarAnchor {
-                time_s,
-                until_s: f64::INFINITY,
-            };
-            analyze_from(
-                &frames,
-                &activations,
-                duration,
-                Some(anchor),
-                TempoSource::Heard,
-            )
-        };
         let off_beat = bar_line + 60.0 / 148.0;
-        assert_eq!(hosted_at(off_beat, 74.0), heard_anchored(off_beat));
-        let unanchored = analyze_from(&frames, &activations, duration, None, TempoSource::Heard);
-        assert_eq!(hosted_at(bar_line, 100.0), unanchored);
+        assert_eq!(
+            anchored(Some(off_beat), TempoSource::Host(74.0)),
+            anchored(Some(off_beat), TempoSource::Heard)
+        );
+        assert_eq!(
+            anchored(Some(bar_line), TempoSource::Host(100.0)),
+            anchored(None, TempoSource::Heard)
+        );
         // Tempi no tracker can give are refused, with the range.
         for bpm in [0.0, 12.0, 500.0, f64::NAN, f64::INFINITY] {
             assert!(

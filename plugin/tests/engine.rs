@@ -32,12 +32,24 @@ const BLOCK: usize = 512;
 const WAIT: Duration = Duration::from_secs(120);
 
 fn song(seed: u64, seconds: f64, sample_rate: u32) -> Song {
+    render(&steady(SongSpec::random(seed), seconds, sample_rate)).unwrap()
+}
+
+/// A song at 44.1 kHz at `bpm` throughout, in 4/4.
+fn song_at(seed: u64, bpm: f64, seconds: f64) -> Song {
     let mut spec = SongSpec::random(seed);
+    spec.bpm = bpm;
+    spec.meter = 4;
+    render(&steady(spec, seconds, 44_100)).unwrap()
+}
+
+/// `spec` at one tempo, without a quiet intro, `seconds` long.
+fn steady(mut spec: SongSpec, seconds: f64, sample_rate: u32) -> SongSpec {
     spec.sample_rate = sample_rate;
     spec.tempo = TempoChange::Constant;
     spec.quiet_intro = false;
     spec.bars = spec.bars_for_seconds(seconds);
-    render(&spec).unwrap()
+    spec
 }
 
 fn start(session: &Arc<Session>, sample_rate: u32) -> (Engine, AudioEnds) {
@@ -176,13 +188,7 @@ fn reactivation_at_the_same_rate_keeps_the_capture_and_a_new_rate_starts_a_new_o
 #[test]
 fn the_hosts_bar_line_where_the_capture_starts_anchors_its_bars_until_the_playback_jumps() {
     let session = Arc::new(Session::new(None));
-    let mut spec = SongSpec::random(3);
-    spec.sample_rate = 44_100;
-    spec.bpm = 120.0;
-    spec.tempo = TempoChange::Constant;
-    spec.quiet_intro = false;
-    spec.bars = spec.bars_for_seconds(16.0);
-    let music = render(&spec).unwrap();
+    let music = song_at(3, 120.0, 16.0);
     let (_engine, mut audio) = start(&session, 44_100);
     // A project at the song's tempo in 4/4 (2 s bars), played from 0.25 s into its bar 3 ...
     let start_at = (4.25 * 44_100.0) as i64;
@@ -219,13 +225,7 @@ fn the_hosts_bar_line_where_the_capture_starts_anchors_its_bars_until_the_playba
 #[test]
 fn start_over_while_the_host_plays_anchors_the_new_captures_bars_on_the_hosts() {
     let session = Arc::new(Session::new(None));
-    let mut spec = SongSpec::random(3);
-    spec.sample_rate = 44_100;
-    spec.bpm = 120.0;
-    spec.tempo = TempoChange::Constant;
-    spec.quiet_intro = false;
-    spec.bars = spec.bars_for_seconds(20.0);
-    let music = render(&spec).unwrap();
+    let music = song_at(3, 120.0, 20.0);
     let (bpm, bar_s) = (120.0, 2.0);
     let (_engine, mut audio) = start(&session, 44_100);
     // A project at the song's tempo in 4/4, played from 0.3 s into a bar, straight through.
@@ -268,14 +268,7 @@ fn start_over_while_the_host_plays_anchors_the_new_captures_bars_on_the_hosts() 
 fn in_a_project_at_half_the_songs_tempo_the_settled_grid_counts_the_projects_beats() {
     // A song at 148 BPM in a project at 74, whose bar lines (two of the song's bars each) fall
     // on the song's downbeats: the streaming tracker hears 148, the settled grid counts 74.
-    let mut spec = SongSpec::random(41);
-    spec.sample_rate = 44_100;
-    spec.bpm = 148.0;
-    spec.meter = 4;
-    spec.tempo = TempoChange::Constant;
-    spec.quiet_intro = false;
-    spec.bars = spec.bars_for_seconds(30.0);
-    let music = render(&spec).unwrap();
+    let music = song_at(41, 148.0, 30.0);
     let host_bar_s = 4.0 * 60.0 / 74.0;
     let first_downbeat = music.truth.downbeats[0];
     let session = Arc::new(Session::new(None));
