@@ -54,6 +54,15 @@ pub fn json(output: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// Asserts that a run succeeded, showing its stderr if not.
+pub fn assert_succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Asserts that a run failed and said `needle` on stderr.
 pub fn assert_fails_saying(output: &std::process::Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
