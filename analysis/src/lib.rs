@@ -17,8 +17,9 @@
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
 //!
-//! [`analyze_file`] and [`analyze_samples`] run the offline path; [`StreamingAnalyzer`] the
-//! streaming one. Given the same beat grid both produce the same features, because both feed
+//! [`analyze_file`] and [`analyze_samples`] run the offline path (their `_at` forms at a tempo
+//! the user gives, [`TempoHint`]; the plugin's settle at the host's, [`TempoSource::Host`]);
+//! [`StreamingAnalyzer`] the streaming one. Given the same beat grid both produce the same features, because both feed
 //! the same [`frontend::FrameAnalyzer`] and the same [`beat_features`] functions.
 
 pub mod bar_decoder;
