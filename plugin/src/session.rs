@@ -32,6 +32,10 @@ pub const MAX_CAPTURE_S: f64 = 20.0 * 60.0;
 /// Below this confidence (`TrackAnalysis::confidence`, 0 to 1) a settled grid is reported as
 /// having found no steady pulse, as `trainer` reports a file.
 pub use cutscore_analysis::LOW_CONFIDENCE;
+/// After a settle at half the streaming tracker's tempo, the least share of the settled beat
+/// period between two beats the grid takes from the streaming tracker (its in-between beats
+/// fall at a half).
+pub const LEVEL_KEPT: f64 = 0.75;
 /// Frames per point of the overview envelope.
 pub const ENVELOPE_FRAMES: usize = 1024;
 /// The host's bar line at the capture's start, while the host's playback has not jumped.
@@ -80,6 +84,11 @@ pub struct Capture {
     /// tracker reports late, so its first beats after the settle may be ones the settled grid
     /// already holds, a few milliseconds apart.
     resume_after_s: Option<f64>,
+    /// After a settle at half the streaming tracker's tempo (a project at half the heard tempo,
+    /// or the offline tracker halving a grid), the settled beat period: a streaming beat closer
+    /// than [`LEVEL_KEPT`] of it to the last beat is one of the streaming tracker's in-between
+    /// beats and is not added, so the grid keeps the settled level as it grows.
+    settled_period_s: Option<f64>,
     /// Why the analysis stopped, if it did.
     pub error: Option<String>,
     /// Where the host put a bar line when the capture started, if it said.
@@ -109,6 +118,7 @@ impl Capture {
             settled_frames: 0,
             confidence: None,
             resume_after_s: None,
+            settled_period_s: None,
             error: None,
             host_anchor: None,
         }
@@ -200,8 +210,12 @@ impl Capture {
         downbeat_log_odds: f32,
     ) -> bool {
         let grid = &mut self.grid;
-        if grid.beats.last().is_some_and(|&t| time_s <= t)
+        let last = grid.beats.last().copied();
+        if last.is_some_and(|t| time_s <= t)
             || self.resume_after_s.is_some_and(|t| time_s < t)
+            || last
+                .zip(self.settled_period_s)
+                .is_some_and(|(t, period)| time_s - t < LEVEL_KEPT * period)
         {
             return false;
         }
@@ -249,7 +263,8 @@ impl Capture {
     /// last beat left incomplete (its end is the next beat the streaming tracker reports).
     /// Nothing happens, and `false` is returned, if audio came in after those frames: the
     /// analysis would describe a shorter track than the one captured. Old scores are dropped
-    /// (a new [`Capture::bar_lines`]).
+    /// (a new [`Capture::bar_lines`]). Settled at half the streaming tracker's tempo, the grid
+    /// goes on growing at the settled level ([`LEVEL_KEPT`]).
     pub fn settle(&mut self, analysis: TrackAnalysis, frames: usize) -> bool {
         if frames != self.audio.frames() || frames == 0 {
             return false;
@@ -262,6 +277,11 @@ impl Capture {
         self.features = features;
         self.downbeat_log_odds = analysis.downbeat_log_odds;
         self.downbeat_log_odds.resize(beats, 0.0);
+        let streaming_bpm = self.tempo_bpm;
+        self.settled_period_s = (analysis.tempo_bpm > 0.0
+            && (streaming_bpm / (2.0 * analysis.tempo_bpm) - 1.0).abs()
+                <= bar_phase::HOST_TEMPO_AGREEMENT)
+            .then(|| 60.0 / analysis.tempo_bpm);
         self.tempo_bpm = analysis.tempo_bpm;
         self.confidence = Some(analysis.confidence);
         self.feature_gaps = 0;
@@ -789,6 +809,42 @@ mod tests {
         capture.start_segment(15.0, None);
         let anchor = capture.bar_anchor().unwrap();
         assert_eq!((anchor.time_s, anchor.until_s), (-0.2, 12.0));
+    }
+
+    #[test]
+    fn after_a_settle_at_half_the_streaming_tempo_the_grid_grows_at_the_settled_level() {
+        // Ten seconds settled at 60 BPM (beats at 0.25, 1.25 ... 9.25 s) while the streaming
+        // tracker counted 120; then it reports a beat every 0.5 s.
+        let settled_at = |streaming_bpm: f64| {
+            let mut capture = Capture::new(1, 1_000, 1);
+            capture.append(&vec![0.0; 10_000]);
+            capture.tempo_bpm = streaming_bpm;
+            let beats: Vec<f64> = (0..10).map(|k| 0.25 + f64::from(k)).collect();
+            let analysis = TrackAnalysis {
+                grid: BeatGrid {
+                    beat_in_bar: (0..10).map(|k| k % 4).collect(),
+                    beats,
+                    meter: 4,
+                    duration_s: 10.0,
+                },
+                features: FeatureMatrix::new(10, vec![0.0; 10 * BEAT_FEATURES]).unwrap(),
+                tempo_bpm: 60.0,
+                meter: 4,
+                confidence: 0.9,
+                duration_s: 10.0,
+                downbeat_log_odds: vec![0.0; 10],
+            };
+            assert!(capture.settle(analysis, 10_000));
+            let taken: Vec<bool> = [9.75, 10.25, 10.75, 11.25]
+                .iter()
+                .map(|&t| capture.push_beat(t, 0, 4, 0.0))
+                .collect();
+            taken
+        };
+        // The in-between beats are left out: the grid stays at 60.
+        assert_eq!(settled_at(120.0), [false, true, false, true]);
+        // Settled at the streaming tracker's own level, every beat it reports is taken.
+        assert_eq!(settled_at(60.0), [true, true, true, true]);
     }
 
     #[test]
