@@ -136,11 +136,14 @@ fn decode_at(
             if !bar_phase::host_tempo_agrees(heard.tempo_bpm, bpm) {
                 return (heard, None);
             }
-            let hosted = TempoHint::new(bpm).ok().map(|_| at(bpm)).filter(|d| {
-                anchor.is_some_and(|a| {
-                    bar_phase::anchored_position(&d.grid.beats, d.grid.meter, a).is_some()
-                })
-            });
+            let hosted = TempoHint::new(bpm)
+                .ok()
+                .map(|hint| at(hint.bpm()))
+                .filter(|d| {
+                    anchor.is_some_and(|a| {
+                        bar_phase::anchored_position(&d.grid.beats, d.grid.meter, a).is_some()
+                    })
+                });
             (hosted.unwrap_or(heard), anchor)
         }
     }
@@ -176,10 +179,16 @@ pub struct TrackAnalysis {
 pub const LOW_CONFIDENCE: f32 = 0.3;
 
 impl TrackAnalysis {
-    /// Whether a steady pulse was found: beats, at [`LOW_CONFIDENCE`] or more.
+    /// Whether a steady pulse was found ([`steady_pulse`]).
     pub fn steady_pulse(&self) -> bool {
-        !self.grid.is_empty() && self.confidence >= LOW_CONFIDENCE
+        steady_pulse(&self.grid, self.confidence)
     }
+}
+
+/// Whether either tracker found a steady pulse in a track whose beats are `grid`, found at
+/// `confidence`: beats, at [`LOW_CONFIDENCE`] or more.
+pub fn steady_pulse(grid: &BeatGrid, confidence: f32) -> bool {
+    !grid.is_empty() && confidence >= LOW_CONFIDENCE
 }
 
 /// Decodes and analyses a file, never holding it whole at its source rate.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use cutscore_analysis::decode::decode_with;
-use cutscore_analysis::{LOW_CONFIDENCE, StreamingAnalyzer, analyze_file_at};
+use cutscore_analysis::{StreamingAnalyzer, analyze_file_at, steady_pulse};
 use cutscore_core::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
 
@@ -84,8 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec(&document)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    // As `TrackAnalysis::steady_pulse`, for either tracker.
-    let steady = !found.grid.is_empty() && found.confidence >= LOW_CONFIDENCE;
+    let steady = steady_pulse(&found.grid, found.confidence);
     if args.json {
         let document = serde_json::json!({
             "tempo_bpm": found.tempo_bpm,
