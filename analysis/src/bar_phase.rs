@@ -81,6 +81,9 @@ pub const ANCHOR_WEIGHT: f32 = 2.0;
 pub const ANCHOR_FOLLOW_TOLERANCE: f64 = 0.15;
 /// Beats of the start of the grid its period and phase are fitted on.
 const ANCHOR_FIT_BEATS: usize = 32;
+/// Intervals in a row that make the grid steady where its period and phase are fitted
+/// ([`steady_start`]).
+const STEADY_INTERVALS: usize = 4;
 /// How far a host's tempo (or its double or half) may be from the tracked tempo for the host's
 /// bar lines to be the music's ([`host_tempo_agrees`]).
 pub const HOST_TEMPO_AGREEMENT: f64 = 0.03;
@@ -187,7 +190,7 @@ pub fn place_bars(
         && let Some(fit) = anchor_fit(&grid.beats, anchor)
     {
         for c in &mut counted {
-            *c = ((*c as usize + fit.first) % m) as u8;
+            *c = fit.position(*c as usize, grid.meter);
         }
         let held = grid.beats[..n].partition_point(|&t| t < anchor.until_s);
         anchor_weight = anchored_counts(&grid.beats[..held], anchor, fit)
@@ -255,7 +258,7 @@ fn counted_steps(beats: &[f64], i: usize) -> usize {
 /// The position in a bar of `meter` beats of the first of `beats` when a bar line lies at
 /// `anchor`, or `None` when the beats' grid does not run through it (`anchor_fit`).
 pub fn anchored_position(beats: &[f64], meter: u8, anchor: BarAnchor) -> Option<u8> {
-    anchor_fit(beats, anchor).map(|fit| (fit.first % usize::from(meter.max(1))) as u8)
+    anchor_fit(beats, anchor).map(|fit| fit.position(0, meter))
 }
 
 /// The beats' grid where it runs through an anchor.
@@ -263,17 +266,29 @@ pub fn anchored_position(beats: &[f64], meter: u8, anchor: BarAnchor) -> Option<
 struct AnchorFit {
     /// Seconds per beat.
     period: f64,
-    /// Beat periods from the anchor to the first beat.
-    first: usize,
+    /// Where the beats' count ([`counted_positions`]) starts on the anchor's grid: beat periods
+    /// from the anchor to the first beat when the grid is steady from its start, and in
+    /// general the count from the anchor of the first steady beat less its own count (which
+    /// a tracker's first beats, before it settled, may make more or less than the time they
+    /// span).
+    first: i64,
 }
 
-/// The line fitted (least squares) through the first [`ANCHOR_FIT_BEATS`] beats before the
-/// anchor's end against their count, when it passes within [`ANCHOR_TOLERANCE`] of a beat
-/// period of the anchor, at most [`ANCHOR_REACH`] periods before the first beat.
+impl AnchorFit {
+    /// The position in a bar of `meter` beats of a beat the beats' count puts at `counted`.
+    fn position(&self, counted: usize, meter: u8) -> u8 {
+        (counted as i64 + self.first).rem_euclid(i64::from(meter.max(1))) as u8
+    }
+}
+
+/// The line fitted (least squares) through [`ANCHOR_FIT_BEATS`] beats before the anchor's end
+/// against their count, from the first steady one ([`steady_start`]), when it passes within
+/// [`ANCHOR_TOLERANCE`] of a beat period of the anchor, at most [`ANCHOR_REACH`] periods before
+/// that beat.
 fn anchor_fit(beats: &[f64], anchor: BarAnchor) -> Option<AnchorFit> {
-    let n = beats
-        .partition_point(|&t| t < anchor.until_s)
-        .min(ANCHOR_FIT_BEATS);
+    let held = beats.partition_point(|&t| t < anchor.until_s);
+    let start = steady_start(&beats[..held]);
+    let n = (held - start).min(ANCHOR_FIT_BEATS);
     if n < 2 {
         return None;
     }
@@ -281,19 +296,43 @@ fn anchor_fit(beats: &[f64], anchor: BarAnchor) -> Option<AnchorFit> {
     let mut points = [(0.0f64, 0.0f64); ANCHOR_FIT_BEATS];
     for (i, point) in points.iter_mut().enumerate().take(n) {
         if i > 0 {
-            count += counted_steps(beats, i) as f64;
+            count += counted_steps(beats, start + i) as f64;
         }
-        *point = (count, beats[i]);
+        *point = (count, beats[start + i]);
     }
     let (period, intercept) = fit_line(&points[..n])?;
-    // Periods from the anchor to where the fitted grid puts the first beat.
+    // Periods from the anchor to where the fitted grid puts the first steady beat.
     let periods = (intercept - anchor.time_s) / period;
     let whole = periods.round();
     let runs_through = (periods - whole).abs() <= ANCHOR_TOLERANCE;
+    let counted: usize = (1..=start).map(|i| counted_steps(beats, i)).sum();
     (runs_through && (0.0..=ANCHOR_REACH).contains(&whole)).then_some(AnchorFit {
         period,
-        first: whole as usize,
+        first: whole as i64 - counted as i64,
     })
+}
+
+/// The first of `beats` from which the next [`STEADY_INTERVALS`] intervals all lie within
+/// [`ANCHOR_FOLLOW_TOLERANCE`] of their median: the streaming tracker's first beats, before it
+/// settles on the music, are not on its grid. 0 where no stretch is that steady.
+fn steady_start(beats: &[f64]) -> usize {
+    let steady = |window: &[f64]| {
+        let mut gaps = [0.0f64; STEADY_INTERVALS];
+        for (gap, pair) in gaps.iter_mut().zip(window.windows(2)) {
+            *gap = pair[1] - pair[0];
+        }
+        let mut sorted = gaps;
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[STEADY_INTERVALS / 2];
+        median > 0.0
+            && gaps
+                .iter()
+                .all(|&g| (g / median - 1.0).abs() <= ANCHOR_FOLLOW_TOLERANCE)
+    };
+    beats
+        .windows(STEADY_INTERVALS + 1)
+        .position(steady)
+        .unwrap_or(0)
 }
 
 /// Slope and intercept of the least-squares line through `(count, time)` points, when the
@@ -671,6 +710,40 @@ mod tests {
             place(&|i: usize| i % 4 == 1, Some(BarAnchor::SONG_START)),
             (1..beats).step_by(4).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn beats_before_the_tracker_settles_do_not_hide_the_anchor() {
+        // What the streaming tracker reports from a song's start (seen on the tracker set's
+        // `tecnoballz_over_theme`, 125 BPM, a bar line at 0): six beats while it settles, off
+        // the grid and at no steady period, then every beat from 3.84 s (count 8).
+        let mut beats = vec![0.023, 0.418, 0.766, 1.416, 2.485, 3.111];
+        let settled = beats_from(3.84, 0.48, 60, None);
+        beats.extend(&settled);
+        let n = beats.len();
+        // The settled beats' own count from the anchor: 8, a bar line.
+        assert_eq!(anchored_position(&settled, 4, at(0.0)), Some(0));
+        // With the beats before them counted, the bar lines stay on the anchor's grid.
+        let mut grid = BeatGrid::new(beats.clone(), vec![0; n], 4, 33.0).unwrap();
+        let mut features = chroma_rows(n, |_| false);
+        place_bars(&mut grid, &mut features, &vec![0.0; n], Some(at(0.0)));
+        let bar_lines: Vec<f64> = (6..n)
+            .filter(|&i| grid.beat_in_bar[i] == 0)
+            .map(|i| beats[i])
+            .collect();
+        assert_eq!(bar_lines.len(), 15, "{bar_lines:?}");
+        for t in bar_lines {
+            let bars = t / 1.92;
+            assert!((bars - bars.round()).abs() < 1e-6, "bar line at {t} s");
+        }
+        // The grid's phase is still checked: settled beats on the off-beats do not run through
+        // the anchor.
+        let off: Vec<f64> = beats[..6]
+            .iter()
+            .copied()
+            .chain(beats_from(4.08, 0.48, 60, None))
+            .collect();
+        assert_eq!(anchored_position(&off, 4, at(0.0)), None);
     }
 
     /// The counts of `beats` on the grid of a bar line at 0 s, which they must run through.
