@@ -40,6 +40,7 @@
 //! host's playback did; there the anchor is the host's own bar line, when the host says where
 //! its bars are and its tempo is the music's ([`BarAnchor`] holds until the playback jumps).
 
+use super::bar_decoder::MIN_BPM;
 use super::beat_features::{cosine, rewrite_bar_features};
 use super::beat_model::Activation;
 use cutscore_core::features::BEAT_FEATURES;
@@ -81,6 +82,9 @@ pub const ANCHOR_WEIGHT: f32 = 2.0;
 pub const ANCHOR_FOLLOW_TOLERANCE: f64 = 0.15;
 /// Beats of the start of the grid its period and phase are fitted on.
 const ANCHOR_FIT_BEATS: usize = 32;
+/// How long before the anchor a beat may lie and still be on it: [`ANCHOR_TOLERANCE`] of the
+/// slowest tempo's period.
+const ANCHOR_EARLY_S: f64 = ANCHOR_TOLERANCE * 60.0 / MIN_BPM;
 /// Intervals in a row that make the grid steady where its period and phase are fitted
 /// ([`steady_start`]).
 const STEADY_INTERVALS: usize = 4;
@@ -282,12 +286,15 @@ impl AnchorFit {
 }
 
 /// The line fitted (least squares) through [`ANCHOR_FIT_BEATS`] beats before the anchor's end
-/// against their count, from the first steady one ([`steady_start`]), when it passes within
-/// [`ANCHOR_TOLERANCE`] of a beat period of the anchor, at most [`ANCHOR_REACH`] periods before
-/// that beat.
+/// against their count, from the first steady one ([`steady_start`]) at or after the anchor,
+/// when it passes within [`ANCHOR_TOLERANCE`] of a beat period of the anchor, at most
+/// [`ANCHOR_REACH`] periods before that beat.
 fn anchor_fit(beats: &[f64], anchor: BarAnchor) -> Option<AnchorFit> {
     let held = beats.partition_point(|&t| t < anchor.until_s);
-    let start = steady_start(&beats[..held]);
+    // A bar line the host gave after the capture's start: the beats before it are counted
+    // back from the grid fitted after it.
+    let after = beats[..held].partition_point(|&t| t < anchor.time_s - ANCHOR_EARLY_S);
+    let start = after + steady_start(&beats[after..held]);
     let n = (held - start).min(ANCHOR_FIT_BEATS);
     if n < 2 {
         return None;
@@ -672,9 +679,12 @@ mod tests {
         // A file whose beats run off the grid through its start: not anchored.
         assert_eq!(from(1.6, 0.0), None);
         assert_eq!(from(1.52, 0.0), Some(3));
-        // Too far from the anchor to extrapolate, or before it.
+        // Too far from the anchor to extrapolate.
         assert_eq!(from(10.0, 0.0), None);
-        assert_eq!(from(1.0, 2.0), None);
+        // An anchor after the first beats (a host's bar line mid-capture): they are counted
+        // back from it. Beats at 1.0, 1.5 and then 2.0, on it.
+        assert_eq!(from(1.0, 2.0), Some(2));
+        assert_eq!(from(1.25, 2.0), None);
         // The anchor anywhere, not only at 0.
         assert_eq!(from(7.0, 6.0), Some(2));
         assert_eq!(anchored_position(&[1.0], 4, at(0.0)), None);

@@ -125,19 +125,22 @@ impl Capture {
     }
 
     /// Audio from `at_s` on does not continue the audio before it (the transport started or
-    /// stopped, the host's position jumped); `host` is where the host's bars stood there. At
-    /// the capture's start that bar line anchors its bars; later, the anchor ends there.
+    /// stopped, the host's position jumped); `host` is where the host's bars stood there. The
+    /// first bar line a host gives (at the capture's start, or where playback started after
+    /// audio heard while the transport was stopped) anchors the bars from there; at the next
+    /// segment the anchor ends.
     pub fn start_segment(&mut self, at_s: f64, host: Option<HostBar>) {
-        if at_s <= 0.0 {
-            self.host_anchor = host.map(|bar| HostAnchor {
-                anchor: bar_phase::BarAnchor {
-                    time_s: at_s - bar.since_bar_line_s,
-                    until_s: f64::INFINITY,
-                },
-                tempo_bpm: bar.tempo_bpm,
-            });
-        } else if let Some(host) = &mut self.host_anchor {
-            host.anchor.until_s = host.anchor.until_s.min(at_s);
+        match &mut self.host_anchor {
+            Some(held) if at_s > 0.0 => held.anchor.until_s = held.anchor.until_s.min(at_s),
+            _ => {
+                self.host_anchor = host.map(|bar| HostAnchor {
+                    anchor: bar_phase::BarAnchor {
+                        time_s: at_s - bar.since_bar_line_s,
+                        until_s: f64::INFINITY,
+                    },
+                    tempo_bpm: bar.tempo_bpm,
+                })
+            }
         }
     }
 
@@ -800,6 +803,23 @@ mod tests {
             [0, 4, 8],
             "a project at another tempo"
         );
+
+        // Audio heard while the transport was stopped, then playback from 6 s, 0.2 s into a
+        // bar: the host's bar lines from there (5.8 s, beat 11) place the bars of the whole
+        // capture, the beats before counted back from them.
+        let mut capture = Capture::new(1, 48_000, 2);
+        capture.start_segment(0.0, None);
+        capture.start_segment(6.0, host(120.0));
+        capture.tempo_bpm = 120.0;
+        for k in 0..40u8 {
+            assert!(capture.push_beat(0.3 + 0.5 * f64::from(k), k % 4, 4, 0.0));
+            let mut row = vec![0.0f32; BEAT_FEATURES];
+            row[46] = 1.0;
+            capture.features.extend_from_slice(&row);
+        }
+        capture.place_bars();
+        assert!(capture.on_host_grid());
+        assert_eq!(capture.grid.bar_starts()[..3], [3, 7, 11]);
 
         // The playback jumps at 12 s: the anchor holds until there.
         let mut capture = Capture::new(1, 48_000, 2);
