@@ -1,12 +1,14 @@
 """How many of the fit's joins land on true downbeats, on the real-music development set.
 
-    bench/.venv/bin/python bench/real_fit_joins.py TRAINER [DIR]
+    bench/.venv/bin/python bench/real_fit_joins.py TRAINER [DIR] [--given-tempo]
 
 Runs `TRAINER edit SONG --target T --json` on every `*.wav` of DIR (default
 /work/data/realset, built by `real_set.py`) for targets of 50, 60, 70, 80 and 90 % of the
 song's length, and counts the joins of each best edit whose cut and resume times both lie
 within 70 ms of a true downbeat (the song's `*.truth.json`). The fit stands on the tracker's
-bar lines, so this is what a user fitting a real song hears at the joins.
+bar lines, so this is what a user fitting a real song hears at the joins. `--given-tempo`
+gives each song its true tempo (`--bpm`, the median interval of its true beats), as a user
+who knows it would.
 """
 
 import glob
@@ -22,9 +24,10 @@ TOLERANCE_S = 0.07
 FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def joins_of(trainer, wav, target_s, out):
+def joins_of(trainer, wav, target_s, out, bpm=None):
+    tempo = ["--bpm", f"{bpm:.3f}"] if bpm else []
     result = subprocess.run(
-        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json"],
+        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json", *tempo],
         capture_output=True,
         text=True,
     )
@@ -35,8 +38,10 @@ def joins_of(trainer, wav, target_s, out):
 
 
 def main():
-    trainer = sys.argv[1]
-    folder = sys.argv[2] if len(sys.argv) > 2 else "/work/data/realset"
+    args = [a for a in sys.argv[1:] if a != "--given-tempo"]
+    given = "--given-tempo" in sys.argv
+    trainer = args[0]
+    folder = args[1] if len(args) > 1 else "/work/data/realset"
     on = total = 0
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "edit.wav")
@@ -44,7 +49,10 @@ def main():
             truth = json.load(open(wav[:-4] + ".truth.json"))
             downbeats = np.array(truth["downbeats"])
             near = lambda t: np.min(np.abs(downbeats - t)) < TOLERANCE_S
-            joins = [j for f in FRACTIONS for j in joins_of(trainer, wav, truth["duration_s"] * f, out)]
+            bpm = 60 / np.median(np.diff(truth["beats"])) if given else None
+            joins = [
+                j for f in FRACTIONS for j in joins_of(trainer, wav, truth["duration_s"] * f, out, bpm)
+            ]
             hits = sum(near(j["from_s"]) and near(j["to_s"]) for j in joins)
             on, total = on + hits, total + len(joins)
             print(f"{os.path.basename(wav)[:-4]:32} {hits}/{len(joins)}")
