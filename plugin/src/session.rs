@@ -38,7 +38,8 @@ pub use cutscore_analysis::LOW_CONFIDENCE;
 pub const LEVEL_KEPT: f64 = 0.75;
 /// Frames per point of the overview envelope.
 pub const ENVELOPE_FRAMES: usize = 1024;
-/// The host's bar line at the capture's start, while the host's playback has not jumped.
+/// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
+/// playback has not jumped.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct HostAnchor {
     anchor: bar_phase::BarAnchor,
@@ -91,7 +92,7 @@ pub struct Capture {
     settled_period_s: Option<f64>,
     /// Why the analysis stopped, if it did.
     pub error: Option<String>,
-    /// Where the host put a bar line when the capture started, if it said.
+    /// The first bar line the host gave, if it said where one was.
     host_anchor: Option<HostAnchor>,
 }
 
@@ -144,7 +145,7 @@ impl Capture {
         }
     }
 
-    /// The host's bar line at the capture's start, if the host said where it was and its tempo
+    /// The host's first bar line in the capture, if the host said where it was and its tempo
     /// is the tracked one (`bar_phase::host_tempo_agrees`).
     pub fn bar_anchor(&self) -> Option<bar_phase::BarAnchor> {
         let host = self.host_anchor?;
@@ -152,7 +153,7 @@ impl Capture {
     }
 
     /// What the settled grid is anchored by and where its tempo comes from: the host's bar
-    /// line and tempo, if it said where its bars were when the capture started. A project at
+    /// line and tempo, if it said where its bars were ([`Capture::start_segment`]). A project at
     /// the song's tempo (or its double or half) counts the song's beats, so the offline
     /// analysis decodes the grid at the project's tempo where its beats run through the
     /// project's bar line (the capture alone may be heard at its eighth notes, or every other
