@@ -8,7 +8,10 @@ song's length, and counts the joins of each best edit whose cut and resume times
 within 70 ms of a true downbeat (the song's `*.truth.json`). The fit stands on the tracker's
 bar lines, so this is what a user fitting a real song hears at the joins. `--given-tempo`
 gives each song its true tempo (`--bpm`, the median interval of its true beats), as a user
-who knows it would.
+who knows it would. It also says where the other joins' ends lie: on a true beat that is
+not a downbeat, or on no true beat at all, and how many joins remove a whole number of true
+bars (each end on the same beat of the bar, whatever beat that is: the music's meter runs on
+across the join).
 """
 
 import glob
@@ -37,12 +40,28 @@ def joins_of(trainer, wav, target_s, out, bpm=None):
     return json.loads(result.stdout)["joins"]
 
 
+def place(t, beats, downbeats):
+    """Where time `t` lies on the truth: 'down', 'beat' or 'off', and its beat of the bar."""
+    if len(beats) == 0:
+        return "off", None
+    i = int(np.argmin(np.abs(beats - t)))
+    if abs(beats[i] - t) >= TOLERANCE_S:
+        return "off", None
+    bar = np.searchsorted(downbeats, beats[i] + TOLERANCE_S) - 1
+    if bar < 0:
+        return "beat", None
+    in_bar = int(np.sum((beats > downbeats[bar] - TOLERANCE_S) & (beats < beats[i] - TOLERANCE_S)))
+    return ("down" if in_bar == 0 else "beat"), in_bar
+
+
 def main():
     args = [a for a in sys.argv[1:] if a != "--given-tempo"]
     given = "--given-tempo" in sys.argv
     trainer = args[0]
     folder = args[1] if len(args) > 1 else "/work/data/realset"
     on = total = 0
+    ends = {"down": 0, "beat": 0, "off": 0}
+    whole_bars = 0
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "edit.wav")
         for wav in sorted(glob.glob(os.path.join(folder, "*.wav"))):
@@ -54,9 +73,19 @@ def main():
                 j for f in FRACTIONS for j in joins_of(trainer, wav, truth["duration_s"] * f, out, bpm)
             ]
             hits = sum(near(j["from_s"]) and near(j["to_s"]) for j in joins)
+            beats = np.array(truth["beats"])
+            for j in joins:
+                (a, pa), (b, pb) = (place(j[k], beats, downbeats) for k in ("from_s", "to_s"))
+                ends[a] += 1
+                ends[b] += 1
+                whole_bars += pa is not None and pa == pb
             on, total = on + hits, total + len(joins)
             print(f"{os.path.basename(wav)[:-4]:32} {hits}/{len(joins)}")
     print(f"joins on true downbeats: {on} of {total} ({100 * on / max(total, 1):.0f} %)")
+    print(
+        f"join ends on a true downbeat {ends['down']}, on another true beat {ends['beat']}, "
+        f"on no true beat {ends['off']}; joins removing whole true bars {whole_bars} of {total}"
+    )
 
 
 if __name__ == "__main__":
