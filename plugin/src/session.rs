@@ -763,11 +763,13 @@ mod tests {
 
     #[test]
     fn the_hosts_bar_lines_place_the_bars_the_music_does_not() {
-        // One chord, no downbeat evidence; beats every 0.5 s from 0.3 s. The host's playback
-        // started 0.2 s into a bar, so its bar lines fall on beats 3, 7, 11, ...
-        let capture_with = |host: Option<HostBar>| {
+        // One chord, no downbeat evidence; beats every 0.5 s from 0.3 s, in a capture whose
+        // segments start at these times with the host's bars standing so there.
+        let placed = |segments: &[(f64, Option<HostBar>)]| {
             let mut capture = Capture::new(1, 48_000, 2);
-            capture.start_segment(0.0, host);
+            for &(at_s, host) in segments {
+                capture.start_segment(at_s, host);
+            }
             capture.tempo_bpm = 120.0;
             for k in 0..40u8 {
                 assert!(capture.push_beat(0.3 + 0.5 * f64::from(k), k % 4, 4, 0.0));
@@ -776,11 +778,10 @@ mod tests {
                 capture.features.extend_from_slice(&row);
             }
             capture.place_bars();
-            assert_eq!(
+            (
                 capture.on_host_grid(),
-                host.is_some_and(|h| h.tempo_bpm != 100.0)
-            );
-            capture.grid.bar_starts()[..3].to_vec()
+                capture.grid.bar_starts()[..3].to_vec(),
+            )
         };
         let host = |tempo_bpm| {
             Some(HostBar {
@@ -788,39 +789,32 @@ mod tests {
                 tempo_bpm,
             })
         };
-        assert_eq!(capture_with(host(120.0)), [3, 7, 11]);
+        // The host's playback started 0.2 s into a bar, so its bar lines fall on beats 3, 7,
+        // 11, ...
+        let capture_with = |host: Option<HostBar>| placed(&[(0.0, host)]);
+        assert_eq!(capture_with(host(120.0)), (true, vec![3, 7, 11]));
         assert_eq!(
             capture_with(host(60.0)),
-            [3, 7, 11],
+            (true, vec![3, 7, 11]),
             "the host at half the tempo"
         );
         assert_eq!(
             capture_with(None),
-            [0, 4, 8],
+            (false, vec![0, 4, 8]),
             "no host: counted from the first beat"
         );
         assert_eq!(
             capture_with(host(100.0)),
-            [0, 4, 8],
+            (false, vec![0, 4, 8]),
             "a project at another tempo"
         );
-
         // Audio heard while the transport was stopped, then playback from 6 s, 0.2 s into a
         // bar: the host's bar lines from there (5.8 s, beat 11) place the bars of the whole
         // capture, the beats before counted back from them.
-        let mut capture = Capture::new(1, 48_000, 2);
-        capture.start_segment(0.0, None);
-        capture.start_segment(6.0, host(120.0));
-        capture.tempo_bpm = 120.0;
-        for k in 0..40u8 {
-            assert!(capture.push_beat(0.3 + 0.5 * f64::from(k), k % 4, 4, 0.0));
-            let mut row = vec![0.0f32; BEAT_FEATURES];
-            row[46] = 1.0;
-            capture.features.extend_from_slice(&row);
-        }
-        capture.place_bars();
-        assert!(capture.on_host_grid());
-        assert_eq!(capture.grid.bar_starts()[..3], [3, 7, 11]);
+        assert_eq!(
+            placed(&[(0.0, None), (6.0, host(120.0))]),
+            (true, vec![3, 7, 11])
+        );
 
         // The playback jumps at 12 s: the anchor holds until there.
         let mut capture = Capture::new(1, 48_000, 2);
