@@ -471,6 +471,18 @@ mod tests {
         );
     }
 
+    /// The default synthetic song of `seed` at `bpm` in `meter`, about `seconds` long.
+    fn steady_spec(seed: u64, bpm: f64, meter: u8, seconds: f64) -> cutscore_synth::SongSpec {
+        let mut spec = cutscore_synth::SongSpec {
+            seed,
+            bpm,
+            meter,
+            ..cutscore_synth::SongSpec::default()
+        };
+        spec.bars = spec.bars_for_seconds(seconds);
+        spec
+    }
+
     /// Tracks a synthetic song and checks tempo, meter, every beat within 70 ms and each
     /// beat's place in the bar.
     fn assert_tracks(spec: cutscore_synth::SongSpec) {
@@ -500,38 +512,17 @@ mod tests {
 
     #[test]
     fn a_song_at_148_bpm_is_tracked_at_148_with_its_bars() {
-        let mut spec = cutscore_synth::SongSpec {
-            seed: 41,
-            bpm: 148.0,
-            meter: 4,
-            ..cutscore_synth::SongSpec::default()
-        };
-        spec.bars = spec.bars_for_seconds(40.0);
-        assert_tracks(spec);
+        assert_tracks(steady_spec(41, 148.0, 4, 40.0));
     }
 
     #[test]
     fn a_waltz_gives_three_beat_bars() {
-        let mut spec = cutscore_synth::SongSpec {
-            seed: 42,
-            bpm: 132.0,
-            meter: 3,
-            ..cutscore_synth::SongSpec::default()
-        };
-        spec.bars = spec.bars_for_seconds(40.0);
-        assert_tracks(spec);
+        assert_tracks(steady_spec(42, 132.0, 3, 40.0));
     }
 
     #[test]
     fn a_given_tempo_is_tracked_at_its_level_and_a_hosts_only_where_its_grid_fits() {
-        let mut spec = cutscore_synth::SongSpec {
-            seed: 41,
-            bpm: 148.0,
-            meter: 4,
-            ..cutscore_synth::SongSpec::default()
-        };
-        spec.bars = spec.bars_for_seconds(30.0);
-        let song = cutscore_synth::render(&spec).unwrap();
+        let song = cutscore_synth::render(&steady_spec(41, 148.0, 4, 30.0)).unwrap();
         let mono = song.mono();
         let rate = song.sample_rate;
         let frames = frontend::analyse_frames(&mono, rate).unwrap();

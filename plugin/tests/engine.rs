@@ -295,17 +295,8 @@ fn in_a_project_at_half_the_songs_tempo_the_settled_grid_counts_the_projects_bea
         .copied()
         .filter(|&b| b > 3.0 && b < music.truth.beats.last().unwrap() + 0.1)
         .collect();
-    let gaps: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
-    let median = {
-        let mut sorted = gaps.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted[sorted.len() / 2]
-    };
-    assert!(
-        (60.0 / median - 74.0).abs() < 1.5,
-        "settled at {} BPM",
-        60.0 / median
-    );
+    let tempo = cutscore_analysis::bar_decoder::median_tempo(&beats);
+    assert!((tempo - 74.0).abs() < 1.5, "settled at {tempo} BPM");
     assert!(
         beats
             .iter()
