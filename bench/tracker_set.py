@@ -31,11 +31,11 @@ offset on the eighth-note grid (reported, not corrected), and where the tempo ho
 are printed and written to `OUT_DIR/quality.json` for reading, not used to change the grid: the
 set measures what a composer wrote, like the charts of the real set.
 
-It is an evaluation set: no shipped model is trained or tuned on it (bench/README.md names the
-one experiment that trained on its half T). Modules shorter than 30 s (jingles) and
-byte-identical copies are left out.
+The first set is split in halves by package (bench/README.md): the shipped beat model trains on
+T, E is held out. The second set (`--set second`, other packages) is held out whole. Modules
+shorter than 30 s (jingles) and byte-identical copies are left out.
 
-Usage: bench/.venv/bin/python bench/tracker_set.py OUT_DIR [--packages ...]
+Usage: bench/.venv/bin/python bench/tracker_set.py OUT_DIR [--set first|second] [--packages ...]
 """
 
 import argparse
@@ -81,6 +81,28 @@ PACKAGES = {
     "tuxmath-data": "/usr/share/tuxmath/sounds",
     "vodovod": "/usr/share/games/vodovod",
 }
+
+# A second set, found in session 38 (`apt-file search` for module files): other packages' music,
+# built into its own folder with `--set second` and never mixed into the first set's T/E split.
+SECOND_PACKAGES = {
+    "ballz-data": "/usr/share/games/ballz",
+    "black-box": "/usr/share/black-box/sound",
+    "ceferino-data": "/usr/share/games/ceferino/music",
+    "criticalmass-data": "/usr/share/games/criticalmass",
+    "cuyo-data": "/usr/share/games/cuyo/sounds",
+    "fb-music-high": "/usr/share/games/frozen-bubble/snd",
+    "gltron": "/usr/share/games/gltron/music",
+    "gweled": "/usr/share/sounds/gweled",
+    "ironseed-data": "/usr/share/games/ironseed/sound",
+    "monsterz-data": "/usr/share/games/monsterz/sound",
+    "pathogen": "/usr/share/pathogen",
+    "redeclipse-data": "/usr/share/games/redeclipse/data/sounds",
+    "tomatoes-data": "/usr/share/tomatoes/music",
+    "tuxtype-data": "/usr/share/tuxtype/sounds",
+    "vectoroids": "/usr/share/games/vectoroids/music",
+    "vor": "/usr/share/vor",
+}
+SETS = {"first": PACKAGES, "second": SECOND_PACKAGES}
 EXTENSIONS = {".mod", ".s3m", ".xm", ".it"}
 MIN_SECONDS = 30.0
 CHUNK = 32  # frames rendered between row checks: row starts are known within 0.36 ms
@@ -205,11 +227,13 @@ def slug_of(package, path):
     return re.sub(r"[^a-z0-9]+", "_", f"{package.split('-')[0]}_{path.stem}".lower()).strip("_")
 
 
-def modules(packages):
-    """(package, path) of every module the installed packages hold, byte-identical copies once."""
+def modules(folders):
+    """(package, path) of every module the installed packages hold, byte-identical copies once.
+
+    `folders` maps each package to where it keeps its modules."""
     seen, found, missing = set(), [], []
-    for package in packages:
-        folder = Path(PACKAGES[package])
+    for package, folder in folders.items():
+        folder = Path(folder)
         if not folder.is_dir():
             missing.append(package)
             continue
@@ -303,16 +327,24 @@ def summary(q):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--packages", nargs="+", default=sorted(PACKAGES), choices=sorted(PACKAGES),
-                        metavar="PACKAGE", help="Debian packages to take modules from (all)")
+    parser.add_argument("--set", choices=sorted(SETS), default="first",
+                        help="which packages: the first set (session 22) or the second (session 38)")
+    parser.add_argument("--packages", nargs="+", metavar="PACKAGE",
+                        help="only these packages of the set (default: all of them)")
     args = parser.parse_args()
+    folders = SETS[args.set]
+    unknown = sorted(set(args.packages or []) - set(folders))
+    if unknown:
+        parser.error(f"not in the {args.set} set: {' '.join(unknown)}")
+    if args.packages:
+        folders = {p: folders[p] for p in sorted(args.packages)}
     warnings.simplefilter("ignore")
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     bias = attack_bias()
     print(f"attack times on a click track: {1000 * bias:+.1f} ms (subtracted)\n")
     report, skipped = [], []
-    for package, path in modules(args.packages):
+    for package, path in modules(folders):
         try:
             report.append(build_song(package, path, args.out_dir, bias))
             print(summary(report[-1]), flush=True)
