@@ -138,8 +138,8 @@ mod tests {
     #[test]
     fn a_widened_model_gives_the_same_activations() {
         let shipped = beat_model::shipped();
-        let wide = widen(shipped, 48, 1).unwrap();
-        assert_eq!(wide.config().channels, 48);
+        let wide = widen(shipped, 128, 1).unwrap();
+        assert_eq!(wide.config().channels, 128);
         assert!(wide.config().parameters() > 2 * shipped.config().parameters());
         let frames = frames(700);
         let (before, after) = (shipped.activations(&frames), wide.activations(&frames));

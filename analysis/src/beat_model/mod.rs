@@ -54,7 +54,7 @@ pub struct BeatModelConfig {
 impl Default for BeatModelConfig {
     fn default() -> Self {
         Self {
-            channels: 32,
+            channels: 64,
             dilations: vec![1, 2, 4, 8, 16, 32, 64, 128, 256],
             centred_up_to: 8,
             dropout: 0.1,

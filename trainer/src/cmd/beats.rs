@@ -150,7 +150,7 @@ pub struct TrainArgs {
     /// Go on training this model (its architecture is kept, unless --channels widens it).
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Channels of a new model [default: 32]. With --init, more than that model's widens it:
+    /// Channels of a new model [default: 64]. With --init, more than that model's widens it:
     /// the new channels start silent, so training begins from the same activations.
     #[arg(long)]
     channels: Option<usize>,
