@@ -37,8 +37,8 @@ pub const SPARSITIES: [f64; 5] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1];
 /// against can need to move a score further than that to reorder proposals it scores far apart.
 /// On recordings after 100 decisions (`taste-eval --recordings`, seeds 30-39, four users, same
 /// session), the long-cuts user's agreement on songs nobody decided on went from 93.4 to 96.4 %
-/// (8 seeds better, 1 worse), the noisy lift user's from 82.8 to 84.2 and quiet-out's from 86.7
-/// to 87.0 (one seed better and one worse each), the lift user's stayed at 86.1 (the same
+/// (8 seeds better, 1 worse), the noisy lift user's from 82.8 to 84.2 (1 better, 1 worse) and
+/// quiet-out's from 86.7 to 87.0 (2 better, 1 worse), the lift user's stayed at 86.1 (the same
 /// settings chosen on every seed); the craft kept on fresh synthetic pairs moved by at most 0.06
 /// points on average, and as many runs (33 of 40) kept it within a point.
 pub const BOUNDS: [f32; 5] = [1.0, 2.0, 4.0, 8.0, 16.0];
