@@ -1,6 +1,6 @@
 """How many of the fit's joins land on true downbeats, on the real-music development set.
 
-    bench/.venv/bin/python bench/real_fit_joins.py TRAINER [DIR] [--given-tempo]
+    bench/.venv/bin/python bench/real_fit_joins.py TRAINER [DIR] [--given-tempo] [--beat-model M]
 
 Runs `TRAINER edit SONG --target T --json` on every `*.wav` of DIR (default
 /work/data/realset, built by `real_set.py`) for targets of 50, 60, 70, 80 and 90 % of the
@@ -8,10 +8,12 @@ song's length, and counts the joins of each best edit whose cut and resume times
 within 70 ms of a true downbeat (the song's `*.truth.json`). The fit stands on the tracker's
 bar lines, so this is what a user fitting a real song hears at the joins. `--given-tempo`
 gives each song its true tempo (`--bpm`, the median interval of its true beats), as a user
-who knows it would. It also says where the other joins' ends lie: on a true beat that is
-not a downbeat, or on no true beat at all, and how many joins remove a whole number of true
-bars (each end on the same beat of the bar, whatever beat that is: the music's meter runs on
-across the join).
+who knows it would. `--beat-model M` tracks with the beat network in file M instead of the
+one built into TRAINER (`trainer edit --beat-model`: a fold's model of a cross-validation,
+with no build of its own). It also says where the other joins' ends lie: on a true beat that
+is not a downbeat, or on no true beat at all, and how many joins remove a whole number of
+true bars (each end on the same beat of the bar, whatever beat that is: the music's meter
+runs on across the join).
 """
 
 import glob
@@ -27,10 +29,11 @@ TOLERANCE_S = 0.07
 FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def joins_of(trainer, wav, target_s, out, bpm=None):
+def joins_of(trainer, wav, target_s, out, bpm=None, beat_model=None):
     tempo = ["--bpm", f"{bpm:.3f}"] if bpm else []
+    network = ["--beat-model", beat_model] if beat_model else []
     result = subprocess.run(
-        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json", *tempo],
+        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json", *tempo, *network],
         capture_output=True,
         text=True,
     )
@@ -55,8 +58,14 @@ def place(t, beats, downbeats):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--given-tempo"]
-    given = "--given-tempo" in sys.argv
+    args = sys.argv[1:]
+    given = "--given-tempo" in args
+    beat_model = None
+    if "--beat-model" in args:
+        at = args.index("--beat-model")
+        beat_model = args[at + 1]
+        del args[at : at + 2]
+    args = [a for a in args if a != "--given-tempo"]
     trainer = args[0]
     folder = args[1] if len(args) > 1 else "/work/data/realset"
     on = total = 0
@@ -70,7 +79,9 @@ def main():
             near = lambda t: np.min(np.abs(downbeats - t)) < TOLERANCE_S
             bpm = 60 / np.median(np.diff(truth["beats"])) if given else None
             joins = [
-                j for f in FRACTIONS for j in joins_of(trainer, wav, truth["duration_s"] * f, out, bpm)
+                j
+                for f in FRACTIONS
+                for j in joins_of(trainer, wav, truth["duration_s"] * f, out, bpm, beat_model)
             ]
             hits = sum(near(j["from_s"]) and near(j["to_s"]) for j in joins)
             beats = np.array(truth["beats"])

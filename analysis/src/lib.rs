@@ -201,6 +201,15 @@ pub fn analyze_file_at(
     path: &Path,
     hint: Option<TempoHint>,
 ) -> Result<TrackAnalysis, AnalysisError> {
+    analyze_file_with(beat_model::shipped(), path, hint)
+}
+
+/// [`analyze_file_at`] with the beat network `model` instead of the shipped one.
+pub fn analyze_file_with(
+    model: &beat_model::BeatModel,
+    path: &Path,
+    hint: Option<TempoHint>,
+) -> Result<TrackAnalysis, AnalysisError> {
     let mut analyzer: Option<FrameAnalyzer> = None;
     let mut frames: Vec<Frame> = Vec::new();
     let mut failure: Option<ResampleError> = None;
@@ -231,12 +240,7 @@ pub fn analyze_file_at(
         a.finish(&mut |_, f: &Frame| frames.push(*f))?;
     }
     let duration_s = samples as f64 / info.sample_rate as f64;
-    Ok(analyze_frames_at(
-        beat_model::shipped(),
-        &frames,
-        duration_s,
-        hint.into(),
-    ))
+    Ok(analyze_frames_at(model, &frames, duration_s, hint.into()))
 }
 
 /// Analyses mono samples at `sample_rate` Hz (8 to 192 kHz).
@@ -250,10 +254,20 @@ pub fn analyze_samples_at(
     sample_rate: u32,
     hint: Option<TempoHint>,
 ) -> Result<TrackAnalysis, AnalysisError> {
+    analyze_samples_with(beat_model::shipped(), mono, sample_rate, hint)
+}
+
+/// [`analyze_samples_at`] with the beat network `model` instead of the shipped one.
+pub fn analyze_samples_with(
+    model: &beat_model::BeatModel,
+    mono: &[f32],
+    sample_rate: u32,
+    hint: Option<TempoHint>,
+) -> Result<TrackAnalysis, AnalysisError> {
     check_rate(sample_rate)?;
     let frames = frontend::analyse_frames(mono, sample_rate)?;
     Ok(analyze_frames_at(
-        beat_model::shipped(),
+        model,
         &frames,
         mono.len() as f64 / sample_rate as f64,
         hint.into(),

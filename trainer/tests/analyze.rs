@@ -221,3 +221,88 @@ fn a_tempo_the_user_gives_is_tracked_at_its_level() {
         assert_fails_saying(&output, says);
     }
 }
+
+/// A beat network that hears nothing: every weight 0, so its beat and downbeat probabilities
+/// are the same in every frame.
+fn deaf_beat_model(path: &std::path::Path) {
+    use cutscore_analysis::beat_model::BeatModelConfig;
+    use cutscore_analysis::beat_model::file::{self, BeatProvenance, BeatTrainingMetrics};
+    let config = BeatModelConfig {
+        channels: 4,
+        ..BeatModelConfig::default()
+    };
+    let weights = file::tensor_shapes(&config)
+        .into_iter()
+        .map(|(name, shape)| (name, vec![0.0; shape.iter().product()]))
+        .collect();
+    let metrics = BeatTrainingMetrics::default();
+    file::save(
+        path,
+        &config,
+        &weights,
+        &metrics,
+        &BeatProvenance::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_beat_model_the_user_gives_tracks_the_beats_in_both_trackers() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = song_of_seed(dir.path(), "6");
+    let truth = read_truth(&dir.path().join("song.truth.json")).unwrap();
+    let shipped = dir.path().join("shipped.safetensors");
+    std::fs::write(
+        &shipped,
+        include_bytes!("../../analysis/shipped/beats.safetensors"),
+    )
+    .unwrap();
+    let deaf = dir.path().join("deaf.safetensors");
+    deaf_beat_model(&deaf);
+    let beat_f = |tracker: &[&str], model: Option<&std::path::Path>| {
+        let mut command = trainer();
+        command.arg("analyze").arg(&wav).arg("--json").args(tracker);
+        if let Some(model) = model {
+            command.arg("--beat-model").arg(model);
+        }
+        let output = command.output().unwrap();
+        assert_succeeded(&output);
+        let result = json_of(&output.stdout);
+        let beats: Vec<f64> = serde_json::from_value(result["beats"].clone()).unwrap();
+        let f = metrics::f_measure(
+            &metrics::trim_beats(&truth.beats),
+            &metrics::trim_beats(&beats),
+        )
+        .unwrap_or(0.0);
+        (f, result)
+    };
+    for tracker in [&[][..], &["--streaming"]] {
+        // The shipped network read from a file is the one built in, to the last beat.
+        let (f, built_in) = beat_f(tracker, None);
+        assert!(f > 0.9, "{tracker:?}: F {f}");
+        let (_, from_file) = beat_f(tracker, Some(&shipped));
+        assert_eq!(from_file, built_in, "{tracker:?}");
+        // A network that hears nothing finds no steady beat in the same song.
+        let (f, deaf) = beat_f(tracker, Some(&deaf));
+        assert!(
+            f < 0.5 || deaf["steady_pulse"] == false,
+            "{tracker:?}: F {f}, {deaf}"
+        );
+    }
+    // A file that is no beat model is refused by every command that tracks, naming it.
+    let edited = dir.path().join("edited.wav");
+    for command in [
+        &["analyze"][..],
+        &["score"],
+        &["edit", "--target", "10", "--out", edited.to_str().unwrap()],
+    ] {
+        let output = trainer()
+            .args(command)
+            .arg(&wav)
+            .arg("--beat-model")
+            .arg(&wav)
+            .output()
+            .unwrap();
+        assert_fails_saying(&output, "loading the beat model");
+    }
+}

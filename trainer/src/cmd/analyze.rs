@@ -12,8 +12,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use cutscore_analysis::beat_model::BeatModel;
 use cutscore_analysis::decode::decode_with;
-use cutscore_analysis::{StreamingAnalyzer, analyze_file_at, steady_pulse};
+use cutscore_analysis::{StreamingAnalyzer, analyze_file_with, steady_pulse};
 use cutscore_core::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
 
@@ -25,7 +26,7 @@ pub struct Args {
     #[arg(long)]
     streaming: bool,
     #[command(flatten)]
-    tempo: super::shared::TempoArgs,
+    tracker: super::shared::TrackerArgs,
     /// Host block size in frames for --streaming.
     #[arg(long, default_value_t = 512)]
     block: usize,
@@ -46,16 +47,17 @@ struct Found {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let hint = args.tempo.hint()?;
+    let hint = args.tracker.hint()?;
     anyhow::ensure!(
         !(args.streaming && hint.is_some()),
         "--bpm is for the offline tracker; the streaming tracker follows what it hears, as the \
          plugin does while it plays (the plugin settles on the host's tempo when it stops)"
     );
+    let model = args.tracker.beat_model()?;
     let found = if args.streaming {
-        streaming(&args)?
+        streaming(&args, &model)?
     } else {
-        let analysis = analyze_file_at(&args.audio, hint)
+        let analysis = analyze_file_with(&model, &args.audio, hint)
             .with_context(|| format!("analysing {}", args.audio.display()))?;
         Found {
             grid: analysis.grid,
@@ -127,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn streaming(args: &Args) -> anyhow::Result<Found> {
+fn streaming(args: &Args, model: &BeatModel) -> anyhow::Result<Found> {
     let block = args.block.max(1);
     let mut state: Option<StreamState> = None;
     let mut failure: Option<anyhow::Error> = None;
@@ -141,7 +143,7 @@ fn streaming(args: &Args) -> anyhow::Result<Found> {
         }
         let stream = match state.as_mut() {
             Some(stream) => stream,
-            None => match StreamState::new(block, info.sample_rate) {
+            None => match StreamState::new(model, block, info.sample_rate) {
                 Ok(stream) => state.insert(stream),
                 Err(error) => {
                     failure = Some(error);
@@ -184,8 +186,8 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn new(block: usize, sample_rate: u32) -> anyhow::Result<Self> {
-        let mut analyzer = StreamingAnalyzer::new();
+    fn new(model: &BeatModel, block: usize, sample_rate: u32) -> anyhow::Result<Self> {
+        let mut analyzer = StreamingAnalyzer::with_model(model);
         analyzer.prepare(block, sample_rate)?;
         Ok(Self {
             analyzer,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use cutscore_analysis::{TrackAnalysis, analyze_samples};
+use cutscore_analysis::{TrackAnalysis, analyze_samples, beat_model};
 use cutscore_core::audio::{Audio, WavFormat, write_wav};
 use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
 use cutscore_editing::fit::{FitOptions, fit_to_length};
@@ -55,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let (name, audio, analysis) = match &args.audio {
         Some(path) => {
-            let (audio, analysis) = decode_and_analyze_bars(path, None)?;
+            let (audio, analysis) = decode_and_analyze_bars(beat_model::shipped(), path, None)?;
             let stem = path
                 .file_stem()
                 .map_or("song".into(), |s| s.to_string_lossy().into_owned());

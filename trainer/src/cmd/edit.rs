@@ -9,14 +9,14 @@ use cutscore_editing::markers::{MarkerFormat, clock, join_markers, write_markers
 use cutscore_editing::render::DEFAULT_CROSSFADE_S;
 use cutscore_reward::scoring::Track;
 
-use super::shared::{ModelArgs, TempoArgs, decode_and_analyze_bars, render_fit};
+use super::shared::{ModelArgs, TrackerArgs, decode_and_analyze_bars, render_fit};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Audio file to edit (WAV, AIFF, FLAC, MP3, Ogg Vorbis).
     audio: PathBuf,
     #[command(flatten)]
-    tempo: TempoArgs,
+    tracker: TrackerArgs,
     /// Target length: seconds (`150`) or minutes:seconds (`2:30`).
     #[arg(long, value_parser = parse_duration)]
     target: f64,
@@ -104,7 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let (model, _) = args.model.load()?;
-    let (audio, analysis) = decode_and_analyze_bars(&args.audio, args.tempo.hint()?)?;
+    let beats = args.tracker.beat_model()?;
+    let (audio, analysis) = decode_and_analyze_bars(&beats, &args.audio, args.tracker.hint()?)?;
     let options = FitOptions {
         target_s: args.target,
         slack_s: args.slack,

@@ -6,14 +6,14 @@ use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
 use cutscore_editing::markers::clock;
 use cutscore_reward::scoring::Track;
 
-use super::shared::{ModelArgs, TempoArgs, analyze_bars};
+use super::shared::{ModelArgs, TrackerArgs, analyze_bars};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Audio file to analyse (WAV, AIFF, FLAC, MP3, Ogg Vorbis).
     audio: PathBuf,
     #[command(flatten)]
-    tempo: TempoArgs,
+    tracker: TrackerArgs,
     #[command(flatten)]
     model: ModelArgs,
     /// How many of the best candidates to list.
@@ -39,7 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--min-bars must be at least 1 and at most --max-bars"
     );
     let (model, info) = args.model.load()?;
-    let analysis = analyze_bars(&args.audio, args.tempo.hint()?)?;
+    let beats = args.tracker.beat_model()?;
+    let analysis = analyze_bars(&beats, &args.audio, args.tracker.hint()?)?;
     let options = CandidateOptions {
         min_bars: args.min_bars,
         max_bars: args.max_bars,

@@ -2,12 +2,15 @@
 //! model, analysing a song that must have bars to cut, and rendering a fitted edit with its
 //! marker list.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use cutscore_analysis::beat_model::file as beat_file;
+use cutscore_analysis::beat_model::{self, BeatModel};
 use cutscore_analysis::decode::{decode_audio, mix_to_mono};
 use cutscore_analysis::{
-    LOW_CONFIDENCE, TempoHint, TrackAnalysis, analyze_file_at, analyze_samples_at,
+    LOW_CONFIDENCE, TempoHint, TrackAnalysis, analyze_file_with, analyze_samples_with,
 };
 use cutscore_core::audio::Audio;
 use cutscore_core::grid::BeatGrid;
@@ -115,40 +118,62 @@ pub fn resolve_model(given: Option<&Path>) -> anyhow::Result<(Checkpoint, ModelS
     Ok((resolved.checkpoint, resolved.source))
 }
 
-/// The song's tempo, when the user knows it.
+/// How the beats are tracked: the song's tempo, when the user knows it, and the beat network.
 #[derive(Debug, Clone, clap::Args)]
-pub struct TempoArgs {
+pub struct TrackerArgs {
     /// The song's tempo, if you know it (BPM, 30 to 300): the beats are tracked within 10 %
     /// of it, instead of at the tempo the tracker hears, which may be the song's eighth notes
     /// or every other beat.
     #[arg(long)]
     bpm: Option<f64>,
+    /// Beat network (.safetensors, as `trainer beats train` writes) to track the beats with
+    /// [default: the shipped one].
+    #[arg(long, value_name = "FILE")]
+    beat_model: Option<PathBuf>,
 }
 
-impl TempoArgs {
+impl TrackerArgs {
     pub fn hint(&self) -> anyhow::Result<Option<TempoHint>> {
         Ok(self.bpm.map(TempoHint::new).transpose()?)
     }
+
+    /// The beat network `--beat-model` names, read and checked, else the shipped one.
+    pub fn beat_model(&self) -> anyhow::Result<Cow<'static, BeatModel>> {
+        match &self.beat_model {
+            Some(path) => {
+                Ok(Cow::Owned(beat_file::read(path).with_context(|| {
+                    format!("loading the beat model {}", path.display())
+                })?))
+            }
+            None => Ok(Cow::Borrowed(beat_model::shipped())),
+        }
+    }
 }
 
-/// Analyses `audio` (at `hint`'s tempo, if any), refusing songs without at least two bars.
-pub fn analyze_bars(audio: &Path, hint: Option<TempoHint>) -> anyhow::Result<TrackAnalysis> {
-    let analysis =
-        analyze_file_at(audio, hint).with_context(|| format!("analysing {}", audio.display()))?;
+/// Analyses `audio` with `model` (at `hint`'s tempo, if any), refusing songs without at least
+/// two bars.
+pub fn analyze_bars(
+    model: &BeatModel,
+    audio: &Path,
+    hint: Option<TempoHint>,
+) -> anyhow::Result<TrackAnalysis> {
+    let analysis = analyze_file_with(model, audio, hint)
+        .with_context(|| format!("analysing {}", audio.display()))?;
     ensure_bars(&analysis, audio)?;
     Ok(analysis)
 }
 
-/// Decodes `path` once, for both the analysis and the render: the audio and its analysis (at
-/// `hint`'s tempo, if any), refusing songs without at least two bars.
+/// Decodes `path` once, for both the analysis and the render: the audio and its analysis by
+/// `model` (at `hint`'s tempo, if any), refusing songs without at least two bars.
 pub fn decode_and_analyze_bars(
+    model: &BeatModel,
     path: &Path,
     hint: Option<TempoHint>,
 ) -> anyhow::Result<(Audio, TrackAnalysis)> {
     let audio = decode_audio(path).with_context(|| format!("decoding {}", path.display()))?;
     let mut mono = Vec::new();
     mix_to_mono(&audio.samples, usize::from(audio.channels), &mut mono);
-    let analysis = analyze_samples_at(&mono, audio.sample_rate, hint)
+    let analysis = analyze_samples_with(model, &mono, audio.sample_rate, hint)
         .with_context(|| format!("analysing {}", path.display()))?;
     ensure_bars(&analysis, path)?;
     Ok((audio, analysis))
