@@ -490,7 +490,10 @@ pub fn run(
     if let Some(teach_options) = &options.teach {
         let replay_rows = Rows::score(&model.clone().with_taste(None), &replay, || {})?;
         for user in users {
-            for curve in teach_eval::study(user, &decided, &held_out, &replay_rows, teach_options) {
+            for mut curve in
+                teach_eval::study(user, &decided, &held_out, &replay_rows, teach_options)
+            {
+                curve.skill_after = Some(skill(&model.clone().with_taste(curve.layer.clone()))?);
                 progress(EvalProgress::Teach(&curve));
                 teach.push(curve);
             }

@@ -12,7 +12,10 @@
 //!
 //! The current model is the transformer plus the taste layer learned from the answers so far,
 //! re-learned after every round. After each round, agreement is measured on songs the user
-//! never judged, as in [`crate::taste_eval`].
+//! never judged, as in [`crate::taste_eval`]; after the last, the craft kept (accuracy on fresh
+//! synthetic pairs, measured there). The layer is learned with fixed settings, not the
+//! cross-validated choice `trainer finetune` makes under its limit on lost craft, so the craft
+//! column says what a way of asking costs when nothing holds the taste back.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -83,6 +86,12 @@ pub struct TeachCurve {
     pub points: Vec<(usize, f32)>,
     /// Answers after which agreement first reached the target, if it did.
     pub answers_to_target: Option<usize>,
+    /// The layer learned from every answer (what the model scores with after teaching).
+    #[serde(skip)]
+    pub layer: Option<TasteLayer>,
+    /// Accuracy on fresh synthetic pairs with that layer (the craft kept; filled in by
+    /// [`crate::taste_eval`], which holds the pairs).
+    pub skill_after: Option<f32>,
 }
 
 /// A proposal the user may be asked about: its song, its transformer score and its summary.
@@ -169,6 +178,8 @@ pub(crate) fn study(
                 asking,
                 points,
                 answers_to_target,
+                layer,
+                skill_after: None,
             }
         })
         .collect()
@@ -271,5 +282,53 @@ fn held_out_rows(user: &User, songs: &[Shown]) -> Rows {
     }
     Rows {
         songs: vec![("held out".into(), rows)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::simulated_users::panel;
+    use crate::taste_eval::show_songs;
+    use cutscore_reward::shipped;
+
+    #[test]
+    fn every_way_of_asking_learns_the_lift_users_taste_from_its_answers() {
+        let model = shipped::checkpoint().unwrap().model(&Device::Cpu).unwrap();
+        let shown = show_songs(&model, 7, 8, 3, |_| {}).unwrap();
+        let (asked_on, held_out) = shown.split_at(4);
+        let user = panel().into_iter().find(|u| u.name == "lift").unwrap();
+        let options = TeachOptions {
+            questions: 40,
+            ..TeachOptions::default()
+        };
+        let curves = study(&user, asked_on, held_out, &Rows::default(), &options);
+        let ways: Vec<Asking> = curves.iter().map(|c| c.asking).collect();
+        assert_eq!(
+            ways,
+            [Asking::MostInformative, Asking::LeastSure, Asking::Random]
+        );
+        let before = curves[0].points[0];
+        assert_eq!(before.0, 0);
+        assert!(before.1 < 0.7, "the base model already agrees: {before:?}");
+        for curve in &curves {
+            // Each starts where the base model is, then one point a round of 10 answers.
+            let answers: Vec<usize> = curve.points.iter().map(|p| p.0).collect();
+            assert_eq!(answers, [0, 10, 20, 30, 40], "{:?}", curve.asking);
+            assert_eq!(curve.points[0], before);
+            // The answers teach: a taste the base model does not have is learned, and the
+            // layer that learned it is what the curve ends with.
+            let after = curve.points.last().unwrap().1;
+            assert!(
+                after > before.1 + 0.2,
+                "{:?}: {before:?} -> {after}",
+                curve.asking
+            );
+            assert!(curve.layer.is_some());
+            let reached = curve.points.iter().find(|p| p.0 > 0 && p.1 >= 0.9);
+            assert_eq!(curve.answers_to_target, reached.map(|p| p.0));
+        }
     }
 }

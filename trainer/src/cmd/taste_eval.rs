@@ -188,8 +188,8 @@ fn print_teach(curves: &[TeachCurve]) {
     };
     println!();
     println!(
-        "{:12} {:11} {:>12} {:>9} {:>9} {:>9} {:>9}",
-        "user", "asking", "to reach 90", "0", "50", "100", "200"
+        "{:12} {:11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "user", "asking", "to reach 90", "0", "50", "100", "200", "skill"
     );
     for c in curves {
         let asking = match c.asking {
@@ -198,7 +198,7 @@ fn print_teach(curves: &[TeachCurve]) {
             Asking::Random => "random",
         };
         println!(
-            "{:12} {:11} {:>12} {:>9} {:>9} {:>9} {:>9}",
+            "{:12} {:11} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9}",
             c.user,
             asking,
             c.answers_to_target
@@ -206,10 +206,15 @@ fn print_teach(curves: &[TeachCurve]) {
             at(c, 0),
             at(c, 50),
             at(c, 100),
-            at(c, 200)
+            at(c, 200),
+            c.skill_after
+                .map_or("n/a".to_string(), |s| format!("{:.1} %", s * 100.0))
         );
     }
-    println!("agreement on held-out songs after that many answers to \"which is better?\"");
+    println!(
+        "agreement on held-out songs after that many answers to \"which is better?\"; skill: \
+         accuracy on fresh synthetic pairs after the last answer (the craft kept)"
+    );
 }
 
 fn print_table(rows: &[TasteRow], held_out_songs: usize, songs: &str) {
