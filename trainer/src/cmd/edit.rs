@@ -104,8 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let (model, _) = args.model.load()?;
-    let beats = args.tracker.beat_model()?;
-    let (audio, analysis) = decode_and_analyze_bars(&beats, &args.audio, args.tracker.hint()?)?;
+    let network = args.tracker.beat_model()?;
+    let (audio, analysis) = decode_and_analyze_bars(&network, &args.audio, args.tracker.hint()?)?;
     let options = FitOptions {
         target_s: args.target,
         slack_s: args.slack,

@@ -39,8 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--min-bars must be at least 1 and at most --max-bars"
     );
     let (model, info) = args.model.load()?;
-    let beats = args.tracker.beat_model()?;
-    let analysis = analyze_bars(&beats, &args.audio, args.tracker.hint()?)?;
+    let network = args.tracker.beat_model()?;
+    let analysis = analyze_bars(&network, &args.audio, args.tracker.hint()?)?;
     let options = CandidateOptions {
         min_bars: args.min_bars,
         max_bars: args.max_bars,

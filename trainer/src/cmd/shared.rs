@@ -1,6 +1,6 @@
-//! What the scoring commands share: the `--model`/`--device` arguments and loading the default
-//! model, analysing a song that must have bars to cut, and rendering a fitted edit with its
-//! marker list.
+//! What the scoring commands share: the `--model`/`--device` and `--bpm`/`--beat-model`
+//! arguments and loading the default models, analysing a song that must have bars to cut, and
+//! rendering a fitted edit with its marker list.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
