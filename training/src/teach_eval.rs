@@ -15,7 +15,12 @@
 //! never judged, as in [`crate::taste_eval`]; after the last, the craft kept (accuracy on fresh
 //! synthetic pairs, measured there). The layer is learned with fixed settings, not the
 //! cross-validated choice `trainer finetune` makes under its limit on lost craft, so the craft
-//! column says what a way of asking costs when nothing holds the taste back.
+//! column says what a way of asking costs when nothing holds the taste back. On recordings
+//! (seeds 30-39, 200 answers, issue #18's session 40) that is much for the tastes the craft
+//! scores against: the lift user's layer, asked the most telling pairs, orders 97.9 % of
+//! held-out pairs the user's way and costs 5.6 points of skill on fresh synthetic pairs on
+//! average (no run within a point), the noisy lift user's 3.7, quiet-out's 1.6, long cuts' 0.1.
+//! Read the answers to reach 90 % beside that column.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
