@@ -331,7 +331,8 @@ mod tests {
                 "{:?}: {before:?} -> {after}",
                 curve.asking
             );
-            assert!(curve.layer.is_some());
+            let held = held_out_rows(&user, held_out);
+            assert_eq!(accuracy(&held, curve.layer.as_ref()), Some(after));
             let reached = curve.points.iter().find(|p| p.0 > 0 && p.1 >= 0.9);
             assert_eq!(curve.answers_to_target, reached.map(|p| p.0));
         }
