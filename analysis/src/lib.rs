@@ -193,18 +193,10 @@ pub fn steady_pulse(grid: &BeatGrid, confidence: f32) -> bool {
 
 /// Decodes and analyses a file, never holding it whole at its source rate.
 pub fn analyze_file(path: &Path) -> Result<TrackAnalysis, AnalysisError> {
-    analyze_file_at(path, None)
+    analyze_file_with(beat_model::shipped(), path, None)
 }
 
-/// [`analyze_file`] at the tempo `hint` gives, if any.
-pub fn analyze_file_at(
-    path: &Path,
-    hint: Option<TempoHint>,
-) -> Result<TrackAnalysis, AnalysisError> {
-    analyze_file_with(beat_model::shipped(), path, hint)
-}
-
-/// [`analyze_file_at`] with the beat network `model` instead of the shipped one.
+/// [`analyze_file`] with the beat network `model`, at the tempo `hint` gives, if any.
 pub fn analyze_file_with(
     model: &beat_model::BeatModel,
     path: &Path,
@@ -245,19 +237,10 @@ pub fn analyze_file_with(
 
 /// Analyses mono samples at `sample_rate` Hz (8 to 192 kHz).
 pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, AnalysisError> {
-    analyze_samples_at(mono, sample_rate, None)
+    analyze_samples_with(beat_model::shipped(), mono, sample_rate, None)
 }
 
-/// [`analyze_samples`] at the tempo `hint` gives, if any.
-pub fn analyze_samples_at(
-    mono: &[f32],
-    sample_rate: u32,
-    hint: Option<TempoHint>,
-) -> Result<TrackAnalysis, AnalysisError> {
-    analyze_samples_with(beat_model::shipped(), mono, sample_rate, hint)
-}
-
-/// [`analyze_samples_at`] with the beat network `model` instead of the shipped one.
+/// [`analyze_samples`] with the beat network `model`, at the tempo `hint` gives, if any.
 pub fn analyze_samples_with(
     model: &beat_model::BeatModel,
     mono: &[f32],

@@ -252,11 +252,7 @@ fn a_beat_model_the_user_gives_tracks_the_beats_in_both_trackers() {
     let wav = song_of_seed(dir.path(), "6");
     let truth = read_truth(&dir.path().join("song.truth.json")).unwrap();
     let shipped = dir.path().join("shipped.safetensors");
-    std::fs::write(
-        &shipped,
-        include_bytes!("../../analysis/shipped/beats.safetensors"),
-    )
-    .unwrap();
+    std::fs::write(&shipped, cutscore_analysis::beat_model::file::SHIPPED_BYTES).unwrap();
     let deaf = dir.path().join("deaf.safetensors");
     deaf_beat_model(&deaf);
     let beat_f = |tracker: &[&str], model: Option<&std::path::Path>| {
