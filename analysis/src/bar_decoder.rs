@@ -24,7 +24,7 @@
 use super::beat_model::Activation;
 use super::frontend::{frame_rate, frame_time};
 use super::tempo_octave::{self, ScoredBeat};
-use cutscore_core::grid::BeatGrid;
+use cutscore_core::grid::{BeatGrid, steady_tempo};
 
 /// Slowest tempo considered, BPM.
 pub const MIN_BPM: f64 = 55.0;
@@ -426,7 +426,7 @@ fn beats_from_path(
     let level = span.iter().map(|a| a.beat).sum::<f32>() / span.len().max(1) as f32;
     strengths.sort_by(f32::total_cmp);
     let confidence = (strengths[strengths.len() / 2] - level).clamp(0.0, 1.0);
-    let tempo_bpm = median_tempo(&beats);
+    let tempo_bpm = steady_tempo(&beats).unwrap_or(0.0);
     match BeatGrid::new(beats, positions, meter as u8, duration_s) {
         Ok(grid) => Decoded {
             grid,
@@ -441,21 +441,6 @@ fn beats_from_path(
             confidence: 0.0,
         },
     }
-}
-
-/// Median tempo of a beat sequence, BPM (0 for fewer than two beats): the median over spans of
-/// up to four beats, so beats placed on whole frames do not quantise it.
-pub fn median_tempo(beats: &[f64]) -> f64 {
-    let span = (beats.len().saturating_sub(1)).min(4);
-    if span == 0 {
-        return 0.0;
-    }
-    let mut periods: Vec<f64> = beats
-        .windows(span + 1)
-        .map(|w| (w[span] - w[0]) / span as f64)
-        .collect();
-    periods.sort_by(f64::total_cmp);
-    60.0 / periods[periods.len() / 2]
 }
 
 #[cfg(test)]

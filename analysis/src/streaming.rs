@@ -30,7 +30,7 @@ use super::frontend::{Frame, FrameAnalyzer};
 use super::resample::ResampleError;
 use super::tempo_octave::{OctaveGuard, ScoredBeat};
 use cutscore_core::features::BEAT_FEATURES;
-use cutscore_core::grid::BeatGrid;
+use cutscore_core::grid::{BeatGrid, steady_tempo_in};
 
 /// Frames kept for features (about 95 s).
 pub const FRAME_RING: usize = 4096;
@@ -45,6 +45,15 @@ const SILENCE_ENDS_BEATS: usize = 43;
 const CONFIDENCE_RATE: f32 = 0.2;
 /// Weight of each frame in the slow average of the beat probability (about 2 s).
 const LEVEL_RATE: f32 = 0.01;
+/// Reported beats the tempo is read over ([`steady_tempo_in`]): 16 periods.
+const TEMPO_BEATS: usize = 17;
+/// A beat period this far from the previous one (either way) starts a new tempo: the beats
+/// before it are not read.
+const TEMPO_JUMP: f64 = 1.4;
+/// Steady beats the tempo is read from once there are this many (8 periods, whose mean is
+/// within 0.6 % of the true one: an analysis frame over 8 periods); until then the filter's own
+/// tempo is reported (within about 2 %).
+const MIN_TEMPO_BEATS: usize = 9;
 /// Activations kept for a reported beat's downbeat evidence: more than the bar filter's delay
 /// between a beat and its report.
 const RECENT_ACTIVATIONS: usize = 32;
@@ -150,6 +159,12 @@ struct BeatState {
     activations_seen: usize,
     /// Halves a grid that follows the "and"s.
     octave: OctaveGuard,
+    /// The latest reported beats' times, by report count, for the tempo.
+    beat_times: [f64; TEMPO_BEATS],
+    /// Beats reported.
+    beats_reported: usize,
+    /// Of the latest beats, how many are at the current tempo (at most [`TEMPO_BEATS`]).
+    steady_beats: usize,
 }
 
 impl Tracker {
@@ -170,6 +185,9 @@ impl Tracker {
                 recent: [Activation::default(); RECENT_ACTIVATIONS],
                 activations_seen: 0,
                 octave: OctaveGuard::default(),
+                beat_times: [0.0; TEMPO_BEATS],
+                beats_reported: 0,
+                steady_beats: 0,
             },
         }
     }
@@ -187,6 +205,8 @@ impl Tracker {
         beats.recent = [Activation::default(); RECENT_ACTIVATIONS];
         beats.activations_seen = 0;
         beats.octave.reset();
+        beats.beats_reported = 0;
+        beats.steady_beats = 0;
     }
 
     /// Takes frame `k`; `report` receives the beats it reveals.
@@ -229,6 +249,9 @@ impl BeatState {
             recent,
             activations_seen,
             octave,
+            beat_times,
+            beats_reported,
+            steady_beats,
             ..
         } = self;
         filter.push(activation, |beat| {
@@ -257,8 +280,10 @@ impl BeatState {
             let Some(guarded) = octave.admit(scored, beat.meter) else {
                 return;
             };
-            let tempo = beat.tempo_bpm / f32::from(guarded.tempo_divisor);
-            *tempo_bpm = f64::from(tempo);
+            let filtered = f64::from(beat.tempo_bpm / f32::from(guarded.tempo_divisor));
+            *tempo_bpm = read_tempo(beat_times, beats_reported, steady_beats, beat.time_s)
+                .unwrap_or(filtered);
+            let tempo = *tempo_bpm as f32;
             *meter = beat.meter;
             // How much the beat stands out from the average frame.
             let salience = (beat.strength - *level).clamp(0.0, 1.0);
@@ -273,6 +298,38 @@ impl BeatState {
             });
         });
     }
+}
+
+/// Records a beat reported at `time_s` and reads the tempo of the steady beats up to it
+/// ([`steady_tempo_in`]): the filter's own tempo is its state's beat interval in whole decoding
+/// frames (123.0 or 125.0 BPM for a 125 BPM song, and it reads 123.0), the beats' times are
+/// right to a frame. `None` until [`MIN_TEMPO_BEATS`] beats share a tempo. Fixed size: nothing
+/// is allocated.
+fn read_tempo(
+    times: &mut [f64; TEMPO_BEATS],
+    reported: &mut usize,
+    steady: &mut usize,
+    time_s: f64,
+) -> Option<f64> {
+    if *reported >= 2 {
+        let last = times[(*reported - 1) % TEMPO_BEATS];
+        let ratio = (time_s - last) / (last - times[(*reported - 2) % TEMPO_BEATS]);
+        if !(1.0 / TEMPO_JUMP..=TEMPO_JUMP).contains(&ratio) {
+            *steady = 1;
+        }
+    }
+    times[*reported % TEMPO_BEATS] = time_s;
+    *reported += 1;
+    *steady = (*steady + 1).min(TEMPO_BEATS);
+    if *steady < MIN_TEMPO_BEATS {
+        return None;
+    }
+    let mut ordered = [0.0; TEMPO_BEATS];
+    for (k, slot) in ordered[..*steady].iter_mut().enumerate() {
+        *slot = times[(*reported - *steady + k) % TEMPO_BEATS];
+    }
+    let mut scratch = [0.0; TEMPO_BEATS];
+    steady_tempo_in(&ordered[..*steady], &mut scratch)
 }
 
 /// The streaming analyzer: push audio, poll beats, ask for features.
@@ -567,6 +624,32 @@ impl BeatQueue {
 mod tests {
     use super::*;
     use crate::test_signals::click_track;
+
+    #[test]
+    fn reads_the_tempo_from_the_beats_not_from_the_filters_whole_frames() {
+        // 125 BPM is 62.0 decoding frames a beat; the filter settles on the 63-frame interval
+        // (123.0 BPM).
+        let audio = click_track(125.0, 4, 30.0, 44_100);
+        let mut analyzer = StreamingAnalyzer::new();
+        analyzer.prepare(512, 44_100).unwrap();
+        let mut beats = Vec::new();
+        for chunk in audio.chunks(512) {
+            analyzer.push(chunk).unwrap();
+            while let Some(beat) = analyzer.poll_beat() {
+                beats.push(beat);
+            }
+        }
+        let read = analyzer.tempo_bpm();
+        assert!((read - 125.0).abs() < 0.5, "{read}");
+        let last = beats.last().unwrap();
+        assert_eq!(f64::from(last.tempo_bpm), read as f32 as f64);
+        // The first beats, too few to read a tempo from, carry the filter's.
+        assert!(
+            beats[..MIN_TEMPO_BEATS - 1]
+                .iter()
+                .all(|b| b.tempo_bpm > 0.0)
+        );
+    }
 
     #[test]
     fn follows_a_click_track_from_any_block_size() {

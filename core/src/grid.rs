@@ -165,20 +165,53 @@ impl BeatGrid {
         self.beats.get(index).copied().unwrap_or(self.duration_s)
     }
 
-    /// Median beat period in seconds, if there are at least two beats.
+    /// The beat period in seconds ([`steady_tempo`]'s), if there are at least two beats.
     pub fn median_period(&self) -> Option<f64> {
-        let mut periods: Vec<f64> = self.beats.windows(2).map(|w| w[1] - w[0]).collect();
-        if periods.is_empty() {
-            return None;
-        }
-        periods.sort_by(f64::total_cmp);
-        Some(periods[periods.len() / 2])
+        self.tempo_bpm().map(|bpm| 60.0 / bpm)
     }
 
-    /// Tempo in beats per minute from the median beat period.
+    /// Tempo in beats per minute: [`steady_tempo`] of the beats.
     pub fn tempo_bpm(&self) -> Option<f64> {
-        self.median_period().map(|p| 60.0 / p)
+        steady_tempo(&self.beats)
     }
+}
+
+/// How far from the median beat period a period may be and still count in [`steady_tempo`]:
+/// the two whole-frame periods of one tempo are within 5 % of each other, a beat skipped or
+/// added makes a period twice or half as long.
+pub const TEMPO_TOLERANCE: f64 = 0.1;
+
+/// The tempo of beats at `beats` (seconds, increasing), BPM, or `None` for fewer than two: the
+/// mean of the beat periods within [`TEMPO_TOLERANCE`] of their median. The trackers place
+/// their beats on whole analysis frames (23 ms), so the single periods of a 125 BPM song are
+/// 464 and 488 ms and their median reads 123 BPM, while their mean is 480 ms. A beat skipped or
+/// added, or a stretch at another tempo, lies outside the tolerance and is not counted.
+pub fn steady_tempo(beats: &[f64]) -> Option<f64> {
+    let mut scratch = vec![0.0; beats.len().saturating_sub(1)];
+    steady_tempo_in(beats, &mut scratch)
+}
+
+/// [`steady_tempo`] without allocating, the periods sorted in `scratch`: for a real-time caller.
+/// With room for fewer periods than `beats` has, the latest are read.
+pub fn steady_tempo_in(beats: &[f64], scratch: &mut [f64]) -> Option<f64> {
+    let n = beats.len().saturating_sub(1).min(scratch.len());
+    if n == 0 {
+        return None;
+    }
+    let periods = &mut scratch[..n];
+    for (period, pair) in periods
+        .iter_mut()
+        .zip(beats[beats.len() - n - 1..].windows(2))
+    {
+        *period = pair[1] - pair[0];
+    }
+    periods.sort_unstable_by(f64::total_cmp);
+    let median = periods[n / 2];
+    let (sum, count) = periods
+        .iter()
+        .filter(|&&p| (p / median - 1.0).abs() <= TEMPO_TOLERANCE)
+        .fold((0.0, 0usize), |(s, c), &p| (s + p, c + 1));
+    (median > 0.0).then(|| 60.0 * count as f64 / sum)
 }
 
 #[cfg(test)]
@@ -192,6 +225,54 @@ mod tests {
         assert_eq!(grid.tempo_bpm(), Some(120.0));
         assert_eq!(grid.duration_s, 5.5);
         assert_eq!(grid.time_of(10), 5.5);
+    }
+
+    /// Beats of a `bpm` song from 0.3 s, placed on whole frames of 1024 samples at 44.1 kHz (as
+    /// the trackers' analysis frames are).
+    fn on_frames(bpm: f64, beats: usize) -> Vec<f64> {
+        let frame = 1024.0 / 44_100.0;
+        (0..beats)
+            .map(|i| ((0.3 + i as f64 * 60.0 / bpm) / frame).round() * frame)
+            .collect()
+    }
+
+    #[test]
+    fn tempo_is_read_through_beats_placed_on_whole_frames() {
+        for bpm in [125.0, 140.0, 174.0, 92.0] {
+            let beats = on_frames(bpm, 64);
+            let read = steady_tempo(&beats).unwrap();
+            assert!((read - bpm).abs() < 0.002 * bpm, "{bpm}: {read}");
+            // The grid reads its tempo the same way.
+            let end = beats[63] + 1.0;
+            let grid = BeatGrid::new(beats, vec![0; 64], 1, end).unwrap();
+            assert_eq!(grid.tempo_bpm(), Some(read));
+        }
+        // A beat skipped, one added and a stretch of eighth notes move nothing.
+        let mut beats = on_frames(125.0, 64);
+        beats.remove(20);
+        beats.insert(40, (beats[39] + beats[40]) / 2.0);
+        let eighths: Vec<f64> = (50..58).map(|i| (beats[i] + beats[i + 1]) / 2.0).collect();
+        beats.extend(eighths);
+        beats.sort_by(f64::total_cmp);
+        assert!((steady_tempo(&beats).unwrap() - 125.0).abs() < 0.25);
+        // Two beats are a tempo, one is not.
+        assert_eq!(steady_tempo(&[1.0, 1.5]), Some(120.0));
+        assert_eq!(steady_tempo(&[1.0]), None);
+        assert_eq!(steady_tempo(&[]), None);
+    }
+
+    #[test]
+    fn tempo_in_a_small_scratch_reads_the_latest_beats() {
+        // 100 BPM for 40 beats, then 120 BPM for 20.
+        let mut beats: Vec<f64> = (0..40).map(|i| i as f64 * 0.6).collect();
+        let start = beats[39];
+        beats.extend((1..=20).map(|i| start + i as f64 * 0.5));
+        let mut scratch = [0.0; 5];
+        let latest = steady_tempo_in(&beats, &mut scratch).unwrap();
+        assert!((latest - 120.0).abs() < 1e-9, "{latest}");
+        // The whole: the tempo most of its beats are at.
+        assert!((steady_tempo(&beats).unwrap() - 100.0).abs() < 1e-9);
+        assert_eq!(steady_tempo_in(&beats, &mut []), None);
     }
 
     #[test]

@@ -295,7 +295,7 @@ fn in_a_project_at_half_the_songs_tempo_the_settled_grid_counts_the_projects_bea
         .copied()
         .filter(|&b| b > 3.0 && b < music.truth.beats.last().unwrap() + 0.1)
         .collect();
-    let tempo = cutscore_analysis::bar_decoder::median_tempo(&beats);
+    let tempo = cutscore_core::grid::steady_tempo(&beats).unwrap_or(0.0);
     assert!((tempo - 74.0).abs() < 1.5, "settled at {tempo} BPM");
     assert!(
         beats

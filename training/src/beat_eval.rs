@@ -9,6 +9,7 @@
 
 use cutscore_analysis::metrics::{self, BeatScores, MetricsError};
 use cutscore_analysis::{AnalysisError, StreamingAnalyzer, analyze_samples};
+use cutscore_core::grid::steady_tempo;
 use cutscore_synth::{Song, SongSpec, SynthError, render};
 
 /// Host block size used to stream songs, in frames.
@@ -89,7 +90,7 @@ pub fn evaluate_rendered(name: &str, song: &Song) -> Result<SongReport, Evaluati
             }
         }
     }
-    let tempo = median_tempo(&beats);
+    let tempo = steady_tempo(&beats).unwrap_or(0.0);
     let streaming_scores = TrackerScores {
         beats: metrics::evaluate(&truth.beats, &beats)?,
         downbeat_f: metrics::downbeat_f_measure(&truth.downbeats, &stream_downbeats)?,
@@ -118,15 +119,6 @@ pub fn evaluate_rendered(name: &str, song: &Song) -> Result<SongReport, Evaluati
         lock_beats_after_drums,
         has_drums: truth.drums_enter_s.is_some(),
     })
-}
-
-fn median_tempo(beats: &[f64]) -> f64 {
-    let mut periods: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
-    if periods.is_empty() {
-        return 0.0;
-    }
-    periods.sort_by(f64::total_cmp);
-    60.0 / periods[periods.len() / 2]
 }
 
 /// Time of the first estimated beat that starts [`LOCK_RUN`] correct beats in a row.

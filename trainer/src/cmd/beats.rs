@@ -34,7 +34,7 @@ use cutscore_analysis::{
     StreamingAnalyzer, TempoHint, TempoSource, analyze_frames_at, analyze_frames_with,
 };
 use cutscore_core::features::BEAT_FEATURES;
-use cutscore_core::grid::BeatGrid;
+use cutscore_core::grid::{BeatGrid, steady_tempo};
 use cutscore_reward::device::{self, DeviceChoice};
 use cutscore_synth::{SongSpec, SongTruth};
 use cutscore_training::beat_net as net;
@@ -382,7 +382,7 @@ fn score_decoded(
     let grid = &decoded.grid;
     let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
     let beats = metrics::evaluate(&truth.beats, &grid.beats)?;
-    let true_bpm = cutscore_analysis::bar_decoder::median_tempo(&truth.beats);
+    let true_bpm = steady_tempo(&truth.beats).unwrap_or(0.0);
     Ok(SongScores {
         name: name.to_owned(),
         true_bpm,
@@ -518,7 +518,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
                     song.duration_s,
                 ),
                 None if args.tempo_hint || args.host_tempo => {
-                    let bpm = cutscore_analysis::bar_decoder::median_tempo(&song.truth.beats);
+                    let bpm = steady_tempo(&song.truth.beats).unwrap_or(0.0);
                     let tempo = if args.host_tempo {
                         TempoSource::Host(bpm)
                     } else {
