@@ -144,11 +144,10 @@ pub const STREAMING_BAR_RATIO: f32 = 0.75;
 /// as a doubled grid often enough that its streaming beats dropped every other beat for
 /// stretches of 5-30 s (the tracker set's songs at 125 BPM), while the doubled grids the check
 /// is for are a slow song's eighth notes, which the filter follows up to
-/// [`MAX_BPM`](super::bar_decoder::MAX_BPM): a song of
-/// 70-107 BPM is still halved, one under 70 stays doubled. Chosen among 55 (the decoder's
-/// slowest, as offline), 70, 80 and 90 on the tracker set's T and E, the real set and the
-/// synthetic set; the held-out N was run once, with 70 (`analysis/shipped/BEATS.md`, session
-/// 41).
+/// [`MAX_BPM`](super::bar_decoder::MAX_BPM): a song of 70-107 BPM is still halved, one under 70
+/// stays doubled. Chosen among 55 (the decoder's slowest, as offline), 70, 80 and 90 on the
+/// tracker set's T and E, the real set and the synthetic set; the held-out N was run once, with
+/// 70 (`analysis/shipped/BEATS.md`, session 41).
 pub const STREAMING_MIN_HALVED_BPM: f64 = 70.0;
 /// A beat interval this far from the previous one (either way) is a new tempo: the check starts
 /// over on it.

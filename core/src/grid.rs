@@ -166,7 +166,7 @@ impl BeatGrid {
     }
 
     /// The beat period in seconds ([`steady_tempo`]'s), if there are at least two beats.
-    pub fn median_period(&self) -> Option<f64> {
+    pub fn beat_period(&self) -> Option<f64> {
         self.tempo_bpm().map(|bpm| 60.0 / bpm)
     }
 

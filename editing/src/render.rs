@@ -106,7 +106,7 @@ pub fn render(
     let channels = usize::from(audio.channels);
     let rate = f64::from(audio.sample_rate);
     let beat_frames = grid
-        .median_period()
+        .beat_period()
         .map_or(usize::MAX, |p| (p * rate) as usize);
     // Half-length of the crossfade at the join before each run (0 for the first).
     let halves: Vec<usize> = (0..runs.len())

@@ -267,7 +267,7 @@ mod tests {
                 assert!((frame - frame.round()).abs() < 1e-6);
             }
             let period = 60.0 / truth.bpm;
-            assert!((grid.median_period().unwrap() - period).abs() < 1.0 / 22_050.0);
+            assert!((grid.beat_period().unwrap() - period).abs() < 1.0 / 22_050.0);
             // Sections tile the bars, start on downbeats and end where the next starts.
             let mut bar = 0;
             for section in &truth.sections {

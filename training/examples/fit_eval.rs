@@ -877,7 +877,7 @@ impl Spectra {
                 (j.output_s, half)
             })
             .collect();
-        self.ratios(&mono, &beats, grid.median_period().unwrap_or(0.5), &points)
+        self.ratios(&mono, &beats, grid.beat_period().unwrap_or(0.5), &points)
     }
 
     /// Discontinuity ratio at the true section starts of the unedited song, for comparison.
@@ -887,7 +887,7 @@ impl Spectra {
             .iter()
             .map(|s| (s.start_s, gap))
             .collect();
-        let period = grid.median_period().unwrap_or(0.5);
+        let period = grid.beat_period().unwrap_or(0.5);
         self.ratios(mono, &grid.beats, period, &points)
             .into_iter()
             .flatten()
