@@ -8,12 +8,13 @@
 //! tempo or meter far from the current belief can still take over. Once per front-end frame the
 //! most probable state is read: when it entered a beat two front-end frames ago, and no beat was
 //! reported in the last half beat, that beat is reported, placed (like the offline decoder) at
-//! the beat probability's peak around its entry. Meter and bar position
-//! come from the same state, so they are decided with the beat.
+//! the beat probability's peak around its entry, between frames where the frames either side of
+//! the peak say ([`peak_offset`]). Meter and bar position come from the same state, so they are
+//! decided with the beat.
 //!
 //! All buffers are sized in [`BarFilter::new`]; [`BarFilter::push`] never allocates.
 
-use super::bar_decoder::{StateSpace, UPSAMPLE, evidence};
+use super::bar_decoder::{StateSpace, UPSAMPLE, evidence, peak_offset};
 use super::beat_model::Activation;
 use super::frontend::frame_time;
 
@@ -203,8 +204,16 @@ impl BarFilter {
             .unwrap_or(entered);
         self.last_beat = Some(entered);
         let rate = space.rate();
+        let beat = |j: usize| self.history[j % HISTORY];
+        // The front-end frames either side of the peak, while the history still holds them.
+        let held = peak >= UPSAMPLE && peak + HISTORY > t + UPSAMPLE && peak + UPSAMPLE <= t;
+        let refined = if held {
+            UPSAMPLE as f64 * peak_offset(beat(peak - UPSAMPLE), beat(peak), beat(peak + UPSAMPLE))
+        } else {
+            0.0
+        };
         Some(FilteredBeat {
-            time_s: frame_time(0) + peak as f64 / rate,
+            time_s: frame_time(0) + (peak as f64 + refined) / rate,
             beat_in_bar: (position / line.interval) as u8,
             meter: line.meter as u8,
             tempo_bpm: (60.0 * rate / line.interval as f64) as f32,
@@ -258,6 +267,21 @@ mod tests {
                 );
                 assert!((b.tempo_bpm as f64 - bpm).abs() < 0.04 * bpm);
             }
+        }
+    }
+
+    #[test]
+    fn beats_are_reported_where_their_peak_lies_between_frames() {
+        let mut filter = BarFilter::new(StateSpace::default());
+        let mut beats = Vec::new();
+        for a in crate::test_signals::bell_activations(125.0, 4, 30.0) {
+            filter.push(a, |b| beats.push(b.time_s));
+        }
+        let late: Vec<f64> = beats.into_iter().filter(|&b| b > 5.0).collect();
+        assert!(late.len() > 45, "{late:?}");
+        for b in late {
+            let error = (b - 0.5) - ((b - 0.5) / 0.48).round() * 0.48;
+            assert!(error.abs() < 0.003, "beat at {b:.4} is {error:.4} s off");
         }
     }
 
