@@ -28,7 +28,7 @@ use super::beat_model::{self, Activation, ActivationStream, BeatModel};
 use super::decode::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use super::frontend::{Frame, FrameAnalyzer};
 use super::resample::ResampleError;
-use super::tempo_octave::{OctaveGuard, ScoredBeat};
+use super::tempo_octave::{OctaveGuard, ScoredBeat, TEMPO_JUMP};
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::{BeatGrid, steady_tempo_in};
 
@@ -47,9 +47,6 @@ const CONFIDENCE_RATE: f32 = 0.2;
 const LEVEL_RATE: f32 = 0.01;
 /// Reported beats the tempo is read over ([`steady_tempo_in`]): 16 periods.
 const TEMPO_BEATS: usize = 17;
-/// A beat period this far from the previous one (either way) starts a new tempo: the beats
-/// before it are not read.
-const TEMPO_JUMP: f64 = 1.4;
 /// Steady beats the tempo is read from once there are this many (8 periods, whose mean is
 /// within 0.6 % of the true one: an analysis frame over 8 periods); until then the filter's own
 /// tempo is reported (within about 2 %).
@@ -159,12 +156,8 @@ struct BeatState {
     activations_seen: usize,
     /// Halves a grid that follows the "and"s.
     octave: OctaveGuard,
-    /// The latest reported beats' times, by report count, for the tempo.
-    beat_times: [f64; TEMPO_BEATS],
-    /// Beats reported.
-    beats_reported: usize,
-    /// Of the latest beats, how many are at the current tempo (at most [`TEMPO_BEATS`]).
-    steady_beats: usize,
+    /// Reads the tempo from the beats reported.
+    tempo: TempoReader,
 }
 
 impl Tracker {
@@ -185,9 +178,7 @@ impl Tracker {
                 recent: [Activation::default(); RECENT_ACTIVATIONS],
                 activations_seen: 0,
                 octave: OctaveGuard::default(),
-                beat_times: [0.0; TEMPO_BEATS],
-                beats_reported: 0,
-                steady_beats: 0,
+                tempo: TempoReader::default(),
             },
         }
     }
@@ -205,8 +196,7 @@ impl Tracker {
         beats.recent = [Activation::default(); RECENT_ACTIVATIONS];
         beats.activations_seen = 0;
         beats.octave.reset();
-        beats.beats_reported = 0;
-        beats.steady_beats = 0;
+        beats.tempo = TempoReader::default();
     }
 
     /// Takes frame `k`; `report` receives the beats it reveals.
@@ -249,9 +239,7 @@ impl BeatState {
             recent,
             activations_seen,
             octave,
-            beat_times,
-            beats_reported,
-            steady_beats,
+            tempo,
             ..
         } = self;
         filter.push(activation, |beat| {
@@ -281,8 +269,7 @@ impl BeatState {
                 return;
             };
             let filtered = f64::from(beat.tempo_bpm / f32::from(guarded.tempo_divisor));
-            *tempo_bpm = read_tempo(beat_times, beats_reported, steady_beats, beat.time_s)
-                .unwrap_or(filtered);
+            *tempo_bpm = tempo.read(beat.time_s).unwrap_or(filtered);
             let tempo = *tempo_bpm as f32;
             *meter = beat.meter;
             // How much the beat stands out from the average frame.
@@ -300,36 +287,45 @@ impl BeatState {
     }
 }
 
-/// Records a beat reported at `time_s` and reads the tempo of the steady beats up to it
-/// ([`steady_tempo_in`]): the filter's own tempo is its state's beat interval in whole decoding
-/// frames (123.0 or 125.0 BPM for a 125 BPM song, and it reads 123.0), the beats' times are
-/// right to a frame. `None` until [`MIN_TEMPO_BEATS`] beats share a tempo. Fixed size: nothing
-/// is allocated.
-fn read_tempo(
-    times: &mut [f64; TEMPO_BEATS],
-    reported: &mut usize,
-    steady: &mut usize,
-    time_s: f64,
-) -> Option<f64> {
-    if *reported >= 2 {
-        let last = times[(*reported - 1) % TEMPO_BEATS];
-        let ratio = (time_s - last) / (last - times[(*reported - 2) % TEMPO_BEATS]);
-        if !(1.0 / TEMPO_JUMP..=TEMPO_JUMP).contains(&ratio) {
-            *steady = 1;
+/// The tempo of the latest beats reported at one tempo ([`steady_tempo_in`]). The filter's own
+/// tempo is its state's beat interval in whole decoding frames, which flips between neighbouring
+/// intervals from beat to beat (a 128 BPM click track reads 127.1 or 129.2); the beats' times,
+/// placed between frames, give the tempo to a tenth of a BPM. Fixed size: nothing is allocated.
+#[derive(Debug, Clone, Copy, Default)]
+struct TempoReader {
+    /// The latest beats' times, by report count.
+    times: [f64; TEMPO_BEATS],
+    /// Beats reported.
+    reported: usize,
+    /// Of the latest beats, how many are at the current tempo (at most [`TEMPO_BEATS`]).
+    steady: usize,
+}
+
+impl TempoReader {
+    /// Records a beat at `time_s` and reads the tempo of the steady beats up to it; `None`
+    /// until [`MIN_TEMPO_BEATS`] of them share a tempo.
+    fn read(&mut self, time_s: f64) -> Option<f64> {
+        let at = |times: &[f64; TEMPO_BEATS], i: usize| times[i % TEMPO_BEATS];
+        if self.reported >= 2 {
+            let last = at(&self.times, self.reported - 1);
+            let ratio = (time_s - last) / (last - at(&self.times, self.reported - 2));
+            if !(1.0 / TEMPO_JUMP..=TEMPO_JUMP).contains(&ratio) {
+                self.steady = 1;
+            }
         }
+        self.times[self.reported % TEMPO_BEATS] = time_s;
+        self.reported += 1;
+        self.steady = (self.steady + 1).min(TEMPO_BEATS);
+        if self.steady < MIN_TEMPO_BEATS {
+            return None;
+        }
+        let mut ordered = [0.0; TEMPO_BEATS];
+        for (k, slot) in ordered[..self.steady].iter_mut().enumerate() {
+            *slot = at(&self.times, self.reported - self.steady + k);
+        }
+        let mut scratch = [0.0; TEMPO_BEATS];
+        steady_tempo_in(&ordered[..self.steady], &mut scratch)
     }
-    times[*reported % TEMPO_BEATS] = time_s;
-    *reported += 1;
-    *steady = (*steady + 1).min(TEMPO_BEATS);
-    if *steady < MIN_TEMPO_BEATS {
-        return None;
-    }
-    let mut ordered = [0.0; TEMPO_BEATS];
-    for (k, slot) in ordered[..*steady].iter_mut().enumerate() {
-        *slot = times[(*reported - *steady + k) % TEMPO_BEATS];
-    }
-    let mut scratch = [0.0; TEMPO_BEATS];
-    steady_tempo_in(&ordered[..*steady], &mut scratch)
 }
 
 /// The streaming analyzer: push audio, poll beats, ask for features.
@@ -627,9 +623,9 @@ mod tests {
 
     #[test]
     fn reads_the_tempo_from_the_beats_not_from_the_filters_whole_frames() {
-        // 125 BPM is 62.0 decoding frames a beat; the filter settles on the 63-frame interval
-        // (123.0 BPM).
-        let audio = click_track(125.0, 4, 30.0, 44_100);
+        // 128 BPM is 60.6 decoding frames a beat; the filter's intervals of 60 and 61 frames
+        // read 129.2 and 127.1 BPM.
+        let audio = click_track(128.0, 4, 30.0, 44_100);
         let mut analyzer = StreamingAnalyzer::new();
         analyzer.prepare(512, 44_100).unwrap();
         let mut beats = Vec::new();
@@ -640,7 +636,7 @@ mod tests {
             }
         }
         let read = analyzer.tempo_bpm();
-        assert!((read - 125.0).abs() < 0.5, "{read}");
+        assert!((read - 128.0).abs() < 0.5, "{read}");
         let last = beats.last().unwrap();
         assert_eq!(f64::from(last.tempo_bpm), read as f32 as f64);
         // The first beats, too few to read a tempo from, carry the filter's.

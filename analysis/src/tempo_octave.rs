@@ -142,16 +142,16 @@ pub const STREAMING_BAR_RATIO: f32 = 0.75;
 /// The slowest tempo the streaming check halves a grid to, BPM: it leaves grids under 140 BPM
 /// alone. Over a window of 16 beats a song at 110-140 BPM whose kick and snare alternate reads
 /// as a doubled grid often enough that its streaming beats dropped every other beat for
-/// stretches of 5-30 s (the tracker set's songs at 125 BPM), while the doubled grids the check
-/// is for are a slow song's eighth notes, which the filter follows up to
+/// stretches of up to 46 s, 5 s at the median (the tracker set's songs at 125 BPM), while the
+/// doubled grids the check is for are a slow song's eighth notes, which the filter follows up to
 /// [`MAX_BPM`](super::bar_decoder::MAX_BPM): a song of 70-107 BPM is still halved, one under 70
 /// stays doubled. Chosen among 55 (the decoder's slowest, as offline), 70, 80 and 90 on the
 /// tracker set's T and E, the real set and the synthetic set; the held-out N was run once, with
 /// 70 (`analysis/shipped/BEATS.md`, session 41).
 pub const STREAMING_MIN_HALVED_BPM: f64 = 70.0;
 /// A beat interval this far from the previous one (either way) is a new tempo: the check starts
-/// over on it.
-const TEMPO_JUMP: f64 = 1.4;
+/// over on it (and the streaming tracker's tempo is read from the beats after it).
+pub(crate) const TEMPO_JUMP: f64 = 1.4;
 
 /// The same check for the streaming tracker, over its last [`WINDOW`] beats: while they show
 /// both signs of a doubled grid, beats of the weaker parity are dropped and the stronger ones
