@@ -14,6 +14,7 @@
 //!   and the chord change at each beat (after the whole track offline, where a song's start
 //!   counts as a bar line when the beats run through it; over everything heard so far, beat by
 //!   beat, in the plugin's capture).
+//! - [`hypermeter`]: which bar lines cuts start and resume on, where every other one is weak.
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
 //!
@@ -29,6 +30,7 @@ pub mod beat_features;
 pub mod beat_model;
 pub mod decode;
 pub mod frontend;
+pub mod hypermeter;
 pub mod metrics;
 pub mod resample;
 pub mod streaming;
@@ -182,6 +184,12 @@ impl TrackAnalysis {
     /// Whether a steady pulse was found ([`steady_pulse`]).
     pub fn steady_pulse(&self) -> bool {
         steady_pulse(&self.grid, self.confidence)
+    }
+
+    /// The parity of the bar lines cuts start and resume on, where every other one is weak
+    /// ([`hypermeter::strong_bar_parity`]).
+    pub fn strong_bar_parity(&self) -> Option<usize> {
+        hypermeter::strong_bar_parity(&self.grid, &self.downbeat_log_odds)
     }
 }
 

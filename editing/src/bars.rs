@@ -18,6 +18,10 @@ pub(crate) struct BarLimits<'a> {
     pub keep_regions: &'a [Range<f64>],
     /// Bars that overlap one of these (seconds) must be removed.
     pub remove_regions: &'a [Range<f64>],
+    /// Cuts start and resume only on the bar lines of this parity (0 or 1, counted among the
+    /// grid's bar lines): the strong ones where every other bar line is weak
+    /// (`cutscore_analysis::hypermeter`). `None`: on any bar line.
+    pub strong_parity: Option<usize>,
 }
 
 /// The song's bars as the search sees them: where cuts may start and end, which bars must be
@@ -36,6 +40,8 @@ pub(crate) struct Bars {
     /// Last bar a cut may resume on (the start of the kept outro, and never past the last
     /// downbeat: a cut resumes on one).
     pub last: usize,
+    /// [`BarLimits::strong_parity`].
+    pub strong_parity: Option<usize>,
 }
 
 impl Bars {
@@ -69,6 +75,7 @@ impl Bars {
             last: count
                 .saturating_sub(limits.keep_outro_bars)
                 .min(count.saturating_sub(1)),
+            strong_parity: limits.strong_parity,
         }
     }
 
@@ -80,18 +87,27 @@ impl Bars {
         self.times[end] - self.times[start]
     }
 
-    /// Whether bars `start..end` may be cut: inside the removable middle, no kept bar.
+    /// Whether bars `start..end` may be cut: inside the removable middle, no kept bar, from and
+    /// to a strong bar line where only those are cut on.
     pub fn allows(&self, start: usize, end: usize) -> bool {
         self.first <= start
             && start < end
             && end <= self.last
             && self.kept_before[end] == self.kept_before[start]
+            && self
+                .strong_parity
+                .is_none_or(|p| start % 2 == p && end % 2 == p)
     }
 
-    /// The phrase boundaries for phrases of `phrase` bars (`fit`'s module docs, step 1).
+    /// The phrase boundaries for phrases of `phrase` bars (`fit`'s module docs, step 1),
+    /// counted from the first strong bar line where only those are cut on.
     pub fn boundaries(&self, phrase: usize) -> Vec<usize> {
+        let offset = self.strong_parity.unwrap_or(0);
         let mut ends: Vec<usize> = (self.first..=self.last)
-            .filter(|b| b.is_multiple_of(phrase))
+            .filter(|b| {
+                b.checked_sub(offset)
+                    .is_some_and(|b| b.is_multiple_of(phrase))
+            })
             .collect();
         ends.extend([self.first, self.last]);
         // Region edges: where a run of kept or forced bars begins or ends.

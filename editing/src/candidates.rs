@@ -3,7 +3,8 @@
 //!
 //! A candidate removes `min_bars..=max_bars` whole bars starting on a downbeat (or, with
 //! `beat_aligned`, the same lengths in beats starting on any beat), inside the caller's region,
-//! never touching the protected intro and outro bars. Each is scored as the one-join edit it is;
+//! never touching the protected intro and outro bars, and where every other bar line is weak,
+//! from and to the strong ones when the bar range allows it. Each is scored as the one-join edit it is;
 //! scoring reads a bounded window around the join, so the cost per candidate does not grow with
 //! the song.
 
@@ -34,6 +35,10 @@ pub struct CandidateOptions {
     pub keep_outro_bars: usize,
     /// How many of the best candidates to return.
     pub limit: usize,
+    /// Whole-bar cuts start and resume only on the bar lines of this parity among the grid's
+    /// (the strong ones: [`FitOptions::strong_bar_parity`](crate::fit::FitOptions)), when the
+    /// bar range allows such a cut; `None`: on every bar line.
+    pub strong_bar_parity: Option<usize>,
 }
 
 impl Default for CandidateOptions {
@@ -46,6 +51,7 @@ impl Default for CandidateOptions {
             keep_intro_bars: 0,
             keep_outro_bars: 0,
             limit: 64,
+            strong_bar_parity: None,
         }
     }
 }
@@ -116,18 +122,26 @@ pub fn candidate_spans(grid: &BeatGrid, options: &CandidateOptions) -> Vec<(usiz
         .iter()
         .flat_map(|r| [f64::NEG_INFINITY..r.start, r.end..f64::INFINITY])
         .collect();
-    let bars = Bars::new(
-        grid,
-        &downbeats,
-        &BarLimits {
-            keep_intro_bars,
-            keep_outro_bars: options.keep_outro_bars,
-            keep_regions: &outside,
-            remove_regions: &[],
-        },
-    );
+    let bars_on = |strong_parity| {
+        Bars::new(
+            grid,
+            &downbeats,
+            &BarLimits {
+                keep_intro_bars,
+                keep_outro_bars: options.keep_outro_bars,
+                keep_regions: &outside,
+                remove_regions: &[],
+                strong_parity,
+            },
+        )
+    };
     let lengths: Vec<usize> = (options.min_bars.max(1)..=options.max_bars).collect();
-    bars.short_cuts(&lengths, f64::INFINITY)
+    let mut spans = bars_on(options.strong_bar_parity).short_cuts(&lengths, f64::INFINITY);
+    // A bar range with no cut between strong bar lines (one bar only) is cut on every one.
+    if spans.is_empty() && options.strong_bar_parity.is_some() {
+        spans = bars_on(None).short_cuts(&lengths, f64::INFINITY);
+    }
+    spans
         .into_iter()
         .map(|(s, e)| (downbeats[s], downbeats[e]))
         .collect()
@@ -280,6 +294,39 @@ mod tests {
             },
         );
         assert!(beats.contains(&(2, 6)) && beats.contains(&(3, 7)));
+    }
+
+    #[test]
+    fn on_strong_bar_lines_only_cuts_start_and_resume_on_them_unless_none_would_fit() {
+        let g = grid(12);
+        let bars = g.bar_starts();
+        let parity_of = |beat: usize| bars.binary_search(&beat).unwrap() % 2;
+        for parity in [0, 1] {
+            let spans = candidate_spans(
+                &g,
+                &CandidateOptions {
+                    strong_bar_parity: Some(parity),
+                    ..Default::default()
+                },
+            );
+            assert!(!spans.is_empty());
+            assert!(
+                spans
+                    .iter()
+                    .all(|&(s, e)| parity_of(s) == parity && parity_of(e) == parity),
+                "{spans:?}"
+            );
+        }
+        // One-bar cuts cannot join two strong bar lines: every bar line is used then.
+        let one_bar = CandidateOptions {
+            max_bars: 1,
+            ..Default::default()
+        };
+        let strong = CandidateOptions {
+            strong_bar_parity: Some(1),
+            ..one_bar.clone()
+        };
+        assert_eq!(candidate_spans(&g, &strong), candidate_spans(&g, &one_bar));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! Method (dynamic programming over join candidates, as radiotool's `retarget` does with a
 //! hand-made join cost, but with the reward model's scores in the objective):
 //! 1. **Candidate cuts.** A cut removes whole bars: it starts on a downbeat, resumes on a later
-//!    one and lies between the kept intro and outro, outside the keep-regions. Each is scored by
+//!    one and lies between the kept intro and outro, outside the keep-regions; where every
+//!    other bar line is weak ([`FitOptions::strong_bar_parity`]), on the strong ones only,
+//!    phrases counted from the first of them. Each is scored by
 //!    the reward model as a one-join edit; scoring reads a bounded window around the join, so
 //!    every cut costs the same whatever its length or the song's. Scoring every pair of
 //!    downbeats would cost O(bars²) model evaluations (180,000 on a 20-minute track), so two
@@ -88,6 +90,11 @@ pub struct FitOptions {
     pub join_cost: f32,
     /// How many distinct edits to return.
     pub variations: usize,
+    /// Cut only on every other bar line, those of this parity among the grid's bar lines (0 or
+    /// 1): the strong ones, where the network hears the others as weak
+    /// (`cutscore_analysis::hypermeter::strong_bar_parity`). `None`: on every bar line. The
+    /// bar counts above still count every bar.
+    pub strong_bar_parity: Option<usize>,
 }
 
 impl Default for FitOptions {
@@ -103,6 +110,7 @@ impl Default for FitOptions {
             lengths: DEFAULT_LENGTHS.to_vec(),
             join_cost: DEFAULT_JOIN_COST,
             variations: 3,
+            strong_bar_parity: None,
         }
     }
 }
@@ -349,6 +357,7 @@ fn bars_of(grid: &BeatGrid, downbeats: &[usize], options: &FitOptions) -> Bars {
             keep_outro_bars: options.keep_outro_bars,
             keep_regions: &options.keep_regions,
             remove_regions: &options.remove_regions,
+            strong_parity: options.strong_bar_parity,
         },
     )
 }

@@ -118,6 +118,7 @@ impl ScoringWorker {
         let options = CandidateOptions {
             min_bars,
             max_bars,
+            strong_bar_parity: view.strong_bar_parity,
             ..CandidateOptions::default()
         };
         // While the capture grows, a cut is proposed once its windows are whole: scored on
@@ -288,6 +289,7 @@ impl ScoringWorker {
             target_s,
             keep_intro_bars: 1,
             keep_outro_bars: 1,
+            strong_bar_parity: view.strong_bar_parity,
             ..FitOptions::default()
         };
         let track = Track {

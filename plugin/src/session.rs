@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
+use cutscore_analysis::hypermeter;
 use cutscore_analysis::streaming::StreamingAnalyzer;
 use cutscore_analysis::{TempoSource, TrackAnalysis};
 use cutscore_core::edit::Edit;
@@ -331,12 +332,14 @@ impl Capture {
         }
         let grid = self.grid_prefix(beats);
         let features = FeatureMatrix::new(beats, self.features.clone()).ok()?;
+        let strong_bar_parity = hypermeter::strong_bar_parity(&grid, &self.downbeat_log_odds);
         Some(ScoringView {
             epoch: self.epoch,
             bar_lines: self.bar_lines,
             settled: self.is_settled(),
             grid,
             features,
+            strong_bar_parity,
         })
     }
 
@@ -395,6 +398,9 @@ pub struct ScoringView {
     pub settled: bool,
     pub grid: BeatGrid,
     pub features: FeatureMatrix,
+    /// The bar lines cuts start and resume on, where every other one is weak
+    /// (`cutscore_analysis::hypermeter`): proposals and the fit use these only.
+    pub strong_bar_parity: Option<usize>,
 }
 
 /// One scored cut proposal.
@@ -758,6 +764,31 @@ mod tests {
         assert!(
             !capture.place_bars(),
             "one more beat does not move the bars"
+        );
+    }
+
+    #[test]
+    fn proposals_are_cut_on_the_strong_bar_lines_when_every_other_one_is_weak() {
+        // 4/4 at 120 BPM whose odd bar lines the network hears as weak downbeats (a grid at
+        // twice the song's tempo: they are the true bars' third beats).
+        let capture_with = |weak: f32| {
+            let mut capture = Capture::new(1, 48_000, 2);
+            for k in 0..64u8 {
+                let log_odds = match (k % 4, (k / 4) % 2) {
+                    (0, 0) => 2.0,
+                    (0, _) => weak,
+                    _ => -3.0,
+                };
+                assert!(capture.push_beat(0.5 * f64::from(k), k % 4, 4, log_odds));
+                capture.features.extend_from_slice(&[0.0; BEAT_FEATURES]);
+            }
+            capture
+        };
+        let view = capture_with(-1.0).scoring_view().unwrap();
+        assert_eq!(view.strong_bar_parity, Some(0));
+        assert_eq!(
+            capture_with(1.8).scoring_view().unwrap().strong_bar_parity,
+            None
         );
     }
 

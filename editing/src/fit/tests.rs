@@ -94,6 +94,44 @@ fn lands_within_the_slack_on_downbeats_outside_the_protected_bars() {
 }
 
 #[test]
+fn on_strong_bar_lines_only_every_join_lies_on_one_and_targets_are_still_met() {
+    for parity in [0, 1] {
+        for target_s in [40.0, 64.0, 90.0, 110.0] {
+            let options = FitOptions {
+                target_s,
+                strong_bar_parity: Some(parity),
+                ..FitOptions::default()
+            };
+            let (grid, result) = fit(64, options.clone());
+            assert_valid(&grid, &result, &options);
+            let bar_of = |beat: usize| grid.bar_starts().binary_search(&beat).unwrap();
+            for variation in &result.variations {
+                for span in variation.edit.removed() {
+                    assert_eq!(bar_of(span.start) % 2, parity, "{span:?}");
+                    assert_eq!(bar_of(span.end) % 2, parity, "{span:?}");
+                }
+            }
+        }
+    }
+    // Without the rule the same fit joins on odd bar lines too.
+    let (grid, result) = fit(
+        64,
+        FitOptions {
+            target_s: 64.0,
+            ..FitOptions::default()
+        },
+    );
+    let odd = |beat: usize| grid.bar_starts().binary_search(&beat).unwrap() % 2 == 1;
+    assert!(
+        result
+            .variations
+            .iter()
+            .flat_map(|v| v.edit.removed().to_vec())
+            .any(|s| odd(s.start) || odd(s.end))
+    );
+}
+
+#[test]
 fn keep_and_remove_regions_are_honoured() {
     let options = FitOptions {
         target_s: 100.0,
@@ -257,6 +295,7 @@ fn plain_bars(count: usize, first: usize) -> Bars {
         kept_before: vec![0; count + 1],
         first,
         last: count - first,
+        strong_parity: None,
     }
 }
 

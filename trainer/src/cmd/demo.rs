@@ -83,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         keep_intro_bars: 1,
         keep_outro_bars: 1,
         limit: args.top,
+        strong_bar_parity: analysis.strong_bar_parity(),
         ..CandidateOptions::default()
     };
     let candidates = rank_candidates(&model, &analysis.grid, track, &options, 64)?;
@@ -115,6 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             slack_s: (audio.seconds() * 0.03).max(2.0),
             keep_intro_bars: 2,
             keep_outro_bars: 2,
+            strong_bar_parity: analysis.strong_bar_parity(),
             ..FitOptions::default()
         },
     )?;

@@ -112,6 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         keep_intro_bars: args.keep_intro,
         keep_outro_bars: args.keep_outro,
         min_bars_between_joins: args.min_gap_bars,
+        strong_bar_parity: analysis.strong_bar_parity(),
         ..FitOptions::default()
     };
     let track = Track {

@@ -46,6 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_bars: args.max_bars,
         beat_aligned: args.beat_aligned,
         limit: args.top,
+        strong_bar_parity: analysis.strong_bar_parity(),
         ..CandidateOptions::default()
     };
     let track = Track {
