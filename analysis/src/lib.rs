@@ -189,7 +189,11 @@ impl TrackAnalysis {
     /// The parity of the bar lines cuts start and resume on, where every other one is weak
     /// ([`hypermeter::strong_bar_parity`]).
     pub fn strong_bar_parity(&self) -> Option<usize> {
-        hypermeter::strong_bar_parity(&self.grid, &self.downbeat_log_odds)
+        hypermeter::strong_bar_parity(
+            &self.grid,
+            self.features.as_slice(),
+            &self.downbeat_log_odds,
+        )
     }
 }
 

@@ -332,7 +332,8 @@ impl Capture {
         }
         let grid = self.grid_prefix(beats);
         let features = FeatureMatrix::new(beats, self.features.clone()).ok()?;
-        let strong_bar_parity = hypermeter::strong_bar_parity(&grid, &self.downbeat_log_odds);
+        let strong_bar_parity =
+            hypermeter::strong_bar_parity(&grid, &self.features, &self.downbeat_log_odds);
         Some(ScoringView {
             epoch: self.epoch,
             bar_lines: self.bar_lines,
