@@ -78,8 +78,8 @@ pub fn strong_bar_parity(
 }
 
 /// The parity of `bar_lines` whose mean `value` (plus `floor`) is the larger, when the other's
-/// is under `ratio` of it; `None` when a bar line has no value or either half has fewer than
-/// [`MIN_BAR_LINES`] / 2 values.
+/// is under `ratio` of it. Bar lines without a value are left out; `None` when either half has
+/// fewer than [`MIN_BAR_LINES`] / 2 values.
 fn stronger_half(
     bar_lines: &[usize],
     value: impl Fn(usize) -> Option<f32>,

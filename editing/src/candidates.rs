@@ -4,9 +4,9 @@
 //! A candidate removes `min_bars..=max_bars` whole bars starting on a downbeat (or, with
 //! `beat_aligned`, the same lengths in beats starting on any beat), inside the caller's region,
 //! never touching the protected intro and outro bars, and where every other bar line is weak,
-//! from and to the strong ones when the bar range allows it. Each is scored as the one-join edit it is;
-//! scoring reads a bounded window around the join, so the cost per candidate does not grow with
-//! the song.
+//! from and to the strong ones when the bar range allows it. Each is scored as the one-join
+//! edit it is; scoring reads a bounded window around the join, so the cost per candidate does
+//! not grow with the song.
 
 use std::ops::Range;
 
