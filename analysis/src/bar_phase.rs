@@ -47,7 +47,7 @@ use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::BeatGrid;
 
 /// Where the mean chroma of a beat sits in its feature row.
-const CHROMA_FEATURES: std::ops::Range<usize> = 46..58;
+pub(crate) const CHROMA_FEATURES: std::ops::Range<usize> = 46..58;
 
 /// Probability that the offset changes at a beat (a bar of another length; split over the
 /// other offsets).

@@ -24,7 +24,8 @@
 //! told the halves of doubled grids apart more often, and the wrong way round less often, than
 //! the network (BEATS.md, session 42).
 
-use super::bar_phase::chroma_change;
+use super::bar_phase::{CHROMA_FEATURES, chroma_change};
+use super::beat_model::sigmoid;
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::BeatGrid;
 
@@ -40,8 +41,6 @@ pub const WEAK_CHANGE_RATIO: f32 = 0.7;
 pub const WEAK_BAR_RATIO: f32 = 0.7;
 /// Bar lines needed before the halves are compared: fewer say too little.
 const MIN_BAR_LINES: usize = 8;
-/// Where the mean chroma of a beat sits in its feature row.
-const CHROMA_FEATURES: std::ops::Range<usize> = 46..58;
 /// Added to each half's mean chord change, so a song whose chords never change (or whose
 /// chroma is silent) does not divide by nothing.
 const CHANGE_FLOOR: f32 = 1e-3;
@@ -71,7 +70,7 @@ pub fn strong_bar_parity(
     let share = |beat: usize| {
         downbeat_log_odds
             .get(beat)
-            .map(|&log_odds| 1.0 / (1.0 + (-log_odds).exp()))
+            .map(|&log_odds| sigmoid(log_odds))
     };
     stronger_half(&bar_lines, change, CHANGE_FLOOR, WEAK_CHANGE_RATIO)
         .or_else(|| stronger_half(&bar_lines, share, 0.0, WEAK_BAR_RATIO))

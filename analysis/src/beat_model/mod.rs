@@ -141,7 +141,8 @@ impl Activation {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
+/// The logistic function, from log-odds to a probability.
+pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
