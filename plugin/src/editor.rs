@@ -1015,7 +1015,8 @@ impl CutscoreEditor {
                     ui.code(format!("trainer finetune '{prefs}'"));
                     if self.trainer.is_none() {
                         ui.weak(format!(
-                            "(put `trainer` on your PATH or name it in {}, and a button does it)",
+                            "(put `trainer` beside the plugin or on your PATH, or name it in {}, and a \
+                             button does it)",
                             learn::TRAINER_ENV
                         ));
                     }

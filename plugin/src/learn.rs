@@ -6,8 +6,8 @@
 //! scores a few thousand edits, which would make the plugin carry the synthesiser and the oracle
 //! and share the host's process with a CPU-heavy job. As a process it runs at low priority
 //! (`nice` where there is one), cannot take the host down, and the plugin stays small. The
-//! trainer is found through `CUTSCORE_TRAINER` or on `PATH`; without one, the editor says how to
-//! install it.
+//! trainer is found through `CUTSCORE_TRAINER`, beside the plugin (where `cargo xtask bundle`
+//! puts one next to the bundles) or on `PATH`; without one, the editor says how to install it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -113,16 +113,39 @@ impl Learner {
     }
 }
 
-/// The `trainer` binary: `CUTSCORE_TRAINER` if it names a file, else `trainer` on `PATH`.
+/// The trainer's file name.
+const TRAINER_NAME: &str = if cfg!(windows) {
+    "trainer.exe"
+} else {
+    "trainer"
+};
+
+/// The `trainer` binary: `CUTSCORE_TRAINER` if it names a file, else one installed beside the
+/// plugin's library ([`beside`]), else `trainer` on `PATH`.
 pub fn find_trainer() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(TRAINER_ENV).map(PathBuf::from) {
         return path.is_file().then_some(path);
     }
-    on_path(if cfg!(windows) {
-        "trainer.exe"
-    } else {
-        "trainer"
-    })
+    process_path::get_dylib_path()
+        .and_then(|library| beside(&library, TRAINER_NAME))
+        .or_else(|| on_path(TRAINER_NAME))
+}
+
+/// `name` in the folder of the plugin's library `library`, or else in the folder that holds
+/// its bundle: a VST3 bundle keeps the library in `Cutscore.vst3/Contents/<arch>/` (a macOS
+/// CLAP in `Cutscore.clap/Contents/MacOS/`), while a Linux CLAP is the library itself, so a
+/// trainer copied into `~/.vst3/` or `~/.clap/` beside the bundles is found either way.
+fn beside(library: &Path, name: &str) -> Option<PathBuf> {
+    let bundle = library.ancestors().skip(1).find(|folder| {
+        folder
+            .extension()
+            .is_some_and(|extension| extension == "vst3" || extension == "clap")
+    });
+    [library.parent(), bundle.and_then(Path::parent)]
+        .into_iter()
+        .flatten()
+        .map(|folder| folder.join(name))
+        .find(|candidate| candidate.is_file())
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -260,6 +283,38 @@ mod tests {
             stage_text("[INFO  trainer::cmd::finetune] scoring your edits"),
             "scoring your edits"
         );
+    }
+
+    #[test]
+    fn a_trainer_beside_the_plugin_or_its_bundle_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // A Linux CLAP is one library file in the plugin folder; a VST3 bundle keeps its
+        // library two folders down.
+        let clap = root.join("clap/Cutscore.clap");
+        let vst3 = root.join("vst3/Cutscore.vst3/Contents/x86_64-linux/Cutscore.so");
+        for library in [&clap, &vst3] {
+            std::fs::create_dir_all(library.parent().unwrap()).unwrap();
+            std::fs::write(library, b"plugin").unwrap();
+            assert_eq!(beside(library, TRAINER_NAME), None);
+        }
+        std::fs::write(root.join("clap").join(TRAINER_NAME), b"trainer").unwrap();
+        assert_eq!(
+            beside(&clap, TRAINER_NAME),
+            Some(root.join("clap").join(TRAINER_NAME))
+        );
+        assert_eq!(beside(&vst3, TRAINER_NAME), None);
+        // Beside the VST3 bundle, then inside it beside its library, which comes first.
+        let outside = root.join("vst3").join(TRAINER_NAME);
+        std::fs::write(&outside, b"trainer").unwrap();
+        assert_eq!(beside(&vst3, TRAINER_NAME), Some(outside));
+        let inside = vst3.parent().unwrap().join(TRAINER_NAME);
+        std::fs::write(&inside, b"trainer").unwrap();
+        assert_eq!(beside(&vst3, TRAINER_NAME), Some(inside));
+        // A folder of that name is not a trainer.
+        let elsewhere = root.join("other/Cutscore.clap");
+        std::fs::create_dir_all(elsewhere.parent().unwrap().join(TRAINER_NAME)).unwrap();
+        assert_eq!(beside(&elsewhere, TRAINER_NAME), None);
     }
 
     /// A stand-in trainer: a shell script that logs a stage, writes the model file it was given

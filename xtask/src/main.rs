@@ -1,6 +1,8 @@
 //! `cargo xtask bundle cutscore-plugin --release`: builds the plugin with nice-plug's bundler
 //! (bundle names from `bundler.toml`) and then copies the bundles from `target/bundled/` to
-//! `bundles/`, where the README and `bundles/README.md` say they are.
+//! `bundles/`, where the README and `bundles/README.md` say they are. It also builds the
+//! `trainer` binary in the same profile and puts it beside them: installed next to the plugin,
+//! it is what the editor's "Learn from my decisions" button runs.
 
 use std::path::{Path, PathBuf};
 
@@ -30,8 +32,37 @@ fn main() -> Result<()> {
             copy(&from, &to)?;
             println!("Copied {} to {}", from.display(), to.display());
         }
+        let release = args.iter().any(|a| a == "--release" || a == "-r");
+        let trainer = build_trainer(&target, release)?;
+        let to = out.join(trainer.file_name().expect("a binary's path names a file"));
+        copy(&trainer, &to)?;
+        println!("Copied {} to {}", trainer.display(), to.display());
     }
     Ok(())
+}
+
+/// Builds the `trainer` binary (release or debug) and returns its path under `target`.
+fn build_trainer(target: &Path, release: bool) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--package", "cutscore-trainer", "--bin", "trainer"]);
+    if release {
+        command.arg("--release");
+    }
+    let status = command.status()?;
+    if !status.success() {
+        return Err(
+            std::io::Error::other(format!("building the trainer failed ({status})")).into(),
+        );
+    }
+    let name = if cfg!(windows) {
+        "trainer.exe"
+    } else {
+        "trainer"
+    };
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join(name))
 }
 
 /// Copies a file, or a folder recursively.
