@@ -6,8 +6,9 @@
 //! scores a few thousand edits, which would make the plugin carry the synthesiser and the oracle
 //! and share the host's process with a CPU-heavy job. As a process it runs at low priority
 //! (`nice` where there is one), cannot take the host down, and the plugin stays small. The
-//! trainer is found through `CUTSCORE_TRAINER`, beside the plugin (where `cargo xtask bundle`
-//! puts one next to the bundles) or on `PATH`; without one, the editor says how to install it.
+//! trainer is found through `CUTSCORE_TRAINER`, beside the plugin (`cargo xtask bundle` builds
+//! one next to the bundles, to be installed with them) or on `PATH`; without one, the editor
+//! says how to install it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -121,14 +122,24 @@ const TRAINER_NAME: &str = if cfg!(windows) {
 };
 
 /// The `trainer` binary: `CUTSCORE_TRAINER` if it names a file, else one installed beside the
-/// plugin's library ([`beside`]), else `trainer` on `PATH`.
+/// plugin's library or the file it links to ([`installed_with`]), else `trainer` on `PATH`.
 pub fn find_trainer() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(TRAINER_ENV).map(PathBuf::from) {
         return path.is_file().then_some(path);
     }
     process_path::get_dylib_path()
-        .and_then(|library| beside(&library, TRAINER_NAME))
+        .and_then(|library| installed_with(&library, TRAINER_NAME))
         .or_else(|| on_path(TRAINER_NAME))
+}
+
+/// `name` [`beside`] the plugin's library `library` or, where that is a symlink (a bundle
+/// linked into the DAW's folder), beside the file it links to.
+fn installed_with(library: &Path, name: &str) -> Option<PathBuf> {
+    beside(library, name).or_else(|| {
+        std::fs::canonicalize(library)
+            .ok()
+            .and_then(|original| beside(&original, name))
+    })
 }
 
 /// `name` in the folder of the plugin's library `library`, or else in the folder that holds
@@ -315,6 +326,32 @@ mod tests {
         let elsewhere = root.join("other/Cutscore.clap");
         std::fs::create_dir_all(elsewhere.parent().unwrap().join(TRAINER_NAME)).unwrap();
         assert_eq!(beside(&elsewhere, TRAINER_NAME), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_trainer_beside_the_bundle_a_symlink_points_to_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let (built, installed) = (dir.path().join("bundles"), dir.path().join("clap"));
+        for folder in [&built, &installed] {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        let library = built.join("Cutscore.clap");
+        std::fs::write(&library, b"plugin").unwrap();
+        let link = installed.join("Cutscore.clap");
+        std::os::unix::fs::symlink(&library, &link).unwrap();
+        assert_eq!(installed_with(&link, TRAINER_NAME), None);
+        std::fs::write(built.join(TRAINER_NAME), b"trainer").unwrap();
+        assert_eq!(
+            installed_with(&link, TRAINER_NAME),
+            Some(std::fs::canonicalize(&built).unwrap().join(TRAINER_NAME))
+        );
+        // One beside the link itself comes first.
+        std::fs::write(installed.join(TRAINER_NAME), b"trainer").unwrap();
+        assert_eq!(
+            installed_with(&link, TRAINER_NAME),
+            Some(installed.join(TRAINER_NAME))
+        );
     }
 
     /// A stand-in trainer: a shell script that logs a stage, writes the model file it was given
