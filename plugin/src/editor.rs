@@ -25,6 +25,7 @@ use crate::jobs::Job;
 use crate::learn::{self, LearnState};
 use crate::params::CutscoreParams;
 use crate::session::{Finished, FitState, Proposal, Session, lock};
+use crate::settle;
 use crate::teach;
 use cutscore_core::prefs::Side;
 
@@ -258,14 +259,23 @@ impl CutscoreEditor {
                 ""
             }
         );
+        let recounting = capture
+            .user_tempo_bpm()
+            .filter(|_| capture.settle_requests > capture.settled_requests);
+        let tempo_known = capture.tempo_bpm > 0.0;
         let error = capture.error.clone();
         let non_finite = capture.non_finite;
         let gaps = capture.feature_gaps;
         let pulse = capture.pulse_warning();
         drop(capture);
+        let fixed = settle::grid_fixed(&self.session);
         ui.horizontal(|ui| {
             ui.heading("Cutscore");
             ui.label(text);
+            self.tempo_buttons(ui, tempo_known && !fixed);
+            if let Some(bpm) = recounting {
+                ui.label(format!("· counting at {bpm:.1} BPM when the music stops"));
+            }
             if ui.button("Start over").clicked() {
                 self.session.restart.store(true, Ordering::Release);
                 self.accepted.clear();
@@ -289,6 +299,38 @@ impl CutscoreEditor {
                 Color32::YELLOW,
                 format!("{non_finite} NaN/Inf input samples were analysed as silence"),
             );
+        }
+    }
+
+    /// "½×" and "2×": the beats counted at half or twice the grid's tempo, for a song the
+    /// tracker heard at its eighth notes or at every other beat. The whole capture is analysed
+    /// again at that tempo once the music stops (`Capture::count_at`); a decision on the capture
+    /// has fixed its grid, so then they are off.
+    fn tempo_buttons(&mut self, ui: &mut Ui, enabled: bool) {
+        let fixed = "A decision on this capture fixed its grid (Start over to count another)";
+        for (label, factor, hover) in [
+            (
+                "½×",
+                0.5,
+                "Count the beats at half this tempo: the tracker heard the song's eighth notes",
+            ),
+            (
+                "2×",
+                2.0,
+                "Count the beats at twice this tempo: the tracker heard every other beat",
+            ),
+        ] {
+            let clicked = ui
+                .add_enabled(enabled, egui::Button::new(label).small())
+                .on_hover_text(hover)
+                .on_disabled_hover_text(fixed)
+                .clicked();
+            if clicked {
+                let asked = lock(&self.session.capture).count_at(factor);
+                if asked.is_some() {
+                    self.selected = None;
+                }
+            }
         }
     }
 

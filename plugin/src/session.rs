@@ -13,7 +13,7 @@ use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
 use cutscore_analysis::hypermeter;
 use cutscore_analysis::streaming::StreamingAnalyzer;
-use cutscore_analysis::{TempoSource, TrackAnalysis};
+use cutscore_analysis::{TempoHint, TempoSource, TrackAnalysis};
 use cutscore_core::edit::Edit;
 use cutscore_core::features::{BEAT_FEATURES, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
@@ -95,6 +95,14 @@ pub struct Capture {
     pub error: Option<String>,
     /// The first bar line the host gave, if it said where one was.
     host_anchor: Option<HostAnchor>,
+    /// The tempo the user counts the capture's beats at ([`Capture::count_at`]), which every
+    /// settle from then on decodes the grid at; `None`: as heard, or as the host's project says.
+    user_tempo: Option<TempoHint>,
+    /// Settles the user asked for ([`Capture::count_at`]): a settle is wanted again at the same
+    /// length of audio after one.
+    pub settle_requests: u64,
+    /// [`Capture::settle_requests`] when the grid was last settled.
+    pub settled_requests: u64,
 }
 
 impl Capture {
@@ -123,6 +131,9 @@ impl Capture {
             settled_period_s: None,
             error: None,
             host_anchor: None,
+            user_tempo: None,
+            settle_requests: 0,
+            settled_requests: 0,
         }
     }
 
@@ -159,12 +170,30 @@ impl Capture {
     /// analysis decodes the grid at the project's tempo where its beats run through the
     /// project's bar line (the capture alone may be heard at its eighth notes, or every other
     /// beat); a project at another tempo says nothing, and its bar line is not used
-    /// ([`TempoSource::Host`]).
+    /// ([`TempoSource::Host`]). A tempo the user set ([`Capture::count_at`]) goes before both.
     pub fn settle_source(&self) -> (Option<bar_phase::BarAnchor>, TempoSource) {
-        match self.host_anchor {
-            Some(host) => (Some(host.anchor), TempoSource::Host(host.tempo_bpm)),
-            None => (None, TempoSource::Heard),
+        match (self.user_tempo, self.host_anchor) {
+            (Some(user), _) => (None, TempoSource::Given(user)),
+            (None, Some(host)) => (Some(host.anchor), TempoSource::Host(host.tempo_bpm)),
+            (None, None) => (None, TempoSource::Heard),
         }
+    }
+
+    /// Counts the beats at `factor` times the grid's tempo (`0.5`: the tracker heard the song's
+    /// eighth notes; `2`: every other beat) from the next settle on, which analyses the whole
+    /// capture again at that tempo once no audio comes in (a decision on the capture fixes its
+    /// grid first: [`crate::settle`]). Returns the tempo asked for, or `None` when there is no
+    /// tempo yet or that one lies outside what a tempo hint may be (`bar_decoder::HINT_BPM`).
+    pub fn count_at(&mut self, factor: f64) -> Option<f64> {
+        let hint = TempoHint::new(self.tempo_bpm * factor).ok()?;
+        self.user_tempo = Some(hint);
+        self.settle_requests += 1;
+        Some(hint.bpm())
+    }
+
+    /// The tempo the user set, BPM ([`Capture::count_at`]).
+    pub fn user_tempo_bpm(&self) -> Option<f64> {
+        self.user_tempo.map(TempoHint::bpm)
     }
 
     /// Whether the bars are counted from the host's bar line: it said where it was, its tempo
@@ -305,9 +334,11 @@ impl Capture {
     }
 
     /// Whether the grid is the offline analysis of everything captured ([`Capture::settle`]),
-    /// nothing heard since.
+    /// nothing heard and no other tempo asked for ([`Capture::count_at`]) since.
     pub fn is_settled(&self) -> bool {
-        self.settled_frames > 0 && self.settled_frames == self.audio.frames()
+        self.settled_frames > 0
+            && self.settled_frames == self.audio.frames()
+            && self.settled_requests == self.settle_requests
     }
 
     /// What to tell the user when the settled grid found no steady pulse (its confidence below

@@ -41,16 +41,29 @@ pub enum Settled {
     Failed(String),
 }
 
-/// The capture's epoch and length in frames if it has audio its grid was not settled over and
-/// no decision on it fixes its grid.
-pub fn wants_settling(session: &Session) -> Option<(u64, usize)> {
-    let (epoch, frames, unsettled) = {
+/// What a settle would settle: the capture's epoch, its length in frames and the settles the
+/// user asked for ([`Capture::count_at`](crate::session::Capture::count_at)).
+pub type SettleKey = (u64, usize, u64);
+
+/// What a settle would settle if the capture has audio its grid was not settled over, or the
+/// user asked for a settle since the last one, and no decision on it fixes its grid.
+pub fn wants_settling(session: &Session) -> Option<SettleKey> {
+    let (key, unsettled) = {
         let capture = lock(&session.capture);
         let frames = capture.audio.frames();
-        let unsettled = capture.error.is_none() && frames > capture.settled_frames;
-        (capture.epoch, frames, unsettled)
+        let unsettled = capture.error.is_none()
+            && frames > 0
+            && (frames > capture.settled_frames
+                || capture.settle_requests > capture.settled_requests);
+        ((capture.epoch, frames, capture.settle_requests), unsettled)
     };
-    (unsettled && !decided(&lock(&session.track_id), epoch)).then_some((epoch, frames))
+    (unsettled && !decided(&lock(&session.track_id), key.0)).then_some(key)
+}
+
+/// Whether a decision or a Teach answer logged on the current capture fixes its grid.
+pub fn grid_fixed(session: &Session) -> bool {
+    let epoch = lock(&session.capture).epoch;
+    decided(&lock(&session.track_id), epoch)
 }
 
 /// Whether the session's track id (`Session::track_id`) was fixed for capture `epoch`.
@@ -64,12 +77,13 @@ fn decided(track_id: &Option<(u64, String)>, epoch: u64) -> bool {
 /// logged meanwhile, makes it the capture's grid; then has the scoring worker rescore, and
 /// fit again to the same length if a fit was made on the old grid.
 pub fn settle(session: &Session) -> Settled {
-    let (epoch, audio, (anchor, tempo)) = {
+    let (epoch, audio, (anchor, tempo), requests) = {
         let capture = lock(&session.capture);
         (
             capture.epoch,
             capture.audio.snapshot(),
             capture.settle_source(),
+            capture.settle_requests,
         )
     };
     let frames = audio.frames();
@@ -94,6 +108,7 @@ pub fn settle(session: &Session) -> Settled {
     if capture.epoch != epoch || !capture.settle(analysis, frames) {
         return Settled::Superseded;
     }
+    capture.settled_requests = requests;
     let refit = match &*lock(&session.fit) {
         Some(FitState::Running { target_s } | FitState::Done { target_s, .. }) => Some(*target_s),
         _ => None,
@@ -126,7 +141,7 @@ pub fn settle(session: &Session) -> Settled {
 #[derive(Debug, Default)]
 pub struct Settler {
     running: Option<JoinHandle<Settled>>,
-    tried: Option<(u64, usize)>,
+    tried: Option<SettleKey>,
 }
 
 impl Settler {
@@ -221,6 +236,65 @@ mod tests {
         *lock(&session.track_id) = Some((epoch, "ab".into()));
         assert_eq!(wants_settling(&session), None);
         assert_eq!(settle(&session), Settled::Decided);
+    }
+
+    #[test]
+    fn a_tempo_the_user_sets_is_settled_at_once_and_kept_as_the_capture_grows() {
+        let (session, song) = captured(16.0);
+        let Settled::Settled { beats, tempo_bpm } = settle(&session) else {
+            panic!("settled");
+        };
+        assert_eq!(wants_settling(&session), None);
+        // Half the tempo: the same audio is settled again, at the tempo asked for.
+        let asked = lock(&session.capture).count_at(0.5).unwrap();
+        assert!((asked - tempo_bpm / 2.0).abs() < 1e-9);
+        assert!(
+            !lock(&session.capture).is_settled(),
+            "asked, not yet settled"
+        );
+        let wanted = wants_settling(&session).expect("a settle is wanted at the same length");
+        let Settled::Settled {
+            beats: half_beats,
+            tempo_bpm: half_bpm,
+        } = settle(&session)
+        else {
+            panic!("settled at half");
+        };
+        assert!(
+            (half_bpm - song.truth.bpm / 2.0).abs() < 0.04 * song.truth.bpm,
+            "{half_bpm}"
+        );
+        assert!(
+            half_beats.abs_diff(beats / 2) <= 2,
+            "{half_beats} of {beats}"
+        );
+        assert!(lock(&session.capture).is_settled());
+        assert_eq!(wants_settling(&session), None);
+        // More audio: the next settle keeps the user's tempo.
+        lock(&session.capture).append(&song.samples[..22_050 * 2 * 4]);
+        let grown = wants_settling(&session).unwrap();
+        assert_ne!(grown, wanted);
+        let Settled::Settled { tempo_bpm, .. } = settle(&session) else {
+            panic!("settled again");
+        };
+        assert!(
+            (tempo_bpm - half_bpm).abs() < 0.04 * half_bpm,
+            "{tempo_bpm}"
+        );
+        // Back to twice that: the song's own tempo.
+        lock(&session.capture).count_at(2.0).unwrap();
+        let Settled::Settled { tempo_bpm, .. } = settle(&session) else {
+            panic!("settled at double");
+        };
+        assert!(
+            (tempo_bpm - song.truth.bpm).abs() < 0.04 * song.truth.bpm,
+            "{tempo_bpm}"
+        );
+        // No tempo outside what a hint may be is asked for.
+        let mut capture = lock(&session.capture);
+        let requests = capture.settle_requests;
+        assert_eq!(capture.count_at(4.0), None, "464 BPM");
+        assert_eq!(capture.settle_requests, requests);
     }
 
     #[test]

@@ -454,3 +454,37 @@ fn teach_asks_the_most_telling_pair_and_logs_the_answer_as_a_comparison() {
     harness.run();
     assert!(harness.query_by_label("Which is better?").is_none());
 }
+
+#[test]
+fn half_and_double_tempo_recount_the_capture_until_a_decision_fixes_its_grid() {
+    use cutscore_plugin::settle::{Settled, settle as settle_capture};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, session, _) = editor_logging_to(&dir.path().join("prefs"));
+    let heard = lock(&session.capture).tempo_bpm;
+    let recounting = |harness: &Harness<'_, CutscoreEditor>| {
+        harness
+            .query_by_label_contains("when the music stops")
+            .is_some()
+    };
+    assert!(!recounting(&harness));
+    harness.get_by_label("½×").click();
+    harness.run();
+    assert_eq!(lock(&session.capture).user_tempo_bpm(), Some(heard / 2.0));
+    assert!(recounting(&harness), "the header says what it will do");
+    // The settle the analysis thread starts once no audio comes in.
+    assert!(matches!(settle_capture(&session), Settled::Settled { .. }));
+    harness.run();
+    assert!(!recounting(&harness));
+    let settled = lock(&session.capture).tempo_bpm;
+    assert!(
+        (settled - heard / 2.0).abs() < 0.04 * heard / 2.0,
+        "{settled} for {heard}"
+    );
+    // A decision on the capture fixes its grid: the buttons do nothing.
+    let epoch = lock(&session.capture).epoch;
+    *lock(&session.track_id) = Some((epoch, "fixed".into()));
+    harness.run();
+    harness.get_by_label("2×").click();
+    harness.run();
+    assert_eq!(lock(&session.capture).user_tempo_bpm(), Some(heard / 2.0));
+}
