@@ -307,6 +307,40 @@ fn in_a_project_at_half_the_songs_tempo_the_settled_grid_counts_the_projects_bea
 }
 
 #[test]
+fn half_tempo_asked_in_the_editor_settles_the_capture_again_at_half_its_tempo() {
+    // The plugin's threads: a stopped capture of a 148 BPM song, then the editor's "½×".
+    let music = song_at(41, 148.0, 30.0);
+    let session = Arc::new(Session::new(None));
+    let (_engine, mut audio) = start(&session, 44_100);
+    play(&session, &mut audio, &music, 0, music.frames());
+    wait_for("the grid to be settled", || {
+        lock(&session.capture).is_settled()
+    });
+    let heard = lock(&session.capture).tempo_bpm;
+    assert!((heard - 148.0).abs() < 3.0, "heard {heard} BPM");
+    lock(&session.capture).count_at(0.5).unwrap();
+    wait_for("the grid to be settled at half the tempo", || {
+        lock(&session.capture).is_settled()
+    });
+    let capture = lock(&session.capture);
+    assert!(
+        (capture.tempo_bpm - 74.0).abs() < 1.5,
+        "{} BPM",
+        capture.tempo_bpm
+    );
+    let beats = &capture.grid.beats;
+    let on_beats = beats
+        .iter()
+        .filter(|&&b| music.truth.beats.iter().any(|t| (t - b).abs() < 0.07))
+        .count();
+    assert!(
+        on_beats + 2 >= beats.len(),
+        "{on_beats} of {} on the song's beats",
+        beats.len()
+    );
+}
+
+#[test]
 fn deactivation_does_not_wait_for_a_fit_and_drops_its_result() {
     let music = song(4, 40.0, 44_100);
     // The fit races the analysis thread's shutdown; on a loaded machine the fit may win, and
