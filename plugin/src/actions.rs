@@ -141,6 +141,12 @@ fn capture_log<'a>(
         check_current(&snapshot, proposal)?;
     }
     let (track, record) = track_record(&mut known, &snapshot, beats)?;
+    // The grid is fixed now: a tempo asked for (½×, 2×) that no settle took never will be.
+    let mut capture = lock(&session.capture);
+    if capture.epoch == snapshot.epoch {
+        capture.drop_recount();
+    }
+    drop(capture);
     drop(known);
     let log = PrefsLog::create(dir)?;
     log.save_track(&record)?;

@@ -71,9 +71,9 @@ pub struct CutscoreEditor {
     asked: Vec<teach::Asked>,
     /// The capture `asked` is about (a new capture starts afresh).
     asked_epoch: u64,
-    /// [`Capture::settled_frames`](crate::session::Capture::settled_frames) when last drawn: a
-    /// settle moves the beats, so a selection or question by beat index no longer holds.
-    settled_seen: usize,
+    /// [`Capture::settles`](crate::session::Capture::settles) when last drawn: a settle moves
+    /// the beats, so a selection or question by beat index no longer holds.
+    settled_seen: u64,
 }
 
 /// A logged decision Undo can take back.
@@ -231,8 +231,8 @@ impl CutscoreEditor {
 
     fn header(&mut self, ui: &mut Ui) {
         let capture = lock(&self.session.capture);
-        if capture.settled_frames != self.settled_seen {
-            self.settled_seen = capture.settled_frames;
+        if capture.settles != self.settled_seen {
+            self.settled_seen = capture.settles;
             self.selected = None;
             self.question = None;
             self.asked.clear();
@@ -247,7 +247,7 @@ impl CutscoreEditor {
             } else {
                 ""
             },
-            capture.tempo_bpm,
+            capture.grid_tempo_bpm(),
             if capture.is_settled() {
                 " · grid from the whole capture"
             } else {
@@ -259,20 +259,28 @@ impl CutscoreEditor {
                 ""
             }
         );
-        let recounting = capture
-            .user_tempo_bpm()
-            .filter(|_| capture.settle_requests > capture.settled_requests);
-        let tempo_known = capture.tempo_bpm > 0.0;
+        let recounting = capture.recount_pending();
+        let tempo_off = if capture.error.is_some() {
+            Some("The analysis stopped: there is nothing to count again")
+        } else if capture.tempo_bpm <= 0.0 {
+            Some("No tempo found yet")
+        } else {
+            None
+        };
         let error = capture.error.clone();
         let non_finite = capture.non_finite;
         let gaps = capture.feature_gaps;
         let pulse = capture.pulse_warning();
         drop(capture);
-        let fixed = settle::grid_fixed(&self.session);
+        let tempo_off = tempo_off.or_else(|| {
+            settle::grid_fixed(&self.session).then_some(
+                "A decision on this capture fixed its grid (Start over to count another)",
+            )
+        });
         ui.horizontal(|ui| {
             ui.heading("Cutscore");
             ui.label(text);
-            self.tempo_buttons(ui, tempo_known && !fixed);
+            self.tempo_buttons(ui, tempo_off);
             if let Some(bpm) = recounting {
                 ui.label(format!("· counting at {bpm:.1} BPM when the music stops"));
             }
@@ -304,10 +312,9 @@ impl CutscoreEditor {
 
     /// "½×" and "2×": the beats counted at half or twice the grid's tempo, for a song the
     /// tracker heard at its eighth notes or at every other beat. The whole capture is analysed
-    /// again at that tempo once the music stops (`Capture::count_at`); a decision on the capture
-    /// has fixed its grid, so then they are off.
-    fn tempo_buttons(&mut self, ui: &mut Ui, enabled: bool) {
-        let fixed = "A decision on this capture fixed its grid (Start over to count another)";
+    /// again at that tempo once the music stops (`Capture::count_at`). `off`: why they cannot
+    /// be used now (no tempo yet, a decision has fixed the grid).
+    fn tempo_buttons(&mut self, ui: &mut Ui, off: Option<&str>) {
         for (label, factor, hover) in [
             (
                 "½×",
@@ -321,9 +328,9 @@ impl CutscoreEditor {
             ),
         ] {
             let clicked = ui
-                .add_enabled(enabled, egui::Button::new(label).small())
+                .add_enabled(off.is_none(), egui::Button::new(label).small())
                 .on_hover_text(hover)
-                .on_disabled_hover_text(fixed)
+                .on_disabled_hover_text(off.unwrap_or_default())
                 .clicked();
             if clicked {
                 let asked = lock(&self.session.capture).count_at(factor);

@@ -276,7 +276,7 @@ impl ScoringWorker {
     fn fit(&self, serving: &Serving, target_s: f64) {
         let (view, settled) = {
             let capture = lock(&self.session.capture);
-            (capture.scoring_view(), capture.settled_frames)
+            (capture.scoring_view(), capture.settles)
         };
         let Some(view) = view else {
             *lock(&self.session.fit) = Some(FitState::Failed(
@@ -311,9 +311,7 @@ impl ScoringWorker {
         // plugin was deactivated, is dropped.
         // Written under the capture's lock, so Start over cannot clear the fit in between.
         let capture = lock(&self.session.capture);
-        if capture.epoch != epoch
-            || capture.settled_frames != settled
-            || self.stop.load(Ordering::Acquire)
+        if capture.epoch != epoch || capture.settles != settled || self.stop.load(Ordering::Acquire)
         {
             return;
         }

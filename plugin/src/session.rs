@@ -95,14 +95,24 @@ pub struct Capture {
     pub error: Option<String>,
     /// The first bar line the host gave, if it said where one was.
     host_anchor: Option<HostAnchor>,
-    /// The tempo the user counts the capture's beats at ([`Capture::count_at`]), which every
-    /// settle from then on decodes the grid at; `None`: as heard, or as the host's project says.
-    user_tempo: Option<TempoHint>,
-    /// Settles the user asked for ([`Capture::count_at`]): a settle is wanted again at the same
-    /// length of audio after one.
-    pub settle_requests: u64,
-    /// [`Capture::settle_requests`] when the grid was last settled.
-    pub settled_requests: u64,
+    /// The tempo the user counts the capture's beats at and how many times they asked
+    /// ([`Capture::count_at`]): every settle from then on decodes the grid at it, and a settle
+    /// is wanted again at the same length of audio. `tempo: None`: as heard, or as the host's
+    /// project says.
+    asked: Recount,
+    /// What the grid was last settled with ([`Capture::settled_at`]).
+    settled_with: Recount,
+    /// Settles so far: each moves the beats under the indices of whatever was scored, fitted
+    /// or selected before it.
+    pub settles: u64,
+}
+
+/// The user's tempo as a settle takes it ([`Capture::count_at`]): the tempo asked for, if any,
+/// and how many times one was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Recount {
+    pub tempo: Option<TempoHint>,
+    pub requests: u64,
 }
 
 impl Capture {
@@ -131,9 +141,9 @@ impl Capture {
             settled_period_s: None,
             error: None,
             host_anchor: None,
-            user_tempo: None,
-            settle_requests: 0,
-            settled_requests: 0,
+            asked: Recount::default(),
+            settled_with: Recount::default(),
+            settles: 0,
         }
     }
 
@@ -172,28 +182,59 @@ impl Capture {
     /// beat); a project at another tempo says nothing, and its bar line is not used
     /// ([`TempoSource::Host`]). A tempo the user set ([`Capture::count_at`]) goes before both.
     pub fn settle_source(&self) -> (Option<bar_phase::BarAnchor>, TempoSource) {
-        match (self.user_tempo, self.host_anchor) {
+        match (self.asked.tempo, self.host_anchor) {
             (Some(user), _) => (None, TempoSource::Given(user)),
             (None, Some(host)) => (Some(host.anchor), TempoSource::Host(host.tempo_bpm)),
             (None, None) => (None, TempoSource::Heard),
         }
     }
 
-    /// Counts the beats at `factor` times the grid's tempo (`0.5`: the tracker heard the song's
-    /// eighth notes; `2`: every other beat) from the next settle on, which analyses the whole
-    /// capture again at that tempo once no audio comes in (a decision on the capture fixes its
-    /// grid first: [`crate::settle`]). Returns the tempo asked for, or `None` when there is no
-    /// tempo yet or that one lies outside what a tempo hint may be (`bar_decoder::HINT_BPM`).
+    /// Counts the beats at `factor` times the grid's tempo ([`Capture::grid_tempo_bpm`];
+    /// `0.5`: the tracker heard the song's eighth notes, `2`: every other beat) from the next
+    /// settle on, which analyses the whole capture again at that tempo once no audio comes in
+    /// (unless a decision has fixed the capture's grid: [`crate::settle`]). Returns the tempo
+    /// asked for, or `None` when there is no tempo yet or that one lies outside what a tempo
+    /// hint may be (`bar_decoder::HINT_BPM`).
     pub fn count_at(&mut self, factor: f64) -> Option<f64> {
-        let hint = TempoHint::new(self.tempo_bpm * factor).ok()?;
-        self.user_tempo = Some(hint);
-        self.settle_requests += 1;
+        let hint = TempoHint::new(self.grid_tempo_bpm() * factor).ok()?;
+        self.asked = Recount {
+            tempo: Some(hint),
+            requests: self.asked.requests + 1,
+        };
         Some(hint.bpm())
     }
 
-    /// The tempo the user set, BPM ([`Capture::count_at`]).
-    pub fn user_tempo_bpm(&self) -> Option<f64> {
-        self.user_tempo.map(TempoHint::bpm)
+    /// The user's tempo as it stands now, for a settle to take.
+    pub fn recount(&self) -> Recount {
+        self.asked
+    }
+
+    /// The tempo asked for that no settle has taken yet, BPM.
+    pub fn recount_pending(&self) -> Option<f64> {
+        (self.asked.requests > self.settled_with.requests)
+            .then_some(self.asked.tempo.map(TempoHint::bpm))
+            .flatten()
+    }
+
+    /// Records what the grid a settle just put in place was decoded with.
+    pub fn settled_at(&mut self, recount: Recount) {
+        self.settled_with = recount;
+    }
+
+    /// Forgets a tempo asked for that no settle took: a decision has fixed the grid, which
+    /// stays at the tempo it was last settled at.
+    pub fn drop_recount(&mut self) {
+        self.asked.tempo = self.settled_with.tempo;
+        self.settled_with.requests = self.asked.requests;
+    }
+
+    /// The grid's tempo: the tracked one, except while the streaming tracker plays on over a
+    /// grid settled at the user's tempo (it reports its own level, and the grid keeps theirs).
+    pub fn grid_tempo_bpm(&self) -> f64 {
+        match self.settled_with.tempo {
+            Some(user) if !self.is_settled() => user.bpm(),
+            _ => self.tempo_bpm,
+        }
     }
 
     /// Whether the bars are counted from the host's bar line: it said where it was, its tempo
@@ -320,6 +361,7 @@ impl Capture {
         self.confidence = Some(analysis.confidence);
         self.feature_gaps = 0;
         self.bar_lines += 1;
+        self.settles += 1;
         self.settled_frames = frames;
         self.resume_after_s = match self.grid.beats[..] {
             [.., before, last] => Some(last + 0.5 * (last - before)),
@@ -338,7 +380,7 @@ impl Capture {
     pub fn is_settled(&self) -> bool {
         self.settled_frames > 0
             && self.settled_frames == self.audio.frames()
-            && self.settled_requests == self.settle_requests
+            && self.settled_with.requests == self.asked.requests
     }
 
     /// What to tell the user when the settled grid found no steady pulse (its confidence below

@@ -53,9 +53,11 @@ pub fn wants_settling(session: &Session) -> Option<SettleKey> {
         let frames = capture.audio.frames();
         let unsettled = capture.error.is_none()
             && frames > 0
-            && (frames > capture.settled_frames
-                || capture.settle_requests > capture.settled_requests);
-        ((capture.epoch, frames, capture.settle_requests), unsettled)
+            && (frames > capture.settled_frames || capture.recount_pending().is_some());
+        (
+            (capture.epoch, frames, capture.recount().requests),
+            unsettled,
+        )
     };
     (unsettled && !decided(&lock(&session.track_id), key.0)).then_some(key)
 }
@@ -77,13 +79,13 @@ fn decided(track_id: &Option<(u64, String)>, epoch: u64) -> bool {
 /// logged meanwhile, makes it the capture's grid; then has the scoring worker rescore, and
 /// fit again to the same length if a fit was made on the old grid.
 pub fn settle(session: &Session) -> Settled {
-    let (epoch, audio, (anchor, tempo), requests) = {
+    let (epoch, audio, (anchor, tempo), recount) = {
         let capture = lock(&session.capture);
         (
             capture.epoch,
             capture.audio.snapshot(),
             capture.settle_source(),
-            capture.settle_requests,
+            capture.recount(),
         )
     };
     let frames = audio.frames();
@@ -108,7 +110,7 @@ pub fn settle(session: &Session) -> Settled {
     if capture.epoch != epoch || !capture.settle(analysis, frames) {
         return Settled::Superseded;
     }
-    capture.settled_requests = requests;
+    capture.settled_at(recount);
     let refit = match &*lock(&session.fit) {
         Some(FitState::Running { target_s } | FitState::Done { target_s, .. }) => Some(*target_s),
         _ => None,
@@ -136,8 +138,9 @@ pub fn settle(session: &Session) -> Settled {
     Settled::Settled { beats, tempo_bpm }
 }
 
-/// The settle thread, at most one at a time, and at most one try per length of a capture (a
-/// failed one is not retried until more audio comes in).
+/// The settle thread, at most one at a time, and at most one try per length of a capture and
+/// tempo asked for (a failed one is not retried until more audio comes in or the user asks for
+/// another tempo).
 #[derive(Debug, Default)]
 pub struct Settler {
     running: Option<JoinHandle<Settled>>,
@@ -270,8 +273,14 @@ mod tests {
         );
         assert!(lock(&session.capture).is_settled());
         assert_eq!(wants_settling(&session), None);
-        // More audio: the next settle keeps the user's tempo.
-        lock(&session.capture).append(&song.samples[..22_050 * 2 * 4]);
+        // More audio, and the streaming tracker reporting its own level meanwhile: the grid's
+        // tempo is still the user's, and the next settle keeps it.
+        {
+            let mut capture = lock(&session.capture);
+            capture.append(&song.samples[..22_050 * 2 * 4]);
+            capture.tempo_bpm = tempo_bpm;
+            assert_eq!(capture.grid_tempo_bpm(), asked);
+        }
         let grown = wants_settling(&session).unwrap();
         assert_ne!(grown, wanted);
         let Settled::Settled { tempo_bpm, .. } = settle(&session) else {
@@ -292,9 +301,10 @@ mod tests {
         );
         // No tempo outside what a hint may be is asked for.
         let mut capture = lock(&session.capture);
-        let requests = capture.settle_requests;
+        let asked = capture.recount();
         assert_eq!(capture.count_at(4.0), None, "464 BPM");
-        assert_eq!(capture.settle_requests, requests);
+        assert_eq!(capture.recount(), asked);
+        assert_eq!(capture.recount_pending(), None);
     }
 
     #[test]

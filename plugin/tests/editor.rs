@@ -469,7 +469,7 @@ fn half_and_double_tempo_recount_the_capture_until_a_decision_fixes_its_grid() {
     assert!(!recounting(&harness));
     harness.get_by_label("½×").click();
     harness.run();
-    assert_eq!(lock(&session.capture).user_tempo_bpm(), Some(heard / 2.0));
+    assert_eq!(lock(&session.capture).recount_pending(), Some(heard / 2.0));
     assert!(recounting(&harness), "the header says what it will do");
     // The settle the analysis thread starts once no audio comes in.
     assert!(matches!(settle_capture(&session), Settled::Settled { .. }));
@@ -486,5 +486,30 @@ fn half_and_double_tempo_recount_the_capture_until_a_decision_fixes_its_grid() {
     harness.run();
     harness.get_by_label("2×").click();
     harness.run();
-    assert_eq!(lock(&session.capture).user_tempo_bpm(), Some(heard / 2.0));
+    assert_eq!(lock(&session.capture).recount_pending(), None);
+    assert!(!recounting(&harness));
+}
+
+#[test]
+fn a_decision_before_the_recount_keeps_the_grid_and_forgets_the_tempo_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefs = dir.path().join("prefs");
+    let (mut harness, session, _) = editor_logging_to(&prefs);
+    let beats = lock(&session.capture).grid.beats.clone();
+    harness.get_by_label("½×").click();
+    harness.run();
+    assert!(lock(&session.capture).recount_pending().is_some());
+    harness.get_by_label("1").click();
+    harness.run();
+    harness.get_by_label("Accept").click();
+    settle(&mut harness, &session);
+    assert_eq!(decisions(&prefs).len(), 1);
+    assert_eq!(lock(&session.capture).recount_pending(), None);
+    assert_eq!(cutscore_plugin::settle::wants_settling(&session), None);
+    assert_eq!(lock(&session.capture).grid.beats, beats);
+    assert!(
+        harness
+            .query_by_label_contains("when the music stops")
+            .is_none()
+    );
 }

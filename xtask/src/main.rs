@@ -32,22 +32,46 @@ fn main() -> Result<()> {
             copy(&from, &to)?;
             println!("Copied {} to {}", from.display(), to.display());
         }
-        let release = args.iter().any(|a| a == "--release" || a == "-r");
-        let trainer = build_trainer(&target, release)?;
+        let trainer = build_trainer(&target, &args)?;
         let to = out.join(trainer.file_name().expect("a binary's path names a file"));
+        // A running trainer (the Learn button of a plugin symlinked from here) cannot be
+        // written over; unlinked, it runs on and the new one takes its name.
+        if to.is_file() {
+            std::fs::remove_file(&to)?;
+        }
         copy(&trainer, &to)?;
         println!("Copied {} to {}", trainer.display(), to.display());
     }
     Ok(())
 }
 
-/// Builds the `trainer` binary (release or debug) and returns its path under `target`.
-fn build_trainer(target: &Path, release: bool) -> Result<PathBuf> {
+/// Builds the `trainer` binary with the profile and target the bundle was built with
+/// (`--release`, `--profile NAME`, `--target TRIPLE` among `bundle_args`) and returns its path
+/// under `target`.
+fn build_trainer(target: &Path, bundle_args: &[String]) -> Result<PathBuf> {
+    let value_of = |flag: &str| {
+        bundle_args
+            .iter()
+            .position(|a| a == flag)
+            .and_then(|i| bundle_args.get(i + 1))
+            .cloned()
+            .or_else(|| {
+                let prefix = format!("{flag}=");
+                bundle_args
+                    .iter()
+                    .find_map(|a| a.strip_prefix(&prefix).map(str::to_owned))
+            })
+    };
+    let release = bundle_args.iter().any(|a| a == "--release" || a == "-r");
+    let profile =
+        value_of("--profile").unwrap_or_else(|| if release { "release" } else { "dev" }.to_owned());
+    let triple = value_of("--target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = std::process::Command::new(cargo);
     command.args(["build", "--package", "cutscore-trainer", "--bin", "trainer"]);
-    if release {
-        command.arg("--release");
+    command.args(["--profile", &profile]);
+    if let Some(triple) = &triple {
+        command.args(["--target", triple]);
     }
     let status = command.status()?;
     if !status.success() {
@@ -60,9 +84,12 @@ fn build_trainer(target: &Path, release: bool) -> Result<PathBuf> {
     } else {
         "trainer"
     };
-    Ok(target
-        .join(if release { "release" } else { "debug" })
-        .join(name))
+    // Cargo's folder for the `dev` profile is `debug`.
+    let folder = if profile == "dev" { "debug" } else { &profile };
+    Ok(match &triple {
+        Some(triple) => target.join(triple).join(folder).join(name),
+        None => target.join(folder).join(name),
+    })
 }
 
 /// Copies a file, or a folder recursively.
