@@ -71,9 +71,10 @@ pub struct CutscoreEditor {
     asked: Vec<teach::Asked>,
     /// The capture `asked` is about (a new capture starts afresh).
     asked_epoch: u64,
-    /// [`Capture::settles`](crate::session::Capture::settles) when last drawn: a settle moves
-    /// the beats, so a selection or question by beat index no longer holds.
-    settled_seen: u64,
+    /// The capture's epoch and [`Capture::settles`](crate::session::Capture::settles) when last
+    /// drawn: a settle moves the beats, so a selection or question by beat index no longer
+    /// holds.
+    settled_seen: (u64, u64),
 }
 
 /// A logged decision Undo can take back.
@@ -106,7 +107,7 @@ impl CutscoreEditor {
             question: None,
             asked: Vec::new(),
             asked_epoch: 0,
-            settled_seen: 0,
+            settled_seen: (0, 0),
         }
     }
 
@@ -231,8 +232,8 @@ impl CutscoreEditor {
 
     fn header(&mut self, ui: &mut Ui) {
         let capture = lock(&self.session.capture);
-        if capture.settles != self.settled_seen {
-            self.settled_seen = capture.settles;
+        if (capture.epoch, capture.settles) != self.settled_seen {
+            self.settled_seen = (capture.epoch, capture.settles);
             self.selected = None;
             self.question = None;
             self.asked.clear();
@@ -333,7 +334,7 @@ impl CutscoreEditor {
                 .on_disabled_hover_text(off.unwrap_or_default())
                 .clicked();
             if clicked {
-                let asked = lock(&self.session.capture).count_at(factor);
+                let asked = settle::count_at(&self.session, factor);
                 if asked.is_some() {
                     self.selected = None;
                 }

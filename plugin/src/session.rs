@@ -229,7 +229,9 @@ impl Capture {
     }
 
     /// The grid's tempo: the tracked one, except while the streaming tracker plays on over a
-    /// grid settled at the user's tempo (it reports its own level, and the grid keeps theirs).
+    /// grid settled at the user's tempo, where it reports its own level. (After ½× the grid
+    /// grows at the user's level, `LEVEL_KEPT`; after 2× the tracker's beats come at half the
+    /// grid's density until the next settle.)
     pub fn grid_tempo_bpm(&self) -> f64 {
         match self.settled_with.tempo {
             Some(user) if !self.is_settled() => user.bpm(),

@@ -62,6 +62,19 @@ pub fn wants_settling(session: &Session) -> Option<SettleKey> {
     (unsettled && !decided(&lock(&session.track_id), key.0)).then_some(key)
 }
 
+/// Asks for the capture's beats to be counted at `factor` times its grid's tempo
+/// ([`Capture::count_at`](crate::session::Capture::count_at)) unless a decision has fixed its
+/// grid; under the track id's lock, so no decision can fix it in between and leave the ask
+/// pending for good. Returns the tempo asked for.
+pub fn count_at(session: &Session, factor: f64) -> Option<f64> {
+    let track_id = lock(&session.track_id);
+    let mut capture = lock(&session.capture);
+    if decided(&track_id, capture.epoch) {
+        return None;
+    }
+    capture.count_at(factor)
+}
+
 /// Whether a decision or a Teach answer logged on the current capture fixes its grid.
 pub fn grid_fixed(session: &Session) -> bool {
     let epoch = lock(&session.capture).epoch;
@@ -239,6 +252,9 @@ mod tests {
         *lock(&session.track_id) = Some((epoch, "ab".into()));
         assert_eq!(wants_settling(&session), None);
         assert_eq!(settle(&session), Settled::Decided);
+        // Nor can another tempo be asked for.
+        assert_eq!(count_at(&session, 0.5), None);
+        assert_eq!(lock(&session.capture).recount_pending(), None);
     }
 
     #[test]

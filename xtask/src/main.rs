@@ -35,7 +35,8 @@ fn main() -> Result<()> {
         let trainer = build_trainer(&target, &args)?;
         let to = out.join(trainer.file_name().expect("a binary's path names a file"));
         // A running trainer (the Learn button of a plugin symlinked from here) cannot be
-        // written over; unlinked, it runs on and the new one takes its name.
+        // written over; on Unix, unlinked, it runs on and the new one takes its name (Windows
+        // refuses to remove it: close the DAW first).
         if to.is_file() {
             std::fs::remove_file(&to)?;
         }
