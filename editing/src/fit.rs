@@ -91,9 +91,9 @@ pub struct FitOptions {
     /// How many distinct edits to return.
     pub variations: usize,
     /// Cut only on every other bar line, those of this parity among the grid's bar lines (0 or
-    /// 1): the strong ones, where the network hears the others as weak
-    /// (`cutscore_analysis::hypermeter::strong_bar_parity`). `None`: on every bar line. The
-    /// bar counts above still count every bar.
+    /// 1): the strong ones, where the others are weak by their chord change or the network's
+    /// downbeat probability (`cutscore_analysis::hypermeter::strong_bar_parity`). `None`: on
+    /// every bar line. The bar counts above still count every bar.
     pub strong_bar_parity: Option<usize>,
 }
 

@@ -318,7 +318,7 @@ fn half_tempo_asked_in_the_editor_settles_the_capture_again_at_half_its_tempo() 
     });
     let heard = lock(&session.capture).tempo_bpm;
     assert!((heard - 148.0).abs() < 3.0, "heard {heard} BPM");
-    lock(&session.capture).count_at(0.5).unwrap();
+    cutscore_plugin::settle::count_at(&session, 0.5).unwrap();
     wait_for("the grid to be settled at half the tempo", || {
         lock(&session.capture).is_settled()
     });

@@ -80,11 +80,7 @@ fn build_trainer(target: &Path, bundle_args: &[String]) -> Result<PathBuf> {
             std::io::Error::other(format!("building the trainer failed ({status})")).into(),
         );
     }
-    let name = if cfg!(windows) {
-        "trainer.exe"
-    } else {
-        "trainer"
-    };
+    let name = format!("trainer{}", std::env::consts::EXE_SUFFIX);
     // Cargo's folder for the `dev` profile is `debug`.
     let folder = if profile == "dev" { "debug" } else { &profile };
     Ok(match &triple {
