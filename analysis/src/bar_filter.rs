@@ -7,7 +7,7 @@
 //! A little mass is spread evenly over all states every front-end frame ([`REENTRY`]), so a new
 //! tempo or meter far from the current belief can still take over. Once per front-end frame the
 //! most probable state is read: when it entered a beat two front-end frames ago, and no beat was
-//! reported in the last half beat, that beat is reported, placed (like the offline decoder) at
+//! reported in the last three quarters of a beat ([`MIN_GAP`]), that beat is reported, placed (like the offline decoder) at
 //! the beat probability's peak around its entry, between frames where the frames either side of
 //! the peak say ([`peak_offset`]). Meter and bar position come from the same state, so they are
 //! decided with the beat.
@@ -23,6 +23,11 @@ pub const REENTRY: f32 = 1e-4;
 /// Decoding frames after a beat's entry at which the most probable state is read (two
 /// front-end frames).
 const SETTLE: usize = 2 * UPSAMPLE;
+/// The shortest gap between two beats reported, as a fraction of the beat the most probable
+/// state is in (three quarters): where two phases of one tempo explain the activations about as
+/// well (a slow song's eighth notes, counted at the user's half tempo), the most probable state
+/// may move between them from beat to beat, and would report a beat on both.
+const MIN_GAP: (usize, usize) = (3, 4);
 /// Decoding frames of activation history kept for placing a beat.
 const HISTORY: usize = 32;
 
@@ -90,6 +95,22 @@ impl BarFilter {
             history: [0.0; HISTORY],
             last_beat: None,
         }
+    }
+
+    /// Moves the filter to `space` from the next frame on, every state of it equally likely
+    /// (the belief of the old space says nothing about where in the new one the music is); the
+    /// stream's time, its recent activations and the last beat reported carry over, so beats
+    /// keep their times and none is reported twice. Allocates: for a tempo the user gives while
+    /// the stream runs, between pushes.
+    pub fn set_space(&mut self, space: StateSpace) {
+        let carried = (self.t, self.previous, self.history, self.last_beat);
+        *self = Self::new(space);
+        (self.t, self.previous, self.history, self.last_beat) = carried;
+    }
+
+    /// The tempo × bar-position space the filter searches.
+    pub fn space(&self) -> &StateSpace {
+        &self.space
     }
 
     /// Starts over (no allocation).
@@ -191,7 +212,7 @@ impl BarFilter {
         let entered = t - q.min(t);
         if self
             .last_beat
-            .is_some_and(|last| entered < last + line.interval / 2)
+            .is_some_and(|last| entered < last + line.interval * MIN_GAP.0 / MIN_GAP.1)
         {
             return None;
         }
@@ -283,6 +304,64 @@ mod tests {
             let error = (b - 0.5) - ((b - 0.5) / 0.48).round() * 0.48;
             assert!(error.abs() < 0.003, "beat at {b:.4} is {error:.4} s off");
         }
+    }
+
+    #[test]
+    fn a_new_space_mid_stream_counts_at_its_tempo_on_the_same_clock() {
+        // A slow song's busy eighth notes: beats at 148 BPM, every other one a little weaker.
+        // The filter follows them at 148 until it is told to count at 74 (the user's ½×), then
+        // the stronger half, on the same clock.
+        let period = 60.0 / 148.0;
+        let slow = ideal(74.0, 4, 40.0);
+        let eighths = ideal(148.0, 8, 40.0)
+            .into_iter()
+            .zip(slow)
+            .map(|(e, s)| Activation {
+                beat: s.beat.max(0.8 * e.beat),
+                downbeat: s.downbeat,
+            });
+        let mut filter = BarFilter::new(StateSpace::default());
+        let mut beats: Vec<(f64, f32)> = Vec::new();
+        let switch_s = 15.0;
+        for (k, a) in eighths.enumerate() {
+            if k == crate::frontend::frame_index_at(switch_s) {
+                filter.set_space(StateSpace::around(74.0));
+                assert!(!filter.space().spans_an_octave());
+            }
+            filter.push(a, |b| beats.push((b.time_s, b.tempo_bpm)));
+        }
+        // On a beat of the slow song's (every other eighth note).
+        let on_beat = |t: f64| {
+            let i = ((t - 0.5) / (2.0 * period)).round();
+            ((t - 0.5) - i * 2.0 * period).abs() < 0.03
+        };
+        let before: Vec<_> = beats
+            .iter()
+            .filter(|b| (5.0..switch_s).contains(&b.0))
+            .collect();
+        assert!(
+            before
+                .windows(2)
+                .all(|w| (w[1].0 - w[0].0 - period).abs() < 0.1 * period)
+        );
+        // Four of the new beats to lock, then every one on a true beat, two periods apart.
+        let after: Vec<_> = beats.iter().filter(|b| b.0 > switch_s).skip(4).collect();
+        assert!(after.len() >= 25, "{after:?}");
+        assert!(after.iter().all(|b| on_beat(b.0)), "{after:?}");
+        for w in after.windows(2) {
+            let gap = w[1].0 - w[0].0;
+            assert!(
+                (gap - 2.0 * period).abs() < 0.1 * period,
+                "gap {gap} at {}",
+                w[1].0
+            );
+            assert!((f64::from(w[1].1) - 74.0).abs() < 3.0, "{:?}", w[1]);
+        }
+        // No beat twice around the switch: each later than the one before by half a period.
+        assert!(
+            beats.windows(2).all(|w| w[1].0 - w[0].0 > 0.5 * period),
+            "{beats:?}"
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ use super::beat_model::{self, Activation, ActivationStream, BeatModel};
 use super::decode::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use super::frontend::{Frame, FrameAnalyzer};
 use super::resample::ResampleError;
-use super::tempo_octave::{OctaveGuard, ScoredBeat, TEMPO_JUMP};
+use super::tempo_octave::{GuardedBeat, OctaveGuard, ScoredBeat, TEMPO_JUMP};
+use crate::TempoHint;
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::{BeatGrid, steady_tempo_in};
 
@@ -154,8 +155,10 @@ struct BeatState {
     recent: [Activation; RECENT_ACTIVATIONS],
     /// Activations received (the next one's frame).
     activations_seen: usize,
-    /// Halves a grid that follows the "and"s.
+    /// Halves a grid that follows the "and"s (not at a tempo given: [`StreamingAnalyzer::count_at`]).
     octave: OctaveGuard,
+    /// The tempo the beats are counted at, if one was given.
+    counted_at: Option<TempoHint>,
     /// Reads the tempo from the beats reported.
     tempo: TempoReader,
 }
@@ -178,6 +181,7 @@ impl Tracker {
                 recent: [Activation::default(); RECENT_ACTIVATIONS],
                 activations_seen: 0,
                 octave: OctaveGuard::default(),
+                counted_at: None,
                 tempo: TempoReader::default(),
             },
         }
@@ -242,6 +246,7 @@ impl BeatState {
             tempo,
             ..
         } = self;
+        let filter_halves = filter.space().spans_an_octave();
         filter.push(activation, |beat| {
             let k = super::frontend::frame_index_at(beat.time_s);
             if silence[k % silence.len()] >= SILENCE_ENDS_BEATS {
@@ -265,8 +270,17 @@ impl BeatState {
                 // The downbeat probability at the beat's frame, as the offline check reads it.
                 downbeat: held(k).map_or(0.0, |a| a.downbeat),
             };
-            let Some(guarded) = octave.admit(scored, beat.meter) else {
-                return;
+            // At a tempo given the level is the user's: nothing is halved, as offline.
+            let guarded = if filter_halves {
+                let Some(guarded) = octave.admit(scored, beat.meter) else {
+                    return;
+                };
+                guarded
+            } else {
+                GuardedBeat {
+                    beat_in_bar: beat.beat_in_bar,
+                    tempo_divisor: 1,
+                }
             };
             let filtered = f64::from(beat.tempo_bpm / f32::from(guarded.tempo_divisor));
             *tempo_bpm = tempo.read(beat.time_s).unwrap_or(filtered);
@@ -498,6 +512,32 @@ impl StreamingAnalyzer {
         self.queue.pop()
     }
 
+    /// Counts the beats at `tempo` from the next frame on, or with `None` at whatever tempo it
+    /// hears (the default). A tempo given narrows the state space to it as the offline tracker's
+    /// is for one (`StateSpace::around`), and no grid is halved; the tracker finds the phase
+    /// again within a few beats, on the same clock, and the beats already reported stay. It
+    /// holds until changed, through [`prepare`](Self::prepare). The plugin's ½× and 2× while
+    /// the music plays. Allocates the new state space: call it between pushes, never from the
+    /// audio thread.
+    pub fn count_at(&mut self, tempo: Option<TempoHint>) {
+        let beats = &mut self.tracker.beats;
+        if beats.counted_at == tempo {
+            return;
+        }
+        beats.counted_at = tempo;
+        beats.filter.set_space(
+            tempo.map_or_else(StateSpace::default, |hint| StateSpace::around(hint.bpm())),
+        );
+        beats.octave.reset();
+        // The tempo is read from the beats at the new level only.
+        beats.tempo = TempoReader::default();
+    }
+
+    /// The tempo the beats are counted at ([`count_at`](Self::count_at)), if one was given.
+    pub fn counted_at(&self) -> Option<TempoHint> {
+        self.tracker.beats.counted_at
+    }
+
     /// Current tempo in BPM (0 before the first estimate).
     pub fn tempo_bpm(&self) -> f64 {
         self.tracker.beats.tempo_bpm
@@ -679,6 +719,72 @@ mod tests {
                 Some(first) => assert_eq!(&beats, first, "block {block}"),
             }
         }
+    }
+
+    #[test]
+    fn counts_at_a_tempo_given_while_it_runs_and_back_at_the_heard_one() {
+        // A slow song's busy eighth notes: clicks at 60 BPM in bars of four, quieter ones
+        // between them. Counted at 120 from 15 s (the user's 2×: every click), at 60 from 35 s
+        // (½×: the loud ones), at whatever it hears from 55 s.
+        let loud = click_track(60.0, 4, 75.0, 44_100);
+        let eighths = click_track(120.0, 4, 75.0, 44_100);
+        let audio: Vec<f32> = loud
+            .iter()
+            .zip(&eighths)
+            .map(|(a, b)| 0.85 * a + 0.15 * b)
+            .collect();
+        let mut analyzer = StreamingAnalyzer::new();
+        analyzer.prepare(4096, 44_100).unwrap();
+        let mut beats = Vec::new();
+        let mut read = Vec::new();
+        for (i, chunk) in audio.chunks(4096).enumerate() {
+            let t = (i * 4096) as f64 / 44_100.0;
+            analyzer.count_at(match t {
+                _ if t < 15.0 => None,
+                _ if t < 35.0 => TempoHint::new(120.0).ok(),
+                _ if t < 55.0 => TempoHint::new(60.0).ok(),
+                _ => None,
+            });
+            analyzer.push(chunk).unwrap();
+            while let Some(beat) = analyzer.poll_beat() {
+                beats.push(beat.time_s);
+            }
+            read.push((t, analyzer.tempo_bpm(), analyzer.counted_at()));
+        }
+        // The gaps between the beats of a span, each beat on a click of the span's level.
+        let gaps = |from: f64, to: f64, period: f64| -> Vec<f64> {
+            let span: Vec<f64> = beats
+                .iter()
+                .copied()
+                .filter(|t| (from..to).contains(t))
+                .collect();
+            let off = |t: f64| (t - (t / period).round() * period).abs();
+            assert!(
+                span.iter().all(|&t| off(t) < 0.05),
+                "{from}-{to} s: {span:?}"
+            );
+            span.windows(2).map(|w| w[1] - w[0]).collect()
+        };
+        // Four beats to find the phase after each change, then one beat a period.
+        let double = gaps(17.0, 35.0, 0.5);
+        assert!(
+            double.len() >= 34 && double.iter().all(|g| (g - 0.5).abs() < 0.05),
+            "{double:?}"
+        );
+        let half = gaps(39.0, 55.0, 1.0);
+        assert!(
+            half.len() >= 14 && half.iter().all(|g| (g - 1.0).abs() < 0.05),
+            "{half:?}"
+        );
+        // The tempo read follows the level; the tempo given is the analyzer's until changed.
+        let at = |s: f64| *read.iter().rev().find(|(t, ..)| *t <= s).unwrap();
+        assert!((at(34.0).1 - 120.0).abs() < 1.0, "{:?}", at(34.0));
+        assert!((at(54.0).1 - 60.0).abs() < 1.0, "{:?}", at(54.0));
+        assert_eq!(at(54.0).2, TempoHint::new(60.0).ok());
+        assert_eq!(at(74.0).2, None);
+        // Heard again, beats stay on the clicks, at the level the tracker hears.
+        let heard = gaps(59.0, 75.0, 0.5);
+        assert!(heard.len() >= 14, "{heard:?}");
     }
 
     #[test]
