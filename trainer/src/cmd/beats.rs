@@ -180,8 +180,9 @@ pub struct EvalArgs {
     /// network's (offline only: `--streaming` still runs the network).
     #[arg(long)]
     activations: Option<PathBuf>,
-    /// Give the offline tracker each song's true median tempo, as `trainer edit --bpm` gives
-    /// a user's.
+    /// Give the trackers each song's true median tempo: the offline one as `trainer edit
+    /// --bpm` gives a user's, the streaming one from the song's start, as the plugin's counts
+    /// at the tempo its ½× or 2× sets.
     #[arg(long)]
     tempo_hint: bool,
     /// Give the offline tracker each song's true median tempo as a host's, its bar line at the
@@ -442,9 +443,11 @@ fn score_streaming(
     model: &BeatModel,
     song: &ScoredSong,
     true_bpm: f64,
+    counted_at: Option<TempoHint>,
 ) -> anyhow::Result<StreamingScores> {
     let mut analyzer = StreamingAnalyzer::with_model(model);
     analyzer.prepare(512, song.sample_rate)?;
+    analyzer.count_at(counted_at);
     let mut grid = BeatGrid::empty(0.0);
     let mut log_odds = Vec::new();
     let mut features = Vec::new();
@@ -530,7 +533,11 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             };
             let mut scores = score_decoded(&song.name, decoded, &song.truth)?;
             if args.streaming {
-                let streamed = score_streaming(&model, song, scores.true_bpm)
+                let counted_at = args
+                    .tempo_hint
+                    .then(|| TempoHint::new(scores.true_bpm))
+                    .transpose()?;
+                let streamed = score_streaming(&model, song, scores.true_bpm, counted_at)
                     .with_context(|| format!("{}: the streaming tracker", song.name))?;
                 scores.streaming_f = Some(streamed.f);
                 scores.streaming_downbeat_f = Some(streamed.downbeat_f);
