@@ -206,7 +206,7 @@ impl AnalysisThread {
                 non_finite += 1;
             }
         }
-        {
+        let counted_at = {
             let mut capture = lock(&self.session.capture);
             capture.non_finite += non_finite;
             if capture.full || capture.error.is_some() {
@@ -217,7 +217,12 @@ impl AnalysisThread {
                 return;
             }
             capture.append(block);
-        }
+            capture.counted_tempo()
+        };
+        // The audio from here on is counted at the tempo the user set (½×, 2×), if any, so the
+        // grid grows at their level while the music plays. A change allocates the tracker's new
+        // state space: here, outside the capture's lock, never on the audio thread.
+        analyzer.count_at(counted_at);
         if let Err(e) = analyzer.push_interleaved(block, self.channels) {
             lock(&self.session.capture).error = Some(format!("analysis stopped: {e}"));
             return;

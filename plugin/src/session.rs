@@ -209,6 +209,13 @@ impl Capture {
         self.asked
     }
 
+    /// The tempo the user counts the beats at, if they set one: the streaming tracker counts
+    /// the audio still to come at it (the analysis thread), as the next settle will count all
+    /// of it.
+    pub fn counted_tempo(&self) -> Option<TempoHint> {
+        self.asked.tempo
+    }
+
     /// The tempo asked for that no settle has taken yet, BPM.
     pub fn recount_pending(&self) -> Option<f64> {
         (self.asked.requests > self.settled_with.requests)
@@ -229,9 +236,9 @@ impl Capture {
     }
 
     /// The grid's tempo: the tracked one, except while the streaming tracker plays on over a
-    /// grid settled at the user's tempo, where it reports its own level. (After ½× the grid
-    /// grows at the user's level, `LEVEL_KEPT`; after 2× the tracker's beats come at half the
-    /// grid's density until the next settle.)
+    /// grid settled at the user's tempo, where its first beats may still be at its old level
+    /// (it counts at the user's tempo from the ask on, [`Capture::counted_tempo`], and finds
+    /// the phase within a few beats).
     pub fn grid_tempo_bpm(&self) -> f64 {
         match self.settled_with.tempo {
             Some(user) if !self.is_settled() => user.bpm(),

@@ -341,6 +341,60 @@ fn half_tempo_asked_in_the_editor_settles_the_capture_again_at_half_its_tempo() 
 }
 
 #[test]
+fn half_tempo_asked_while_playing_grows_the_grid_at_half_its_tempo() {
+    // A 148 BPM song playing on; at 15 s the user asks for "½×" (no settle yet: the audio keeps
+    // coming). The beats the capture grows by from then on come at 74 BPM, on the song's beats.
+    let music = song_at(41, 148.0, 40.0);
+    let session = Arc::new(Session::new(None));
+    let (_engine, mut audio) = start(&session, 44_100);
+    let ask_at = 15 * 44_100;
+    let look_at = 39 * 44_100;
+    let asked = std::cell::Cell::new(None);
+    let grown = std::cell::RefCell::new(None);
+    play_hosted(&session, &mut audio, &music, 0, music.frames(), |frame| {
+        if frame >= ask_at && asked.get().is_none() {
+            asked.set(Some(
+                settle::count_at(&session, 0.5).expect("a tempo by 15 s"),
+            ));
+        }
+        if frame >= look_at && grown.borrow().is_none() {
+            let capture = lock(&session.capture);
+            assert!(
+                !capture.is_settled() && capture.settles == 0,
+                "settled while playing"
+            );
+            *grown.borrow_mut() = Some(capture.grid.beats.clone());
+        }
+        HostPosition::playing(true)
+    });
+    let asked = asked.get().unwrap();
+    assert!((asked - 74.0).abs() < 2.0, "asked {asked} BPM");
+    let beats = grown.into_inner().unwrap();
+    // The tracker finds the phase at the new tempo within four of its beats (3.3 s); the
+    // capture had heard up to 39 s, its beats reach about 38 s (the tracker's latency).
+    let after: Vec<f64> = beats.into_iter().filter(|&t| t > 18.5).collect();
+    assert!(after.len() >= 20, "{after:?}");
+    let period = 60.0 / 74.0;
+    for pair in after.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            (gap - period).abs() < 0.1 * period,
+            "gap {gap:.3} s at {:.2} s",
+            pair[1]
+        );
+    }
+    let on_beats = after
+        .iter()
+        .filter(|&&b| music.truth.beats.iter().any(|t| (t - b).abs() < 0.07))
+        .count();
+    assert!(
+        on_beats + 1 >= after.len(),
+        "{on_beats} of {} on the song's beats",
+        after.len()
+    );
+}
+
+#[test]
 fn deactivation_does_not_wait_for_a_fit_and_drops_its_result() {
     let music = song(4, 40.0, 44_100);
     // The fit races the analysis thread's shutdown; on a loaded machine the fit may win, and
