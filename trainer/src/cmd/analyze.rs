@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use cutscore_analysis::beat_model::BeatModel;
 use cutscore_analysis::decode::decode_with;
-use cutscore_analysis::{StreamingAnalyzer, analyze_file_with, steady_pulse};
+use cutscore_analysis::{StreamingAnalyzer, TempoHint, analyze_file_with, steady_pulse};
 use cutscore_core::features::{BEAT_FEATURES, FEATURE_SCHEMA_VERSION, FeatureMatrix};
 use cutscore_core::grid::BeatGrid;
 
@@ -48,14 +48,9 @@ struct Found {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let hint = args.tracker.hint()?;
-    anyhow::ensure!(
-        !(args.streaming && hint.is_some()),
-        "--bpm is for the offline tracker; the streaming tracker follows what it hears, as the \
-         plugin does while it plays (the plugin settles on the host's tempo when it stops)"
-    );
     let model = args.tracker.beat_model()?;
     let found = if args.streaming {
-        streaming(&args, &model)?
+        streaming(&args, &model, hint)?
     } else {
         let analysis = analyze_file_with(&model, &args.audio, hint)
             .with_context(|| format!("analysing {}", args.audio.display()))?;
@@ -129,7 +124,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn streaming(args: &Args, model: &BeatModel) -> anyhow::Result<Found> {
+/// The streaming tracker over the file, counting at `hint` from the start if given (as the
+/// plugin's does after the editor's ½× or 2×).
+fn streaming(args: &Args, model: &BeatModel, hint: Option<TempoHint>) -> anyhow::Result<Found> {
     let block = args.block.max(1);
     let mut state: Option<StreamState> = None;
     let mut failure: Option<anyhow::Error> = None;
@@ -143,7 +140,7 @@ fn streaming(args: &Args, model: &BeatModel) -> anyhow::Result<Found> {
         }
         let stream = match state.as_mut() {
             Some(stream) => stream,
-            None => match StreamState::new(model, block, info.sample_rate) {
+            None => match StreamState::new(model, block, info.sample_rate, hint) {
                 Ok(stream) => state.insert(stream),
                 Err(error) => {
                     failure = Some(error);
@@ -186,9 +183,15 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn new(model: &BeatModel, block: usize, sample_rate: u32) -> anyhow::Result<Self> {
+    fn new(
+        model: &BeatModel,
+        block: usize,
+        sample_rate: u32,
+        hint: Option<TempoHint>,
+    ) -> anyhow::Result<Self> {
         let mut analyzer = StreamingAnalyzer::with_model(model);
         analyzer.prepare(block, sample_rate)?;
+        analyzer.count_at(hint);
         Ok(Self {
             analyzer,
             beats: Vec::new(),
