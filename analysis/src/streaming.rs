@@ -12,8 +12,9 @@
 //! forward over the same tempo × bar-position state space the offline decoder searches
 //! ([`super::bar_filter`]), which reports each beat with its place in the bar and the meter,
 //! decided together. A grid whose beats and bar lines alternate strong and weak is halved as it
-//! goes, as the offline tracker halves it ([`super::tempo_octave::OctaveGuard`]). After a second
-//! of silence no beats are reported.
+//! goes, as the offline tracker halves it ([`super::tempo_octave::OctaveGuard`]), unless the
+//! beats are counted at a tempo given ([`StreamingAnalyzer::count_at`]). After a second of
+//! silence no beats are reported.
 //!
 //! Features: [`StreamingAnalyzer::features_into`] computes the 121 features of a beat of any
 //! grid from the frames still in the ring, with the functions the offline path uses.
@@ -398,7 +399,7 @@ impl StreamingAnalyzer {
     }
 
     /// Sizes every buffer for blocks of up to `max_block` frames at `sample_rate` Hz and
-    /// resets the stream. The only call that allocates.
+    /// resets the stream. The only call that allocates, with [`count_at`](Self::count_at).
     pub fn prepare(
         &mut self,
         max_block: usize,
@@ -512,7 +513,8 @@ impl StreamingAnalyzer {
         self.queue.pop()
     }
 
-    /// Counts the beats at `tempo` from the next frame on, or with `None` at whatever tempo it
+    /// Counts the beats at `tempo` from the next activation the network gives on (audio the
+    /// look-ahead, 372 ms, before the next block pushed), or with `None` at whatever tempo it
     /// hears (the default). A tempo given narrows the state space to it as the offline tracker's
     /// is for one (`StateSpace::around`), and no grid is halved; the tracker finds the phase
     /// again within a few beats, on the same clock, and the beats already reported stay. It
@@ -531,6 +533,17 @@ impl StreamingAnalyzer {
         beats.octave.reset();
         // The tempo is read from the beats at the new level only.
         beats.tempo = TempoReader::default();
+    }
+
+    /// Goes on from a beat found elsewhere, at `beat_time_s` (seconds from the stream's start)
+    /// and `beat_in_bar` of its bar: the tracker's belief moves to that beat's phase, and beats
+    /// up to it are not reported again. For a grid decided over more of the audio than the
+    /// tracker has heard (the plugin's capture settled at the tempo the user counts at), so
+    /// that the beats after it continue it rather than find the phase again. No allocation.
+    pub fn align(&mut self, beat_time_s: f64, beat_in_bar: u8) {
+        let beats = &mut self.tracker.beats;
+        beats.filter.align(beat_time_s, beat_in_bar);
+        beats.octave.reset();
     }
 
     /// The tempo the beats are counted at ([`count_at`](Self::count_at)), if one was given.
@@ -724,8 +737,9 @@ mod tests {
     #[test]
     fn counts_at_a_tempo_given_while_it_runs_and_back_at_the_heard_one() {
         // A slow song's busy eighth notes: clicks at 60 BPM in bars of four, quieter ones
-        // between them. Counted at 120 from 15 s (the user's 2×: every click), at 60 from 35 s
-        // (½×: the loud ones), at whatever it hears from 55 s.
+        // between them, which the tracker hears at 120. Counted at 120 from 15 s (as heard, but
+        // within 10 % of it), at 60 from 35 s (the user's ½×: the loud clicks), at whatever it
+        // hears from 55 s.
         let loud = click_track(60.0, 4, 75.0, 44_100);
         let eighths = click_track(120.0, 4, 75.0, 44_100);
         let audio: Vec<f32> = loud
@@ -782,9 +796,16 @@ mod tests {
         assert!((at(54.0).1 - 60.0).abs() < 1.0, "{:?}", at(54.0));
         assert_eq!(at(54.0).2, TempoHint::new(60.0).ok());
         assert_eq!(at(74.0).2, None);
-        // Heard again, beats stay on the clicks, at the level the tracker hears.
-        let heard = gaps(59.0, 75.0, 0.5);
-        assert!(heard.len() >= 14, "{heard:?}");
+        // As heard, before and after, the tracker follows every click: the tempo given is
+        // what took it to the loud ones.
+        for (from, to) in [(5.0, 15.0), (59.0, 75.0)] {
+            let heard = gaps(from, to, 0.5);
+            assert!(
+                heard.len() as f64 >= 1.8 * (to - from)
+                    && heard.iter().all(|g| (g - 0.5).abs() < 0.05),
+                "{from}-{to} s: {heard:?}"
+            );
+        }
     }
 
     #[test]
