@@ -12,7 +12,7 @@ use cutscore_analysis::streaming::{StreamingAnalyzer, StreamingBeat};
 use cutscore_core::features::BEAT_FEATURES;
 
 use crate::jobs::Job;
-use crate::session::{MAX_CAPTURE_S, ParkedAnalysis, Session, lock};
+use crate::session::{MAX_CAPTURE_S, ParkedAnalysis, PhaseKey, Session, lock};
 use crate::settle::{SETTLE_AFTER, Settler};
 use crate::tap::SegmentStart;
 
@@ -65,6 +65,8 @@ impl AnalysisThread {
         let mut row = vec![0f32; BEAT_FEATURES];
         let mut feeding: Option<(Vec<f32>, usize)> = None;
         let mut settler = Settler::default();
+        // The state of the capture the tracker last went on from.
+        let mut aligned = None;
         let mut last_audio = Instant::now();
         // A new capture (Start over) waiting for the audio thread's mark, asked at this ring
         // frame.
@@ -93,7 +95,12 @@ impl AnalysisThread {
             last_audio = Instant::now();
             let skip = self.start_segments(read / self.channels, &mut waiting) * self.channels;
             if skip < read {
-                self.analyse_block(&mut analyzer, &mut scratch[skip..read], &mut row);
+                self.analyse_block(
+                    &mut analyzer,
+                    &mut scratch[skip..read],
+                    &mut row,
+                    &mut aligned,
+                );
             }
         }
         // A settle holds the session, not the plugin: it ends within its analysis.
@@ -107,7 +114,12 @@ impl AnalysisThread {
             }
             let skip = self.start_segments(read / self.channels, &mut waiting) * self.channels;
             if skip < read {
-                self.analyse_block(&mut analyzer, &mut scratch[skip..read], &mut row);
+                self.analyse_block(
+                    &mut analyzer,
+                    &mut scratch[skip..read],
+                    &mut row,
+                    &mut aligned,
+                );
             }
         }
         *lock(&self.session.parked) = Some(ParkedAnalysis {
@@ -198,7 +210,16 @@ impl AnalysisThread {
         (kept_from - first) as usize
     }
 
-    fn analyse_block(&self, analyzer: &mut StreamingAnalyzer, block: &mut [f32], row: &mut [f32]) {
+    /// Appends `block` to the capture and tracks it; `aligned` is the state of the capture the
+    /// tracker last went on from
+    /// ([`Capture::counted_phase`](crate::session::Capture::counted_phase)).
+    fn analyse_block(
+        &self,
+        analyzer: &mut StreamingAnalyzer,
+        block: &mut [f32],
+        row: &mut [f32],
+        aligned: &mut Option<PhaseKey>,
+    ) {
         let mut non_finite = 0;
         for s in block.iter_mut() {
             if !s.is_finite() {
@@ -206,7 +227,7 @@ impl AnalysisThread {
                 non_finite += 1;
             }
         }
-        let counted_at = {
+        let (counted_at, phase) = {
             let mut capture = lock(&self.session.capture);
             capture.non_finite += non_finite;
             if capture.full || capture.error.is_some() {
@@ -217,12 +238,17 @@ impl AnalysisThread {
                 return;
             }
             capture.append(block);
-            capture.counted_tempo()
+            (capture.counted_tempo(), capture.counted_phase(*aligned))
         };
         // The audio from here on is counted at the tempo the user set (½×, 2×), if any, so the
         // grid grows at their level while the music plays. A change allocates the tracker's new
         // state space: here, outside the capture's lock, never on the audio thread.
         analyzer.count_at(counted_at);
+        // From the grid's phase: its last bar line after an ask, its last beat after a settle.
+        if let Some((key, time_s, beat_in_bar)) = phase {
+            *aligned = Some(key);
+            analyzer.align(time_s, beat_in_bar);
+        }
         if let Err(e) = analyzer.push_interleaved(block, self.channels) {
             lock(&self.session.capture).error = Some(format!("analysis stopped: {e}"));
             return;

@@ -283,7 +283,9 @@ impl CutscoreEditor {
             ui.label(text);
             self.tempo_buttons(ui, tempo_off);
             if let Some(bpm) = recounting {
-                ui.label(format!("· counting at {bpm:.1} BPM when the music stops"));
+                ui.label(format!(
+                    "· counting at {bpm:.1} BPM (all of the capture when the music stops)"
+                ));
             }
             if ui.button("Start over").clicked() {
                 self.session.restart.store(true, Ordering::Release);

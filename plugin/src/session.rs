@@ -97,15 +97,24 @@ pub struct Capture {
     host_anchor: Option<HostAnchor>,
     /// The tempo the user counts the capture's beats at and how many times they asked
     /// ([`Capture::count_at`]): every settle from then on decodes the grid at it, and a settle
-    /// is wanted again at the same length of audio. `tempo: None`: as heard, or as the host's
+    /// is wanted again at the same length of audio (the streaming tracker follows
+    /// [`Capture::counted_tempo`]). `tempo: None`: as heard, or as the host's
     /// project says.
     asked: Recount,
     /// What the grid was last settled with ([`Capture::settled_at`]).
     settled_with: Recount,
+    /// The tempo the streaming tracker counts the audio still to come at: the user's latest
+    /// ask ([`Capture::count_at`]), kept when a decision drops the ask, since the grid it fixes
+    /// grows at that level from the ask on.
+    counted: Option<TempoHint>,
     /// Settles so far: each moves the beats under the indices of whatever was scored, fitted
     /// or selected before it.
     pub settles: u64,
 }
+
+/// Which state of a capture the streaming tracker last went on from
+/// ([`Capture::counted_phase`]): its epoch, settles and tempo requests.
+pub type PhaseKey = (u64, u64, u64);
 
 /// The user's tempo as a settle takes it ([`Capture::count_at`]): the tempo asked for, if any,
 /// and how many times one was asked for.
@@ -143,6 +152,7 @@ impl Capture {
             host_anchor: None,
             asked: Recount::default(),
             settled_with: Recount::default(),
+            counted: None,
             settles: 0,
         }
     }
@@ -201,6 +211,7 @@ impl Capture {
             tempo: Some(hint),
             requests: self.asked.requests + 1,
         };
+        self.counted = Some(hint);
         Some(hint.bpm())
     }
 
@@ -210,10 +221,40 @@ impl Capture {
     }
 
     /// The tempo the user counts the beats at, if they set one: the streaming tracker counts
-    /// the audio still to come at it (the analysis thread), as the next settle will count all
-    /// of it.
+    /// the audio still to come at it (the analysis thread), as the next settle counts all of
+    /// it (unless a decision fixed the grid first).
     pub fn counted_tempo(&self) -> Option<TempoHint> {
-        self.asked.tempo
+        self.counted
+    }
+
+    /// Where the streaming tracker should go on from at the tempo it counts at
+    /// ([`Capture::counted_tempo`]), when that is new since `aligned` (the capture's epoch,
+    /// settles and tempo requests when it last did): after a settle at that tempo, the settled
+    /// grid's last beat (time, place in the bar); after the user asks for it while the grid is
+    /// at another level, the grid's last bar line, which is a beat at every level. So the
+    /// tracker keeps the grid's phase rather than finding one of its own, which at a slow
+    /// song's tempo may be the other half of its eighth notes.
+    pub fn counted_phase(&self, aligned: Option<PhaseKey>) -> Option<(PhaseKey, f64, u8)> {
+        let counted = self.counted?;
+        let key = (self.epoch, self.settles, self.asked.requests);
+        if aligned == Some(key) {
+            return None;
+        }
+        let settled_at_it = self.settles > 0
+            && self.settled_with.tempo == Some(counted)
+            && self.settled_with.requests == self.asked.requests;
+        let beat = if settled_at_it {
+            self.grid.len().checked_sub(1)?
+        } else {
+            let bar_lines = self.grid.bar_starts();
+            *bar_lines.last()?
+        };
+        let place = if settled_at_it {
+            self.grid.beat_in_bar[beat]
+        } else {
+            0
+        };
+        Some((key, self.grid.beats[beat], place))
     }
 
     /// The tempo asked for that no settle has taken yet, BPM.
