@@ -213,7 +213,10 @@ fn a_tempo_the_user_gives_is_tracked_at_its_level() {
         let gaps: Vec<f64> = within.windows(2).map(|w| w[1] - w[0]).collect();
         let steady = gaps.iter().filter(|g| (*g - 1.0).abs() < 0.1).count();
         assert!(steady + 1 >= gaps.len(), "{tracker:?}: {within:?}");
-        assert!(gaps.iter().all(|g| (0.9..1.6).contains(g)), "{tracker:?}: {within:?}");
+        assert!(
+            gaps.iter().all(|g| (0.9..1.6).contains(g)),
+            "{tracker:?}: {within:?}"
+        );
     }
     let same = at("120", &[]);
     assert!((same["tempo_bpm"].as_f64().unwrap() - 120.0).abs() < 2.5);

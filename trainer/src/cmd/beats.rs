@@ -177,8 +177,8 @@ pub struct EvalArgs {
     #[arg(long)]
     streaming: bool,
     /// Decode these activations (`NAME.activations.json`, any frame rate) instead of the
-    /// network's (offline only: `--streaming` still runs the network).
-    #[arg(long)]
+    /// network's (offline only: `--streaming` still runs the network), at the tempo heard.
+    #[arg(long, conflicts_with_all = ["tempo_hint", "host_tempo"])]
     activations: Option<PathBuf>,
     /// Give the trackers each song's true median tempo: the offline one as `trainer edit
     /// --bpm` gives a user's, the streaming one from the song's start, as the plugin's counts
