@@ -336,24 +336,30 @@ mod tests {
         }
     }
 
+    /// A slow song's busy eighth notes: beats at 148 BPM, every other one a little weaker (the
+    /// 74 BPM song's beats, in bars of four).
+    fn slow_song_eighths(seconds: f64) -> Vec<Activation> {
+        let slow = ideal(74.0, 4, seconds);
+        ideal(148.0, 8, seconds)
+            .into_iter()
+            .zip(slow)
+            .map(|(e, s)| Activation {
+                beat: s.beat.max(0.8 * e.beat),
+                downbeat: s.downbeat,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_new_space_mid_stream_counts_at_its_tempo_on_the_same_clock() {
         // A slow song's busy eighth notes: beats at 148 BPM, every other one a little weaker.
         // The filter follows them at 148 until it is told to count at 74 (the user's ½×), then
         // the stronger half, on the same clock.
         let period = 60.0 / 148.0;
-        let slow = ideal(74.0, 4, 40.0);
-        let eighths = ideal(148.0, 8, 40.0)
-            .into_iter()
-            .zip(slow)
-            .map(|(e, s)| Activation {
-                beat: s.beat.max(0.8 * e.beat),
-                downbeat: s.downbeat,
-            });
         let mut filter = BarFilter::new(StateSpace::default());
         let mut beats: Vec<(f64, f32)> = Vec::new();
         let switch_s = 15.0;
-        for (k, a) in eighths.enumerate() {
+        for (k, a) in slow_song_eighths(40.0).into_iter().enumerate() {
             if k == crate::frontend::frame_index_at(switch_s) {
                 filter.set_space(StateSpace::around(74.0));
                 assert!(!filter.space().spans_an_octave());
@@ -402,17 +408,9 @@ mod tests {
         let switch_s: f64 = 15.0;
         let strong = 0.5 + ((switch_s - 0.5) / (2.0 * period)).floor() * 2.0 * period;
         let first_after = |align: bool| {
-            let slow = ideal(74.0, 4, 30.0);
-            let eighths = ideal(148.0, 8, 30.0)
-                .into_iter()
-                .zip(slow)
-                .map(|(e, s)| Activation {
-                    beat: s.beat.max(0.8 * e.beat),
-                    downbeat: s.downbeat,
-                });
             let mut filter = BarFilter::new(StateSpace::default());
             let mut beats = Vec::new();
-            for (k, a) in eighths.enumerate() {
+            for (k, a) in slow_song_eighths(30.0).into_iter().enumerate() {
                 if k == crate::frontend::frame_index_at(switch_s) {
                     filter.set_space(StateSpace::around(74.0));
                     if align {

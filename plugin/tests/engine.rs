@@ -328,7 +328,11 @@ fn half_tempo_asked_in_the_editor_settles_the_capture_again_at_half_its_tempo() 
         "{} BPM",
         capture.tempo_bpm
     );
-    let beats = &capture.grid.beats;
+    assert_on_the_songs_beats(&music, &capture.grid.beats);
+}
+
+/// All of `beats` but two on a beat of `music` (within 70 ms).
+fn assert_on_the_songs_beats(music: &Song, beats: &[f64]) {
     let on_beats = beats
         .iter()
         .filter(|&&b| music.truth.beats.iter().any(|t| (t - b).abs() < 0.07))
@@ -363,15 +367,7 @@ fn half_tempo_asked_while_playing_grows_the_grid_at_half_its_tempo() {
     // From the capture's last bar line at the ask, one beat at 74 BPM at a time.
     assert_steady_after(&beats, 18.5, 60.0 / 74.0, 24, 2);
     let after: Vec<f64> = beats.into_iter().filter(|&t| t > 18.5).collect();
-    let on_beats = after
-        .iter()
-        .filter(|&&b| music.truth.beats.iter().any(|t| (t - b).abs() < 0.07))
-        .count();
-    assert!(
-        on_beats + 2 >= after.len(),
-        "{on_beats} of {} on the song's beats",
-        after.len()
-    );
+    assert_on_the_songs_beats(&music, &after);
 }
 
 /// The capture's beats as the music stopped, before the settle that follows (`SETTLE_AFTER`
