@@ -331,6 +331,15 @@ fn half_tempo_asked_in_the_editor_settles_the_capture_again_at_half_its_tempo() 
     assert_on_the_songs_beats(&music, &capture.grid.beats);
 }
 
+/// Accepts cutting the second bar of the capture's first `beats` beats, as the editor does.
+fn accept_second_bar(session: &Session, prefs: &std::path::Path, beats: usize) {
+    let grid = lock(&session.capture).grid_prefix(beats);
+    let positions = cutscore_editing::candidates::bar_beats(&grid);
+    let downbeats = grid.bar_starts();
+    let proposal = Proposal::on_grid(&grid, &positions, (downbeats[1], downbeats[2]), 1.0);
+    decide(session, Some(prefs), beats, &proposal, &[], Verdict::Accept).unwrap();
+}
+
 /// All of `beats` but two on a beat of `music` (within 70 ms).
 fn assert_on_the_songs_beats(music: &Song, beats: &[f64]) {
     let on_beats = beats
@@ -435,24 +444,9 @@ fn a_decision_after_half_tempo_keeps_the_grid_growing_at_half_tempo() {
             settle::count_at(&session, 0.5).expect("a tempo by 15 s");
         }
         if frame >= decide_at && decided_at.get().is_none() {
-            let (beats, grid) = {
-                let capture = lock(&session.capture);
-                let beats = capture.complete_beats();
-                (beats, capture.grid_prefix(beats))
-            };
-            let positions = cutscore_editing::candidates::bar_beats(&grid);
-            let downbeats = grid.bar_starts();
-            let proposal = Proposal::on_grid(&grid, &positions, (downbeats[1], downbeats[2]), 1.0);
-            decide(
-                &session,
-                Some(dir.path()),
-                beats,
-                &proposal,
-                &[],
-                Verdict::Accept,
-            )
-            .unwrap();
-            decided_at.set(Some(grid.beats[beats - 1]));
+            let beats = lock(&session.capture).complete_beats();
+            accept_second_bar(&session, dir.path(), beats);
+            decided_at.set(Some(lock(&session.capture).grid.beats[beats - 1]));
         }
         HostPosition::playing(true)
     });
@@ -569,19 +563,7 @@ fn a_meter_change_keeps_a_grid_that_accept_can_log() {
         assert_eq!(&capture.grid.beat_in_bar[6..], &[1, 2, 0, 1, 2, 0, 1, 2]);
         capture.features = vec![0.1; 13 * cutscore_core::features::BEAT_FEATURES];
     }
-    let grid = lock(&session.capture).grid_prefix(13);
-    let positions = cutscore_editing::candidates::bar_beats(&grid);
-    let downbeats = grid.bar_starts();
-    let proposal = Proposal::on_grid(&grid, &positions, (downbeats[1], downbeats[2]), 1.0);
-    decide(
-        &session,
-        Some(dir.path()),
-        13,
-        &proposal,
-        &[],
-        Verdict::Accept,
-    )
-    .unwrap();
+    accept_second_bar(&session, dir.path(), 13);
     let contents = PrefsContents::read(dir.path()).unwrap();
     let decisions = contents
         .records
