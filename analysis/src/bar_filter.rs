@@ -111,8 +111,9 @@ impl BarFilter {
     /// Goes on from a beat found elsewhere: the belief of every line moves to the position it
     /// would be at had the beat entered at `beat_time_s` (seconds on the stream's clock) as beat
     /// `beat_in_bar` of its bar, each line keeping its share of the mass (its tempo), and that
-    /// beat counts as reported. For the plugin's grid settled at the tempo the user counts at,
-    /// whose phase the filter should keep rather than find again. No allocation.
+    /// beat counts as reported. For a grid found elsewhere whose phase the filter should keep
+    /// rather than find again (the plugin's capture, at the tempo the user counts at). No
+    /// allocation.
     pub fn align(&mut self, beat_time_s: f64, beat_in_bar: u8) {
         let Some(now) = self.t.checked_sub(1) else {
             return;
@@ -125,11 +126,9 @@ impl BarFilter {
             let states = line.offset..line.offset + len;
             let mass: f32 = self.prob[states.clone()].iter().sum();
             self.prob[states].fill(0.0);
-            let interval = line.interval as f64;
-            let beats = (since / interval).floor();
-            let into_beat = ((since - beats * interval).round() as usize).min(line.interval - 1);
-            let beat = (i64::from(beat_in_bar) + beats as i64).rem_euclid(line.meter as i64);
-            let position = beat as usize * line.interval + into_beat;
+            let entered_at = (usize::from(beat_in_bar) % line.meter) * line.interval;
+            let position = (entered_at as i64 + since.round() as i64).rem_euclid(len as i64);
+            let position = position as usize;
             // A frame either way: the beat's time is known to a frame, not to a decoding frame.
             for (step, share) in [(len - 1, 0.25), (0, 0.5), (1, 0.25)] {
                 self.prob[space.index(line, (position + step) % len, now)] += share * mass;
@@ -403,18 +402,25 @@ mod tests {
     #[test]
     fn aligned_to_a_beat_it_goes_on_from_that_beats_phase_at_once() {
         // The same eighth notes; at 15 s the filter is moved to 74 BPM and aligned to the last
-        // strong beat (as the plugin aligns it to its settled grid), or left to find the phase.
+        // strong beat (as the plugin aligns it to its settled grid), to one still ahead of the
+        // filter (the plugin's grid runs ahead of it by the network's look-ahead), or left to
+        // find the phase.
         let period = 60.0 / 148.0;
         let switch_s: f64 = 15.0;
         let strong = 0.5 + ((switch_s - 0.5) / (2.0 * period)).floor() * 2.0 * period;
-        let first_after = |align: bool| {
+        let ahead = strong + 2.0 * 2.0 * period;
+        let on_strong = |t: f64| {
+            let off = (t - 0.5) / (2.0 * period);
+            (off - off.round()).abs() * 2.0 * period < 0.03
+        };
+        let after_switch = |aligned_to: Option<(f64, u8)>| {
             let mut filter = BarFilter::new(StateSpace::default());
             let mut beats = Vec::new();
             for (k, a) in slow_song_eighths(30.0).into_iter().enumerate() {
                 if k == crate::frontend::frame_index_at(switch_s) {
                     filter.set_space(StateSpace::around(74.0));
-                    if align {
-                        filter.align(strong, 0);
+                    if let Some((time_s, beat_in_bar)) = aligned_to {
+                        filter.align(time_s, beat_in_bar);
                     }
                 }
                 filter.push(a, |b| beats.push(b.time_s));
@@ -422,31 +428,20 @@ mod tests {
             let after: Vec<f64> = beats.into_iter().filter(|&t| t > switch_s).collect();
             // Two periods apart, on the strong beats.
             assert!(after.len() >= 15, "{after:?}");
-            for &t in &after[4..] {
-                let off = (t - 0.5) / (2.0 * period);
-                assert!(
-                    (off - off.round()).abs() * 2.0 * period < 0.03,
-                    "{t} in {after:?}"
-                );
-            }
+            assert!(after[4..].iter().all(|&t| on_strong(t)), "{after:?}");
             after
         };
-        // Aligned, the first beat after the switch is the next strong one, and every beat
-        // after it is strong; left alone, the filter takes a few beats to find that phase.
-        let aligned = first_after(true);
-        assert!(
-            (aligned[0] - strong - 2.0 * period).abs() < 0.03,
-            "{aligned:?}"
-        );
-        for &t in &aligned {
-            let off = (t - 0.5) / (2.0 * period);
-            assert!(
-                (off - off.round()).abs() * 2.0 * period < 0.03,
-                "{t} in {aligned:?}"
-            );
+        // Aligned, the first beat reported is the strong one after the aligned beat (which the
+        // grid already holds), and every beat is strong; left alone, the filter takes a few
+        // beats to find that phase.
+        for (time_s, beat_in_bar) in [(strong, 0), (ahead, 3)] {
+            let aligned = after_switch(Some((time_s, beat_in_bar)));
+            let next = time_s + 2.0 * period;
+            assert!((aligned[0] - next).abs() < 0.03, "{time_s}: {aligned:?}");
+            assert!(aligned.iter().all(|&t| on_strong(t)), "{aligned:?}");
         }
-        let alone = first_after(false);
-        assert!(alone[0] > aligned[0] + 0.5, "{alone:?}");
+        let alone = after_switch(None);
+        assert!(alone[0] > strong + 2.0 * period + 0.5, "{alone:?}");
     }
 
     #[test]

@@ -212,6 +212,9 @@ impl Capture {
             requests: self.asked.requests + 1,
         };
         self.counted = Some(hint);
+        // The tracker counts at the user's level from here on: none of its beats is an
+        // in-between one to leave out (`LEVEL_KEPT`), whatever the last settle found.
+        self.settled_period_s = None;
         Some(hint.bpm())
     }
 
@@ -230,8 +233,9 @@ impl Capture {
     /// Where the streaming tracker should go on from at the tempo it counts at
     /// ([`Capture::counted_tempo`]), when that is new since `aligned` (the capture's epoch,
     /// settles and tempo requests when it last did): after a settle at that tempo, the settled
-    /// grid's last beat (time, place in the bar); after the user asks for it while the grid is
-    /// at another level, the grid's last bar line, which is a beat at every level. So the
+    /// grid's last beat (time, place in the bar); otherwise (the user asked for it while the
+    /// grid is at another level, or a tracker of an earlier activation goes on) the grid's last
+    /// bar line, which is a beat at every level. So the
     /// tracker keeps the grid's phase rather than finding one of its own, which at a slow
     /// song's tempo may be the other half of its eighth notes.
     pub fn counted_phase(&self, aligned: Option<PhaseKey>) -> Option<(PhaseKey, f64, u8)> {
@@ -277,9 +281,9 @@ impl Capture {
     }
 
     /// The grid's tempo: the tracked one, except while the streaming tracker plays on over a
-    /// grid settled at the user's tempo, where its first beats may still be at its old level
-    /// (it counts at the user's tempo from the ask on, [`Capture::counted_tempo`], and finds
-    /// the phase within a few beats).
+    /// grid settled at the user's tempo, where the tempo it reports may still be its old level
+    /// until its first beat at the user's (it counts at the user's tempo from the ask on,
+    /// [`Capture::counted_tempo`]).
     pub fn grid_tempo_bpm(&self) -> f64 {
         match self.settled_with.tempo {
             Some(user) if !self.is_settled() => user.bpm(),
@@ -985,7 +989,7 @@ mod tests {
     fn after_a_settle_at_half_the_streaming_tempo_the_grid_grows_at_the_settled_level() {
         // Ten seconds settled at 60 BPM (beats at 0.25, 1.25 ... 9.25 s) while the streaming
         // tracker counted 120; then it reports a beat every 0.5 s.
-        let settled_at = |streaming_bpm: f64| {
+        let settled_at = |streaming_bpm: f64, then_asked: Option<f64>| {
             let mut capture = Capture::new(1, 1_000, 1);
             capture.append(&vec![0.0; 10_000]);
             capture.tempo_bpm = streaming_bpm;
@@ -1005,6 +1009,9 @@ mod tests {
                 downbeat_log_odds: vec![0.0; 10],
             };
             assert!(capture.settle(analysis, 10_000));
+            if let Some(factor) = then_asked {
+                assert_eq!(capture.count_at(factor), Some(120.0));
+            }
             let taken: Vec<bool> = [9.75, 10.25, 10.75, 11.25]
                 .iter()
                 .map(|&t| capture.push_beat(t, 0, 4, 0.0))
@@ -1012,9 +1019,11 @@ mod tests {
             taken
         };
         // The in-between beats are left out: the grid stays at 60.
-        assert_eq!(settled_at(120.0), [false, true, false, true]);
+        assert_eq!(settled_at(120.0, None), [false, true, false, true]);
         // Settled at the streaming tracker's own level, every beat it reports is taken.
-        assert_eq!(settled_at(60.0), [true, true, true, true]);
+        assert_eq!(settled_at(60.0, None), [true, true, true, true]);
+        // The user asked for 2× after the settle: the tracker counts at 120, every beat is one.
+        assert_eq!(settled_at(120.0, Some(2.0)), [true, true, true, true]);
     }
 
     #[test]

@@ -289,9 +289,8 @@ mod tests {
         );
         assert!(lock(&session.capture).is_settled());
         assert_eq!(wants_settling(&session), None);
-        // More audio, its first streaming beats still at the tracker's old level (it finds the
-        // user's within a beat or two): the grid's tempo is still the user's, and the next
-        // settle keeps it.
+        // More audio, and the tracker reporting its old level until its first beat at the
+        // user's: the grid's tempo is still the user's, and the next settle keeps it.
         {
             let mut capture = lock(&session.capture);
             capture.append(&song.samples[..22_050 * 2 * 4]);

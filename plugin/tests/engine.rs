@@ -364,6 +364,8 @@ fn half_tempo_asked_while_playing_grows_the_grid_at_half_its_tempo() {
     let asked = std::cell::Cell::new(None);
     play_hosted(&session, &mut audio, &music, 0, music.frames(), |frame| {
         if frame >= ask_at && asked.get().is_none() {
+            // Asked where the capture is at 15 s (it runs behind the tap), so the same every run.
+            wait_until_captured(&session, frame);
             asked.set(Some(
                 settle::count_at(&session, 0.5).expect("a tempo by 15 s"),
             ));
@@ -382,9 +384,21 @@ fn half_tempo_asked_while_playing_grows_the_grid_at_half_its_tempo() {
 /// The capture's beats as the music stopped, before the settle that follows (`SETTLE_AFTER`
 /// later) replaced them; `settles` is how many settles it had before the music.
 fn beats_before_settle(session: &Session, settles: u64) -> Vec<f64> {
+    // `analyse_block` extends the grid to the audio's end after polling its last beats.
+    wait_for("the last block's beats", || {
+        let capture = lock(&session.capture);
+        capture.grid.duration_s >= capture.seconds()
+    });
     let capture = lock(&session.capture);
     assert_eq!(capture.settles, settles, "settled before the grid was read");
     capture.grid.beats.clone()
+}
+
+/// Waits until the capture holds `frames` frames (the analysis thread runs behind the tap).
+fn wait_until_captured(session: &Session, frames: usize) {
+    wait_for("the capture to catch up", || {
+        lock(&session.capture).audio.frames() >= frames
+    });
 }
 
 /// At least `at_least` beats of `beats` after `from_s`, each `period` after the one before
@@ -441,6 +455,7 @@ fn a_decision_after_half_tempo_keeps_the_grid_growing_at_half_tempo() {
     let decided_at = std::cell::Cell::new(None);
     play_hosted(&session, &mut audio, &music, 0, music.frames(), |frame| {
         if frame == ask_at / BLOCK * BLOCK {
+            wait_until_captured(&session, frame);
             settle::count_at(&session, 0.5).expect("a tempo by 15 s");
         }
         if frame >= decide_at && decided_at.get().is_none() {
