@@ -7,7 +7,8 @@
 //! A little mass is spread evenly over all states every front-end frame ([`REENTRY`]), so a new
 //! tempo or meter far from the current belief can still take over. Once per front-end frame the
 //! most probable state is read: when it entered a beat two front-end frames ago, and no beat was
-//! reported in the last three quarters of a beat ([`MIN_GAP`]), that beat is reported, placed (like the offline decoder) at
+//! reported in the last half beat (three quarters at a tempo given, [`MIN_GAP_AT_A_TEMPO`]),
+//! that beat is reported, placed (like the offline decoder) at
 //! the beat probability's peak around its entry, between frames where the frames either side of
 //! the peak say ([`peak_offset`]). Meter and bar position come from the same state, so they are
 //! decided with the beat.
@@ -24,10 +25,12 @@ pub const REENTRY: f32 = 1e-4;
 /// front-end frames).
 const SETTLE: usize = 2 * UPSAMPLE;
 /// The shortest gap between two beats reported, as a fraction of the beat the most probable
-/// state is in (three quarters): where two phases of one tempo explain the activations about as
-/// well (a slow song's eighth notes, counted at the user's half tempo), the most probable state
-/// may move between them from beat to beat, and would report a beat on both.
-const MIN_GAP: (usize, usize) = (3, 4);
+/// state is in, in a space narrowed to a tempo given (three quarters; half a beat otherwise):
+/// there, where two phases of the tempo explain the activations about as well (a slow song's
+/// eighth notes, counted at the user's half tempo), the most probable state may move between
+/// them from beat to beat, and would report a beat on both. In the whole space, whose lines at
+/// twice the tempo explain both phases, three quarters was a wash (`analysis/shipped/BEATS.md`).
+const MIN_GAP_AT_A_TEMPO: (usize, usize) = (3, 4);
 /// Decoding frames of activation history kept for placing a beat.
 const HISTORY: usize = 32;
 
@@ -239,9 +242,14 @@ impl BarFilter {
             return None;
         }
         let entered = t - q.min(t);
+        let (gap, of) = if space.spans_an_octave() {
+            (1, 2)
+        } else {
+            MIN_GAP_AT_A_TEMPO
+        };
         if self
             .last_beat
-            .is_some_and(|last| entered < last + line.interval * MIN_GAP.0 / MIN_GAP.1)
+            .is_some_and(|last| entered < last + line.interval * gap / of)
         {
             return None;
         }
