@@ -316,8 +316,8 @@ impl CutscoreEditor {
     /// "½×" and "2×": the beats counted at half or twice the grid's tempo, for a song the
     /// tracker heard at its eighth notes or at every other beat. What plays from then on is
     /// tracked at that tempo, and the whole capture is analysed again at it once the music stops
-    /// (`Capture::count_at`). `off`: why they cannot
-    /// be used now (no tempo yet, a decision has fixed the grid).
+    /// (`Capture::count_at`). `off`: why they cannot be used now (no tempo yet, a decision has
+    /// fixed the grid).
     fn tempo_buttons(&mut self, ui: &mut Ui, off: Option<&str>) {
         for (label, factor, hover) in [
             (

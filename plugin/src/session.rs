@@ -96,17 +96,13 @@ pub struct Capture {
     /// The first bar line the host gave, if it said where one was.
     host_anchor: Option<HostAnchor>,
     /// The tempo the user counts the capture's beats at and how many times they asked
-    /// ([`Capture::count_at`]): every settle from then on decodes the grid at it, and a settle
-    /// is wanted again at the same length of audio (the streaming tracker follows
-    /// [`Capture::counted_tempo`]). `tempo: None`: as heard, or as the host's
-    /// project says.
+    /// ([`Capture::count_at`]): every settle from then on decodes the grid at it, a settle is
+    /// wanted again at the same length of audio, and the streaming tracker counts the audio
+    /// still to come at it ([`Capture::counted_tempo`]). `tempo: None`: as heard, or as the
+    /// host's project says.
     asked: Recount,
     /// What the grid was last settled with ([`Capture::settled_at`]).
     settled_with: Recount,
-    /// The tempo the streaming tracker counts the audio still to come at: the user's latest
-    /// ask ([`Capture::count_at`]), kept when a decision drops the ask, since the grid it fixes
-    /// grows at that level from the ask on.
-    counted: Option<TempoHint>,
     /// Settles so far: each moves the beats under the indices of whatever was scored, fitted
     /// or selected before it.
     pub settles: u64,
@@ -152,7 +148,6 @@ impl Capture {
             host_anchor: None,
             asked: Recount::default(),
             settled_with: Recount::default(),
-            counted: None,
             settles: 0,
         }
     }
@@ -211,7 +206,6 @@ impl Capture {
             tempo: Some(hint),
             requests: self.asked.requests + 1,
         };
-        self.counted = Some(hint);
         // The tracker counts at the user's level from here on: none of its beats is an
         // in-between one to leave out (`LEVEL_KEPT`), whatever the last settle found.
         self.settled_period_s = None;
@@ -225,9 +219,10 @@ impl Capture {
 
     /// The tempo the user counts the beats at, if they set one: the streaming tracker counts
     /// the audio still to come at it (the analysis thread), as the next settle counts all of
-    /// it (unless a decision fixed the grid first).
+    /// it (unless a decision fixed the grid first; the tracker keeps it then, so the grid the
+    /// decision fixes grows at one level).
     pub fn counted_tempo(&self) -> Option<TempoHint> {
-        self.counted
+        self.asked.tempo
     }
 
     /// Where the streaming tracker should go on from at the tempo it counts at
@@ -239,7 +234,7 @@ impl Capture {
     /// tracker keeps the grid's phase rather than finding one of its own, which at a slow
     /// song's tempo may be the other half of its eighth notes.
     pub fn counted_phase(&self, aligned: Option<PhaseKey>) -> Option<(PhaseKey, f64, u8)> {
-        let counted = self.counted?;
+        let counted = self.asked.tempo?;
         let key = (self.epoch, self.settles, self.asked.requests);
         if aligned == Some(key) {
             return None;
@@ -247,16 +242,11 @@ impl Capture {
         let settled_at_it = self.settles > 0
             && self.settled_with.tempo == Some(counted)
             && self.settled_with.requests == self.asked.requests;
-        let beat = if settled_at_it {
-            self.grid.len().checked_sub(1)?
+        let (beat, place) = if settled_at_it {
+            let last = self.grid.len().checked_sub(1)?;
+            (last, self.grid.beat_in_bar[last])
         } else {
-            let bar_lines = self.grid.bar_starts();
-            *bar_lines.last()?
-        };
-        let place = if settled_at_it {
-            self.grid.beat_in_bar[beat]
-        } else {
-            0
+            (*self.grid.bar_starts().last()?, 0)
         };
         Some((key, self.grid.beats[beat], place))
     }
@@ -273,10 +263,10 @@ impl Capture {
         self.settled_with = recount;
     }
 
-    /// Forgets a tempo asked for that no settle took: a decision has fixed the grid, which
-    /// stays at the tempo it was last settled at.
+    /// Drops the settle a tempo asked for was waiting for: a decision has fixed the grid, which
+    /// no settle changes from then on. The tempo stays the streaming tracker's
+    /// ([`Capture::counted_tempo`]).
     pub fn drop_recount(&mut self) {
-        self.asked.tempo = self.settled_with.tempo;
         self.settled_with.requests = self.asked.requests;
     }
 
