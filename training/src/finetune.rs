@@ -14,8 +14,10 @@
 //! offset held within a bound, each input read within the span it covers in the user's edits
 //! ([`cutscore_core::taste::InputRange`]). Replayed synthetic pairs, weighing [`REPLAY_WEIGHT`] of the
 //! user's, keep the layer from overturning the craft on edits the user never judged; the
-//! sparsity and the bound are chosen by cross-validation over songs so that the replayed pairs'
-//! held-out accuracy stays within a point of the transformer's ([`FinetuneOptions::craft_slack`]).
+//! sparsity, the bound and whether the layer reads only the one or two inputs that alone
+//! explain most decisions ([`FOCUS`]) are chosen by cross-validation over songs so
+//! that the replayed pairs' held-out accuracy stays within a point of the transformer's
+//! ([`FinetuneOptions::craft_slack`]).
 //!
 //! The report is honest about what the user will see: a share of the user's *songs* (not pairs
 //! of the same songs) is held out, a layer learned without them is measured on them, and the
@@ -23,7 +25,7 @@
 
 pub(crate) mod layer_fit;
 
-pub use layer_fit::{BOUNDS, SPARSITIES, Settings};
+pub use layer_fit::{BOUNDS, FOCUS, SPARSITIES, Settings};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::pair_set::PairSet;
+use cutscore_core::taste::TASTE_INPUTS;
 use cutscore_reward::ModelError;
 use cutscore_reward::checkpoint::{Checkpoint, CheckpointError, Provenance, TrainingMetrics};
 use layer_fit::{Rows, accuracy};
@@ -82,8 +85,8 @@ pub struct FinetuneOptions {
     pub replay: f64,
     /// Share of synthetic songs held out to measure the kept skill.
     pub synthetic_val: f64,
-    /// The sparsity (L1) strength and bound; `None` chooses them by cross-validation
-    /// ([`SPARSITIES`], [`BOUNDS`]).
+    /// The sparsity (L1) strength, the bound, the gate and the focus; `None` chooses them by
+    /// cross-validation ([`SPARSITIES`], [`BOUNDS`], [`FOCUS`]).
     pub settings: Option<Settings>,
     /// How much accuracy on replayed synthetic pairs (the craft) the chosen layer may give up in
     /// cross-validation, as a share: the craft kept is the constraint, agreement with the user
@@ -127,11 +130,13 @@ pub struct FinetuneReport {
     /// layer (`None` without them).
     pub base_accuracy_before: Option<f32>,
     pub base_accuracy_after: Option<f32>,
-    /// The sparsity (L1 strength) the layer was learned with, its bound, and whether it fades
-    /// out below the edits the user judged.
+    /// The sparsity (L1 strength) the layer was learned with, its bound, whether it fades
+    /// out below the edits the user judged, and how many inputs it was focused on (`None`:
+    /// every input; [`FOCUS`]).
     pub sparsity: f64,
     pub bound: f32,
     pub gated: bool,
+    pub focus: Option<usize>,
     pub base_model: String,
     pub model_id: String,
     pub written: PathBuf,
@@ -258,10 +263,14 @@ pub fn finetune(
             .as_ref()
             .and_then(|l| accuracy(&held_out, Some(l))),
         stop_reason: Some(format!(
-            "taste layer: sparsity {}, bound {}, {}",
+            "taste layer: sparsity {}, bound {}, {}{}",
             settings.sparsity,
             settings.bound,
-            if settings.gated { "gated" } else { "ungated" }
+            if settings.gated { "gated" } else { "ungated" },
+            settings.focus.map_or(String::new(), |n| format!(
+                ", focused on {n} input{}",
+                if n == 1 { "" } else { "s" }
+            ))
         )),
         wall_seconds: Some(started.elapsed().as_secs_f64()),
         device: Some(format!("{:?}", target.device.location())),
@@ -291,6 +300,7 @@ pub fn finetune(
         sparsity: settings.sparsity,
         bound: settings.bound,
         gated: settings.gated,
+        focus: settings.focus,
         base_model: base.info.model_id.clone(),
         model_id,
         written: target.out.to_path_buf(),
@@ -338,6 +348,18 @@ fn check(options: &FinetuneOptions) -> Result<(), FinetuneError> {
                 s.sparsity
             },
             expected: "a finite sparsity >= 0 and a finite bound > 0",
+        });
+    }
+    if let Some(Settings {
+        focus: Some(inputs),
+        ..
+    }) = options.settings
+        && !(1..=TASTE_INPUTS).contains(&inputs)
+    {
+        return Err(FinetuneError::Option {
+            what: "focus",
+            actual: inputs as f64,
+            expected: "at least 1 input and at most the summary's 39",
         });
     }
     Ok(())

@@ -74,6 +74,7 @@ impl Default for TeachOptions {
                 sparsity: 0.01,
                 bound: 8.0,
                 gated: true,
+                focus: None,
             },
             replay: crate::finetune::REPLAY_WEIGHT,
             target: 0.9,

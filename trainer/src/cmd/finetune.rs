@@ -160,7 +160,7 @@ fn print_report(report: &FinetuneReport, curve: Option<&std::path::Path>) {
         println!("learning curve drawn to {}", path.display());
     }
     println!(
-        "wrote {} (model {}, taste layer with sparsity {} and bound {}, {}) in {:.1} s",
+        "wrote {} (model {}, taste layer with sparsity {} and bound {}, {}{}) in {:.1} s",
         report.written.display(),
         report.model_id,
         report.sparsity,
@@ -169,6 +169,15 @@ fn print_report(report: &FinetuneReport, curve: Option<&std::path::Path>) {
             "fading out below the edits you judged"
         } else {
             "acting on every edit"
+        },
+        match report.focus {
+            None => String::new(),
+            Some(1) =>
+                ", reading the one quality that alone explains most of your decisions".into(),
+            Some(2) =>
+                ", reading the two qualities that alone explain most of your decisions".into(),
+            Some(n) =>
+                format!(", reading the {n} qualities that alone explain most of your decisions"),
         },
         report.seconds
     );

@@ -54,6 +54,7 @@ impl TasteArgs {
                     sparsity,
                     bound,
                     gated: true,
+                    focus: None,
                 }),
             replay: self.replay,
             craft_slack: self.craft_slack / 100.0,

@@ -164,6 +164,16 @@ fn one_song_is_learned_without_a_measure_and_bad_options_are_refused() {
                 sparsity: 0.1,
                 bound: 0.0,
                 gated: true,
+                focus: None,
+            }),
+            ..FinetuneOptions::default()
+        },
+        FinetuneOptions {
+            settings: Some(Settings {
+                sparsity: 0.1,
+                bound: 1.0,
+                gated: true,
+                focus: Some(0),
             }),
             ..FinetuneOptions::default()
         },
