@@ -25,7 +25,7 @@
 
 pub(crate) mod layer_fit;
 
-pub use layer_fit::{BOUNDS, FOCUS, SPARSITIES, Settings};
+pub use layer_fit::{BOUNDS, FOCUS, FOCUS_BELOW_SONGS, SPARSITIES, Settings};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
