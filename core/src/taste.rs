@@ -185,6 +185,24 @@ pub fn taste_inputs(
     out
 }
 
+/// What summary input `index` measures, in words, for reports ("level of the removed
+/// material", "bass change at the joins"); `None` past the summary's end.
+pub fn input_name(index: usize) -> Option<String> {
+    let quality = |i: usize| SUMMARY[i].0;
+    let totals = TASTE_INPUTS_V2;
+    Some(match index {
+        i if i < SUMMARY_WIDTH => format!("{} of the removed material", quality(i)),
+        i if i < 2 * SUMMARY_WIDTH => {
+            format!("{} change at the joins", quality(i - SUMMARY_WIDTH))
+        }
+        i if i == 2 * SUMMARY_WIDTH => "length of each cut".to_string(),
+        i if i == 2 * SUMMARY_WIDTH + 1 => "where in the track the cuts lie".to_string(),
+        i if i == 2 * SUMMARY_WIDTH + 2 => "share of the track removed".to_string(),
+        i if i < TASTE_INPUTS => format!("{} removed, times the bars removed", quality(i - totals)),
+        _ => return None,
+    })
+}
+
 /// The mean summary of every beat of the track (what [`taste_inputs`] compares the removed
 /// material against).
 pub fn track_mean(features: &FeatureMatrix) -> [f32; SUMMARY_WIDTH] {
@@ -405,6 +423,21 @@ mod tests {
             m.row_mut(b)[73] = b as f32;
         }
         m
+    }
+
+    #[test]
+    fn every_input_has_a_name_that_says_what_it_reads() {
+        let names: Vec<String> = (0..TASTE_INPUTS).map(|j| input_name(j).unwrap()).collect();
+        assert_eq!(names[0], "level of the removed material");
+        assert_eq!(names[SUMMARY_WIDTH + 2], "bass change at the joins");
+        assert_eq!(names[2 * SUMMARY_WIDTH], "length of each cut");
+        assert_eq!(
+            names[TASTE_INPUTS - 1],
+            "novelty removed, times the bars removed"
+        );
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(distinct.len(), TASTE_INPUTS);
+        assert_eq!(input_name(TASTE_INPUTS), None);
     }
 
     #[test]

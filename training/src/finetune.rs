@@ -14,9 +14,10 @@
 //! offset held within a bound, each input read within the span it covers in the user's edits
 //! ([`cutscore_core::taste::InputRange`]). Replayed synthetic pairs, weighing [`REPLAY_WEIGHT`] of the
 //! user's, keep the layer from overturning the craft on edits the user never judged; the
-//! sparsity, the bound and whether the layer reads only the one or two inputs that alone
-//! explain most decisions ([`FOCUS`]) are chosen by cross-validation over songs so
-//! that the replayed pairs' held-out accuracy stays within a point of the transformer's
+//! sparsity, the bound, the gate and, for a user who has judged fewer than
+//! [`FOCUS_BELOW_SONGS`] songs, whether the layer reads only the one or two inputs that alone
+//! order the most decisions ([`FOCUS`]) are chosen by cross-validation over songs so that the
+//! replayed pairs' held-out accuracy stays within a point of the transformer's
 //! ([`FinetuneOptions::craft_slack`]).
 //!
 //! The report is honest about what the user will see: a share of the user's *songs* (not pairs
@@ -137,6 +138,9 @@ pub struct FinetuneReport {
     pub bound: f32,
     pub gated: bool,
     pub focus: Option<usize>,
+    /// What a focused layer reads, in words ([`cutscore_core::taste::input_name`]): the inputs
+    /// it weighs (empty for a layer of every input).
+    pub focused_on: Vec<String>,
     pub base_model: String,
     pub model_id: String,
     pub written: PathBuf,
@@ -224,12 +228,12 @@ pub fn finetune(
         } else {
             train.songs.len()
         };
-        layer_fit::choose_solves(measured) + layer_fit::choose_solves(songs)
+        layer_fit::choose_solves(measured, songs) + layer_fit::choose_solves(songs, songs)
     };
     let mut solved = 0;
     let mut choose = |rows: &Rows| match options.settings {
         Some(settings) => settings,
-        None => layer_fit::choose(rows, &replay, options, || {
+        None => layer_fit::choose(rows, &replay, options, songs, || {
             solved += 1;
             progress(Stage::Choosing {
                 done: solved,
@@ -301,6 +305,13 @@ pub fn finetune(
         bound: settings.bound,
         gated: settings.gated,
         focus: settings.focus,
+        focused_on: match settings.focus {
+            None => Vec::new(),
+            Some(_) => (layer.weights().iter().enumerate())
+                .filter(|(_, w)| **w != 0.0)
+                .filter_map(|(j, _)| cutscore_core::taste::input_name(j))
+                .collect(),
+        },
         base_model: base.info.model_id.clone(),
         model_id,
         written: target.out.to_path_buf(),
@@ -359,7 +370,7 @@ fn check(options: &FinetuneOptions) -> Result<(), FinetuneError> {
         return Err(FinetuneError::Option {
             what: "focus",
             actual: inputs as f64,
-            expected: "at least 1 input and at most the summary's 39",
+            expected: "at least 1 input and at most as many as the summary has",
         });
     }
     Ok(())

@@ -170,14 +170,10 @@ fn print_report(report: &FinetuneReport, curve: Option<&std::path::Path>) {
         } else {
             "acting on every edit"
         },
-        match report.focus {
-            None => String::new(),
-            Some(1) =>
-                ", reading the one quality that alone explains most of your decisions".into(),
-            Some(2) =>
-                ", reading the two qualities that alone explain most of your decisions".into(),
-            Some(n) =>
-                format!(", reading the {n} qualities that alone explain most of your decisions"),
+        if report.focused_on.is_empty() {
+            String::new()
+        } else {
+            format!(", reading only the {}", report.focused_on.join(" and the "))
         },
         report.seconds
     );
