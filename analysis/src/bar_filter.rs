@@ -8,9 +8,9 @@
 //! tempo or meter far from the current belief can still take over. Once per front-end frame the
 //! most probable state is read: when it entered a beat two front-end frames ago, and no beat was
 //! reported in the last half beat (three quarters at a tempo given, [`MIN_GAP_AT_A_TEMPO`]),
-//! that beat is reported, placed (like the offline decoder) at
-//! the beat probability's peak around its entry, between frames where the frames either side of
-//! the peak say ([`peak_offset`]). Meter and bar position come from the same state, so they are
+//! that beat is reported, placed (like the offline decoder) at the beat probability's peak
+//! around its entry, between frames where the frames either side of the peak say
+//! ([`peak_offset`]). Meter and bar position come from the same state, so they are
 //! decided with the beat.
 //!
 //! All buffers are sized in [`BarFilter::new`]; [`BarFilter::push`] never allocates.

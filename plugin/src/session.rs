@@ -230,9 +230,9 @@ impl Capture {
     /// settles and tempo requests when it last did): after a settle at that tempo, the settled
     /// grid's last beat (time, place in the bar); otherwise (the user asked for it while the
     /// grid is at another level, or a tracker of an earlier activation goes on) the grid's last
-    /// bar line, which is a beat at every level. So the
-    /// tracker keeps the grid's phase rather than finding one of its own, which at a slow
-    /// song's tempo may be the other half of its eighth notes.
+    /// bar line, which is a beat at every level. So the tracker keeps the grid's phase rather
+    /// than finding one of its own, which at a slow song's tempo may be the other half of its
+    /// eighth notes.
     pub fn counted_phase(&self, aligned: Option<PhaseKey>) -> Option<(PhaseKey, f64, u8)> {
         let counted = self.asked.tempo?;
         let key = (self.epoch, self.settles, self.asked.requests);

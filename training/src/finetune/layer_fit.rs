@@ -103,14 +103,15 @@ pub const FOCUS: [usize; 2] = [1, 2];
 /// and 30 nothing was measured, and 20 is the middle.
 pub const FOCUS_BELOW_SONGS: usize = 20;
 
-/// How many inputs the layers cross-validation offers a user with `songs` songs read: every
-/// input at each of [`SPARSITIES`], then, below [`FOCUS_BELOW_SONGS`], each of [`FOCUS`] at the
-/// lightest sparsity (the focus, not the penalty, chooses their inputs).
-fn candidates(songs: usize) -> Vec<(f64, Option<usize>)> {
+/// The sparsity and focus of each layer cross-validation offers a user who has judged
+/// `judged` songs: every input at each of [`SPARSITIES`], then, below [`FOCUS_BELOW_SONGS`],
+/// each of [`FOCUS`] at the lightest sparsity (the focus, not the penalty, chooses their
+/// inputs).
+fn candidates(judged: usize) -> Vec<(f64, Option<usize>)> {
     let every = SPARSITIES.iter().map(|&sparsity| (sparsity, None));
     let focus = FOCUS
         .iter()
-        .filter(|_| songs < FOCUS_BELOW_SONGS)
+        .filter(|_| judged < FOCUS_BELOW_SONGS)
         .map(|&n| (SPARSITIES[0], Some(n)));
     every.chain(focus).collect()
 }
