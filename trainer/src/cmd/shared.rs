@@ -21,7 +21,7 @@ use cutscore_reward::RewardModel;
 use cutscore_reward::checkpoint::{Checkpoint, CheckpointInfo};
 use cutscore_reward::device::{self, DeviceChoice};
 use cutscore_reward::shipped::{self, ModelSource};
-use cutscore_training::finetune::{FinetuneOptions, Settings};
+use cutscore_training::finetune::{CRAFT_SLACK_POINTS, FinetuneOptions, Settings};
 
 /// How the taste layer is learned (`trainer finetune`, `trainer taste-eval`).
 #[derive(Debug, Clone, clap::Args)]
@@ -32,7 +32,7 @@ pub struct TasteArgs {
     replay: f64,
     /// Points of accuracy on synthetic pairs (the craft) a taste may cost, judged by
     /// cross-validation; more follows a taste that contradicts the craft further.
-    #[arg(long, default_value_t = 1.0, value_name = "POINTS")]
+    #[arg(long, default_value_t = CRAFT_SLACK_POINTS, value_name = "POINTS")]
     craft_slack: f32,
     /// L1 strength of the taste layer, which keeps it to the inputs it needs (with --bound)
     /// [default: both chosen by cross-validation over the user's songs].
