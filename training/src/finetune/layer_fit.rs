@@ -998,27 +998,33 @@ mod tests {
 
     /// Cross-validation judges every setting with the floor and input range the layer written
     /// after it will have: those of all the songs it chooses for, whichever songs a fold
-    /// leaves out. Here one song's proposals all score low, a tenth of the edits: among the
-    /// edits of fewer songs they are more than a tenth, and a fold's own floor would fall
-    /// among them.
+    /// leaves out; the inputs a fold's focused layer reads are still ranked by its training
+    /// songs' decisions alone. Here one song's proposals all score low, under a tenth of the
+    /// edits: among the edits of fewer songs they are more than a tenth, and a fold's own floor
+    /// would fall among them.
     #[test]
     fn every_fold_has_the_floor_and_range_of_all_the_songs() {
-        let mut user = one_quality_rows(7, 10);
+        let mut user = one_quality_rows(7, 12);
         for row in &mut user.songs[0].1 {
             (row.chosen_score, row.rejected_score) = (0.5, 0.4);
         }
         let floor = user.floor().expect("rows have a floor");
         assert!(floor > 2.0, "the floor {floor} lies above the low song");
-        // Without two other songs, the tenth percentile falls inside the low song.
-        let (fewer, _) = user.split(|i| i == 1 || i == 2);
+        // Without three other songs, the tenth percentile falls inside the low song.
+        let (fewer, _) = user.split(|i| (1..=3).contains(&i));
         assert!(fewer.floor().unwrap() < 1.0);
         let splits = fold_splits(&user, &Rows::default(), &FinetuneOptions::default());
         assert_eq!(splits.len(), FOLDS);
         for split in &splits {
             assert_eq!(split.floor, Some(floor));
             assert_eq!(split.range, user.range());
-            assert_eq!(split.user_test.songs.len(), 2);
+            let held: Vec<&String> = split.user_test.songs.iter().map(|(id, _)| id).collect();
+            let (train, _) = user.split(|i| held.contains(&&user.songs[i].0));
+            assert_eq!(split.ranked, ranked_inputs(&train));
         }
+        // ... which the songs it leaves out would change.
+        let all = ranked_inputs(&user);
+        assert!(splits.iter().any(|split| split.ranked != all));
     }
 
     /// The inputs are ranked by how many pairs each alone orders, and a focused layer reads
