@@ -147,6 +147,33 @@ impl Targets {
     }
 }
 
+/// The longest gap between two beats whose midpoint is an "and" (longer: a pause, not a beat).
+const MAX_OFFBEAT_GAP_S: f64 = 1.5;
+
+/// The frames of an excerpt (as [`Targets::new`] places them) at and next to the midpoint
+/// between each two neighbouring beats: where a network that hears the eighth notes as beats
+/// fires, and a decoder then follows twice the tempo.
+pub fn offbeat_frames(
+    example: &BeatExample,
+    start: f64,
+    stretch: f64,
+    frames: usize,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    for pair in example.beats.windows(2) {
+        if pair[1] - pair[0] > MAX_OFFBEAT_GAP_S {
+            continue;
+        }
+        let k = ((frame_at(0.5 * (pair[0] + pair[1])) - start) / stretch).round() as isize;
+        for j in k - 1..=k + 1 {
+            if (0..frames as isize).contains(&j) {
+                out.push(j as usize);
+            }
+        }
+    }
+    out
+}
+
 /// One draw of the augmentation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Augment {
@@ -251,6 +278,9 @@ pub struct TrainSettings {
     pub batch: usize,
     /// Frames per excerpt.
     pub excerpt_frames: usize,
+    /// Weight of the beat output's loss on the frames halfway between two beats (the "and"s;
+    /// [`offbeat_frames`]); every other frame weighs 1.
+    pub offbeat_weight: f32,
 }
 
 impl Default for TrainSettings {
@@ -260,6 +290,7 @@ impl Default for TrainSettings {
             weight_decay: 1e-4,
             batch: 8,
             excerpt_frames: 1024,
+            offbeat_weight: 1.0,
         }
     }
 }
@@ -339,6 +370,14 @@ impl BeatTrainer {
                 let w =
                     &mut weights[(b * OUTPUTS + row) * frames..(b * OUTPUTS + row + 1) * frames];
                 w[..valid.min(frames)].fill(1.0);
+            }
+            if self.settings.offbeat_weight != 1.0 {
+                let w = &mut weights[b * OUTPUTS * frames..b * OUTPUTS * frames + frames];
+                for k in offbeat_frames(example, start, augment.stretch, frames) {
+                    if k < valid && t.values[k] == 0.0 {
+                        w[k] = self.settings.offbeat_weight;
+                    }
+                }
             }
         }
         let shape = |c: usize| (batch, c, frames);
@@ -459,6 +498,29 @@ mod tests {
             assert_eq!(targets.values[k], 1.0, "frame {k}");
         }
         assert_eq!(out[10], -1.0);
+    }
+
+    /// The "and"s lie halfway between the clicks (frames 20, 40, ... and their neighbours),
+    /// where no target is set; a stretch moves them with the beats, and a pause between two
+    /// beats has none.
+    #[test]
+    fn offbeat_frames_lie_halfway_between_the_beats() {
+        let mut example = clicks();
+        let frames = offbeat_frames(&example, 0.0, 1.0, 200);
+        let expected: Vec<usize> = (20..200).step_by(20).flat_map(|k| k - 1..=k + 1).collect();
+        assert_eq!(frames, expected);
+        let targets = Targets::new(&example, 0.0, 1.0, 200);
+        assert!(frames.iter().all(|&k| targets.values[k] == 0.0));
+        let stretched = offbeat_frames(&example, 0.0, 2.0, 90);
+        assert_eq!(&stretched[..6], &[9, 10, 11, 19, 20, 21]);
+        // A two-second pause after the fifth beat: no "and" in it.
+        for t in &mut example.beats[5..] {
+            *t += 2.0;
+        }
+        let paused = offbeat_frames(&example, 0.0, 1.0, 400);
+        assert_eq!(paused.len(), 3 * (example.beats.len() - 2));
+        // The pause runs from frame 90 to about 196: its midpoint (143) is no "and".
+        assert!(!paused.iter().any(|k| (120..180).contains(k)));
     }
 
     fn named(name: &str) -> BeatExample {

@@ -141,6 +141,10 @@ pub struct TrainArgs {
     /// Frames per excerpt (43 per second).
     #[arg(long, default_value_t = 1024)]
     excerpt: usize,
+    /// Weight of the beat output's loss halfway between two true beats (the "and"s), against
+    /// 1 on every other frame.
+    #[arg(long, default_value_t = 1.0)]
+    offbeat_weight: f32,
     /// Peak learning rate (warm-up, then cosine to a tenth).
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
@@ -803,6 +807,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         learning_rate: args.lr,
         batch: args.batch,
         excerpt_frames: args.excerpt,
+        offbeat_weight: args.offbeat_weight,
         ..TrainSettings::default()
     };
     let mut trainer = BeatTrainer::new(net, varmap, selected.device.clone(), settings)?;
