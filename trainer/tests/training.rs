@@ -1,5 +1,5 @@
 //! `trainer pairs`, `train`, `eval` and `finetune` through the real binary, on tiny inputs,
-//! including the bad inputs a user's prefs folder can hold.
+//! including the bad inputs a user's prefs folder can hold (and `beats train`'s weights).
 
 mod common;
 
@@ -477,4 +477,22 @@ fn eval_refuses_a_model_that_does_not_load() {
         .output()
         .unwrap();
     assert_fails_saying(&output, "cannot read");
+}
+
+/// A weight that is no weight is refused before any song is rendered, and says what it expects.
+#[test]
+fn beat_training_refuses_an_offbeat_weight_that_is_no_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("beats.safetensors");
+    for weight in ["-1", "NaN", "inf"] {
+        let output = trainer()
+            .args(["beats", "train", "--synth", "4", "--steps", "1"])
+            .arg(format!("--offbeat-weight={weight}"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_fails_saying(&output, "expected a finite weight of 0 or more");
+        assert!(!out.exists());
+    }
 }

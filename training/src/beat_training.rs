@@ -151,8 +151,10 @@ impl Targets {
 const MAX_OFFBEAT_GAP_S: f64 = 1.5;
 
 /// The frames of an excerpt (as [`Targets::new`] places them) at and next to the midpoint
-/// between each two neighbouring beats: where a network that hears the eighth notes as beats
-/// fires, and a decoder then follows twice the tempo.
+/// between each two neighbouring beats no more than [`MAX_OFFBEAT_GAP_S`] apart: where a
+/// network that hears the eighth notes as beats fires, and a decoder then follows twice the
+/// tempo. A frame may also hold a target (beats four frames apart or closer); the caller skips
+/// those.
 pub fn offbeat_frames(
     example: &BeatExample,
     start: f64,
@@ -279,7 +281,8 @@ pub struct TrainSettings {
     /// Frames per excerpt.
     pub excerpt_frames: usize,
     /// Weight of the beat output's loss on the frames halfway between two beats (the "and"s;
-    /// [`offbeat_frames`]); every other frame weighs 1.
+    /// [`offbeat_frames`]) that have no target; all other frames of the song weigh 1, those
+    /// past its end 0.
     pub offbeat_weight: f32,
 }
 
@@ -506,11 +509,11 @@ mod tests {
     #[test]
     fn offbeat_frames_lie_halfway_between_the_beats() {
         let mut example = clicks();
-        let frames = offbeat_frames(&example, 0.0, 1.0, 200);
+        let ands = offbeat_frames(&example, 0.0, 1.0, 200);
         let expected: Vec<usize> = (20..200).step_by(20).flat_map(|k| k - 1..=k + 1).collect();
-        assert_eq!(frames, expected);
+        assert_eq!(ands, expected);
         let targets = Targets::new(&example, 0.0, 1.0, 200);
-        assert!(frames.iter().all(|&k| targets.values[k] == 0.0));
+        assert!(ands.iter().all(|&k| targets.values[k] == 0.0));
         let stretched = offbeat_frames(&example, 0.0, 2.0, 90);
         assert_eq!(&stretched[..6], &[9, 10, 11, 19, 20, 21]);
         // A two-second pause after the fifth beat: no "and" in it.

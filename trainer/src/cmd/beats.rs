@@ -142,7 +142,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1024)]
     excerpt: usize,
     /// Weight of the beat output's loss halfway between two true beats (the "and"s), against
-    /// 1 on every other frame.
+    /// 1 on all other frames (1: the shipped model's loss).
     #[arg(long, default_value_t = 1.0)]
     offbeat_weight: f32,
     /// Peak learning rate (warm-up, then cosine to a tenth).
@@ -755,6 +755,13 @@ fn progress(len: u64, unit: &str) -> ProgressBar {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
+    if !(args.offbeat_weight.is_finite() && args.offbeat_weight >= 0.0) {
+        bail!(
+            "--offbeat-weight {}: expected a finite weight of 0 or more (1 weighs the \"and\"s as \
+             every other frame)",
+            args.offbeat_weight
+        );
+    }
     let started = Instant::now();
     let examples = build_examples(&args)?;
     let seconds: f64 = examples.iter().map(BeatExample::seconds).sum();
