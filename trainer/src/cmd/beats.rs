@@ -758,7 +758,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     if !(args.offbeat_weight.is_finite() && args.offbeat_weight >= 0.0) {
         bail!(
             "--offbeat-weight {}: expected a finite weight of 0 or more (1 weighs the \"and\"s as \
-             every other frame)",
+             all other frames)",
             args.offbeat_weight
         );
     }
