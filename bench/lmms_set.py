@@ -6,19 +6,22 @@ projects are electronic productions built from its synthesisers, sample kits and
 a grid fixed by the project's tempo and time signature. `lmms-common` installs a few short
 projects as `projects/shorties` (five songs of 14-92 s by LMMS users) beside its demo
 projects. **The demo projects (`projects/demos`) are reserved for the independent test of
-Cutscore's analysis and are never rendered, read or listed here**: the script refuses any
-project below a `demos` folder, and the install below keeps them off the disk altogether.
+Cutscore's analysis and are never rendered or read here**: the script refuses any project
+below a `demos` folder, and the install below keeps them off the disk altogether (a copy of one
+under another name would pass the script's check, so the disk rule is the one to rely on).
 
 For every project this renders the song with LMMS's own command-line renderer (`lmms render`,
 no display needed) and writes to OUT_DIR:
 
 - `<slug>.wav`: the render, stereo 44.1 kHz 16-bit, peak -1 dBFS;
 - `<slug>.truth.json`: beats and bars in the schema of the Rust `SongTruth`
-  (`synth/src/truth.rs`), trimmed to where the music plays, as `real_set.py` does.
+  (`synth/src/truth.rs`), trimmed to where the music plays, as `real_set.py` does (a render has
+  no count-in, so music heard within the first beat starts at 0).
 
 Beat times come from the project, never from a beat tracker: the song starts on a bar line at
 tick 0 and LMMS counts 48 ticks a quarter note, so beat k lies at k * 60 / BPM s with the
-project's tempo, and bars every `timesig_numerator` beats (a project whose tempo is automated,
+project's tempo, and bars every `timesig_numerator` beats (a project whose tempo or time
+signature is automated or driven by a controller, whose tempo automation holds another tempo,
 or whose time signature is not in quarter notes, is skipped: none of the shorties is). The
 audio checks the grid as `tracker_set.py` checks module rows (`real_set.py`'s functions): the
 attacks' median offset on the eighth-note grid over the first and second half of the song (a
@@ -56,7 +59,6 @@ from real_set import (ENV_SR, SR, attack_bias, attack_times, cues, eighths, enve
 
 PROJECTS = Path("/usr/share/lmms/projects/shorties")
 RESERVED = "demos"  # lmms-common's projects/demos: the independent test, never touched here
-TICKS_PER_QUARTER = 48  # LMMS's resolution: 192 ticks a 4/4 bar
 
 
 class Skip(Exception):
@@ -81,19 +83,23 @@ def project_xml(path):
 
 
 def tempo_and_meter(root):
-    """The project's tempo (BPM) and beats per bar; Skip where the tempo is automated."""
+    """The project's tempo (BPM) and beats per bar; Skip unless both hold for the whole song."""
     head = root.find("head")
-    if head is None or head.get("bpm") is None:
-        raise Skip("no tempo in the project's head (automated or missing)")
-    if head.get("timesig_denominator", "4") != "4":
+    fields = ("bpm", "timesig_numerator", "timesig_denominator")
+    # LMMS 1.x saves an automated or controller-driven value as a child element of the head in
+    # place of its attribute.
+    if head is None or any(head.get(f) is None for f in fields) or len(head):
+        raise Skip("tempo or time signature automated, driven by a controller, or missing")
+    if head.get("timesig_denominator") != "4":
         raise Skip(f"time signature in {head.get('timesig_denominator')}ths")
+    bpm = float(head.get("bpm"))
     for pattern in root.iter("automationpattern"):
-        # A tempo automation only acts when it is connected to the tempo (an <object>), and
-        # changes it only when its points differ.
-        values = {p.get("value") for p in pattern.findall("time")}
-        if pattern.get("name") == "Tempo" and pattern.find("object") is not None and len(values) > 1:
+        # Older projects keep the tempo's automation in the song's global track; it acts only
+        # when connected to the tempo (an <object>).
+        values = {float(p.get("value")) for p in pattern.findall("time")}
+        if pattern.get("name") == "Tempo" and pattern.find("object") is not None and values - {bpm}:
             raise Skip("tempo automated")
-    return float(head.get("bpm")), int(head.get("timesig_numerator", "4"))
+    return bpm, int(head.get("timesig_numerator"))
 
 
 def render(path, out_wav):
@@ -133,6 +139,8 @@ def build_song(path, out_dir, bias):
     coarse = librosa.resample(mono, orig_sr=SR, target_sr=ENV_SR)
     env = onset_envelope(coarse)
     start, end = music_span(env)
+    if start < period:  # the onset envelope misses an attack at the very start of the file
+        start = 0.0
     keep = (beats >= max(0.0, start - 0.07)) & (beats <= min(end + 0.07, duration))
     beats, positions = beats[keep], positions[keep]
     if len(beats) < 16:

@@ -8,15 +8,16 @@ waltzes), each at its usual tempo, with the quarter note as the beat as an LMMS 
 and writes them as projects: drums from LMMS's sample kits (`samples/drums`, the drumsynth
 kits), bass, chords, arpeggios and leads from the native synthesisers' presets
 (TripleOscillator, LB302, Organic, BitInvader, Monstro, Watsyn, SID, OpulenZ). Each song has
-sections of 4 or 8 bars whose textures change (drumless intros and breaks, drops, fills), so
+sections of 4 or 8 bars whose textures change (intros with or without drums, drumless breaks,
+drops, fills), so
 what a beat tracker hears changes as it does in a production. Only LMMS's installed presets and
 samples are read; the reserved demo projects are not (`lmms_set.py`'s docstring).
 
 A song is a seed: `lg_<seed>_<style>` is the same project every time. `lmms_set.py` renders the
 projects and takes the truth from their tempo, as it does for the shorties.
 
-Usage: bench/.venv/bin/python bench/lmms_songs.py OUT_DIR --count N [--first-seed S]
-       bench/.venv/bin/python bench/lmms_set.py SONGS_DIR --projects OUT_DIR
+Usage: bench/.venv/bin/python bench/lmms_songs.py PROJECTS_DIR --count N [--first-seed S]
+       bench/.venv/bin/python bench/lmms_set.py RENDER_DIR --projects PROJECTS_DIR
 """
 
 import argparse
@@ -26,7 +27,7 @@ from pathlib import Path
 
 LMMS = Path("/usr/share/lmms")
 TICKS_PER_STEP = 12  # a sixteenth note: LMMS counts 48 ticks a quarter
-MAX_SECONDS = 100.0
+BUDGET_SECONDS = 100.0  # sections are planned within this; the outro comes on top
 
 # Drum patterns, one character per sixteenth ('x' accent, 'o' soft, '.' none), bar by bar.
 # 4/4 bars have 16 steps, 3/4 bars 12.
@@ -56,6 +57,13 @@ STYLES = {
     "waltz": dict(bpm=(90, 180), meter=3, kick=["x..........."], snare=["....x...x...", "....o...o..."],
                   hat=["x...x...x...", "x.x.x.x.x.x."], bass="waltz", chords="waltz"),
 }
+
+# Bass and chord rhythms written for 16-step bars only.
+FOUR_FOUR_ONLY = {"offbeat", "rolling", "kick", "reggae", "stabs", "skank", "keys"}
+for _name, _style in STYLES.items():
+    _steps = 4 * _style.get("meter", 4)
+    assert all(len(p) == _steps for part in ("kick", "snare", "hat") for p in _style[part]), _name
+    assert _steps == 16 or not {_style["bass"], _style["chords"]} & FOUR_FOUR_ONLY, _name
 
 DRUM_SAMPLES = {
     "kick": ["drums/kick0%d.ogg" % i for i in range(1, 5)] + ["drums/bassdrum0%d.ogg" % i for i in range(1, 5)]
@@ -124,7 +132,7 @@ class Song:
         sections, total = [], 0.0
         for kind in kinds:
             bars = 4 if kind in ("intro", "outro", "break") and r.random() < 0.5 else 8
-            if total + bars * bar_s > MAX_SECONDS and kind != "outro":
+            if total + bars * bar_s > BUDGET_SECONDS and kind != "outro":
                 continue
             sections.append((kind, bars))
             total += bars * bar_s
@@ -154,9 +162,9 @@ class Song:
                 chord = self.progression[(bar + b) % 4]
                 last = b == bars - 1
                 if drums:
-                    self.drums(bar + b, patterns, kind, fill=last and kind != "outro" and r.random() < 0.5)
+                    self.drums(bar + b, patterns, fill=last and kind != "outro" and r.random() < 0.5)
                 elif kind == "intro" and r.random() < 0.5:
-                    self.drums(bar + b, {"hat": patterns["hat"]}, kind, fill=False)
+                    self.drums(bar + b, {"hat": patterns["hat"]}, fill=False)
                 if b == 0 and kind in ("drop", "main2") and drums:
                     self.note("crash", bar + b, 0, 8, 57 + 12, 90)
                 if kind != "intro" or r.random() < 0.5:
@@ -168,11 +176,9 @@ class Song:
             bar += bars
         return bar
 
-    def drums(self, bar, patterns, kind, fill):
+    def drums(self, bar, patterns, fill):
         r = self.rng
         for part, pattern in patterns.items():
-            if kind == "break" and part == "kick":
-                continue
             for step, c in enumerate(pattern[: self.steps]):
                 if c == "." or (fill and step >= self.steps - 4 and part == "snare"):
                     continue
