@@ -38,7 +38,6 @@ Usage: bench/.venv/bin/python bench/lmms_set.py OUT_DIR [--projects DIR]
 """
 
 import argparse
-import gzip
 import json
 import os
 import re
@@ -66,19 +65,18 @@ class Skip(Exception):
 
 
 def refuse_reserved(path):
+    """Exits if `path` (a project or a folder; links followed) lies in a `demos` folder."""
     if RESERVED in Path(path).resolve().parts:
-        sys.exit(f"error: {path} is one of lmms-common's demo projects, reserved for the "
+        sys.exit(f"error: {path} lies in lmms-common's demo projects, reserved for the "
                  "independent test of Cutscore's analysis: never rendered or evaluated here")
 
 
 def project_xml(path):
-    """The project's XML: `.mmp` is plain, `.mmpz` is zlib-compressed behind a 4-byte length."""
+    """The project's XML: `.mmp` is plain, `.mmpz` is zlib-compressed behind a 4-byte length
+    (Qt's `qCompress`)."""
     data = path.read_bytes()
     if path.suffix == ".mmpz":
-        try:
-            data = zlib.decompress(data[4:])
-        except zlib.error:
-            data = gzip.decompress(data)
+        data = zlib.decompress(data[4:])
     return ET.fromstring(data)
 
 
