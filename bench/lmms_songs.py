@@ -66,17 +66,21 @@ for _name, _style in STYLES.items():
     assert _steps == 16 or not {_style["bass"], _style["chords"]} & FOUR_FOUR_ONLY, _name
 
 DRUM_SAMPLES = {
-    "kick": ["drums/kick0%d.ogg" % i for i in range(1, 5)] + ["drums/bassdrum0%d.ogg" % i for i in range(1, 5)]
+    "kick": [f"drums/kick0{i}.ogg" for i in range(1, 5)]
+    + [f"drums/bassdrum0{i}.ogg" for i in range(1, 5)]
     + ["drums/kick_hiphop01.ogg", "drums/kick_hard01.ogg", "drums/bassdrum_acoustic01.ogg",
        "drumsynth/tr808/Kick.ds", "drumsynth/tr909/Kick.ds", "drumsynth/cr8000/Kick.ds"],
-    "snare": ["drums/snare0%d.ogg" % i for i in range(1, 8)] + ["drums/clap0%d.ogg" % i for i in range(1, 5)]
+    "snare": [f"drums/snare0{i}.ogg" for i in range(1, 8)]
+    + [f"drums/clap0{i}.ogg" for i in range(1, 5)]
     + ["drums/snare_hiphop01.ogg", "drums/snare_electro01.ogg", "drums/snare_acoustic01.ogg",
        "drums/snare_rim01.ogg", "drumsynth/tr808/Snare.ds", "drumsynth/tr808/Handclap.ds"],
-    "hat": ["drums/hihat_closed0%d.ogg" % i for i in range(1, 6)] + ["drums/shaker01.ogg", "drums/ride01.ogg",
-                                                                     "drumsynth/tr808/Hat_c.ds", "drumsynth/tr909/Hat_c.ds"],
+    "hat": [f"drums/hihat_closed0{i}.ogg" for i in range(1, 6)]
+    + ["drums/shaker01.ogg", "drums/ride01.ogg", "drumsynth/tr808/Hat_c.ds",
+       "drumsynth/tr909/Hat_c.ds"],
     "crash": ["drums/crash01.ogg", "drums/crash02.ogg", "drums/hihat_opened01.ogg"],
 }
-SYNTHS = ["TripleOscillator", "LB302", "Organic", "BitInvader", "Monstro", "Watsyn", "SID", "OpulenZ"]
+SYNTHS = ["TripleOscillator", "LB302", "Organic", "BitInvader", "Monstro", "Watsyn", "SID",
+          "OpulenZ"]
 NOT_MUSICAL = ("Drums_", "spacefx", "sequencer_64", "Engine", "Fireball", "Mega_weapon", "Chomp",
                "LFO-party", "AmazingBubbles", "DroneArp", "Whistle")
 MAJOR, MINOR = [0, 2, 4, 5, 7, 9, 11], [0, 2, 3, 5, 7, 8, 10]
@@ -142,7 +146,8 @@ class Song:
         tick = (bar * self.steps + step) * TICKS_PER_STEP
         if self.swing and step % 2 == 1:
             tick += self.swing
-        self.tracks[track][1].append((tick, max(1, length_steps * TICKS_PER_STEP), midi - 12, velocity))
+        length = max(1, length_steps * TICKS_PER_STEP)
+        self.tracks[track][1].append((tick, length, midi - 12, velocity))  # LMMS's key: MIDI - 12
 
     def degree(self, d, octave=0):
         return self.tonic + 12 * (octave + d // 7) + self.scale[d % 7]
@@ -162,7 +167,8 @@ class Song:
                 chord = self.progression[(bar + b) % 4]
                 last = b == bars - 1
                 if drums:
-                    self.drums(bar + b, patterns, fill=last and kind != "outro" and r.random() < 0.5)
+                    fill = last and kind != "outro" and r.random() < 0.5
+                    self.drums(bar + b, patterns, fill=fill)
                 elif kind == "intro" and r.random() < 0.5:
                     self.drums(bar + b, {"hat": patterns["hat"]}, fill=False)
                 if b == 0 and kind in ("drop", "main2") and drums:
@@ -179,7 +185,7 @@ class Song:
     def drums(self, bar, patterns, fill):
         r = self.rng
         for part, pattern in patterns.items():
-            for step, c in enumerate(pattern[: self.steps]):
+            for step, c in enumerate(pattern):
                 if c == "." or (fill and step >= self.steps - 4 and part == "snare"):
                     continue
                 base = 100 if c == "x" else 60
@@ -195,7 +201,7 @@ class Song:
         if style == "pad" or kind == "break":
             onsets, length = [0], self.steps
         elif style == "stabs":
-            onsets, length = [2, 6, 10, 14][: self.steps // 4], 2
+            onsets, length = [2, 6, 10, 14], 2
         elif style == "skank":
             onsets, length = [2, 6, 10, 14], 1
         elif style == "keys":
@@ -220,7 +226,7 @@ class Song:
         elif style == "long":
             onsets, length = [0, 8], 8
         elif style == "kick":
-            onsets, length = [s for s, c in enumerate(kick[:16]) if c != "."], 3
+            onsets, length = [s for s, c in enumerate(kick) if c != "."], 3
         elif style == "reggae":
             onsets, length = [0, 3, 6, 10, 12], 2
         elif style == "waltz":
@@ -236,24 +242,30 @@ class Song:
         while step < self.steps:
             length = r.choice([2, 2, 4, 4, 6, 8])
             if r.random() < 0.75:
-                self.note("lead", bar, step, min(length, self.steps - step), self.degree(r.randrange(7, 15), 2), 75)
+                pitch = self.degree(r.randrange(7, 15), 2)
+                self.note("lead", bar, step, min(length, self.steps - step), pitch, 75)
             step += length
 
     def project(self, bars):
-        root = ET.Element("lmms-project", type="song", version="1.0", creator="LMMS", creatorversion="1.2.2")
+        root = ET.Element("lmms-project", type="song", version="1.0", creator="LMMS",
+                          creatorversion="1.2.2")
         ET.SubElement(root, "head", bpm=str(self.bpm), timesig_numerator=str(self.meter),
                       timesig_denominator="4", mastervol="100", masterpitch="0")
         container = ET.SubElement(ET.SubElement(root, "song"), "trackcontainer", type="song")
-        levels = {"kick": 80, "snare": 65, "hat": 40, "crash": 35, "bass": 60, "chords": 35, "lead": 40}
+        levels = {"kick": 80, "snare": 65, "hat": 40, "crash": 35, "bass": 60, "chords": 35,
+                  "lead": 40}
         for name, (instrument, notes) in self.tracks.items():
             if not notes:
                 continue
             track = ET.SubElement(container, "track", type="0", muted="0", solo="0", name=name)
             instrument.set("vol", str(int(levels[name] * self.rng.uniform(0.7, 1.2))))
-            instrument.set("pan", str(self.rng.randint(-25, 25) if name not in ("kick", "bass") else 0))
+            pan = self.rng.randint(-25, 25) if name not in ("kick", "bass") else 0
+            instrument.set("pan", str(pan))
             track.append(instrument)
-            pattern = ET.SubElement(track, "pattern", pos="0", len=str(bars * self.steps * TICKS_PER_STEP),
-                                    steps=str(self.steps), type="1", name=name, muted="0", frozen="0")
+            pattern = ET.SubElement(track, "pattern", pos="0",
+                                    len=str(bars * self.steps * TICKS_PER_STEP),
+                                    steps=str(self.steps), type="1", name=name, muted="0",
+                                    frozen="0")
             for tick, length, key, velocity in sorted(notes):
                 ET.SubElement(pattern, "note", pos=str(tick), len=str(length), key=str(key),
                               vol=str(min(velocity, 127)), pan="0")
