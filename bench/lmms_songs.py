@@ -96,10 +96,11 @@ def presets():
 
 def readable(preset):
     """Whether the preset is in the format LMMS 1.x writes (two are older: LMMS 0.0.9's)."""
-    return ET.parse(preset).getroot().find("instrumenttracksettings/instrumenttrack") is not None
+    return instrument_track(preset) is not None
 
 
 def instrument_track(preset):
+    """The preset's instrument track (`None` in a preset LMMS 1.x cannot read)."""
     return ET.parse(preset).getroot().find("instrumenttracksettings/instrumenttrack")
 
 
