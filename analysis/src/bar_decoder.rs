@@ -143,6 +143,24 @@ impl StateSpace {
         )
     }
 
+    /// The default space with every beat on a line faster than `pivot_bpm` costing
+    /// `nats × ln(bpm / pivot_bpm)` more: a reading that leans towards slower tempi
+    /// ([`crate::half_tempo`]). The cost is paid at each beat entry, where a path chooses its
+    /// line, so a path pays it once per beat whatever the tempo changes.
+    pub fn leaning_slow(pivot_bpm: f64, nats: f32) -> Self {
+        let mut space = Self::default();
+        let rate = space.rate;
+        let cost = |interval: usize| {
+            let bpm = rate * 60.0 / interval as f64;
+            nats * (bpm / pivot_bpm).ln().max(0.0) as f32
+        };
+        let costs: Vec<f32> = space.lines.iter().map(|l| cost(l.interval)).collect();
+        for (line, extra) in space.lines.iter_mut().zip(costs) {
+            line.sources.iter_mut().for_each(|(_, c)| *c += extra);
+        }
+        space
+    }
+
     /// Whether the space holds a tempo and its double: only then can a grid at twice the
     /// song's tempo be told from the song's and halved ([`tempo_octave`]).
     pub fn spans_an_octave(&self) -> bool {

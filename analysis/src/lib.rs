@@ -9,6 +9,8 @@
 //! - [`bar_decoder`]: offline decoding of activations into tempo, meter, beats and downbeats
 //!   (Viterbi over a tempo × bar-position state space).
 //!   A grid at twice the tempo is then halved ([`tempo_octave`]).
+//! - [`half_tempo`]: a second reading leaning towards slower tempi, which offers the user half
+//!   the grid's tempo where it may be at the song's eighth notes.
 //! - [`bar_filter`]: the same state space filtered forward, for the streaming tracker.
 //! - [`bar_phase`]: where the bars start, decided over the beats from the network's downbeats
 //!   and the chord change at each beat (after the whole track offline, where a song's start
@@ -30,6 +32,7 @@ pub mod beat_features;
 pub mod beat_model;
 pub mod decode;
 pub mod frontend;
+pub mod half_tempo;
 pub mod hypermeter;
 pub mod metrics;
 pub mod resample;
@@ -119,24 +122,44 @@ impl From<Option<TempoHint>> for TempoSource {
     }
 }
 
-/// Decodes `activations` at the tempo `tempo` says, with the anchor the bars are placed by
-/// (`anchor`, unless a host's tempo rules its bar line out).
+/// A grid decoded for [`analyze_from`].
+struct DecodedAt {
+    decoded: bar_decoder::Decoded,
+    /// The anchor the bars are placed by (the one asked for, unless a host's tempo rules its
+    /// bar line out).
+    anchor: Option<bar_phase::BarAnchor>,
+    /// Whether the grid is the tracker's own reading over its whole range of tempi (not a
+    /// tempo the user or the host gave).
+    heard: bool,
+}
+
+/// Decodes `activations` at the tempo `tempo` says.
 fn decode_at(
     activations: &[beat_model::Activation],
     duration_s: f64,
     anchor: Option<bar_phase::BarAnchor>,
     tempo: TempoSource,
-) -> (bar_decoder::Decoded, Option<bar_phase::BarAnchor>) {
+) -> DecodedAt {
     use bar_decoder::{StateSpace, decode};
     let at = |bpm: f64| decode(&StateSpace::around(bpm), activations, duration_s);
     let heard = || decode(&StateSpace::default(), activations, duration_s);
+    let given = |decoded| DecodedAt {
+        decoded,
+        anchor,
+        heard: false,
+    };
+    let as_heard = |decoded, anchor| DecodedAt {
+        decoded,
+        anchor,
+        heard: true,
+    };
     match tempo {
-        TempoSource::Heard => (heard(), anchor),
-        TempoSource::Given(hint) => (at(hint.bpm()), anchor),
+        TempoSource::Heard => as_heard(heard(), anchor),
+        TempoSource::Given(hint) => given(at(hint.bpm())),
         TempoSource::Host(bpm) => {
             let heard = heard();
             if !bar_phase::host_tempo_agrees(heard.tempo_bpm, bpm) {
-                return (heard, None);
+                return as_heard(heard, None);
             }
             let hosted = TempoHint::new(bpm)
                 .ok()
@@ -146,7 +169,10 @@ fn decode_at(
                         bar_phase::anchored_position(&d.grid.beats, d.grid.meter, a).is_some()
                     })
                 });
-            (hosted.unwrap_or(heard), anchor)
+            match hosted {
+                Some(hosted) => given(hosted),
+                None => as_heard(heard, anchor),
+            }
         }
     }
 }
@@ -169,6 +195,10 @@ pub struct TrackAnalysis {
     /// The network's log-odds that each beat of `grid` is a downbeat: the evidence the bar
     /// lines were placed by, which the plugin's capture goes on placing them with.
     pub downbeat_log_odds: Vec<f32>,
+    /// Half of `tempo_bpm`, as a reading leaning towards slower tempi found it, where the grid
+    /// may be at the song's eighth notes ([`half_tempo`]): what the user is offered, never
+    /// applied. `None` for a grid at a tempo the user or the host gave.
+    pub half_tempo_bpm: Option<f64>,
 }
 
 /// Below this [`TrackAnalysis::confidence`] a track is reported as having no steady pulse:
@@ -387,7 +417,14 @@ fn analyze_from(
     anchor: Option<bar_phase::BarAnchor>,
     tempo: TempoSource,
 ) -> TrackAnalysis {
-    let (decoded, anchor) = decode_at(activations, duration_s, anchor, tempo);
+    let DecodedAt {
+        decoded,
+        anchor,
+        heard,
+    } = decode_at(activations, duration_s, anchor, tempo);
+    let half_tempo_bpm = heard
+        .then(|| half_tempo::half_tempo_reading(activations, &decoded, duration_s))
+        .flatten();
     let mut grid = decoded.grid;
     let mut features = beat_features::track_features(frames, &grid);
     let downbeat_log_odds: Vec<f32> = grid
@@ -412,6 +449,7 @@ fn analyze_from(
         tempo_bpm: decoded.tempo_bpm,
         confidence: decoded.confidence,
         downbeat_log_odds,
+        half_tempo_bpm,
     }
 }
 

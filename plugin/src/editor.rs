@@ -37,6 +37,9 @@ const BELOW_LIST: f32 = 150.0;
 /// What an open Teach question adds below the list.
 const QUESTION_HEIGHT: f32 = 52.0;
 const ACCENT: Color32 = Color32::from_rgb(90, 170, 255);
+/// The fill of a button the analysis suggests pressing (½× where the song may be at half the
+/// grid's tempo).
+const OFFER: Color32 = Color32::from_rgb(120, 88, 16);
 
 /// Which edit Render and Export use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +264,7 @@ impl CutscoreEditor {
             }
         );
         let recounting = capture.recount_pending();
+        let half_tempo = capture.half_tempo_offer();
         let tempo_off = if capture.error.is_some() {
             Some("The analysis stopped: there is nothing to count again")
         } else if capture.tempo_bpm <= 0.0 {
@@ -281,7 +285,10 @@ impl CutscoreEditor {
         ui.horizontal(|ui| {
             ui.heading("Cutscore");
             ui.label(text);
-            self.tempo_buttons(ui, tempo_off);
+            self.tempo_buttons(ui, tempo_off, half_tempo);
+            if let Some(bpm) = half_tempo.filter(|_| tempo_off.is_none()) {
+                ui.colored_label(Color32::YELLOW, format!("maybe {bpm:.1} BPM?"));
+            }
             if let Some(bpm) = recounting {
                 ui.label(format!(
                     "· counting at {bpm:.1} BPM (all of the capture when the music stops)"
@@ -317,22 +324,40 @@ impl CutscoreEditor {
     /// tracker heard at its eighth notes or at every other beat. What plays from then on is
     /// tracked at that tempo, and the whole capture is analysed again at it once the music stops
     /// (`Capture::count_at`). `off`: why they cannot be used now (no tempo yet, a decision has
-    /// fixed the grid).
-    fn tempo_buttons(&mut self, ui: &mut Ui, off: Option<&str>) {
-        for (label, factor, hover) in [
-            (
-                "½×",
-                0.5,
-                "Count the beats at half this tempo: the tracker heard the song's eighth notes",
-            ),
+    /// fixed the grid). `half_tempo`: the tempo a reading leaning towards slower tempi found at
+    /// half the grid's (`Capture::half_tempo_offer`): ½× is marked and says so.
+    fn tempo_buttons(&mut self, ui: &mut Ui, off: Option<&str>, half_tempo: Option<f64>) {
+        let offer = half_tempo.filter(|_| off.is_none());
+        let half_hover = offer.map_or_else(
+            || {
+                "Count the beats at half this tempo: the tracker heard the song's eighth notes"
+                    .to_owned()
+            },
+            |bpm| {
+                format!(
+                    "This song may be at {bpm:.1} BPM: read leaning towards slower tempi, its \
+                     beats fall on every other beat found here (the tracker often hears a slow \
+                     song's eighth notes). Listen: if a beat found here is half a beat, count \
+                     the beats at half this tempo (2× takes it back)"
+                )
+            },
+        );
+        for (label, factor, hover, marked) in [
+            ("½×", 0.5, half_hover, offer.is_some()),
             (
                 "2×",
                 2.0,
-                "Count the beats at twice this tempo: the tracker heard every other beat",
+                "Count the beats at twice this tempo: the tracker heard every other beat"
+                    .to_owned(),
+                false,
             ),
         ] {
+            let mut button = egui::Button::new(label).small();
+            if marked {
+                button = button.fill(OFFER);
+            }
             let clicked = ui
-                .add_enabled(off.is_none(), egui::Button::new(label).small())
+                .add_enabled(off.is_none(), button)
                 .on_hover_text(hover)
                 .on_disabled_hover_text(off.unwrap_or_default())
                 .clicked();

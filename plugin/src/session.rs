@@ -82,6 +82,10 @@ pub struct Capture {
     /// How sure the settled grid is of a steady pulse, 0 to 1 (`TrackAnalysis::confidence`);
     /// `None` before a settle.
     pub confidence: Option<f32>,
+    /// Half the settled grid's tempo where a reading leaning towards slower tempi found it
+    /// (`TrackAnalysis::half_tempo_bpm`): the grid may be at the song's eighth notes, and the
+    /// editor offers ½× ([`Capture::half_tempo_offer`]).
+    half_tempo_bpm: Option<f64>,
     /// After a settle, the earliest time the streaming tracker's next beat may take: the
     /// tracker reports late, so its first beats after the settle may be ones the settled grid
     /// already holds, a few milliseconds apart.
@@ -142,6 +146,7 @@ impl Capture {
             full: false,
             settled_frames: 0,
             confidence: None,
+            half_tempo_bpm: None,
             resume_after_s: None,
             settled_period_s: None,
             error: None,
@@ -403,6 +408,7 @@ impl Capture {
             .then(|| 60.0 / analysis.tempo_bpm);
         self.tempo_bpm = analysis.tempo_bpm;
         self.confidence = Some(analysis.confidence);
+        self.half_tempo_bpm = analysis.half_tempo_bpm;
         self.feature_gaps = 0;
         self.bar_lines += 1;
         self.settles += 1;
@@ -425,6 +431,13 @@ impl Capture {
         self.settled_frames > 0
             && self.settled_frames == self.audio.frames()
             && self.settled_with.requests == self.asked.requests
+    }
+
+    /// The tempo to offer the user beside ½×, BPM: half the settled grid's, where a reading
+    /// leaning towards slower tempi found it ([`cutscore_analysis::half_tempo`]), while the grid
+    /// is that settle's.
+    pub fn half_tempo_offer(&self) -> Option<f64> {
+        self.half_tempo_bpm.filter(|_| self.is_settled())
     }
 
     /// What to tell the user when the settled grid found no steady pulse (its confidence below
@@ -997,6 +1010,7 @@ mod tests {
                 confidence: 0.9,
                 duration_s: 10.0,
                 downbeat_log_odds: vec![0.0; 10],
+                half_tempo_bpm: None,
             };
             assert!(capture.settle(analysis, 10_000));
             if let Some(factor) = then_asked {
@@ -1014,6 +1028,42 @@ mod tests {
         assert_eq!(settled_at(60.0, None), [true, true, true, true]);
         // The user asked for 2× after the settle: the tracker counts at 120, every beat is one.
         assert_eq!(settled_at(120.0, Some(2.0)), [true, true, true, true]);
+    }
+
+    #[test]
+    fn half_the_tempo_is_offered_while_the_grid_is_the_settle_that_found_it() {
+        let settled = |half_tempo_bpm: Option<f64>| {
+            let mut capture = Capture::new(1, 1_000, 1);
+            capture.append(&vec![0.0; 10_000]);
+            let beats: Vec<f64> = (0..20).map(|k| 0.25 + 0.5 * f64::from(k)).collect();
+            let analysis = TrackAnalysis {
+                grid: BeatGrid {
+                    beat_in_bar: (0..20).map(|k| k % 4).collect(),
+                    beats,
+                    meter: 4,
+                    duration_s: 10.0,
+                },
+                features: FeatureMatrix::new(20, vec![0.0; 20 * BEAT_FEATURES]).unwrap(),
+                tempo_bpm: 120.0,
+                meter: 4,
+                confidence: 0.9,
+                duration_s: 10.0,
+                downbeat_log_odds: vec![0.0; 20],
+                half_tempo_bpm,
+            };
+            assert!(capture.settle(analysis, 10_000));
+            capture
+        };
+        assert_eq!(settled(None).half_tempo_offer(), None);
+        assert_eq!(settled(Some(60.0)).half_tempo_offer(), Some(60.0));
+        // More audio: the grid is no longer that settle's alone.
+        let mut grown = settled(Some(60.0));
+        grown.append(&[0.0; 100]);
+        assert_eq!(grown.half_tempo_offer(), None);
+        // The user counted at half: the offer is taken.
+        let mut counted = settled(Some(60.0));
+        assert_eq!(counted.count_at(0.5), Some(60.0));
+        assert_eq!(counted.half_tempo_offer(), None);
     }
 
     #[test]

@@ -513,3 +513,41 @@ fn a_decision_before_the_recount_keeps_the_grid_and_forgets_the_tempo_asked_for(
             .is_none()
     );
 }
+
+#[test]
+fn a_settle_that_finds_half_the_tempo_marks_half_and_the_click_takes_it() {
+    use cutscore_analysis::TrackAnalysis;
+    use cutscore_core::features::FeatureMatrix;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, session, _) = editor_logging_to(&dir.path().join("prefs"));
+    let offered =
+        |harness: &Harness<'_, CutscoreEditor>| harness.query_by_label_contains("maybe ").is_some();
+    assert!(!offered(&harness), "no settle, no offer");
+    // The settle's analysis of the capture, as the offline tracker would report a grid whose
+    // slow reading is at half its tempo.
+    let heard = {
+        let mut capture = lock(&session.capture);
+        let grid = capture.grid.clone();
+        let features = FeatureMatrix::new(grid.len(), capture.features.clone()).unwrap();
+        let analysis = TrackAnalysis {
+            meter: grid.meter,
+            duration_s: grid.duration_s,
+            downbeat_log_odds: vec![0.0; grid.len()],
+            grid,
+            features,
+            tempo_bpm: capture.tempo_bpm,
+            confidence: 0.9,
+            half_tempo_bpm: Some(capture.tempo_bpm / 2.0),
+        };
+        let frames = capture.audio.frames();
+        assert!(capture.settle(analysis, frames));
+        capture.tempo_bpm
+    };
+    harness.run();
+    let label = format!("maybe {:.1} BPM?", heard / 2.0);
+    assert!(harness.query_by_label(&label).is_some(), "{label}");
+    harness.get_by_label("½×").click();
+    harness.run();
+    assert_eq!(lock(&session.capture).recount_pending(), Some(heard / 2.0));
+    assert!(!offered(&harness), "the offer is taken");
+}

@@ -44,6 +44,8 @@ struct Found {
     features: FeatureMatrix,
     tempo_bpm: f64,
     confidence: f32,
+    /// Half the tempo, where the offline tracker's slow reading found it.
+    half_tempo_bpm: Option<f64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -59,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             features: analysis.features,
             tempo_bpm: analysis.tempo_bpm,
             confidence: analysis.confidence,
+            half_tempo_bpm: analysis.half_tempo_bpm,
         }
     };
     let downbeats: Vec<f64> = found
@@ -91,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "seconds": found.grid.duration_s,
             "confidence": found.confidence,
             "steady_pulse": steady,
+            "half_tempo_bpm": found.half_tempo_bpm,
             "tracker": if args.streaming { "streaming" } else { "offline" },
         });
         println!("{document}");
@@ -118,6 +122,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             eprintln!(
                 "warning: {}",
                 super::shared::no_steady_pulse(&args.audio, found.confidence)
+            );
+        }
+        if let Some(half) = found.half_tempo_bpm {
+            eprintln!(
+                "note: {}",
+                super::shared::half_tempo_note(&args.audio, found.tempo_bpm, half)
             );
         }
     }
@@ -245,6 +255,8 @@ impl StreamState {
             grid,
             features,
             confidence: self.confidence,
+            // The slow reading needs the whole track: the plugin offers it after a settle.
+            half_tempo_bpm: None,
         })
     }
 }

@@ -366,6 +366,24 @@ struct SongScores {
     capture_downbeat_f: Option<f64>,
     /// The same in a DAW project whose grid is the song's (the host's bar line at its start).
     host_capture_downbeat_f: Option<f64>,
+    /// The half tempo the editor would offer beside ½× (`TrackAnalysis::half_tempo_bpm`), and
+    /// the beat F and downbeat F of the grid decoded at it (what the user gets who takes it).
+    half_tempo_bpm: Option<f64>,
+    half_tempo_f: Option<f64>,
+    half_tempo_downbeat_f: Option<f64>,
+}
+
+impl SongScores {
+    /// Found at twice the truth's tempo (within 4 %).
+    fn doubled(&self) -> bool {
+        (self.tempo_bpm - 2.0 * self.true_bpm).abs() <= 0.08 * self.true_bpm
+    }
+
+    /// The half tempo offered is the truth's (within 4 %).
+    fn offer_right(&self) -> bool {
+        self.half_tempo_bpm
+            .is_some_and(|bpm| (bpm - self.true_bpm).abs() <= 0.04 * self.true_bpm)
+    }
 }
 
 fn score_frames(
@@ -385,7 +403,7 @@ fn score_decoded(
     truth: &SongTruth,
 ) -> anyhow::Result<SongScores> {
     let grid = &decoded.grid;
-    let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
+    let (f, downbeat_f) = grid_f(grid, truth)?;
     let beats = metrics::evaluate(&truth.beats, &grid.beats)?;
     let true_bpm = steady_tempo(&truth.beats).unwrap_or(0.0);
     Ok(SongScores {
@@ -394,17 +412,29 @@ fn score_decoded(
         tempo_bpm: decoded.tempo_bpm,
         meter: grid.meter,
         true_meter: truth.meter,
-        f: beats.f_measure,
+        f,
         cml_t: beats.cml_t,
         aml_t: beats.aml_t,
-        downbeat_f: metrics::downbeat_f_measure(&truth.downbeats, &downbeats)?,
+        downbeat_f,
         tempo_ok: (decoded.tempo_bpm - true_bpm).abs() <= 0.04 * true_bpm,
         offset_ms: median_offset(&truth.beats, &grid.beats) * 1000.0,
         streaming_f: None,
         streaming_downbeat_f: None,
         capture_downbeat_f: None,
         host_capture_downbeat_f: None,
+        half_tempo_bpm: decoded.half_tempo_bpm,
+        half_tempo_f: None,
+        half_tempo_downbeat_f: None,
     })
+}
+
+/// Beat F and downbeat F of `grid` against `truth`.
+fn grid_f(grid: &BeatGrid, truth: &SongTruth) -> anyhow::Result<(f64, f64)> {
+    let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
+    Ok((
+        metrics::evaluate(&truth.beats, &grid.beats)?.f_measure,
+        metrics::downbeat_f_measure(&truth.downbeats, &downbeats)?,
+    ))
 }
 
 /// Median signed distance from each reference beat to the nearest estimate within a third of
@@ -536,6 +566,14 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 None => analyze_frames_with(&model, &song.frames, song.duration_s),
             };
             let mut scores = score_decoded(&song.name, decoded, &song.truth)?;
+            // What taking the editor's ½× offer gives: the grid decoded at the tempo offered.
+            if let Some(bpm) = scores.half_tempo_bpm.filter(|_| args.activations.is_none()) {
+                let given = TempoSource::Given(TempoHint::new(bpm)?);
+                let at_half = analyze_frames_at(&model, &song.frames, song.duration_s, given);
+                let (f, downbeat_f) = grid_f(&at_half.grid, &song.truth)?;
+                scores.half_tempo_f = Some(f);
+                scores.half_tempo_downbeat_f = Some(downbeat_f);
+            }
             if args.streaming {
                 let counted_at = args
                     .tempo_hint
@@ -613,8 +651,48 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         optional(streaming_mean(|s| s.capture_downbeat_f)),
         optional(streaming_mean(|s| s.host_capture_downbeat_f)),
     );
+    print_offers(&scores);
     println!("beat model {}, {} songs", model.info.model_id, scores.len());
     Ok(())
+}
+
+/// How the editor's ½× offer (`TrackAnalysis::half_tempo_bpm`) fares: on which songs it is
+/// made, where it is right, and the mean F and downbeat F if every offer were taken.
+fn print_offers(scores: &[SongScores]) {
+    let offered: Vec<&SongScores> = scores
+        .iter()
+        .filter(|s| s.half_tempo_bpm.is_some())
+        .collect();
+    let doubled = scores.iter().filter(|s| s.doubled()).count();
+    let doubled_offered = offered.iter().filter(|s| s.doubled()).count();
+    println!(
+        "½× offered on {} of {} songs, at the true tempo on {}; found at twice their tempo: {}, \
+         offered on {}; right as found and offered: {}",
+        offered.len(),
+        scores.len(),
+        offered.iter().filter(|s| s.offer_right()).count(),
+        doubled,
+        doubled_offered,
+        offered.iter().filter(|s| s.tempo_ok).count(),
+    );
+    let taken: Vec<(f64, f64)> = scores
+        .iter()
+        .map(|s| {
+            (
+                s.half_tempo_f.unwrap_or(s.f),
+                s.half_tempo_downbeat_f.unwrap_or(s.downbeat_f),
+            )
+        })
+        .collect();
+    if taken.is_empty() || offered.iter().any(|s| s.half_tempo_f.is_none()) {
+        return;
+    }
+    let n = taken.len() as f64;
+    println!(
+        "every offer taken: F {:.3}, downbeat F {:.3}",
+        taken.iter().map(|t| t.0).sum::<f64>() / n,
+        taken.iter().map(|t| t.1).sum::<f64>() / n,
+    );
 }
 
 /// Renders (or reads) every training song, two at a time.

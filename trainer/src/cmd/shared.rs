@@ -192,7 +192,21 @@ fn ensure_bars(analysis: &TrackAnalysis, path: &Path) -> anyhow::Result<()> {
     if !analysis.steady_pulse() {
         eprintln!("warning: {}", no_steady_pulse(path, analysis.confidence));
     }
+    if let Some(half) = analysis.half_tempo_bpm {
+        eprintln!("note: {}", half_tempo_note(path, analysis.tempo_bpm, half));
+    }
     Ok(())
+}
+
+/// What to tell a user whose track `path` was tracked at `heard_bpm` where a reading leaning
+/// towards slower tempi found `half_bpm` (`TrackAnalysis::half_tempo_bpm`).
+pub fn half_tempo_note(path: &Path, heard_bpm: f64, half_bpm: f64) -> String {
+    format!(
+        "{} was tracked at {heard_bpm:.1} BPM, but it may be at {half_bpm:.1} (the tracker often \
+         counts a slow song's eighth notes); if its beats are half beats, --bpm {half_bpm:.0} \
+         counts it there",
+        path.display()
+    )
 }
 
 /// What to tell a user whose track `path` was analysed at `confidence`, below
