@@ -49,28 +49,7 @@ pub fn half_tempo_reading(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frontend::{frame_rate, frame_time};
-    use crate::test_signals::ideal_activations;
-
-    /// A slow song's activations as the network gives them when it doubles: at `bpm` (twice the
-    /// song's tempo) every other beat (the "and") at `and` of the beat's probability, and the
-    /// downbeat output no help.
-    fn busy_eighths(bpm: f64, and: f32, seconds: f64) -> Vec<Activation> {
-        let mut activations = ideal_activations(bpm, 4, 0, seconds);
-        let period = 60.0 / bpm;
-        for i in (1..).step_by(2) {
-            let t = 0.5 + i as f64 * period;
-            let k = ((t - frame_time(0)) * frame_rate()).round() as usize;
-            if k + 1 >= activations.len() {
-                break;
-            }
-            for a in &mut activations[k - 1..=k + 1] {
-                a.beat *= and;
-            }
-        }
-        activations.iter_mut().for_each(|a| a.downbeat = 0.05);
-        activations
-    }
+    use crate::test_signals::{busy_eighths, ideal_activations};
 
     fn reading(activations: &[Activation], seconds: f64) -> (f64, Option<f64>) {
         let heard = decode(&StateSpace::default(), activations, seconds);
@@ -96,7 +75,7 @@ mod tests {
 
     #[test]
     fn slow_grids_and_no_pulse_get_no_reading() {
-        // 100 BPM: its half (50) is slower than the decoder goes.
+        // 100 BPM: its half (50) is slower than the decoder goes, so it is not read twice.
         let (heard, half) = reading(&ideal_activations(100.0, 4, 0, 30.0), 30.0);
         assert!((heard - 100.0).abs() < 2.0, "heard at {heard}");
         assert_eq!(half, None);

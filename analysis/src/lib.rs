@@ -133,6 +133,20 @@ struct DecodedAt {
     heard: bool,
 }
 
+impl DecodedAt {
+    /// The half tempo to offer the user ([`half_tempo`]): only over the tracker's own reading,
+    /// never over a tempo the user or the host gave.
+    fn half_tempo_offer(
+        &self,
+        activations: &[beat_model::Activation],
+        duration_s: f64,
+    ) -> Option<f64> {
+        self.heard
+            .then(|| half_tempo::half_tempo_reading(activations, &self.decoded, duration_s))
+            .flatten()
+    }
+}
+
 /// Decodes `activations` at the tempo `tempo` says.
 fn decode_at(
     activations: &[beat_model::Activation],
@@ -417,14 +431,11 @@ fn analyze_from(
     anchor: Option<bar_phase::BarAnchor>,
     tempo: TempoSource,
 ) -> TrackAnalysis {
+    let decoded_at = decode_at(activations, duration_s, anchor, tempo);
+    let half_tempo_bpm = decoded_at.half_tempo_offer(activations, duration_s);
     let DecodedAt {
-        decoded,
-        anchor,
-        heard,
-    } = decode_at(activations, duration_s, anchor, tempo);
-    let half_tempo_bpm = heard
-        .then(|| half_tempo::half_tempo_reading(activations, &decoded, duration_s))
-        .flatten();
+        decoded, anchor, ..
+    } = decoded_at;
     let mut grid = decoded.grid;
     let mut features = beat_features::track_features(frames, &grid);
     let downbeat_log_odds: Vec<f32> = grid
@@ -456,6 +467,31 @@ fn analyze_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_trackers_own_reading_is_offered_half_its_tempo() {
+        // A 90 BPM song heard at its eighth notes (180).
+        let activations = test_signals::busy_eighths(180.0, 0.85, 40.0);
+        let offer = |tempo| {
+            decode_at(
+                &activations,
+                40.0,
+                Some(bar_phase::BarAnchor::SONG_START),
+                tempo,
+            )
+            .half_tempo_offer(&activations, 40.0)
+        };
+        let heard = offer(TempoSource::Heard);
+        assert!(
+            heard.is_some_and(|bpm| (bpm - 90.0).abs() < 2.0),
+            "{heard:?}"
+        );
+        // A tempo the user gives is the user's call.
+        let given = TempoSource::Given(TempoHint::new(180.0).unwrap());
+        assert_eq!(offer(given), None);
+        // A host at an unrelated tempo says nothing: the tracker's reading stands, with its offer.
+        assert_eq!(offer(TempoSource::Host(128.0)), heard);
+    }
 
     fn noise(seconds: f32, rate: u32, seed: u64) -> Vec<f32> {
         let mut state = seed;

@@ -61,6 +61,26 @@ pub fn ideal_activations(
     out
 }
 
+/// A slow song's activations as the network gives them when the tracker doubles it: the
+/// [`ideal_activations`] of `bpm` (twice the song's tempo) with every other beat (the "and") at
+/// `and` of the beat's probability, and a downbeat output that is no help (0.05 throughout).
+pub fn busy_eighths(bpm: f64, and: f32, seconds: f64) -> Vec<super::beat_model::Activation> {
+    use super::frontend::{frame_rate, frame_time};
+    let mut activations = ideal_activations(bpm, 4, 0, seconds);
+    for i in (1..).step_by(2) {
+        let t = 0.5 + i as f64 * 60.0 / bpm;
+        let k = ((t - frame_time(0)) * frame_rate()).round() as usize;
+        if k + 1 >= activations.len() {
+            break;
+        }
+        for a in &mut activations[k - 1..=k + 1] {
+            a.beat *= and;
+        }
+    }
+    activations.iter_mut().for_each(|a| a.downbeat = 0.05);
+    activations
+}
+
 /// Activations whose peaks fall between frames: every `60 / bpm` s from 0.5 s a bell of beat
 /// probability 0.9 (and downbeat 0.8 on every `meter`-th beat), two thirds of a frame wide,
 /// sampled at the front end's frames, over a floor of 0.02 / 0.01. Its highest frame is up to

@@ -285,8 +285,9 @@ impl CutscoreEditor {
         ui.horizontal(|ui| {
             ui.heading("Cutscore");
             ui.label(text);
-            self.tempo_buttons(ui, tempo_off, half_tempo);
-            if let Some(bpm) = half_tempo.filter(|_| tempo_off.is_none()) {
+            let offer = half_tempo.filter(|_| tempo_off.is_none());
+            self.tempo_buttons(ui, tempo_off, offer);
+            if let Some(bpm) = offer {
                 ui.colored_label(Color32::YELLOW, format!("maybe {bpm:.1} BPM?"));
             }
             if let Some(bpm) = recounting {
@@ -324,10 +325,9 @@ impl CutscoreEditor {
     /// tracker heard at its eighth notes or at every other beat. What plays from then on is
     /// tracked at that tempo, and the whole capture is analysed again at it once the music stops
     /// (`Capture::count_at`). `off`: why they cannot be used now (no tempo yet, a decision has
-    /// fixed the grid). `half_tempo`: the tempo a reading leaning towards slower tempi found at
-    /// half the grid's (`Capture::half_tempo_offer`): ½× is marked and says so.
-    fn tempo_buttons(&mut self, ui: &mut Ui, off: Option<&str>, half_tempo: Option<f64>) {
-        let offer = half_tempo.filter(|_| off.is_none());
+    /// fixed the grid). `offer`: the tempo a reading leaning towards slower tempi found at
+    /// half the grid's (`Capture::half_tempo_offer`): ½× is marked, says so and counts there.
+    fn tempo_buttons(&mut self, ui: &mut Ui, off: Option<&str>, offer: Option<f64>) {
         let half_hover = offer.map_or_else(
             || {
                 "Count the beats at half this tempo: the tracker heard the song's eighth notes"
@@ -338,7 +338,7 @@ impl CutscoreEditor {
                     "This song may be at {bpm:.1} BPM: read leaning towards slower tempi, its \
                      beats fall on every other beat found here (the tracker often hears a slow \
                      song's eighth notes). Listen: if a beat found here is half a beat, count \
-                     the beats at half this tempo (2× takes it back)"
+                     the beats at {bpm:.1} BPM (2× takes it back)"
                 )
             },
         );

@@ -204,9 +204,14 @@ impl Capture {
     /// settle on, which analyses the whole capture again at that tempo once no audio comes in
     /// (unless a decision has fixed the capture's grid: [`crate::settle`]). Returns the tempo
     /// asked for, or `None` when there is no tempo yet or that one lies outside what a tempo
-    /// hint may be (`bar_decoder::HINT_BPM`).
+    /// hint may be (`bar_decoder::HINT_BPM`). Half the tempo where the settle offered one
+    /// ([`Capture::half_tempo_offer`]) is the tempo offered, which the editor shows.
     pub fn count_at(&mut self, factor: f64) -> Option<f64> {
-        let hint = TempoHint::new(self.grid_tempo_bpm() * factor).ok()?;
+        let bpm = match self.half_tempo_offer() {
+            Some(offered) if factor == 0.5 => offered,
+            _ => self.grid_tempo_bpm() * factor,
+        };
+        let hint = TempoHint::new(bpm).ok()?;
         self.asked = Recount {
             tempo: Some(hint),
             requests: self.asked.requests + 1,
@@ -435,9 +440,10 @@ impl Capture {
 
     /// The tempo to offer the user beside ½×, BPM: half the settled grid's, where a reading
     /// leaning towards slower tempi found it ([`cutscore_analysis::half_tempo`]), while the grid
-    /// is that settle's.
+    /// is that settle's and no other tempo has been asked for.
     pub fn half_tempo_offer(&self) -> Option<f64> {
-        self.half_tempo_bpm.filter(|_| self.is_settled())
+        self.half_tempo_bpm
+            .filter(|_| self.is_settled() && self.asked.tempo.is_none())
     }
 
     /// What to tell the user when the settled grid found no steady pulse (its confidence below
@@ -1055,15 +1061,22 @@ mod tests {
             capture
         };
         assert_eq!(settled(None).half_tempo_offer(), None);
-        assert_eq!(settled(Some(60.0)).half_tempo_offer(), Some(60.0));
+        assert_eq!(settled(Some(61.0)).half_tempo_offer(), Some(61.0));
         // More audio: the grid is no longer that settle's alone.
-        let mut grown = settled(Some(60.0));
+        let mut grown = settled(Some(61.0));
         grown.append(&[0.0; 100]);
         assert_eq!(grown.half_tempo_offer(), None);
-        // The user counted at half: the offer is taken.
-        let mut counted = settled(Some(60.0));
-        assert_eq!(counted.count_at(0.5), Some(60.0));
+        // The user counts at half: at the tempo offered, and the offer is taken, also once a
+        // decision drops the settle the count was waiting for.
+        let mut counted = settled(Some(61.0));
+        assert_eq!(counted.count_at(0.5), Some(61.0));
         assert_eq!(counted.half_tempo_offer(), None);
+        counted.drop_recount();
+        assert!(counted.is_settled());
+        assert_eq!(counted.half_tempo_offer(), None);
+        // Without an offer ½× halves the grid's tempo; 2× doubles it with one.
+        assert_eq!(settled(None).count_at(0.5), Some(60.0));
+        assert_eq!(settled(Some(61.0)).count_at(2.0), Some(240.0));
     }
 
     #[test]

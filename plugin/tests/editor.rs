@@ -524,8 +524,8 @@ fn a_settle_that_finds_half_the_tempo_marks_half_and_the_click_takes_it() {
         |harness: &Harness<'_, CutscoreEditor>| harness.query_by_label_contains("maybe ").is_some();
     assert!(!offered(&harness), "no settle, no offer");
     // The settle's analysis of the capture, as the offline tracker would report a grid whose
-    // slow reading is at half its tempo.
-    let heard = {
+    // slow reading is near half its tempo.
+    let offer = {
         let mut capture = lock(&session.capture);
         let grid = capture.grid.clone();
         let features = FeatureMatrix::new(grid.len(), capture.features.clone()).unwrap();
@@ -537,17 +537,18 @@ fn a_settle_that_finds_half_the_tempo_marks_half_and_the_click_takes_it() {
             features,
             tempo_bpm: capture.tempo_bpm,
             confidence: 0.9,
-            half_tempo_bpm: Some(capture.tempo_bpm / 2.0),
+            half_tempo_bpm: Some(capture.tempo_bpm / 2.0 * 1.03),
         };
         let frames = capture.audio.frames();
         assert!(capture.settle(analysis, frames));
-        capture.tempo_bpm
+        capture.tempo_bpm / 2.0 * 1.03
     };
     harness.run();
-    let label = format!("maybe {:.1} BPM?", heard / 2.0);
+    let label = format!("maybe {offer:.1} BPM?");
     assert!(harness.query_by_label(&label).is_some(), "{label}");
+    // ½× counts at the tempo offered, not at exactly half.
     harness.get_by_label("½×").click();
     harness.run();
-    assert_eq!(lock(&session.capture).recount_pending(), Some(heard / 2.0));
+    assert_eq!(lock(&session.capture).recount_pending(), Some(offer));
     assert!(!offered(&harness), "the offer is taken");
 }

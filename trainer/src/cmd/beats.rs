@@ -403,8 +403,7 @@ fn score_decoded(
     truth: &SongTruth,
 ) -> anyhow::Result<SongScores> {
     let grid = &decoded.grid;
-    let (f, downbeat_f) = grid_f(grid, truth)?;
-    let beats = metrics::evaluate(&truth.beats, &grid.beats)?;
+    let (beats, downbeat_f) = beat_and_downbeat_f(grid, truth)?;
     let true_bpm = steady_tempo(&truth.beats).unwrap_or(0.0);
     Ok(SongScores {
         name: name.to_owned(),
@@ -412,7 +411,7 @@ fn score_decoded(
         tempo_bpm: decoded.tempo_bpm,
         meter: grid.meter,
         true_meter: truth.meter,
-        f,
+        f: beats.f_measure,
         cml_t: beats.cml_t,
         aml_t: beats.aml_t,
         downbeat_f,
@@ -428,11 +427,14 @@ fn score_decoded(
     })
 }
 
-/// Beat F and downbeat F of `grid` against `truth`.
-fn grid_f(grid: &BeatGrid, truth: &SongTruth) -> anyhow::Result<(f64, f64)> {
+/// The beat scores and the downbeat F of `grid` against `truth`.
+fn beat_and_downbeat_f(
+    grid: &BeatGrid,
+    truth: &SongTruth,
+) -> anyhow::Result<(metrics::BeatScores, f64)> {
     let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
     Ok((
-        metrics::evaluate(&truth.beats, &grid.beats)?.f_measure,
+        metrics::evaluate(&truth.beats, &grid.beats)?,
         metrics::downbeat_f_measure(&truth.downbeats, &downbeats)?,
     ))
 }
@@ -516,26 +518,17 @@ fn score_streaming(
     }
     analyzer.finish()?;
     take(&mut analyzer, true)?;
-    let downbeats_of = |grid: &BeatGrid| -> Vec<f64> {
-        grid.bar_starts().iter().map(|&i| grid.beats[i]).collect()
-    };
-    let downbeat_f = metrics::downbeat_f_measure(&song.truth.downbeats, &downbeats_of(&grid))?;
+    let (beats, downbeat_f) = beat_and_downbeat_f(&grid, &song.truth)?;
     let (mut hosted, mut hosted_features) = (grid.clone(), features.clone());
     bar_phase::place_bars(&mut grid, &mut features, &log_odds, None);
     let host = bar_phase::host_tempo_agrees(analyzer.tempo_bpm(), true_bpm)
         .then_some(bar_phase::BarAnchor::SONG_START);
     bar_phase::place_bars(&mut hosted, &mut hosted_features, &log_odds, host);
     Ok(StreamingScores {
-        f: metrics::evaluate(&song.truth.beats, &grid.beats)?.f_measure,
+        f: beats.f_measure,
         downbeat_f,
-        capture_downbeat_f: metrics::downbeat_f_measure(
-            &song.truth.downbeats,
-            &downbeats_of(&grid),
-        )?,
-        host_capture_downbeat_f: metrics::downbeat_f_measure(
-            &song.truth.downbeats,
-            &downbeats_of(&hosted),
-        )?,
+        capture_downbeat_f: beat_and_downbeat_f(&grid, &song.truth)?.1,
+        host_capture_downbeat_f: beat_and_downbeat_f(&hosted, &song.truth)?.1,
     })
 }
 
@@ -570,8 +563,8 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             if let Some(bpm) = scores.half_tempo_bpm.filter(|_| args.activations.is_none()) {
                 let given = TempoSource::Given(TempoHint::new(bpm)?);
                 let at_half = analyze_frames_at(&model, &song.frames, song.duration_s, given);
-                let (f, downbeat_f) = grid_f(&at_half.grid, &song.truth)?;
-                scores.half_tempo_f = Some(f);
+                let (beats, downbeat_f) = beat_and_downbeat_f(&at_half.grid, &song.truth)?;
+                scores.half_tempo_f = Some(beats.f_measure);
                 scores.half_tempo_downbeat_f = Some(downbeat_f);
             }
             if args.streaming {
@@ -651,13 +644,16 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         optional(streaming_mean(|s| s.capture_downbeat_f)),
         optional(streaming_mean(|s| s.host_capture_downbeat_f)),
     );
-    print_offers(&scores);
+    if !(args.tempo_hint || args.host_tempo) {
+        print_offers(&scores);
+    }
     println!("beat model {}, {} songs", model.info.model_id, scores.len());
     Ok(())
 }
 
 /// How the editor's ½× offer (`TrackAnalysis::half_tempo_bpm`) fares: on which songs it is
-/// made, where it is right, and the mean F and downbeat F if every offer were taken.
+/// made, where it is right, and the mean F and downbeat F if every offer were taken (`--json`
+/// gives each song's, to count the rest).
 fn print_offers(scores: &[SongScores]) {
     let offered: Vec<&SongScores> = scores
         .iter()
@@ -667,12 +663,13 @@ fn print_offers(scores: &[SongScores]) {
     let doubled_offered = offered.iter().filter(|s| s.doubled()).count();
     println!(
         "½× offered on {} of {} songs, at the true tempo on {}; found at twice their tempo: {}, \
-         offered on {}; right as found and offered: {}",
+         offered on {}; found at their tempo: {}, offered on {}",
         offered.len(),
         scores.len(),
         offered.iter().filter(|s| s.offer_right()).count(),
         doubled,
         doubled_offered,
+        scores.iter().filter(|s| s.tempo_ok).count(),
         offered.iter().filter(|s| s.tempo_ok).count(),
     );
     let taken: Vec<(f64, f64)> = scores

@@ -203,8 +203,8 @@ fn ensure_bars(analysis: &TrackAnalysis, path: &Path) -> anyhow::Result<()> {
 pub fn half_tempo_note(path: &Path, heard_bpm: f64, half_bpm: f64) -> String {
     format!(
         "{} was tracked at {heard_bpm:.1} BPM, but it may be at {half_bpm:.1} (the tracker often \
-         counts a slow song's eighth notes); if its beats are half beats, --bpm {half_bpm:.0} \
-         counts it there",
+         counts a slow song's eighth notes); if its beats are half beats, `trainer analyze`, \
+         `edit` and `score` count it there with --bpm {half_bpm:.1}",
         path.display()
     )
 }
