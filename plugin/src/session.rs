@@ -994,6 +994,30 @@ mod tests {
         assert_eq!((anchor.time_s, anchor.until_s), (-0.2, 12.0));
     }
 
+    /// An offline analysis of ten seconds at `bpm` in 4/4, its first beat at 0.25 s.
+    fn ten_seconds_at(bpm: f64, half_tempo_bpm: Option<f64>) -> TrackAnalysis {
+        let beats: Vec<f64> = (0..)
+            .map(|k| 0.25 + 60.0 / bpm * f64::from(k))
+            .take_while(|&t| t < 10.0)
+            .collect();
+        let n = beats.len();
+        TrackAnalysis {
+            grid: BeatGrid {
+                beat_in_bar: (0..n).map(|k| (k % 4) as u8).collect(),
+                beats,
+                meter: 4,
+                duration_s: 10.0,
+            },
+            features: FeatureMatrix::new(n, vec![0.0; n * BEAT_FEATURES]).unwrap(),
+            tempo_bpm: bpm,
+            meter: 4,
+            confidence: 0.9,
+            duration_s: 10.0,
+            downbeat_log_odds: vec![0.0; n],
+            half_tempo_bpm,
+        }
+    }
+
     #[test]
     fn after_a_settle_at_half_the_streaming_tempo_the_grid_grows_at_the_settled_level() {
         // Ten seconds settled at 60 BPM (beats at 0.25, 1.25 ... 9.25 s) while the streaming
@@ -1002,23 +1026,7 @@ mod tests {
             let mut capture = Capture::new(1, 1_000, 1);
             capture.append(&vec![0.0; 10_000]);
             capture.tempo_bpm = streaming_bpm;
-            let beats: Vec<f64> = (0..10).map(|k| 0.25 + f64::from(k)).collect();
-            let analysis = TrackAnalysis {
-                grid: BeatGrid {
-                    beat_in_bar: (0..10).map(|k| k % 4).collect(),
-                    beats,
-                    meter: 4,
-                    duration_s: 10.0,
-                },
-                features: FeatureMatrix::new(10, vec![0.0; 10 * BEAT_FEATURES]).unwrap(),
-                tempo_bpm: 60.0,
-                meter: 4,
-                confidence: 0.9,
-                duration_s: 10.0,
-                downbeat_log_odds: vec![0.0; 10],
-                half_tempo_bpm: None,
-            };
-            assert!(capture.settle(analysis, 10_000));
+            assert!(capture.settle(ten_seconds_at(60.0, None), 10_000));
             if let Some(factor) = then_asked {
                 assert_eq!(capture.count_at(factor), Some(120.0));
             }
@@ -1041,23 +1049,7 @@ mod tests {
         let settled = |half_tempo_bpm: Option<f64>| {
             let mut capture = Capture::new(1, 1_000, 1);
             capture.append(&vec![0.0; 10_000]);
-            let beats: Vec<f64> = (0..20).map(|k| 0.25 + 0.5 * f64::from(k)).collect();
-            let analysis = TrackAnalysis {
-                grid: BeatGrid {
-                    beat_in_bar: (0..20).map(|k| k % 4).collect(),
-                    beats,
-                    meter: 4,
-                    duration_s: 10.0,
-                },
-                features: FeatureMatrix::new(20, vec![0.0; 20 * BEAT_FEATURES]).unwrap(),
-                tempo_bpm: 120.0,
-                meter: 4,
-                confidence: 0.9,
-                duration_s: 10.0,
-                downbeat_log_odds: vec![0.0; 20],
-                half_tempo_bpm,
-            };
-            assert!(capture.settle(analysis, 10_000));
+            assert!(capture.settle(ten_seconds_at(120.0, half_tempo_bpm), 10_000));
             capture
         };
         assert_eq!(settled(None).half_tempo_offer(), None);
