@@ -335,8 +335,8 @@ impl CutscoreEditor {
             },
             |bpm| {
                 format!(
-                    "This song may be at {bpm:.1} BPM: read leaning towards slower tempi, its \
-                     beats fall on every other beat found here (the tracker often hears a slow \
+                    "This song may be at {bpm:.1} BPM, half the tempo found: so the analysis \
+                     reads it when it leans towards slower tempi (the tracker often hears a slow \
                      song's eighth notes). Listen: if a beat found here is half a beat, count \
                      the beats at {bpm:.1} BPM (2× takes it back)"
                 )
