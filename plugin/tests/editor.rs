@@ -527,6 +527,7 @@ fn a_settle_that_finds_half_the_tempo_marks_half_and_the_click_takes_it() {
     // slow reading is near half its tempo.
     let offer = {
         let mut capture = lock(&session.capture);
+        let offer = capture.tempo_bpm / 2.0 * 1.03;
         let grid = capture.grid.clone();
         let features = FeatureMatrix::new(grid.len(), capture.features.clone()).unwrap();
         let analysis = TrackAnalysis {
@@ -537,11 +538,11 @@ fn a_settle_that_finds_half_the_tempo_marks_half_and_the_click_takes_it() {
             features,
             tempo_bpm: capture.tempo_bpm,
             confidence: 0.9,
-            half_tempo_bpm: Some(capture.tempo_bpm / 2.0 * 1.03),
+            half_tempo_bpm: Some(offer),
         };
         let frames = capture.audio.frames();
         assert!(capture.settle(analysis, frames));
-        capture.tempo_bpm / 2.0 * 1.03
+        offer
     };
     harness.run();
     let label = format!("maybe {offer:.1} BPM?");

@@ -432,11 +432,16 @@ fn beat_and_downbeat_f(
     grid: &BeatGrid,
     truth: &SongTruth,
 ) -> anyhow::Result<(metrics::BeatScores, f64)> {
-    let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
     Ok((
         metrics::evaluate(&truth.beats, &grid.beats)?,
-        metrics::downbeat_f_measure(&truth.downbeats, &downbeats)?,
+        downbeat_f_of(grid, truth)?,
     ))
+}
+
+/// The downbeat F of `grid`'s bar lines against `truth`.
+fn downbeat_f_of(grid: &BeatGrid, truth: &SongTruth) -> anyhow::Result<f64> {
+    let downbeats: Vec<f64> = grid.bar_starts().iter().map(|&i| grid.beats[i]).collect();
+    Ok(metrics::downbeat_f_measure(&truth.downbeats, &downbeats)?)
 }
 
 /// Median signed distance from each reference beat to the nearest estimate within a third of
@@ -527,8 +532,8 @@ fn score_streaming(
     Ok(StreamingScores {
         f: beats.f_measure,
         downbeat_f,
-        capture_downbeat_f: beat_and_downbeat_f(&grid, &song.truth)?.1,
-        host_capture_downbeat_f: beat_and_downbeat_f(&hosted, &song.truth)?.1,
+        capture_downbeat_f: downbeat_f_of(&grid, &song.truth)?,
+        host_capture_downbeat_f: downbeat_f_of(&hosted, &song.truth)?,
     })
 }
 
