@@ -1,6 +1,7 @@
 """How many of the fit's joins land on true downbeats, on the real-music development set.
 
     bench/.venv/bin/python bench/real_fit_joins.py TRAINER [DIR] [--given-tempo] [--beat-model M]
+        [--bar-line-at-truth]
 
 Runs `TRAINER edit SONG --target T --json` on every `*.wav` of DIR (default
 /work/data/realset, built by `real_set.py`) for targets of 50, 60, 70, 80 and 90 % of the
@@ -13,7 +14,10 @@ one built into TRAINER (`trainer edit --beat-model`: a fold's model of a cross-v
 with no build of its own). It also says where the other joins' ends lie: on a true beat that
 is not a downbeat, or on no true beat at all, and how many joins remove a whole number of
 true bars (each end on the same beat of the bar, whatever beat that is: the music's meter
-runs on across the join).
+runs on across the join). `--bar-line-at-truth` gives each song one bar line (`--bar-line`, the
+first true downbeat from 5 s on), as a user who checks the first bar they hear and moves the
+bar lines there would; where the grid has no beat there `trainer edit` refuses it, and the
+song is fitted as heard (counted as "refused").
 """
 
 import glob
@@ -29,15 +33,19 @@ TOLERANCE_S = 0.07
 FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def joins_of(trainer, wav, target_s, out, bpm=None, beat_model=None):
+def joins_of(trainer, wav, target_s, out, bpm=None, beat_model=None, bar_line=None):
+    """The joins of the best fit, or None where `--bar-line` was refused (no beat there)."""
     tempo = ["--bpm", f"{bpm:.3f}"] if bpm else []
     network = ["--beat-model", beat_model] if beat_model else []
+    bars = ["--bar-line", f"{bar_line:.3f}"] if bar_line is not None else []
     result = subprocess.run(
-        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json", *tempo, *network],
+        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json", *tempo, *network, *bars],
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
+        if bars and "--bar-line" in result.stderr:
+            return None
         print(f"{os.path.basename(wav)} at {target_s:.1f} s failed: {result.stderr[-200:]}")
         return []
     return json.loads(result.stdout)["joins"]
@@ -65,7 +73,9 @@ def main():
         at = args.index("--beat-model")
         beat_model = args[at + 1]
         del args[at : at + 2]
-    args = [a for a in args if a != "--given-tempo"]
+    at_truth = "--bar-line-at-truth" in args
+    args = [a for a in args if a not in ("--given-tempo", "--bar-line-at-truth")]
+    refused = 0
     trainer = args[0]
     folder = args[1] if len(args) > 1 else "/work/data/realset"
     on = total = 0
@@ -78,11 +88,16 @@ def main():
             downbeats = np.array(truth["downbeats"])
             near = lambda t: np.min(np.abs(downbeats - t)) < TOLERANCE_S
             bpm = 60 / np.median(np.diff(truth["beats"])) if given else None
-            joins = [
-                j
-                for f in FRACTIONS
-                for j in joins_of(trainer, wav, truth["duration_s"] * f, out, bpm, beat_model)
-            ]
+            bar_line = next((t for t in downbeats if t >= 5.0), None) if at_truth else None
+            joins = []
+            for f in FRACTIONS:
+                target_s = truth["duration_s"] * f
+                found = joins_of(trainer, wav, target_s, out, bpm, beat_model, bar_line)
+                if found is None:
+                    refused += 1
+                    bar_line = None
+                    found = joins_of(trainer, wav, target_s, out, bpm, beat_model)
+                joins += found
             hits = sum(near(j["from_s"]) and near(j["to_s"]) for j in joins)
             beats = np.array(truth["beats"])
             for j in joins:
@@ -93,6 +108,8 @@ def main():
             on, total = on + hits, total + len(joins)
             print(f"{os.path.basename(wav)[:-4]:32} {hits}/{len(joins)}")
     print(f"joins on true downbeats: {on} of {total} ({100 * on / max(total, 1):.0f} %)")
+    if at_truth:
+        print(f"bar line refused (no beat at the first true downbeat from 5 s) on {refused} songs")
     print(
         f"join ends on a true downbeat {ends['down']}, on another true beat {ends['beat']}, "
         f"on no true beat {ends['off']}; joins removing whole true bars {whole_bars} of {total}"

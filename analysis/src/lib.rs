@@ -16,6 +16,8 @@
 //!   and the chord change at each beat (after the whole track offline, where a song's start
 //!   counts as a bar line when the beats run through it; over everything heard so far, beat by
 //!   beat, in the plugin's capture).
+//! - [`given_bar_line`]: the bars counted from a beat the user names (the editor's bar-line
+//!   buttons, `trainer --bar-line`).
 //! - [`hypermeter`]: which bar lines cuts start and resume on, where every other one is weak.
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
@@ -32,6 +34,7 @@ pub mod beat_features;
 pub mod beat_model;
 pub mod decode;
 pub mod frontend;
+pub mod given_bar_line;
 pub mod half_tempo;
 pub mod hypermeter;
 pub mod metrics;

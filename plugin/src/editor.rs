@@ -40,6 +40,8 @@ const ACCENT: Color32 = Color32::from_rgb(90, 170, 255);
 /// The fill of a button the analysis suggests pressing (½× where the song may be at half the
 /// grid's tempo).
 const OFFER: Color32 = Color32::from_rgb(120, 88, 16);
+/// The fill of the bar-line buttons while the bars are counted from a bar line the user moved.
+const GIVEN: Color32 = Color32::from_rgb(40, 80, 120);
 
 /// Which edit Render and Export use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +167,7 @@ impl CutscoreEditor {
             self.selected = None;
         }
         self.keyboard(ui, beats, &shown);
-        self.header(ui);
+        self.header(ui, &shown);
         self.overview(ui, &shown);
         ui.add_space(6.0);
         self.limits(ui);
@@ -233,7 +235,7 @@ impl CutscoreEditor {
         }
     }
 
-    fn header(&mut self, ui: &mut Ui) {
+    fn header(&mut self, ui: &mut Ui, shown: &[Proposal]) {
         let capture = lock(&self.session.capture);
         if (capture.epoch, capture.settles) != self.settled_seen {
             self.settled_seen = (capture.epoch, capture.settles);
@@ -265,6 +267,8 @@ impl CutscoreEditor {
         );
         let recounting = capture.recount_pending();
         let half_tempo = capture.half_tempo_offer();
+        let bar_line_given = capture.bar_line_given();
+        let few_bars = capture.grid.bar_starts().len() < 2;
         let tempo_off = if capture.error.is_some() {
             Some("The analysis stopped: there is nothing to count again")
         } else if capture.tempo_bpm <= 0.0 {
@@ -290,6 +294,8 @@ impl CutscoreEditor {
             if let Some(bpm) = offer {
                 ui.colored_label(Color32::YELLOW, format!("maybe {bpm:.1} BPM?"));
             }
+            let bars_off = tempo_off.or(few_bars.then_some("No bar lines found yet"));
+            self.bar_line_buttons(ui, bars_off, bar_line_given, shown);
             if let Some(bpm) = recounting {
                 ui.label(format!(
                     "· counting at {bpm:.1} BPM (all of the capture when the music stops)"
@@ -366,6 +372,63 @@ impl CutscoreEditor {
                 if asked.is_some() {
                     self.selected = None;
                 }
+            }
+        }
+    }
+
+    /// "Bar -1" and "Bar +1": the bar lines a beat earlier or later, for a song whose bars the
+    /// tracker counted from the wrong beat (cuts start and resume on bar lines): around the
+    /// selected proposal, else the newest bars, as far as the tracker counted them alike. Every
+    /// later reading of the capture keeps counting from there (`Capture::move_bar_lines`).
+    /// `off`: why they cannot be used now; `given`: the bars are counted from the user's bar
+    /// line.
+    fn bar_line_buttons(
+        &mut self,
+        ui: &mut Ui,
+        off: Option<&str>,
+        given: bool,
+        shown: &[Proposal],
+    ) {
+        let near_s = self
+            .selected
+            .and_then(|span| shown.iter().find(|p| (p.start, p.end) == span))
+            .map(|p| p.from_s);
+        let around = if near_s.is_some() {
+            "around the selected proposal"
+        } else {
+            "of the newest bars"
+        };
+        for (label, by, hover) in [
+            (
+                "Bar -1",
+                -1,
+                "Move the bar lines one beat earlier: the beat before each bar line starts the bar",
+            ),
+            (
+                "Bar +1",
+                1,
+                "Move the bar lines one beat later: the beat after each bar line starts the bar",
+            ),
+        ] {
+            let mut button = egui::Button::new(label).small();
+            if given {
+                button = button.fill(GIVEN);
+            }
+            let clicked = ui
+                .add_enabled(off.is_none(), button)
+                .on_hover_text(format!(
+                    "{hover} ({around}, as far as the tracker counted them alike; cuts start \
+                     and resume on bar lines){}",
+                    if given {
+                        "; the bars are counted from a bar line you moved"
+                    } else {
+                        ""
+                    }
+                ))
+                .on_disabled_hover_text(off.unwrap_or_default())
+                .clicked();
+            if clicked && settle::move_bar_lines(&self.session, by, near_s) {
+                self.selected = None;
             }
         }
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
+use cutscore_analysis::given_bar_line;
 use cutscore_analysis::hypermeter;
 use cutscore_analysis::streaming::StreamingAnalyzer;
 use cutscore_analysis::{TempoHint, TempoSource, TrackAnalysis};
@@ -110,6 +111,10 @@ pub struct Capture {
     /// Settles so far: each moves the beats under the indices of whatever was scored, fitted
     /// or selected before it.
     pub settles: u64,
+    /// The time of a beat the user made a bar line ([`Capture::move_bar_lines`]): after every
+    /// placement of the bar lines and every settle the bars are counted from the beat there
+    /// (`given_bar_line`), while the grid has one.
+    given_bar_line_s: Option<f64>,
 }
 
 /// Which state of a capture the streaming tracker last went on from
@@ -154,6 +159,7 @@ impl Capture {
             asked: Recount::default(),
             settled_with: Recount::default(),
             settles: 0,
+            given_bar_line_s: None,
         }
     }
 
@@ -376,15 +382,69 @@ impl Capture {
     /// the network's downbeats and the host's bar lines, [`Capture::bar_anchor`]), rewriting
     /// the bar features of the complete beats when they move. Returns whether they moved.
     pub fn place_bars(&mut self) -> bool {
+        // Only beats with features count as moved (as in `bar_phase::place_bars`), and only
+        // where they end up: a bar line the user gave turns the tracker's placement back.
+        let rows = self.complete_beats().min(self.grid.len());
+        let before = self.grid.beat_in_bar[..rows].to_vec();
         let anchor = self.bar_anchor();
-        let moved = bar_phase::place_bars(
+        bar_phase::place_bars(
             &mut self.grid,
             &mut self.features,
             &self.downbeat_log_odds,
             anchor,
         );
+        self.count_from_given_bar_line();
+        let moved = self.grid.beat_in_bar[..rows] != before[..];
         self.bar_lines += u64::from(moved);
         moved
+    }
+
+    /// Moves the bar lines `by` beats (-1: a beat earlier, 1: a beat later) around the bar line
+    /// nearest `near_s` (the newest where `None`), as far as the tracker counted the beats alike
+    /// (`given_bar_line`), and keeps them counted from there ([`Capture::given_bar_line_s`])
+    /// through every later placement and settle. Returns whether any scored beat's place moved
+    /// (a grid of one beat to the bar or no bar line has nothing to move).
+    pub fn move_bar_lines(&mut self, by: i8, near_s: Option<f64>) -> bool {
+        let beats = self.grid.len() as i64;
+        let mut bar_lines = self.grid.bar_starts();
+        if let Some(t) = near_s {
+            // The nearest last, where the newest would be.
+            let distance = |&b: &usize| (self.grid.beats[b] - t).abs();
+            bar_lines.sort_by(|a, b| distance(b).total_cmp(&distance(a)));
+        }
+        let named = bar_lines
+            .into_iter()
+            .rev()
+            .map(|b| b as i64 + i64::from(by))
+            .find(|i| (0..beats).contains(i));
+        let Some(named) = named.filter(|_| self.grid.meter > 1 && by != 0) else {
+            return false;
+        };
+        self.given_bar_line_s = Some(self.grid.beats[named as usize]);
+        let moved = self.count_from_given_bar_line() && self.complete_beats() > 0;
+        self.bar_lines += u64::from(moved);
+        moved
+    }
+
+    /// Whether the bars are counted from a bar line the user gave ([`Capture::move_bar_lines`])
+    /// that lies on the grid as it stands (the editor says so).
+    pub fn bar_line_given(&self) -> bool {
+        self.given_bar_line_s
+            .is_some_and(|t| given_bar_line::beat_at(&self.grid, t).is_ok())
+    }
+
+    /// Counts the bars from the bar line the user gave, if any and while the grid has a beat
+    /// there. Returns whether any place in a bar moved.
+    fn count_from_given_bar_line(&mut self) -> bool {
+        let Some(t) = self.given_bar_line_s else {
+            return false;
+        };
+        let rows = self.complete_beats().min(self.grid.len());
+        given_bar_line::count_bars_from(
+            &mut self.grid,
+            &mut self.features[..rows * BEAT_FEATURES],
+            t,
+        ) == Ok(true)
     }
 
     /// Replaces the streaming tracker's grid with `analysis`, the offline tracker's over the
@@ -415,6 +475,7 @@ impl Capture {
         self.confidence = Some(analysis.confidence);
         self.half_tempo_bpm = analysis.half_tempo_bpm;
         self.feature_gaps = 0;
+        self.count_from_given_bar_line();
         self.bar_lines += 1;
         self.settles += 1;
         self.settled_frames = frames;
@@ -860,6 +921,19 @@ mod tests {
         assert_eq!(*lock(&served), vec![0, 1, 2, 3, 4, 5]);
     }
 
+    /// The features of beat `k` of a song in 4/4 whose chord changes on beats 1, 5, 9 ...
+    /// (C major, then G major), zero but for the chroma.
+    fn chords_from_beat_1(k: u8) -> Vec<f32> {
+        let mut row = vec![0.0f32; BEAT_FEATURES];
+        let notes: &[usize] = if k.div_ceil(4).is_multiple_of(2) {
+            &[0, 4, 7]
+        } else {
+            &[7, 11, 2]
+        };
+        notes.iter().for_each(|&n| row[46 + n] = 1.0);
+        row
+    }
+
     #[test]
     fn the_bar_lines_move_to_the_chord_changes_and_old_scores_are_dropped() {
         // 4/4 at 120 BPM; the tracker puts its bar lines on beats 0, 4, 8 ... and the chords
@@ -868,14 +942,7 @@ mod tests {
         let chroma = 46..58;
         for k in 0..40u8 {
             assert!(capture.push_beat(0.5 * f64::from(k), k % 4, 4, 0.0));
-            let mut row = vec![0.0f32; BEAT_FEATURES];
-            let notes: &[usize] = if k.div_ceil(4) % 2 == 0 {
-                &[0, 4, 7]
-            } else {
-                &[7, 11, 2]
-            };
-            notes.iter().for_each(|&n| row[chroma.start + n] = 1.0);
-            capture.features.extend_from_slice(&row);
+            capture.features.extend_from_slice(&chords_from_beat_1(k));
         }
         let before = capture.scoring_view().unwrap().bar_lines;
         assert!(capture.place_bars());
@@ -902,6 +969,66 @@ mod tests {
             !capture.place_bars(),
             "one more beat does not move the bars"
         );
+    }
+
+    #[test]
+    fn bar_lines_the_user_moves_stay_where_the_user_put_them_as_the_capture_grows() {
+        // 4/4 at 120 BPM whose chords change on beats 1, 5, 9 ...: the bars are placed there,
+        // and the user hears them a beat early.
+        let mut capture = Capture::new(1, 48_000, 2);
+        for k in 0..40u8 {
+            assert!(capture.push_beat(0.5 * f64::from(k), k % 4, 4, 0.0));
+            capture.features.extend_from_slice(&chords_from_beat_1(k));
+        }
+        capture.place_bars();
+        assert_eq!(capture.grid.bar_starts()[..3], [1, 5, 9]);
+        assert!(!capture.bar_line_given());
+        let before = capture.bar_lines;
+        assert!(capture.move_bar_lines(-1, None));
+        assert!(capture.bar_lines > before, "the proposals are scored again");
+        assert!(capture.bar_line_given());
+        let view = capture.scoring_view().unwrap();
+        assert_eq!(view.grid.bar_starts()[..3], [0, 4, 8]);
+        assert_eq!(view.features.row(4)[87], 1.0, "beat 4 starts a bar");
+        assert_eq!(view.features.row(5)[88], 1.0, "beat 5 is its second");
+        // The chords still say otherwise, beat after beat (each reported at the tracker's own
+        // place, then complete with its features, as the analysis thread goes); the user's
+        // bars hold, and nothing asks for rescoring.
+        let bar_lines = capture.bar_lines;
+        for k in 40..48u8 {
+            assert!(capture.push_beat(0.5 * f64::from(k), (k + 3) % 4, 4, 0.0));
+            assert!(!capture.place_bars(), "beat {k}");
+            capture.features.extend_from_slice(&chords_from_beat_1(k));
+            assert!(!capture.place_bars(), "beat {k} complete");
+        }
+        assert_eq!(capture.bar_lines, bar_lines);
+        assert_eq!(capture.grid.bar_starts().last(), Some(&44));
+        // Once more, and back: a beat later each time.
+        assert!(capture.move_bar_lines(1, None));
+        assert_eq!(capture.grid.bar_starts()[..3], [1, 5, 9]);
+        assert!(capture.move_bar_lines(1, None));
+        assert_eq!(capture.grid.bar_starts()[..3], [2, 6, 10]);
+        // Nothing to move by, or in bars of one beat.
+        assert!(!capture.move_bar_lines(0, None));
+        // Near a time: the bars around it move, as far as the tracker counted them alike (its
+        // bar lines on beats 3, 7 ... 19, then 20, 24 ...).
+        let mut changed = Capture::new(2, 48_000, 2);
+        for k in 0..40u8 {
+            let place = if k < 20 { (k + 1) % 4 } else { k % 4 };
+            assert!(changed.push_beat(0.5 * f64::from(k), place, 4, 0.0));
+            changed.features.extend_from_slice(&[0.0; BEAT_FEATURES]);
+        }
+        assert!(changed.move_bar_lines(-1, Some(2.0)));
+        assert_eq!(
+            changed.grid.bar_starts(),
+            [2, 6, 10, 14, 18, 20, 24, 28, 32, 36]
+        );
+        let mut one = Capture::new(2, 48_000, 2);
+        for k in 0..8u8 {
+            one.push_beat(0.5 * f64::from(k), 0, 1, 0.0);
+        }
+        assert!(!one.move_bar_lines(1, None));
+        assert!(!one.bar_line_given());
     }
 
     #[test]

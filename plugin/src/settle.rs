@@ -75,6 +75,36 @@ pub fn count_at(session: &Session, factor: f64) -> Option<f64> {
     capture.count_at(factor)
 }
 
+/// Moves the capture's bar lines `by` beats around the bar line nearest `near_s`
+/// ([`Capture::move_bar_lines`](crate::session::Capture::move_bar_lines)) unless a decision has
+/// fixed its grid, under the track id's lock as [`count_at`]; then has the proposals scored
+/// again on the new bars, and the fit made again. Returns whether they moved.
+pub fn move_bar_lines(session: &Session, by: i8, near_s: Option<f64>) -> bool {
+    let track_id = lock(&session.track_id);
+    let mut capture = lock(&session.capture);
+    if decided(&track_id, capture.epoch) || !capture.move_bar_lines(by, near_s) {
+        return false;
+    }
+    drop(capture);
+    drop(track_id);
+    rescore(session);
+    true
+}
+
+/// Has the scoring worker score the proposals again on the capture's new bars, and fit again to
+/// the same length if a fit was made on the old ones.
+fn rescore(session: &Session) {
+    let refit = match &*lock(&session.fit) {
+        Some(FitState::Running { target_s } | FitState::Done { target_s, .. }) => Some(*target_s),
+        _ => None,
+    };
+    if let Some(target_s) = refit {
+        let asked = session.request(Job::Fit { target_s });
+        *lock(&session.fit) = asked.then_some(FitState::Running { target_s });
+    }
+    session.request(Job::NewBar(Instant::now()));
+}
+
 /// Whether a decision or a Teach answer logged on the current capture fixes its grid.
 pub fn grid_fixed(session: &Session) -> bool {
     let epoch = lock(&session.capture).epoch;
@@ -124,10 +154,6 @@ pub fn settle(session: &Session) -> Settled {
         return Settled::Superseded;
     }
     capture.settled_at(recount);
-    let refit = match &*lock(&session.fit) {
-        Some(FitState::Running { target_s } | FitState::Done { target_s, .. }) => Some(*target_s),
-        _ => None,
-    };
     let scorable = capture.scoring_view().is_some();
     drop(capture);
     drop(track_id);
@@ -143,11 +169,7 @@ pub fn settle(session: &Session) -> Settled {
             };
         }
     }
-    if let Some(target_s) = refit {
-        let asked = session.request(Job::Fit { target_s });
-        *lock(&session.fit) = asked.then_some(FitState::Running { target_s });
-    }
-    session.request(Job::NewBar(Instant::now()));
+    rescore(session);
     Settled::Settled { beats, tempo_bpm }
 }
 
@@ -321,6 +343,48 @@ mod tests {
         assert_eq!(capture.count_at(4.0), None, "464 BPM");
         assert_eq!(capture.recount(), asked);
         assert_eq!(capture.recount_pending(), None);
+    }
+
+    #[test]
+    fn bar_lines_the_user_moves_hold_through_a_settle_until_a_decision_fixes_the_grid() {
+        let (session, song) = captured(16.0);
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        let bar_times = |session: &Session| -> Vec<f64> {
+            let capture = lock(&session.capture);
+            let grid = &capture.grid;
+            grid.bar_starts().iter().map(|&i| grid.beats[i]).collect()
+        };
+        let near = |a: f64, b: f64| (a - b).abs() < 0.07;
+        let on_truth = |times: &[f64]| {
+            times
+                .iter()
+                .filter(|&&t| song.truth.downbeats.iter().any(|&d| near(t, d)))
+                .count()
+        };
+        let settled = bar_times(&session);
+        assert!(on_truth(&settled) + 1 >= settled.len(), "{settled:?}");
+        // A beat later: every bar line moves to the beat after it, none on a true downbeat.
+        assert!(move_bar_lines(&session, 1, None));
+        let moved = bar_times(&session);
+        assert_eq!(on_truth(&moved), 0, "{moved:?}");
+        let beats = lock(&session.capture).grid.beats.clone();
+        for t in &settled {
+            let i = beats.iter().position(|b| b == t).unwrap();
+            assert!(i + 1 == beats.len() || moved.contains(&beats[i + 1]), "{t}");
+        }
+        // Two seconds more of the song, settled again: the bars are still counted from the
+        // beat the user moved them to.
+        lock(&session.capture).append(&song.samples[..22_050 * 2 * 2]);
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(lock(&session.capture).bar_line_given());
+        let again = bar_times(&session);
+        assert_eq!(on_truth(&again), 0, "{again:?}");
+        assert!(again.len() > moved.len());
+        // A decision fixes the grid: the bar lines no longer move.
+        let epoch = lock(&session.capture).epoch;
+        *lock(&session.track_id) = Some((epoch, "ab".into()));
+        assert!(!move_bar_lines(&session, -1, None));
+        assert_eq!(bar_times(&session), again);
     }
 
     #[test]

@@ -491,6 +491,48 @@ fn half_and_double_tempo_recount_the_capture_until_a_decision_fixes_its_grid() {
 }
 
 #[test]
+fn the_bar_line_buttons_move_the_bars_a_beat_until_a_decision_fixes_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, session, _) = editor_logging_to(&dir.path().join("prefs"));
+    let bars = |session: &Session| lock(&session.capture).grid.bar_starts();
+    let beats = lock(&session.capture).grid.len();
+    let found = bars(&session);
+    // Every bar line `by` beats from where the tracker put it (as far as the grid reaches).
+    let moved_by = |bars: &[usize], by: i64| {
+        found
+            .iter()
+            .map(|&b| b as i64 + by)
+            .filter(|b| (0..beats as i64).contains(b))
+            .all(|b| bars.contains(&(b as usize)))
+    };
+    harness.get_by_label("Bar +1").click();
+    harness.run();
+    assert!(
+        moved_by(&bars(&session), 1),
+        "{found:?} -> {:?}",
+        bars(&session)
+    );
+    assert!(lock(&session.capture).bar_line_given());
+    // Around the selected proposal: a beat earlier, twice.
+    harness.get_by_label("1").click();
+    harness.run();
+    harness.get_by_label("Bar -1").click();
+    harness.run();
+    assert_eq!(bars(&session), found);
+    harness.get_by_label("Bar -1").click();
+    harness.run();
+    assert!(moved_by(&bars(&session), -1), "{:?}", bars(&session));
+    // A decision on the capture fixes its grid: the buttons do nothing.
+    let epoch = lock(&session.capture).epoch;
+    *lock(&session.track_id) = Some((epoch, "fixed".into()));
+    let fixed = bars(&session);
+    harness.run();
+    harness.get_by_label("Bar +1").click();
+    harness.run();
+    assert_eq!(bars(&session), fixed);
+}
+
+#[test]
 fn a_decision_before_the_recount_keeps_the_grid_and_forgets_the_tempo_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let prefs = dir.path().join("prefs");

@@ -230,6 +230,46 @@ fn a_tempo_the_user_gives_is_tracked_at_its_level() {
     assert_fails_saying(&output, "30 to 300 BPM");
 }
 
+#[test]
+fn a_bar_line_the_user_gives_starts_a_bar_and_an_off_beat_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = song_of_seed(dir.path(), "6");
+    let analyze = |extra: &[&str]| {
+        trainer()
+            .arg("analyze")
+            .arg(&wav)
+            .arg("--json")
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let heard = analyze(&[]);
+    assert_succeeded(&heard);
+    let heard = json_of(&heard.stdout);
+    let times = |v: &serde_json::Value, key: &str| -> Vec<f64> {
+        serde_json::from_value(v[key].clone()).unwrap()
+    };
+    let (beats, downbeats) = (times(&heard, "beats"), times(&heard, "downbeats"));
+    // The beat after the second bar line (the song holds one tempo: every bar line moves a
+    // beat later).
+    let second = beats.iter().position(|&b| b == downbeats[1]).unwrap();
+    let named = beats[second + 1];
+    let moved = analyze(&["--bar-line", &format!("{:.3}", named + 0.02)]);
+    assert_succeeded(&moved);
+    let moved = times(&json_of(&moved.stdout), "downbeats");
+    assert!(moved.contains(&named), "{moved:?}");
+    for d in &downbeats {
+        let i = beats.iter().position(|b| b == d).unwrap();
+        if let Some(next) = beats.get(i + 1) {
+            assert!(moved.contains(next), "{d} -> {moved:?}");
+        }
+    }
+    // Half a beat after a beat: no beat there to count from.
+    let off = analyze(&["--bar-line", &format!("{:.3}", (beats[4] + beats[5]) / 2.0)]);
+    assert_fails_saying(&off, "expected the time of a beat that starts a bar");
+    assert_fails_saying(&analyze(&["--bar-line=-1"]), "expected a time in seconds");
+}
+
 /// A beat network that hears nothing: every weight 0, so its beat and downbeat probabilities
 /// are the same in every frame.
 fn deaf_beat_model(path: &std::path::Path) {

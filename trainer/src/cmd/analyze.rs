@@ -49,9 +49,10 @@ struct Found {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let hint = args.tracker.hint()?;
+    let tracking = args.tracker.tracking()?;
+    let hint = tracking.hint;
     let model = args.tracker.beat_model()?;
-    let found = if args.streaming {
+    let mut found = if args.streaming {
         streaming(&args, &model, hint)?
     } else {
         let analysis = analyze_file_with(&model, &args.audio, hint)
@@ -64,6 +65,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             half_tempo_bpm: analysis.half_tempo_bpm,
         }
     };
+    super::shared::count_bars_from(
+        &mut found.grid,
+        &mut found.features,
+        tracking.bar_line_s,
+        &args.audio,
+    )?;
     let downbeats: Vec<f64> = found
         .grid
         .bar_starts()

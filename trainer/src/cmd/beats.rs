@@ -29,6 +29,7 @@ use cutscore_analysis::beat_model::file::{
 use cutscore_analysis::beat_model::{self, BeatModel, BeatModelConfig, INPUT_BANDS};
 use cutscore_analysis::decode::decode_file;
 use cutscore_analysis::frontend::{self, Frame};
+use cutscore_analysis::given_bar_line;
 use cutscore_analysis::metrics;
 use cutscore_analysis::{
     StreamingAnalyzer, TempoHint, TempoSource, analyze_frames_at, analyze_frames_with,
@@ -371,6 +372,9 @@ struct SongScores {
     half_tempo_bpm: Option<f64>,
     half_tempo_f: Option<f64>,
     half_tempo_downbeat_f: Option<f64>,
+    /// The downbeat F after one bar line given by a user ([`one_bar_click`]), where the grid
+    /// has a beat there.
+    one_click_downbeat_f: Option<f64>,
 }
 
 impl SongScores {
@@ -424,7 +428,30 @@ fn score_decoded(
         half_tempo_bpm: decoded.half_tempo_bpm,
         half_tempo_f: None,
         half_tempo_downbeat_f: None,
+        one_click_downbeat_f: None,
     })
+}
+
+/// The downbeat F of `decoded`'s grid after a user gives it one bar line
+/// ([`given_bar_line`]): the first true downbeat from where the scores start
+/// ([`metrics::MIN_BEAT_TIME_S`]), as a user who checks the first bar they hear would.
+/// `None` where the grid has no beat there to count from (or the truth no downbeat).
+fn one_bar_click(
+    decoded: &cutscore_analysis::TrackAnalysis,
+    truth: &SongTruth,
+) -> anyhow::Result<Option<f64>> {
+    let Some(&bar_line) = truth
+        .downbeats
+        .iter()
+        .find(|&&t| t >= metrics::MIN_BEAT_TIME_S)
+    else {
+        return Ok(None);
+    };
+    let mut grid = decoded.grid.clone();
+    if given_bar_line::count_bars_from(&mut grid, &mut [], bar_line).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(downbeat_f_of(&grid, truth)?))
 }
 
 /// The beat scores and the downbeat F of `grid` against `truth`.
@@ -563,7 +590,9 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 }
                 None => analyze_frames_with(&model, &song.frames, song.duration_s),
             };
+            let clicked = one_bar_click(&decoded, &song.truth)?;
             let mut scores = score_decoded(&song.name, decoded, &song.truth)?;
+            scores.one_click_downbeat_f = clicked;
             // What taking the editor's ½× offer gives: the grid decoded at the tempo offered.
             if let Some(bpm) = scores.half_tempo_bpm.filter(|_| args.activations.is_none()) {
                 let given = TempoSource::Given(TempoHint::new(bpm)?);
@@ -652,6 +681,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     if !(args.tempo_hint || args.host_tempo) {
         print_offers(&scores);
     }
+    print_bar_clicks(&scores);
     println!("beat model {}, {} songs", model.info.model_id, scores.len());
     Ok(())
 }
@@ -694,6 +724,41 @@ fn print_offers(scores: &[SongScores]) {
         "every offer taken: F {:.3}, downbeat F {:.3}",
         taken.iter().map(|t| t.0).sum::<f64>() / n,
         taken.iter().map(|t| t.1).sum::<f64>() / n,
+    );
+}
+
+/// What one bar line given by the user ([`one_bar_click`]) does to the downbeats: on how many
+/// songs the grid has a beat to count from and the bars move, the mean downbeat F after it
+/// (as found where the click cannot be made), and the songs it makes worse.
+fn print_bar_clicks(scores: &[SongScores]) {
+    let clicked: Vec<(&SongScores, f64)> = scores
+        .iter()
+        .filter_map(|s| s.one_click_downbeat_f.map(|f| (s, f)))
+        .collect();
+    let n = scores.len().max(1) as f64;
+    let mean = scores
+        .iter()
+        .map(|s| s.one_click_downbeat_f.unwrap_or(s.downbeat_f))
+        .sum::<f64>()
+        / n;
+    let moved = clicked.iter().filter(|(s, f)| *f != s.downbeat_f).count();
+    let worse: Vec<String> = clicked
+        .iter()
+        .filter(|(s, f)| *f < s.downbeat_f - 0.02)
+        .map(|(s, f)| format!("{} {:.3} -> {f:.3}", s.name, s.downbeat_f))
+        .collect();
+    println!(
+        "one bar line given at the first true downbeat from {:.0} s: a beat there on {} of {} \
+         songs, changing its downbeat F on {moved}; mean downbeat F {mean:.3}; worse by more than 0.02 on {}{}",
+        metrics::MIN_BEAT_TIME_S,
+        clicked.len(),
+        scores.len(),
+        worse.len(),
+        if worse.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", worse.join(", "))
+        }
     );
 }
 

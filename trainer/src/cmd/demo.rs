@@ -15,7 +15,7 @@ use cutscore_editing::render::DEFAULT_CROSSFADE_S;
 use cutscore_reward::scoring::Track;
 use cutscore_synth::{SongSpec, render as render_song};
 
-use super::shared::{ModelArgs, decode_and_analyze_bars, render_fit};
+use super::shared::{ModelArgs, Tracking, decode_and_analyze_bars, render_fit};
 
 /// Length of the synthetic demo song.
 const SONG_SECONDS: f64 = 75.0;
@@ -55,7 +55,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let (name, audio, analysis) = match &args.audio {
         Some(path) => {
-            let (audio, analysis) = decode_and_analyze_bars(beat_model::shipped(), path, None)?;
+            let (audio, analysis) =
+                decode_and_analyze_bars(beat_model::shipped(), path, Tracking::default())?;
             let stem = path
                 .file_stem()
                 .map_or("song".into(), |s| s.to_string_lossy().into_owned());

@@ -105,7 +105,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let (model, _) = args.model.load()?;
     let network = args.tracker.beat_model()?;
-    let (audio, analysis) = decode_and_analyze_bars(&network, &args.audio, args.tracker.hint()?)?;
+    let (audio, analysis) =
+        decode_and_analyze_bars(&network, &args.audio, args.tracker.tracking()?)?;
     let options = FitOptions {
         target_s: args.target,
         slack_s: args.slack,

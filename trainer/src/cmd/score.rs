@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let (model, info) = args.model.load()?;
     let network = args.tracker.beat_model()?;
-    let analysis = analyze_bars(&network, &args.audio, args.tracker.hint()?)?;
+    let analysis = analyze_bars(&network, &args.audio, args.tracker.tracking()?)?;
     let options = CandidateOptions {
         min_bars: args.min_bars,
         max_bars: args.max_bars,

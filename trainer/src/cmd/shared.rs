@@ -1,5 +1,5 @@
-//! What the scoring commands share: the `--model`/`--device` and `--bpm`/`--beat-model`
-//! arguments and loading the default models, analysing a song that must have bars to cut, and
+//! What the scoring commands share: the `--model`/`--device` and `--bpm`/`--bar-line`/
+//! `--beat-model` arguments and loading the default models, analysing a song that must have bars to cut, and
 //! rendering a fitted edit with its marker list.
 
 use std::borrow::Cow;
@@ -9,10 +9,12 @@ use anyhow::Context;
 use cutscore_analysis::beat_model::file as beat_file;
 use cutscore_analysis::beat_model::{self, BeatModel};
 use cutscore_analysis::decode::{decode_audio, mix_to_mono};
+use cutscore_analysis::given_bar_line;
 use cutscore_analysis::{
     LOW_CONFIDENCE, TempoHint, TrackAnalysis, analyze_file_with, analyze_samples_with,
 };
 use cutscore_core::audio::Audio;
+use cutscore_core::features::FeatureMatrix;
 use cutscore_core::grid::BeatGrid;
 use cutscore_editing::fit::FitEdit;
 use cutscore_editing::markers::{EditList, edit_list};
@@ -119,7 +121,8 @@ pub fn resolve_model(given: Option<&Path>) -> anyhow::Result<(Checkpoint, ModelS
     Ok((resolved.checkpoint, resolved.source))
 }
 
-/// How the beats are tracked: the song's tempo, when the user knows it, and the beat network.
+/// How the beats are tracked: the song's tempo and where a bar starts, when the user knows
+/// them, and the beat network.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrackerArgs {
     /// The song's tempo, if you know it (BPM, 30 to 300): the beats are tracked within 10 %
@@ -127,15 +130,41 @@ pub struct TrackerArgs {
     /// or every other beat.
     #[arg(long)]
     bpm: Option<f64>,
+    /// A time where a bar starts, if you know one (seconds, the time of a beat found there):
+    /// the bars are counted from that beat instead of where the tracker placed them, every
+    /// beat's place in its bar moved by the same number of beats.
+    #[arg(long, value_name = "SECONDS")]
+    bar_line: Option<f64>,
     /// Beat network (.safetensors, as `trainer beats train` writes) to track the beats with
     /// [default: the shipped one].
     #[arg(long, value_name = "FILE")]
     beat_model: Option<PathBuf>,
 }
 
+/// What the user says about a song's beats: its tempo and a time where a bar starts.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tracking {
+    pub hint: Option<TempoHint>,
+    pub bar_line_s: Option<f64>,
+}
+
 impl TrackerArgs {
     pub fn hint(&self) -> anyhow::Result<Option<TempoHint>> {
         Ok(self.bpm.map(TempoHint::new).transpose()?)
+    }
+
+    /// `--bpm` and `--bar-line`, checked.
+    pub fn tracking(&self) -> anyhow::Result<Tracking> {
+        if let Some(t) = self.bar_line {
+            anyhow::ensure!(
+                t.is_finite() && t >= 0.0,
+                "--bar-line is {t}; expected a time in seconds from the start of the song"
+            );
+        }
+        Ok(Tracking {
+            hint: self.hint()?,
+            bar_line_s: self.bar_line,
+        })
     }
 
     /// The beat network `--beat-model` names, read and checked, else the shipped one.
@@ -151,33 +180,64 @@ impl TrackerArgs {
     }
 }
 
-/// Analyses `audio` with `model` (at `hint`'s tempo, if any), refusing songs without at least
-/// two bars.
+/// Analyses `audio` with `model` as `tracking` says (at its tempo, its bars counted from its
+/// bar line), refusing songs without at least two bars.
 pub fn analyze_bars(
     model: &BeatModel,
     audio: &Path,
-    hint: Option<TempoHint>,
+    tracking: Tracking,
 ) -> anyhow::Result<TrackAnalysis> {
-    let analysis = analyze_file_with(model, audio, hint)
+    let mut analysis = analyze_file_with(model, audio, tracking.hint)
         .with_context(|| format!("analysing {}", audio.display()))?;
+    count_bars_from(
+        &mut analysis.grid,
+        &mut analysis.features,
+        tracking.bar_line_s,
+        audio,
+    )?;
     ensure_bars(&analysis, audio)?;
     Ok(analysis)
 }
 
 /// Decodes `path` once, for both the analysis and the render: the audio and its analysis by
-/// `model` (at `hint`'s tempo, if any), refusing songs without at least two bars.
+/// `model` as `tracking` says, refusing songs without at least two bars.
 pub fn decode_and_analyze_bars(
     model: &BeatModel,
     path: &Path,
-    hint: Option<TempoHint>,
+    tracking: Tracking,
 ) -> anyhow::Result<(Audio, TrackAnalysis)> {
     let audio = decode_audio(path).with_context(|| format!("decoding {}", path.display()))?;
     let mut mono = Vec::new();
     mix_to_mono(&audio.samples, usize::from(audio.channels), &mut mono);
-    let analysis = analyze_samples_with(model, &mono, audio.sample_rate, hint)
+    let mut analysis = analyze_samples_with(model, &mono, audio.sample_rate, tracking.hint)
         .with_context(|| format!("analysing {}", path.display()))?;
+    count_bars_from(
+        &mut analysis.grid,
+        &mut analysis.features,
+        tracking.bar_line_s,
+        path,
+    )?;
     ensure_bars(&analysis, path)?;
     Ok((audio, analysis))
+}
+
+/// Counts the bars of `path`'s `grid` (its `features` rewritten) from the beat at `bar_line_s`,
+/// if the user gave one ([`given_bar_line`]).
+pub fn count_bars_from(
+    grid: &mut BeatGrid,
+    features: &mut FeatureMatrix,
+    bar_line_s: Option<f64>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    if let Some(t) = bar_line_s {
+        given_bar_line::count_bars_from(grid, features.as_mut_slice(), t).with_context(|| {
+            format!(
+                "--bar-line: counting the bars of {} from {t:.3} s",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Refuses a song without at least two bars, and warns about one whose beats the tracker is
