@@ -44,7 +44,7 @@ def joins_of(trainer, wav, target_s, out, bpm=None, beat_model=None, bar_line=No
         text=True,
     )
     if result.returncode != 0:
-        if bars and "--bar-line" in result.stderr:
+        if bars and "expected the time of a beat that starts a bar" in result.stderr:
             return None
         print(f"{os.path.basename(wav)} at {target_s:.1f} s failed: {result.stderr[-200:]}")
         return []

@@ -88,25 +88,53 @@ pub fn count_bars_from(
     features: &mut [f32],
     time_s: f64,
 ) -> Result<bool, NoBeatThere> {
-    let named = beat_at(grid, time_s)?;
+    beat_at(grid, time_s)?;
+    Ok(count_bars_from_each(grid, features, &[time_s]))
+}
+
+/// [`count_bars_from`] for several bar lines, in time order (those with no beat of the grid
+/// there are passed over): the stretches are those of `grid` as it comes, and each bar line moves
+/// its own from its beat up to the next bar line's, and back to where the one before it stops,
+/// as a DAW's bar marker holds up to the next. Returns whether any place moved.
+pub fn count_bars_from_each(grid: &mut BeatGrid, features: &mut [f32], times_s: &[f64]) -> bool {
+    let named: Vec<usize> = times_s
+        .iter()
+        .filter_map(|&t| beat_at(grid, t).ok())
+        .collect();
     let m = grid.meter.max(1);
-    let by = grid.beat_in_bar[named] % m;
-    if by == 0 {
-        return Ok(false);
+    let mut moves = Vec::with_capacity(named.len());
+    let mut reached = 0;
+    for (i, &beat) in named.iter().enumerate() {
+        let stretch = counted_alike(grid, beat);
+        let next = named.get(i + 1).copied().unwrap_or(grid.len());
+        let (from, to) = (
+            (*stretch.start()).max(reached),
+            (*stretch.end() + 1).min(next),
+        );
+        moves.push((from..to.max(from), grid.beat_in_bar[beat] % m));
+        reached = to.max(reached);
     }
-    let stretch = counted_alike(grid, named);
-    for place in &mut grid.beat_in_bar[stretch] {
-        *place = (*place % m + m - by) % m;
+    let mut moved = false;
+    for (beats, by) in moves {
+        if by == 0 || beats.is_empty() {
+            continue;
+        }
+        for place in &mut grid.beat_in_bar[beats] {
+            *place = (*place % m + m - by) % m;
+        }
+        moved = true;
     }
-    let rows = (features.len() / BEAT_FEATURES).min(grid.len());
-    rewrite_bar_features(grid, &mut features[..rows * BEAT_FEATURES]);
-    Ok(true)
+    if moved {
+        let rows = (features.len() / BEAT_FEATURES).min(grid.len());
+        rewrite_bar_features(grid, &mut features[..rows * BEAT_FEATURES]);
+    }
+    moved
 }
 
 /// The beats around beat `named` whose place in the bar less their count
 /// ([`bar_phase::counted_positions`]: a gap of two periods counts two) is beat `named`'s,
-/// modulo the meter: the stretch between two changes of phase.
-fn counted_alike(grid: &BeatGrid, named: usize) -> std::ops::RangeInclusive<usize> {
+/// modulo the meter: the stretch between two changes of phase, which naming a beat in it moves.
+pub fn counted_alike(grid: &BeatGrid, named: usize) -> std::ops::RangeInclusive<usize> {
     let m = grid.meter.max(1);
     let counted = bar_phase::counted_positions(&grid.beats, m);
     let offset = |i: usize| (grid.beat_in_bar[i] % m + m - counted[i] % m) % m;
@@ -169,6 +197,33 @@ mod tests {
         let again = grid.clone();
         assert_eq!(count_bars_from(&mut grid, &mut [], 6.25), Ok(false));
         assert_eq!(grid, again);
+    }
+
+    #[test]
+    fn several_bar_lines_each_hold_up_to_the_next() {
+        // Two, in the two stretches of the tracked grid: each moves its own.
+        let mut grid = tracked();
+        let beat = |i: usize| 0.25 + 0.5 * i as f64;
+        assert!(count_bars_from_each(
+            &mut grid,
+            &mut [],
+            &[beat(8), beat(44)]
+        ));
+        let mut one_by_one = tracked();
+        count_bars_from(&mut one_by_one, &mut [], beat(8)).unwrap();
+        count_bars_from(&mut one_by_one, &mut [], beat(44)).unwrap();
+        assert_eq!(grid, one_by_one);
+        // Two at different places of one stretch: the first holds up to the second, which holds
+        // from there on; a time with no beat there is passed over.
+        let places = (0..64).map(|i| (i % 4) as u8).collect();
+        let mut even = BeatGrid::new(tracked().beats, places, 4, 32.5).unwrap();
+        assert!(count_bars_from_each(
+            &mut even,
+            &mut [],
+            &[beat(9), beat(20) + 0.25, beat(30)]
+        ));
+        let expected: Vec<usize> = (1..30).step_by(4).chain((30..64).step_by(4)).collect();
+        assert_eq!(even.bar_starts(), expected);
     }
 
     #[test]

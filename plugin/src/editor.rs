@@ -248,7 +248,9 @@ impl CutscoreEditor {
             minutes_seconds(capture.seconds()),
             capture.complete_beats(),
             capture.grid.bar_starts().len(),
-            if capture.on_host_grid() {
+            if capture.bar_line_given() {
+                " from your bar lines"
+            } else if capture.on_host_grid() {
                 " on the host's grid"
             } else {
                 ""
@@ -430,6 +432,16 @@ impl CutscoreEditor {
             if clicked && settle::move_bar_lines(&self.session, by, near_s) {
                 self.selected = None;
             }
+        }
+        if given
+            && ui
+                .add_enabled(off.is_none(), egui::Button::new("Reset bars").small())
+                .on_hover_text("Place the bar lines where the tracker finds them again")
+                .on_disabled_hover_text(off.unwrap_or_default())
+                .clicked()
+            && settle::reset_bar_lines(&self.session)
+        {
+            self.selected = None;
         }
     }
 

@@ -40,6 +40,9 @@ pub use cutscore_analysis::LOW_CONFIDENCE;
 pub const LEVEL_KEPT: f64 = 0.75;
 /// Frames per point of the overview envelope.
 pub const ENVELOPE_FRAMES: usize = 1024;
+/// The most bar lines a capture keeps from the user ([`Capture::move_bar_lines`]); beyond it
+/// the earliest goes.
+pub const MAX_GIVEN_BAR_LINES: usize = 64;
 /// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
 /// playback has not jumped.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,10 +114,12 @@ pub struct Capture {
     /// Settles so far: each moves the beats under the indices of whatever was scored, fitted
     /// or selected before it.
     pub settles: u64,
-    /// The time of a beat the user made a bar line ([`Capture::move_bar_lines`]): after every
-    /// placement of the bar lines and every settle the bars are counted from the beat there
-    /// (`given_bar_line`), while the grid has one.
-    given_bar_line_s: Option<f64>,
+    /// The times of the beats the user made bar lines ([`Capture::move_bar_lines`]), in time
+    /// order, at most [`MAX_GIVEN_BAR_LINES`]: after every placement of the bar lines and every
+    /// settle the bars are counted from the beat at each in turn (`given_bar_line`), where the
+    /// grid has one, each over its stretch up to the next one's beat, as a DAW's bar marker
+    /// holds up to the next.
+    given_bar_lines_s: Vec<f64>,
 }
 
 /// Which state of a capture the streaming tracker last went on from
@@ -159,7 +164,7 @@ impl Capture {
             asked: Recount::default(),
             settled_with: Recount::default(),
             settles: 0,
-            given_bar_line_s: None,
+            given_bar_lines_s: Vec::new(),
         }
     }
 
@@ -393,58 +398,104 @@ impl Capture {
             &self.downbeat_log_odds,
             anchor,
         );
-        self.count_from_given_bar_line();
+        self.count_from_given_bar_lines();
         let moved = self.grid.beat_in_bar[..rows] != before[..];
         self.bar_lines += u64::from(moved);
         moved
     }
 
     /// Moves the bar lines `by` beats (-1: a beat earlier, 1: a beat later) around the bar line
-    /// nearest `near_s` (the newest where `None`), as far as the tracker counted the beats alike
-    /// (`given_bar_line`), and keeps them counted from there ([`Capture::given_bar_line_s`])
-    /// through every later placement and settle. Returns whether any scored beat's place moved
-    /// (a grid of one beat to the bar or no bar line has nothing to move).
+    /// nearest `near_s` (the newest of the scored beats where `None`), as far as the tracker
+    /// counted the beats alike (`given_bar_line::counted_alike`), and keeps them counted from
+    /// there ([`Capture::given_bar_lines_s`]) through every later placement and settle. Returns
+    /// whether any scored beat's place moved (nothing moves in bars of one beat, without a bar
+    /// line, or where no beat of that stretch lies `by` beats from one of its bar lines).
     pub fn move_bar_lines(&mut self, by: i8, near_s: Option<f64>) -> bool {
-        let beats = self.grid.len() as i64;
-        let mut bar_lines = self.grid.bar_starts();
-        if let Some(t) = near_s {
-            // The nearest last, where the newest would be.
-            let distance = |&b: &usize| (self.grid.beats[b] - t).abs();
-            bar_lines.sort_by(|a, b| distance(b).total_cmp(&distance(a)));
-        }
-        let named = bar_lines
-            .into_iter()
-            .rev()
-            .map(|b| b as i64 + i64::from(by))
-            .find(|i| (0..beats).contains(i));
-        let Some(named) = named.filter(|_| self.grid.meter > 1 && by != 0) else {
+        let rows = self.complete_beats().min(self.grid.len());
+        let bar_lines = self.grid.bar_starts();
+        let beats = &self.grid.beats;
+        let bar_line = match near_s {
+            Some(t) => bar_lines
+                .iter()
+                .min_by(|&&a, &&b| (beats[a] - t).abs().total_cmp(&(beats[b] - t).abs())),
+            None => bar_lines
+                .iter()
+                .rev()
+                .find(|&&b| b < rows)
+                .or(bar_lines.last()),
+        };
+        let (Some(&b), true) = (bar_line, self.grid.meter > 1 && by != 0) else {
             return false;
         };
-        self.given_bar_line_s = Some(self.grid.beats[named as usize]);
-        let moved = self.count_from_given_bar_line() && self.complete_beats() > 0;
-        self.bar_lines += u64::from(moved);
-        moved
+        // The beat `by` from the bar line, or a bar the other way where that one lies past the
+        // stretch (its place in the bar is the same).
+        let stretch = given_bar_line::counted_alike(&self.grid, b);
+        let (b, by, m) = (b as i64, i64::from(by), i64::from(self.grid.meter));
+        let Some(named) = [b + by, b + by - by.signum() * m]
+            .into_iter()
+            .filter_map(|i| usize::try_from(i).ok())
+            .find(|i| stretch.contains(i))
+        else {
+            return false;
+        };
+        // The new bar line replaces those the user gave in the stretch the tracker counted
+        // alike around it (pressed again, the button moves the same bars once more).
+        let t = beats[named];
+        let tracked = self.tracked_grid();
+        let (from_s, to_s) = {
+            let alike = given_bar_line::counted_alike(&tracked, named);
+            (tracked.beats[*alike.start()], tracked.beats[*alike.end()])
+        };
+        self.given_bar_lines_s
+            .retain(|&given| !(from_s..=to_s).contains(&given));
+        let at = self.given_bar_lines_s.partition_point(|&given| given < t);
+        self.given_bar_lines_s.insert(at, t);
+        if self.given_bar_lines_s.len() > MAX_GIVEN_BAR_LINES {
+            self.given_bar_lines_s.remove(0);
+        }
+        self.place_bars()
+    }
+
+    /// The grid with its bars where the tracker places them, none given by the user.
+    fn tracked_grid(&self) -> BeatGrid {
+        let mut grid = self.grid.clone();
+        let mut features = self.features.clone();
+        bar_phase::place_bars(
+            &mut grid,
+            &mut features,
+            &self.downbeat_log_odds,
+            self.bar_anchor(),
+        );
+        grid
+    }
+
+    /// Forgets the bar lines the user gave and places the bars as the tracker does. Returns
+    /// whether any scored beat's place moved.
+    pub fn reset_bar_lines(&mut self) -> bool {
+        if self.given_bar_lines_s.is_empty() {
+            return false;
+        }
+        self.given_bar_lines_s.clear();
+        self.place_bars()
     }
 
     /// Whether the bars are counted from a bar line the user gave ([`Capture::move_bar_lines`])
     /// that lies on the grid as it stands (the editor says so).
     pub fn bar_line_given(&self) -> bool {
-        self.given_bar_line_s
-            .is_some_and(|t| given_bar_line::beat_at(&self.grid, t).is_ok())
+        self.given_bar_lines_s
+            .iter()
+            .any(|&t| given_bar_line::beat_at(&self.grid, t).is_ok())
     }
 
-    /// Counts the bars from the bar line the user gave, if any and while the grid has a beat
-    /// there. Returns whether any place in a bar moved.
-    fn count_from_given_bar_line(&mut self) -> bool {
-        let Some(t) = self.given_bar_line_s else {
-            return false;
-        };
+    /// Counts the bars from each bar line the user gave where the grid has a beat there
+    /// (`given_bar_line::count_bars_from_each`: each over its stretch up to the next one).
+    fn count_from_given_bar_lines(&mut self) {
         let rows = self.complete_beats().min(self.grid.len());
-        given_bar_line::count_bars_from(
+        given_bar_line::count_bars_from_each(
             &mut self.grid,
             &mut self.features[..rows * BEAT_FEATURES],
-            t,
-        ) == Ok(true)
+            &self.given_bar_lines_s,
+        );
     }
 
     /// Replaces the streaming tracker's grid with `analysis`, the offline tracker's over the
@@ -475,7 +526,7 @@ impl Capture {
         self.confidence = Some(analysis.confidence);
         self.half_tempo_bpm = analysis.half_tempo_bpm;
         self.feature_gaps = 0;
-        self.count_from_given_bar_line();
+        self.count_from_given_bar_lines();
         self.bar_lines += 1;
         self.settles += 1;
         self.settled_frames = frames;
@@ -1008,21 +1059,42 @@ mod tests {
         assert_eq!(capture.grid.bar_starts()[..3], [1, 5, 9]);
         assert!(capture.move_bar_lines(1, None));
         assert_eq!(capture.grid.bar_starts()[..3], [2, 6, 10]);
+        assert!(capture.reset_bar_lines());
+        assert_eq!(capture.grid.bar_starts()[..3], [1, 5, 9]);
         // Nothing to move by, or in bars of one beat.
         assert!(!capture.move_bar_lines(0, None));
-        // Near a time: the bars around it move, as far as the tracker counted them alike (its
-        // bar lines on beats 3, 7 ... 19, then 20, 24 ...).
+        // Near a time: the bars around it move, as far as the tracker counted them alike. Here
+        // the chords change on beats 1, 5 ... 17, then on 20, 24 ...: two stretches.
         let mut changed = Capture::new(2, 48_000, 2);
         for k in 0..40u8 {
-            let place = if k < 20 { (k + 1) % 4 } else { k % 4 };
-            assert!(changed.push_beat(0.5 * f64::from(k), place, 4, 0.0));
-            changed.features.extend_from_slice(&[0.0; BEAT_FEATURES]);
+            assert!(changed.push_beat(0.5 * f64::from(k), 0, 4, 0.0));
+            let beat = if k < 20 { k } else { k + 1 };
+            changed
+                .features
+                .extend_from_slice(&chords_from_beat_1(beat));
         }
-        assert!(changed.move_bar_lines(-1, Some(2.0)));
+        changed.place_bars();
+        let found = changed.grid.bar_starts();
+        assert_eq!(found, [1, 5, 9, 13, 17, 20, 24, 28, 32, 36]);
+        assert!(changed.move_bar_lines(-1, Some(3.0)));
         assert_eq!(
             changed.grid.bar_starts(),
-            [2, 6, 10, 14, 18, 20, 24, 28, 32, 36]
+            [0, 4, 8, 12, 16, 20, 24, 28, 32, 36]
         );
+        // The newest bars a beat later: the first move stays where the user put it.
+        assert!(changed.move_bar_lines(1, None));
+        let both = [0, 4, 8, 12, 16, 21, 25, 29, 33, 37];
+        assert_eq!(changed.grid.bar_starts(), both);
+        assert!(
+            !changed.place_bars(),
+            "both hold as the evidence is read again"
+        );
+        assert_eq!(changed.grid.bar_starts(), both);
+        // Back to the tracker's bars.
+        assert!(changed.reset_bar_lines());
+        assert!(!changed.bar_line_given());
+        assert_eq!(changed.grid.bar_starts(), found);
+        assert!(!changed.reset_bar_lines(), "nothing more to reset");
         let mut one = Capture::new(2, 48_000, 2);
         for k in 0..8u8 {
             one.push_beat(0.5 * f64::from(k), 0, 1, 0.0);

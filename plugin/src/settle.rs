@@ -91,6 +91,22 @@ pub fn move_bar_lines(session: &Session, by: i8, near_s: Option<f64>) -> bool {
     true
 }
 
+/// Forgets the bar lines the user gave the capture and places its bars as the tracker does
+/// ([`Capture::reset_bar_lines`](crate::session::Capture::reset_bar_lines)), unless a decision
+/// has fixed its grid; then scores and fits again as [`move_bar_lines`]. Returns whether they
+/// moved.
+pub fn reset_bar_lines(session: &Session) -> bool {
+    let track_id = lock(&session.track_id);
+    let mut capture = lock(&session.capture);
+    if decided(&track_id, capture.epoch) || !capture.reset_bar_lines() {
+        return false;
+    }
+    drop(capture);
+    drop(track_id);
+    rescore(session);
+    true
+}
+
 /// Has the scoring worker score the proposals again on the capture's new bars, and fit again to
 /// the same length if a fit was made on the old ones.
 fn rescore(session: &Session) {
@@ -372,8 +388,8 @@ mod tests {
             let i = beats.iter().position(|b| b == t).unwrap();
             assert!(i + 1 == beats.len() || moved.contains(&beats[i + 1]), "{t}");
         }
-        // Two seconds more of the song, settled again: the bars are still counted from the
-        // beat the user moved them to.
+        // Two seconds more of audio (the song's first two again), settled again: the bars are
+        // still counted from the beat the user moved them to.
         lock(&session.capture).append(&song.samples[..22_050 * 2 * 2]);
         assert!(matches!(settle(&session), Settled::Settled { .. }));
         assert!(lock(&session.capture).bar_line_given());

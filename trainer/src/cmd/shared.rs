@@ -131,8 +131,9 @@ pub struct TrackerArgs {
     #[arg(long)]
     bpm: Option<f64>,
     /// A time where a bar starts, if you know one (seconds, the time of a beat found there):
-    /// the bars are counted from that beat instead of where the tracker placed them, every
-    /// beat's place in its bar moved by the same number of beats.
+    /// the bars around it are counted from that beat instead of where the tracker placed them,
+    /// as far as the tracker counted the beats alike (a change of phase it found bounds the
+    /// move).
     #[arg(long, value_name = "SECONDS")]
     bar_line: Option<f64>,
     /// Beat network (.safetensors, as `trainer beats train` writes) to track the beats with
@@ -189,13 +190,13 @@ pub fn analyze_bars(
 ) -> anyhow::Result<TrackAnalysis> {
     let mut analysis = analyze_file_with(model, audio, tracking.hint)
         .with_context(|| format!("analysing {}", audio.display()))?;
+    ensure_bars(&analysis, audio)?;
     count_bars_from(
         &mut analysis.grid,
         &mut analysis.features,
         tracking.bar_line_s,
         audio,
     )?;
-    ensure_bars(&analysis, audio)?;
     Ok(analysis)
 }
 
@@ -211,13 +212,13 @@ pub fn decode_and_analyze_bars(
     mix_to_mono(&audio.samples, usize::from(audio.channels), &mut mono);
     let mut analysis = analyze_samples_with(model, &mono, audio.sample_rate, tracking.hint)
         .with_context(|| format!("analysing {}", path.display()))?;
+    ensure_bars(&analysis, path)?;
     count_bars_from(
         &mut analysis.grid,
         &mut analysis.features,
         tracking.bar_line_s,
         path,
     )?;
-    ensure_bars(&analysis, path)?;
     Ok((audio, analysis))
 }
 
