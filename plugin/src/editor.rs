@@ -249,7 +249,7 @@ impl CutscoreEditor {
             capture.complete_beats(),
             capture.grid.bar_starts().len(),
             if capture.bar_line_given() {
-                " from your bar lines"
+                " counted from your bar lines"
             } else if capture.on_host_grid() {
                 " on the host's grid"
             } else {
