@@ -7,23 +7,22 @@
 //! may name a beat that starts a bar: the plugin's editor moves the bar lines a beat earlier or
 //! later, `trainer analyze`, `edit` and `score --bar-line SECONDS` name a time. The places in
 //! the bar then move by the same number of beats, so that the beat named starts a bar, over the
-//! stretch of beats around it that the tracker counted alike: where their place less their count
-//! ([`bar_phase::counted_positions`]) is the named beat's. The beats do not move, and a change of
-//! phase the tracker found (a bar of another length) bounds what moves.
+//! stretch of beats around it that the tracker counted alike at its tempo: where their place
+//! less their count ([`bar_phase::counted_positions`]) is the named beat's and their gaps follow
+//! its period. The beats do not move, and a change of phase the tracker found (a bar of another
+//! length) or of tempo (a song's first seconds heard at another) bounds what moves.
 //!
 //! Turning the whole grid, as a DJ program does when the user moves its first beat, was tried
 //! first and not kept: the tracker is often a beat off for a song's first bars and right after
-//! them, and a user who mended the start broke the rest (`analysis/shipped/BEATS.md`, session
-//! 51). A change of tempo does not bound the stretch: where the tracker heard a song's first
-//! seconds at another tempo and counted on through them, a bar line named there carries into the
-//! rest by a count that is not the song's (the real recording `sectoid_war_of_freedom`). Ending
-//! the stretch there too was measured, and failed the rule written for it by one held-out song
-//! (same section).
+//! them, and a user who mended the start broke the rest. Without the bound at a change of tempo,
+//! a bar line named in the first seconds of a real recording the tracker heard at another tempo
+//! carried into the rest by a count that is not the song's (`analysis/shipped/BEATS.md`, session
+//! 51, where the rules that chose between the three are).
 
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::BeatGrid;
 
-use crate::bar_phase;
+use crate::bar_phase::{self, ANCHOR_FOLLOW_TOLERANCE};
 use crate::beat_features::rewrite_bar_features;
 
 /// How far, in beat periods, the time named may lie from the beat it names: the tracker's own
@@ -133,22 +132,45 @@ pub fn count_bars_from_each(grid: &mut BeatGrid, features: &mut [f32], times_s: 
 
 /// The beats around beat `named` whose place in the bar less their count
 /// ([`bar_phase::counted_positions`]: a gap of two periods counts two) is beat `named`'s,
-/// modulo the meter: the stretch between two changes of phase, which naming a beat in it moves.
+/// modulo the meter, and that follow its tempo (each gap within [`ANCHOR_FOLLOW_TOLERANCE`] of a
+/// whole number of its period, [`local_period`]): the stretch between two changes of phase or
+/// of tempo, which naming a beat in it moves. A tracker that heard the first seconds of a song
+/// at another tempo counts them alike with the rest, by a count that is not the song's.
 pub fn counted_alike(grid: &BeatGrid, named: usize) -> std::ops::RangeInclusive<usize> {
+    let beats = &grid.beats;
     let m = grid.meter.max(1);
-    let counted = bar_phase::counted_positions(&grid.beats, m);
+    let counted = bar_phase::counted_positions(beats, m);
     let offset = |i: usize| (grid.beat_in_bar[i] % m + m - counted[i] % m) % m;
     let own = offset(named);
+    let period = local_period(beats, named);
+    // Whether the gap before beat `i` follows the period.
+    let follows = |i: usize| {
+        let periods = (beats[i] - beats[i - 1]) / period;
+        (periods - periods.round().max(1.0)).abs() <= ANCHOR_FOLLOW_TOLERANCE
+    };
     let first = (0..named)
         .rev()
-        .take_while(|&i| offset(i) == own)
+        .take_while(|&i| offset(i) == own && follows(i + 1))
         .last()
         .unwrap_or(named);
     let last = (named + 1..grid.len())
-        .take_while(|&i| offset(i) == own)
+        .take_while(|&i| offset(i) == own && follows(i))
         .last()
         .unwrap_or(named);
     first..=last
+}
+
+/// The beat period at beat `i`: the median of the up to eight gaps around it, four before and
+/// four after (infinite for a lone beat, which no gap follows).
+fn local_period(beats: &[f64], i: usize) -> f64 {
+    let from = i.saturating_sub(4).max(1);
+    let to = (i + 4).min(beats.len().saturating_sub(1));
+    let mut gaps: Vec<f64> = (from..=to).map(|j| beats[j] - beats[j - 1]).collect();
+    if gaps.is_empty() {
+        return f64::INFINITY;
+    }
+    gaps.sort_by(f64::total_cmp);
+    gaps[gaps.len() / 2]
 }
 
 #[cfg(test)]
@@ -224,6 +246,43 @@ mod tests {
         ));
         let expected: Vec<usize> = (1..30).step_by(4).chain((30..64).step_by(4)).collect();
         assert_eq!(even.bar_starts(), expected);
+    }
+
+    #[test]
+    fn a_change_of_tempo_bounds_what_moves() {
+        // The tracker heard the first ten beats at another tempo (every 0.3 s), then the
+        // song's (every 0.45 s), and counted on through both.
+        let beats: Vec<f64> = (0..48)
+            .map(|i| {
+                if i < 10 {
+                    0.3 * i as f64
+                } else {
+                    2.7 + 0.42 * (i - 9) as f64
+                }
+            })
+            .collect();
+        let places = (0..48).map(|i| (i % 4) as u8).collect();
+        let heard = BeatGrid::new(beats, places, 4, 25.0).unwrap();
+        assert_eq!(
+            bar_phase::counted_positions(&heard.beats, 4),
+            heard.beat_in_bar,
+            "counted alike throughout"
+        );
+        // Named in the first seconds: only they move.
+        let mut grid = heard.clone();
+        assert_eq!(count_bars_from(&mut grid, &mut [], 0.3 * 5.0), Ok(true));
+        assert_eq!(grid.bar_starts()[..3], [1, 5, 9]);
+        assert_eq!(grid.beat_in_bar[10..], heard.beat_in_bar[10..]);
+        // Named after them: the beats at the song's tempo move (from the last of the first
+        // seconds', a song's period before the next), the rest of the first seconds stay.
+        let mut grid = heard.clone();
+        assert_eq!(
+            count_bars_from(&mut grid, &mut [], 2.7 + 0.42 * 4.0),
+            Ok(true)
+        );
+        assert_eq!(grid.beat_in_bar[..9], heard.beat_in_bar[..9]);
+        assert_eq!(grid.beat_in_bar[13], 0);
+        assert_eq!(grid.bar_starts().last(), Some(&45));
     }
 
     #[test]

@@ -132,8 +132,8 @@ pub struct TrackerArgs {
     bpm: Option<f64>,
     /// A time where a bar starts, if you know one (seconds, the time of a beat found there):
     /// the bars around it are counted from that beat instead of where the tracker placed them,
-    /// as far as the tracker counted the beats alike (a change of phase it found bounds the
-    /// move).
+    /// as far as the tracker counted the beats alike (a change of phase or of tempo it found
+    /// bounds the move).
     #[arg(long, value_name = "SECONDS")]
     bar_line: Option<f64>,
     /// Beat network (.safetensors, as `trainer beats train` writes) to track the beats with
