@@ -160,8 +160,8 @@ pub fn counted_alike(grid: &BeatGrid, named: usize) -> std::ops::RangeInclusive<
     first..=last
 }
 
-/// The beat period at beat `i`: the median of the up to eight gaps around it, four before and
-/// four after (infinite for a lone beat, which no gap follows).
+/// The beat period at beat `i`: the median of the gaps between the beats up to four either side
+/// of it (up to nine gaps; infinite for a lone beat, which no gap follows).
 fn local_period(beats: &[f64], i: usize) -> f64 {
     let from = i.saturating_sub(4).max(1);
     let to = (i + 4).min(beats.len().saturating_sub(1));
@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn a_change_of_tempo_bounds_what_moves() {
         // The tracker heard the first ten beats at another tempo (every 0.3 s), then the
-        // song's (every 0.45 s), and counted on through both.
+        // song's (every 0.42 s), and counted on through both.
         let beats: Vec<f64> = (0..48)
             .map(|i| {
                 if i < 10 {

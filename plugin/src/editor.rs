@@ -429,8 +429,10 @@ impl CutscoreEditor {
                 ))
                 .on_disabled_hover_text(off.unwrap_or_default())
                 .clicked();
-            if clicked && settle::move_bar_lines(&self.session, by, near_s) {
-                self.selected = None;
+            // The selection stays (its beats do not move), so pressed again the button moves
+            // the same bars once more.
+            if clicked {
+                settle::move_bar_lines(&self.session, by, near_s);
             }
         }
         if given

@@ -41,7 +41,7 @@ pub const LEVEL_KEPT: f64 = 0.75;
 /// Frames per point of the overview envelope.
 pub const ENVELOPE_FRAMES: usize = 1024;
 /// The most bar lines a capture keeps from the user ([`Capture::move_bar_lines`]); beyond it
-/// the earliest goes.
+/// the one farthest from the newest goes.
 pub const MAX_GIVEN_BAR_LINES: usize = 64;
 /// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
 /// playback has not jumped.
@@ -428,8 +428,10 @@ impl Capture {
             return false;
         };
         // The beat `by` from the bar line, or a bar the other way where that one lies past the
-        // stretch (its place in the bar is the same).
-        let stretch = given_bar_line::counted_alike(&self.grid, b);
+        // stretch (its place in the bar is the same): the tracker's stretch, which the user's
+        // earlier moves may have lined up with its neighbour's on the grid as it stands.
+        let tracked = self.tracked_grid();
+        let stretch = given_bar_line::counted_alike(&tracked, b);
         let (b, by, m) = (b as i64, i64::from(by), i64::from(self.grid.meter));
         let Some(named) = [b + by, b + by - by.signum() * m]
             .into_iter()
@@ -438,21 +440,25 @@ impl Capture {
         else {
             return false;
         };
-        // The new bar line replaces those the user gave in the stretch the tracker counted
-        // alike around it (pressed again, the button moves the same bars once more).
-        let t = beats[named];
-        let tracked = self.tracked_grid();
-        let (from_s, to_s) = {
-            let alike = given_bar_line::counted_alike(&tracked, named);
-            (tracked.beats[*alike.start()], tracked.beats[*alike.end()])
-        };
-        self.given_bar_lines_s
-            .retain(|&given| !(from_s..=to_s).contains(&given));
+        // The new bar line replaces those the user gave in that stretch (pressed again, the
+        // button moves the same bars once more).
+        let t = self.grid.beats[named];
+        let alike = given_bar_line::counted_alike(&tracked, named);
+        self.given_bar_lines_s.retain(|&given| {
+            given_bar_line::beat_at(&tracked, given).is_ok_and(|beat| !alike.contains(&beat))
+        });
+        if self.given_bar_lines_s.len() >= MAX_GIVEN_BAR_LINES {
+            // The one farthest from the new one goes.
+            let farthest = (0..self.given_bar_lines_s.len())
+                .max_by(|&a, &b| {
+                    let distance = |i: usize| (self.given_bar_lines_s[i] - t).abs();
+                    distance(a).total_cmp(&distance(b))
+                })
+                .unwrap_or(0);
+            self.given_bar_lines_s.remove(farthest);
+        }
         let at = self.given_bar_lines_s.partition_point(|&given| given < t);
         self.given_bar_lines_s.insert(at, t);
-        if self.given_bar_lines_s.len() > MAX_GIVEN_BAR_LINES {
-            self.given_bar_lines_s.remove(0);
-        }
         self.place_bars()
     }
 
@@ -1090,6 +1096,19 @@ mod tests {
             "both hold as the evidence is read again"
         );
         assert_eq!(changed.grid.bar_starts(), both);
+        // A beat earlier again near the second stretch's start: it moves back, and once more
+        // (the tracker counts beats 18 and 19 with the second stretch), while the first stays
+        // where the user put it.
+        assert!(changed.move_bar_lines(-1, Some(10.5)));
+        assert_eq!(
+            changed.grid.bar_starts(),
+            [0, 4, 8, 12, 16, 20, 24, 28, 32, 36]
+        );
+        assert!(changed.move_bar_lines(-1, Some(10.0)));
+        assert_eq!(
+            changed.grid.bar_starts(),
+            [0, 4, 8, 12, 16, 19, 23, 27, 31, 35, 39]
+        );
         // Back to the tracker's bars.
         assert!(changed.reset_bar_lines());
         assert!(!changed.bar_line_given());

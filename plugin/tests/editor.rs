@@ -534,6 +534,7 @@ fn the_bar_line_buttons_move_the_bars_a_beat_until_a_decision_fixes_the_grid() {
     assert!(harness.query_by_label("Reset bars").is_none());
     harness.get_by_label("Bar +1").click();
     harness.run();
+    assert!(moved_by(&bars(&session), 1), "{:?}", bars(&session));
     // A decision on the capture fixes its grid: the buttons do nothing.
     let epoch = lock(&session.capture).epoch;
     *lock(&session.track_id) = Some((epoch, "fixed".into()));
