@@ -35,7 +35,10 @@ pub const TOLERANCE: f64 = 0.25;
 #[error(
     "no beat lies within a quarter of a beat of {time_s:.3} s{}; expected the time of a beat \
      that starts a bar",
-    .nearest_s.map_or_else(|| " (no beats were found)".to_owned(), |t| format!(" (the nearest is at {t:.3} s)"))
+    .nearest_s.map_or_else(
+        || " (no beats were found)".to_owned(),
+        |t| format!(" (the nearest is at {t:.3} s)"),
+    )
 )]
 pub struct NoBeatThere {
     pub time_s: f64,

@@ -5,10 +5,11 @@
 //!
 //! The decoder's evidence cannot settle that octave by itself: leaning towards slower tempi
 //! brings most slow songs to their tempo but also halves fast songs that were right, and no
-//! strength of the lean tells the two apart (session 49 tried it four ways as a decision). So the reading is offered, not applied: where the slow
-//! reading finds half the tempo of the grid, [`half_tempo_reading`] returns it, the editor
-//! marks its ½× button and `trainer analyze` names the `--bpm` that counts it there. The user,
-//! who hears at once which one the song is, decides; ½× and 2× are one click each way.
+//! strength of the lean tells the two apart (session 49 tried it four ways as a decision). So
+//! the reading is offered, not applied: where the slow reading finds half the tempo of the
+//! grid, [`half_tempo_reading`] returns it, the editor marks its ½× button and `trainer
+//! analyze` names the `--bpm` that counts it there. The user, who hears at once which one the
+//! song is, decides; ½× and 2× are one click each way.
 //!
 //! The lean is the session-49 tempo prior: each beat on a line faster than [`PIVOT_BPM`] costs
 //! [`NATS`] × ln(bpm / [`PIVOT_BPM`]) nats more (`StateSpace::leaning_slow`), chosen then on the

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use cutscore_analysis::analyze_interleaved;
 
 use crate::jobs::Job;
-use crate::session::{FitState, Proposals, Session, lock};
+use crate::session::{Capture, FitState, Proposals, Session, lock};
 
 /// How long no audio must have come in (the transport stopped, or the host stopped calling)
 /// before the grid is settled. Hosts deliver blocks every few to a few hundred milliseconds
@@ -62,49 +62,43 @@ pub fn wants_settling(session: &Session) -> Option<SettleKey> {
     (unsettled && !decided(&lock(&session.track_id), key.0)).then_some(key)
 }
 
-/// Asks for the capture's beats to be counted at `factor` times its grid's tempo
-/// ([`Capture::count_at`](crate::session::Capture::count_at)) unless a decision has fixed its
-/// grid; under the track id's lock, so no decision can fix it in between and leave the ask
-/// pending for good. Returns the tempo asked for.
-pub fn count_at(session: &Session, factor: f64) -> Option<f64> {
+/// Runs `change` on the capture unless a decision has fixed its grid, under the track id's
+/// lock, so no decision can fix it in between (and leave a tempo asked for pending for good).
+/// `None` where the grid is fixed.
+fn unless_fixed<T>(session: &Session, change: impl FnOnce(&mut Capture) -> T) -> Option<T> {
     let track_id = lock(&session.track_id);
     let mut capture = lock(&session.capture);
-    if decided(&track_id, capture.epoch) {
-        return None;
-    }
-    capture.count_at(factor)
+    (!decided(&track_id, capture.epoch)).then(|| change(&mut capture))
+}
+
+/// Asks for the capture's beats to be counted at `factor` times its grid's tempo
+/// ([`Capture::count_at`]) unless a decision has fixed its grid ([`unless_fixed`]). Returns the
+/// tempo asked for.
+pub fn count_at(session: &Session, factor: f64) -> Option<f64> {
+    unless_fixed(session, |capture| capture.count_at(factor)).flatten()
 }
 
 /// Moves the capture's bar lines `by` beats around the bar line nearest `near_s`
-/// ([`Capture::move_bar_lines`](crate::session::Capture::move_bar_lines)) unless a decision has
-/// fixed its grid, under the track id's lock as [`count_at`]; then has the proposals scored
-/// again on the new bars, and the fit made again. Returns whether they moved.
+/// ([`Capture::move_bar_lines`]) unless a decision has fixed its grid ([`unless_fixed`]); then
+/// has the proposals scored again on the new bars, and the fit made again. Returns whether they
+/// moved.
 pub fn move_bar_lines(session: &Session, by: i8, near_s: Option<f64>) -> bool {
-    let track_id = lock(&session.track_id);
-    let mut capture = lock(&session.capture);
-    if decided(&track_id, capture.epoch) || !capture.move_bar_lines(by, near_s) {
-        return false;
+    let moved = unless_fixed(session, |capture| capture.move_bar_lines(by, near_s)) == Some(true);
+    if moved {
+        rescore(session);
     }
-    drop(capture);
-    drop(track_id);
-    rescore(session);
-    true
+    moved
 }
 
 /// Forgets the bar lines the user gave the capture and places its bars as the tracker does
-/// ([`Capture::reset_bar_lines`](crate::session::Capture::reset_bar_lines)), unless a decision
-/// has fixed its grid; then scores and fits again as [`move_bar_lines`]. Returns whether they
-/// moved.
+/// ([`Capture::reset_bar_lines`]), unless a decision has fixed its grid; then scores and fits
+/// again as [`move_bar_lines`]. Returns whether they moved.
 pub fn reset_bar_lines(session: &Session) -> bool {
-    let track_id = lock(&session.track_id);
-    let mut capture = lock(&session.capture);
-    if decided(&track_id, capture.epoch) || !capture.reset_bar_lines() {
-        return false;
+    let moved = unless_fixed(session, Capture::reset_bar_lines) == Some(true);
+    if moved {
+        rescore(session);
     }
-    drop(capture);
-    drop(track_id);
-    rescore(session);
-    true
+    moved
 }
 
 /// Has the scoring worker score the proposals again on the capture's new bars, and fit again to

@@ -749,7 +749,8 @@ fn print_bar_clicks(scores: &[SongScores]) {
         .collect();
     println!(
         "one bar line given at the first true downbeat from {:.0} s: a beat there on {} of {} \
-         songs, changing its downbeat F on {moved}; mean downbeat F {mean:.3}; worse by more than 0.02 on {}{}",
+         songs, changing its downbeat F on {moved}; mean downbeat F {mean:.3}; worse by more \
+         than 0.02 on {}{}",
         metrics::MIN_BEAT_TIME_S,
         clicked.len(),
         scores.len(),

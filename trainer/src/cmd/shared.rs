@@ -1,6 +1,6 @@
 //! What the scoring commands share: the `--model`/`--device` and `--bpm`/`--bar-line`/
-//! `--beat-model` arguments and loading the default models, analysing a song that must have bars to cut, and
-//! rendering a fitted edit with its marker list.
+//! `--beat-model` arguments and loading the default models, analysing a song that must have
+//! bars to cut, and rendering a fitted edit with its marker list.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -150,10 +150,6 @@ pub struct Tracking {
 }
 
 impl TrackerArgs {
-    pub fn hint(&self) -> anyhow::Result<Option<TempoHint>> {
-        Ok(self.bpm.map(TempoHint::new).transpose()?)
-    }
-
     /// `--bpm` and `--bar-line`, checked.
     pub fn tracking(&self) -> anyhow::Result<Tracking> {
         if let Some(t) = self.bar_line {
@@ -163,7 +159,7 @@ impl TrackerArgs {
             );
         }
         Ok(Tracking {
-            hint: self.hint()?,
+            hint: self.bpm.map(TempoHint::new).transpose()?,
             bar_line_s: self.bar_line,
         })
     }
