@@ -1,7 +1,7 @@
 """How many of the fit's joins land on true downbeats, on the real-music development set.
 
     bench/.venv/bin/python bench/real_fit_joins.py TRAINER [DIR] [--given-tempo] [--beat-model M]
-        [--bar-line-at-truth]
+        [--bar-line-at-truth] [--half-beat-at-truth]
 
 Runs `TRAINER edit SONG --target T --json` on every `*.wav` of DIR (default
 /work/data/realset, built by `real_set.py`) for targets of 50, 60, 70, 80 and 90 % of the
@@ -17,7 +17,10 @@ true bars (each end on the same beat of the bar, whatever beat that is: the musi
 runs on across the join). `--bar-line-at-truth` gives each song one bar line (`--bar-line`, the
 first true downbeat from 5 s on), as a user who checks the first bar they hear and moves the
 bar lines there would; where the grid has no beat there `trainer edit` refuses it, and the
-song is fitted as heard (counted as "refused").
+song is fitted as heard (counted as "refused"). `--half-beat-at-truth` does the same, and where
+the bar line is refused but the grid lies on the off-beats there (that downbeat within a quarter
+of a gap of the middle of two found beats, by `trainer analyze`), the user first moves the beats
+half a beat there (`--half-beat`, the editor's ½ beat) and then gives the bar line.
 """
 
 import glob
@@ -33,13 +36,30 @@ TOLERANCE_S = 0.07
 FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def joins_of(trainer, wav, target_s, out, bpm=None, beat_model=None, bar_line=None):
+def off_beat_at(trainer, wav, t, bpm=None, beat_model=None):
+    """Whether the found grid lies on the off-beats at `t`: halfway between two of its beats,
+    within a quarter of their gap."""
+    tempo = ["--bpm", f"{bpm:.3f}"] if bpm else []
+    network = ["--beat-model", beat_model] if beat_model else []
+    result = subprocess.run(
+        [trainer, "analyze", wav, "--json", *tempo, *network], capture_output=True, text=True
+    )
+    beats = np.array(json.loads(result.stdout)["beats"]) if result.returncode == 0 else []
+    after = int(np.searchsorted(beats, t))
+    if after == 0 or after >= len(beats):
+        return False
+    before, following = beats[after - 1], beats[after]
+    return abs(t - 0.5 * (before + following)) <= 0.25 * (following - before)
+
+
+def joins_of(trainer, wav, target_s, out, bpm=None, beat_model=None, bar_line=None, half_beat=None):
     """The joins of the best fit, or None where `--bar-line` was refused (no beat there)."""
     tempo = ["--bpm", f"{bpm:.3f}"] if bpm else []
     network = ["--beat-model", beat_model] if beat_model else []
     bars = ["--bar-line", f"{bar_line:.3f}"] if bar_line is not None else []
+    half = ["--half-beat", f"{half_beat:.3f}"] if half_beat is not None else []
     result = subprocess.run(
-        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json", *tempo, *network, *bars],
+        [trainer, "edit", wav, "--target", f"{target_s:.1f}", "--out", out, "--json", *tempo, *network, *bars, *half],
         capture_output=True,
         text=True,
     )
@@ -73,9 +93,10 @@ def main():
         at = args.index("--beat-model")
         beat_model = args[at + 1]
         del args[at : at + 2]
-    at_truth = "--bar-line-at-truth" in args
-    args = [a for a in args if a not in ("--given-tempo", "--bar-line-at-truth")]
-    refused = 0
+    half_at_truth = "--half-beat-at-truth" in args
+    at_truth = "--bar-line-at-truth" in args or half_at_truth
+    args = [a for a in args if a not in ("--given-tempo", "--bar-line-at-truth", "--half-beat-at-truth")]
+    refused = moved_half = 0
     trainer = args[0]
     folder = args[1] if len(args) > 1 else "/work/data/realset"
     on = total = 0
@@ -89,14 +110,20 @@ def main():
             near = lambda t: np.min(np.abs(downbeats - t)) < TOLERANCE_S
             bpm = 60 / np.median(np.diff(truth["beats"])) if given else None
             bar_line = next((t for t in downbeats if t >= 5.0), None) if at_truth else None
+            half_beat = None
             joins = []
             for f in FRACTIONS:
                 target_s = truth["duration_s"] * f
-                found = joins_of(trainer, wav, target_s, out, bpm, beat_model, bar_line)
+                found = joins_of(trainer, wav, target_s, out, bpm, beat_model, bar_line, half_beat)
+                if found is None and half_beat is None and half_at_truth:
+                    if off_beat_at(trainer, wav, bar_line, bpm, beat_model):
+                        half_beat = bar_line
+                        moved_half += 1
+                        found = joins_of(trainer, wav, target_s, out, bpm, beat_model, bar_line, half_beat)
                 if found is None:
                     refused += 1
                     bar_line = None
-                    found = joins_of(trainer, wav, target_s, out, bpm, beat_model)
+                    found = joins_of(trainer, wav, target_s, out, bpm, beat_model, None, half_beat)
                 joins += found
             hits = sum(near(j["from_s"]) and near(j["to_s"]) for j in joins)
             beats = np.array(truth["beats"])
@@ -110,6 +137,8 @@ def main():
     print(f"joins on true downbeats: {on} of {total} ({100 * on / max(total, 1):.0f} %)")
     if at_truth:
         print(f"bar line refused (no beat at the first true downbeat from 5 s) on {refused} songs")
+    if half_at_truth:
+        print(f"beats moved half a beat first (the grid on the off-beats there) on {moved_half} songs")
     print(
         f"join ends on a true downbeat {ends['down']}, on another true beat {ends['beat']}, "
         f"on no true beat {ends['off']}; joins removing whole true bars {whole_bars} of {total}"

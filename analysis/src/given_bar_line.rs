@@ -24,6 +24,7 @@ use cutscore_core::grid::BeatGrid;
 
 use crate::bar_phase::{self, ANCHOR_FOLLOW_TOLERANCE};
 use crate::beat_features::rewrite_bar_features;
+use crate::half_beat::{local_period, nearest_beat};
 
 /// How far, in beat periods, the time named may lie from the beat it names: the tracker's own
 /// jitter is under a tenth of a period, an off-beat half a period away. Set by that reasoning,
@@ -49,16 +50,7 @@ pub struct NoBeatThere {
 /// beat period (the shorter of its gaps to its neighbours).
 pub fn beat_at(grid: &BeatGrid, time_s: f64) -> Result<usize, NoBeatThere> {
     let beats = &grid.beats;
-    let after = beats.partition_point(|&t| t < time_s);
-    let nearest = [after.checked_sub(1), Some(after)]
-        .into_iter()
-        .flatten()
-        .filter(|&i| i < beats.len())
-        .min_by(|&a, &b| {
-            (beats[a] - time_s)
-                .abs()
-                .total_cmp(&(beats[b] - time_s).abs())
-        });
+    let nearest = nearest_beat(beats, time_s);
     let missing = NoBeatThere {
         time_s,
         nearest_s: nearest.map(|i| beats[i]),
@@ -161,19 +153,6 @@ pub fn counted_alike(grid: &BeatGrid, named: usize) -> std::ops::RangeInclusive<
         .last()
         .unwrap_or(named);
     first..=last
-}
-
-/// The beat period at beat `i`: the median of the gaps between the beats up to four either side
-/// of it (up to nine gaps; infinite for a lone beat, which no gap follows).
-fn local_period(beats: &[f64], i: usize) -> f64 {
-    let from = i.saturating_sub(4).max(1);
-    let to = (i + 4).min(beats.len().saturating_sub(1));
-    let mut gaps: Vec<f64> = (from..=to).map(|j| beats[j] - beats[j - 1]).collect();
-    if gaps.is_empty() {
-        return f64::INFINITY;
-    }
-    gaps.sort_by(f64::total_cmp);
-    gaps[gaps.len() / 2]
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 //!   beat, in the plugin's capture).
 //! - [`given_bar_line`]: the bars counted from a beat the user names (the editor's bar-line
 //!   buttons, `trainer --bar-line`).
+//! - [`half_beat`]: the beats moved half a beat where the user hears them on the off-beats (the
+//!   editor's ½ beat, `trainer --half-beat`).
 //! - [`hypermeter`]: which bar lines cuts start and resume on, where every other one is weak.
 //! - [`streaming`]: the causal tracker for the plugin (prepare/push/poll, no allocation).
 //! - [`beat_features`]: the 121 features per beat, shared by both paths.
@@ -35,6 +37,7 @@ pub mod beat_model;
 pub mod decode;
 pub mod frontend;
 pub mod given_bar_line;
+pub mod half_beat;
 pub mod half_tempo;
 pub mod hypermeter;
 pub mod metrics;
@@ -252,14 +255,16 @@ pub fn steady_pulse(grid: &BeatGrid, confidence: f32) -> bool {
 
 /// Decodes and analyses a file, never holding it whole at its source rate.
 pub fn analyze_file(path: &Path) -> Result<TrackAnalysis, AnalysisError> {
-    analyze_file_with(beat_model::shipped(), path, None)
+    analyze_file_with(beat_model::shipped(), path, None, &[])
 }
 
-/// [`analyze_file`] with the beat network `model`, at the tempo `hint` gives, if any.
+/// [`analyze_file`] with the beat network `model`, at the tempo `hint` gives, if any, the beats
+/// moved half a beat around each of `half_beats_s` ([`half_beat`]).
 pub fn analyze_file_with(
     model: &beat_model::BeatModel,
     path: &Path,
     hint: Option<TempoHint>,
+    half_beats_s: &[f64],
 ) -> Result<TrackAnalysis, AnalysisError> {
     let mut analyzer: Option<FrameAnalyzer> = None;
     let mut frames: Vec<Frame> = Vec::new();
@@ -291,20 +296,28 @@ pub fn analyze_file_with(
         a.finish(&mut |_, f: &Frame| frames.push(*f))?;
     }
     let duration_s = samples as f64 / info.sample_rate as f64;
-    Ok(analyze_frames_at(model, &frames, duration_s, hint.into()))
+    Ok(analyze_frames_at(
+        model,
+        &frames,
+        duration_s,
+        hint.into(),
+        half_beats_s,
+    ))
 }
 
 /// Analyses mono samples at `sample_rate` Hz (8 to 192 kHz).
 pub fn analyze_samples(mono: &[f32], sample_rate: u32) -> Result<TrackAnalysis, AnalysisError> {
-    analyze_samples_with(beat_model::shipped(), mono, sample_rate, None)
+    analyze_samples_with(beat_model::shipped(), mono, sample_rate, None, &[])
 }
 
-/// [`analyze_samples`] with the beat network `model`, at the tempo `hint` gives, if any.
+/// [`analyze_samples`] with the beat network `model`, at the tempo `hint` gives, if any, the
+/// beats moved half a beat around each of `half_beats_s` ([`half_beat`]).
 pub fn analyze_samples_with(
     model: &beat_model::BeatModel,
     mono: &[f32],
     sample_rate: u32,
     hint: Option<TempoHint>,
+    half_beats_s: &[f64],
 ) -> Result<TrackAnalysis, AnalysisError> {
     check_rate(sample_rate)?;
     let frames = frontend::analyse_frames(mono, sample_rate)?;
@@ -313,6 +326,7 @@ pub fn analyze_samples_with(
         &frames,
         mono.len() as f64 / sample_rate as f64,
         hint.into(),
+        half_beats_s,
     ))
 }
 
@@ -320,13 +334,15 @@ pub fn analyze_samples_with(
 /// consecutive slices of whole frames (the plugin's capture, held in chunks): mixed to mono as
 /// the streaming analyzer mixes it, frame by frame, so it is never copied whole. Its start is
 /// not taken for a bar line (a capture starts wherever playback did): `anchor` says where one
-/// is, if anything does (the host's transport), and `tempo` where its tempo comes from.
+/// is, if anything does (the host's transport), `tempo` where its tempo comes from, and
+/// `half_beats_s` where the user hears the beats half a beat from the tracker's ([`half_beat`]).
 pub fn analyze_interleaved<'a>(
     slices: impl IntoIterator<Item = &'a [f32]>,
     channels: usize,
     sample_rate: u32,
     anchor: Option<bar_phase::BarAnchor>,
     tempo: TempoSource,
+    half_beats_s: &[f64],
 ) -> Result<TrackAnalysis, AnalysisError> {
     check_rate(sample_rate)?;
     let channels = channels.max(1);
@@ -347,6 +363,7 @@ pub fn analyze_interleaved<'a>(
         samples as f64 / f64::from(sample_rate),
         anchor,
         tempo,
+        half_beats_s,
     ))
 }
 
@@ -390,15 +407,17 @@ pub fn analyze_frames_with(
     frames: &[Frame],
     duration_s: f64,
 ) -> TrackAnalysis {
-    analyze_frames_at(model, frames, duration_s, TempoSource::Heard)
+    analyze_frames_at(model, frames, duration_s, TempoSource::Heard, &[])
 }
 
-/// [`analyze_frames_with`] at the tempo `tempo` says (a host's anchored at the song's start).
+/// [`analyze_frames_with`] at the tempo `tempo` says (a host's anchored at the song's start),
+/// the beats moved half a beat around each of `half_beats_s` ([`half_beat`]).
 pub fn analyze_frames_at(
     model: &beat_model::BeatModel,
     frames: &[Frame],
     duration_s: f64,
     tempo: TempoSource,
+    half_beats_s: &[f64],
 ) -> TrackAnalysis {
     analyze_from(
         frames,
@@ -406,6 +425,7 @@ pub fn analyze_frames_at(
         duration_s,
         Some(bar_phase::BarAnchor::SONG_START),
         tempo,
+        half_beats_s,
     )
 }
 
@@ -422,17 +442,20 @@ pub fn analyze_activations(
         duration_s,
         Some(bar_phase::BarAnchor::SONG_START),
         TempoSource::Heard,
+        &[],
     )
 }
 
 /// [`analyze_activations`] with the bar lines anchored at `anchor`, or nowhere, at the tempo
-/// `tempo` says.
+/// `tempo` says, the beats moved half a beat around each of `half_beats_s` before anything is
+/// read on them ([`half_beat`]).
 fn analyze_from(
     frames: &[Frame],
     activations: &[beat_model::Activation],
     duration_s: f64,
     anchor: Option<bar_phase::BarAnchor>,
     tempo: TempoSource,
+    half_beats_s: &[f64],
 ) -> TrackAnalysis {
     let decoded_at = decode_at(activations, duration_s, anchor, tempo);
     let half_tempo_bpm = decoded_at.half_tempo_offer(activations, duration_s);
@@ -440,6 +463,11 @@ fn analyze_from(
         decoded, anchor, ..
     } = decoded_at;
     let mut grid = decoded.grid;
+    if !half_beats_s.is_empty() {
+        grid.beats = half_beat::shift_each(&grid.beats, half_beats_s, grid.duration_s);
+        // Placeholders: the bars are placed on the new beats below.
+        grid.beat_in_bar = vec![0; grid.beats.len()];
+    }
     let mut features = beat_features::track_features(frames, &grid);
     let downbeat_log_odds: Vec<f32> = grid
         .beats
@@ -613,7 +641,7 @@ mod tests {
         let rate = song.sample_rate;
         let frames = frontend::analyse_frames(&mono, rate).unwrap();
         let duration = mono.len() as f64 / f64::from(rate);
-        let at = |tempo| analyze_frames_at(beat_model::shipped(), &frames, duration, tempo);
+        let at = |tempo| analyze_frames_at(beat_model::shipped(), &frames, duration, tempo, &[]);
         // Every beat found within the song (its render rings on after the last beat) lies on
         // one of its beats.
         let last = song.truth.beats.last().copied().unwrap();
@@ -651,7 +679,7 @@ mod tests {
                 time_s,
                 until_s: f64::INFINITY,
             });
-            analyze_from(&frames, &activations, duration, anchor, tempo)
+            analyze_from(&frames, &activations, duration, anchor, tempo, &[])
         };
         let bar_line = song.truth.downbeats[0];
         let hosted = anchored(Some(bar_line), TempoSource::Host(74.0));

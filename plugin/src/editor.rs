@@ -268,8 +268,11 @@ impl CutscoreEditor {
             }
         );
         let recounting = capture.recount_pending();
+        let reading_again = capture.settle_asked();
         let half_tempo = capture.half_tempo_offer();
         let bar_line_given = capture.bar_line_given();
+        let near_s = self.selected_from_s(shown);
+        let half_beat_moved = capture.half_beat_moved(near_s);
         let few_bars = capture.grid.bar_starts().len() < 2;
         let tempo_off = if capture.error.is_some() {
             Some("The analysis stopped: there is nothing to count again")
@@ -298,10 +301,15 @@ impl CutscoreEditor {
             }
             let bars_off = tempo_off.or(few_bars.then_some("No bar lines found yet"));
             self.bar_line_buttons(ui, bars_off, bar_line_given, shown);
+            self.half_beat_button(ui, bars_off, near_s, half_beat_moved);
             if let Some(bpm) = recounting {
                 ui.label(format!(
                     "· counting at {bpm:.1} BPM (all of the capture when the music stops)"
                 ));
+            } else if reading_again {
+                ui.label(
+                    "· moving the beats half a beat (all of the capture when the music stops)",
+                );
             }
             if ui.button("Start over").clicked() {
                 self.session.restart.store(true, Ordering::Release);
@@ -391,10 +399,7 @@ impl CutscoreEditor {
         given: bool,
         shown: &[Proposal],
     ) {
-        let near_s = self
-            .selected
-            .and_then(|span| shown.iter().find(|p| (p.start, p.end) == span))
-            .map(|p| p.from_s);
+        let near_s = self.selected_from_s(shown);
         let around = if near_s.is_some() {
             "around the selected proposal"
         } else {
@@ -444,6 +449,48 @@ impl CutscoreEditor {
             && settle::reset_bar_lines(&self.session)
         {
             self.selected = None;
+        }
+    }
+
+    /// Where the selected proposal's cut starts, seconds, if one is selected.
+    fn selected_from_s(&self, shown: &[Proposal]) -> Option<f64> {
+        self.selected
+            .and_then(|span| shown.iter().find(|p| (p.start, p.end) == span))
+            .map(|p| p.from_s)
+    }
+
+    /// "½ beat": the beats moved half a beat, for a song whose beats the tracker found on its
+    /// off-beats (cuts then start and resume between the song's beats): around the selected
+    /// proposal, else the newest beats, as far as they keep one tempo; the whole capture is read
+    /// again with them moved once the music stops, and pressed again there the move is taken
+    /// back (`Capture::move_half_beat`). `off`: why it cannot be used now; `moved`: the beats
+    /// there are moved.
+    fn half_beat_button(
+        &mut self,
+        ui: &mut Ui,
+        off: Option<&str>,
+        near_s: Option<f64>,
+        moved: bool,
+    ) {
+        let mut button = egui::Button::new("½ beat").small();
+        if moved {
+            button = button.fill(GIVEN);
+        }
+        let hover = if moved {
+            "The beats here are moved half a beat: press to put them back where the tracker \
+             found them"
+        } else {
+            "Move the beats half a beat: the tracker found them on the off-beats, between the \
+             song's beats (around the selected proposal, else the newest beats, as far as they \
+             keep one tempo; the capture is read again when the music stops)"
+        };
+        let clicked = ui
+            .add_enabled(off.is_none(), button)
+            .on_hover_text(hover)
+            .on_disabled_hover_text(off.unwrap_or_default())
+            .clicked();
+        if clicked {
+            settle::move_half_beat(&self.session, near_s);
         }
     }
 

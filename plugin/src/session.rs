@@ -4,6 +4,7 @@
 //! audio thread never touches any of it; the locks here are only ever contended by the analysis
 //! thread and its settle, the worker, the editor and the editor's actions.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
 use cutscore_analysis::given_bar_line;
+use cutscore_analysis::half_beat;
 use cutscore_analysis::hypermeter;
 use cutscore_analysis::streaming::StreamingAnalyzer;
 use cutscore_analysis::{TempoHint, TempoSource, TrackAnalysis};
@@ -43,6 +45,9 @@ pub const ENVELOPE_FRAMES: usize = 1024;
 /// The most bar lines a capture keeps from the user ([`Capture::move_bar_lines`]); beyond it
 /// the one farthest from the newest goes.
 pub const MAX_GIVEN_BAR_LINES: usize = 64;
+/// The most places a capture keeps where the user moved the beats half a beat
+/// ([`Capture::move_half_beat`]); beyond it the oldest goes.
+pub const MAX_HALF_BEATS: usize = 64;
 /// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
 /// playback has not jumped.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,6 +125,10 @@ pub struct Capture {
     /// grid has one, each over its stretch up to the next one's beat, as a DAW's bar marker
     /// holds up to the next.
     given_bar_lines_s: Vec<f64>,
+    /// Where the user moved the beats half a beat ([`Capture::move_half_beat`]), in the order
+    /// asked, at most [`MAX_HALF_BEATS`]: every settle moves the beats of the steady stretch
+    /// around each (`half_beat`) before it reads anything on them.
+    half_beats_s: Vec<f64>,
 }
 
 /// Which state of a capture the streaming tracker last went on from
@@ -165,6 +174,7 @@ impl Capture {
             settled_with: Recount::default(),
             settles: 0,
             given_bar_lines_s: Vec::new(),
+            half_beats_s: Vec::new(),
         }
     }
 
@@ -270,6 +280,12 @@ impl Capture {
             (*self.grid.bar_starts().last()?, 0)
         };
         Some((key, self.grid.beats[beat], place))
+    }
+
+    /// Whether the user asked for something only a settle gives (another tempo, the beats moved
+    /// half a beat) that no settle has given yet.
+    pub fn settle_asked(&self) -> bool {
+        self.asked.requests > self.settled_with.requests
     }
 
     /// The tempo asked for that no settle has taken yet, BPM.
@@ -483,6 +499,59 @@ impl Capture {
         }
         self.given_bar_lines_s.clear();
         self.place_bars()
+    }
+
+    /// Moves the beats half a beat, for a song whose beats the tracker found on its off-beats:
+    /// those of the steady stretch around the beat nearest `near_s` (the newest of the scored
+    /// beats where `None`; `half_beat::steady_stretch`), from the next settle on, which
+    /// analyses the whole capture again with them moved before it reads anything on them. Asked
+    /// again in a stretch it moved, it takes the move back. Returns whether a settle was asked
+    /// for (not where the grid has fewer than two beats).
+    pub fn move_half_beat(&mut self, near_s: Option<f64>) -> bool {
+        let Some((beat, stretch)) = self.half_beat_stretch(near_s) else {
+            return false;
+        };
+        let beats = &self.grid.beats;
+        let asked = self.half_beats_s.len();
+        self.half_beats_s
+            .retain(|&t| half_beat::nearest_beat(beats, t).is_none_or(|i| !stretch.contains(&i)));
+        if self.half_beats_s.len() == asked {
+            if asked >= MAX_HALF_BEATS {
+                self.half_beats_s.remove(0);
+            }
+            self.half_beats_s.push(beats[beat]);
+        }
+        self.asked.requests += 1;
+        true
+    }
+
+    /// Whether the beats around `near_s` (as [`Capture::move_half_beat`] takes it) are moved
+    /// half a beat, or will be at the next settle (the editor marks the button).
+    pub fn half_beat_moved(&self, near_s: Option<f64>) -> bool {
+        self.half_beat_stretch(near_s).is_some_and(|(_, stretch)| {
+            self.half_beats_s.iter().any(|&t| {
+                half_beat::nearest_beat(&self.grid.beats, t).is_some_and(|i| stretch.contains(&i))
+            })
+        })
+    }
+
+    /// Where the user moved the beats half a beat, for the settle.
+    pub fn half_beats_s(&self) -> &[f64] {
+        &self.half_beats_s
+    }
+
+    /// The beat nearest `near_s` (the newest scored one where `None`) and the steady stretch
+    /// around it, where the grid has two beats or more.
+    fn half_beat_stretch(&self, near_s: Option<f64>) -> Option<(usize, RangeInclusive<usize>)> {
+        let beats = &self.grid.beats;
+        if beats.len() < 2 {
+            return None;
+        }
+        let beat = match near_s {
+            Some(t) => half_beat::nearest_beat(beats, t)?,
+            None => self.complete_beats().clamp(1, beats.len()) - 1,
+        };
+        Some((beat, half_beat::steady_stretch(beats, beat)))
     }
 
     /// Whether the bars are counted from a bar line the user gave ([`Capture::move_bar_lines`])
@@ -1120,6 +1189,41 @@ mod tests {
         }
         assert!(!one.move_bar_lines(1, None));
         assert!(!one.bar_line_given());
+    }
+
+    #[test]
+    fn half_a_beat_asked_in_a_stretch_is_asked_once_and_taken_back_there() {
+        // 120 BPM for 10 s, then 100 BPM: two steady stretches.
+        let mut capture = Capture::new(1, 48_000, 2);
+        let mut times: Vec<f64> = (0..20).map(|k| 0.5 * f64::from(k)).collect();
+        times.extend((0..12).map(|k| 10.0 + 0.6 * f64::from(k)));
+        for (k, &t) in times.iter().enumerate() {
+            assert!(capture.push_beat(t, (k % 4) as u8, 4, 0.0));
+            capture.features.extend_from_slice(&[0.0; BEAT_FEATURES]);
+        }
+        assert!(!capture.settle_asked());
+        assert!(!capture.half_beat_moved(Some(3.0)));
+        assert!(capture.move_half_beat(Some(3.0)));
+        assert!(capture.settle_asked(), "a settle moves the beats");
+        assert_eq!(capture.half_beats_s(), [3.0]);
+        assert!(capture.half_beat_moved(Some(8.0)), "the same stretch");
+        assert!(
+            !capture.half_beat_moved(None),
+            "the newest beats are the other stretch"
+        );
+        // The newest beats: the second stretch.
+        assert!(capture.move_half_beat(None));
+        assert_eq!(capture.half_beats_s(), [3.0, 10.0 + 0.6 * 11.0]);
+        // Asked again in the first stretch: taken back there only.
+        assert!(capture.move_half_beat(Some(1.0)));
+        assert_eq!(capture.half_beats_s(), [10.0 + 0.6 * 11.0]);
+        assert!(!capture.half_beat_moved(Some(3.0)));
+        // A capture with one beat has nothing to move.
+        let mut one = Capture::new(2, 48_000, 2);
+        assert!(!one.move_half_beat(None));
+        one.push_beat(1.0, 0, 4, 0.0);
+        assert!(!one.move_half_beat(Some(1.0)));
+        assert!(!one.settle_asked());
     }
 
     #[test]

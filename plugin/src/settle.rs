@@ -53,7 +53,7 @@ pub fn wants_settling(session: &Session) -> Option<SettleKey> {
         let frames = capture.audio.frames();
         let unsettled = capture.error.is_none()
             && frames > 0
-            && (frames > capture.settled_frames || capture.recount_pending().is_some());
+            && (frames > capture.settled_frames || capture.settle_asked());
         (
             (capture.epoch, frames, capture.recount().requests),
             unsettled,
@@ -88,6 +88,13 @@ pub fn move_bar_lines(session: &Session, by: i8, near_s: Option<f64>) -> bool {
         rescore(session);
     }
     moved
+}
+
+/// Moves the capture's beats half a beat around `near_s` from the next settle on, or takes that
+/// back ([`Capture::move_half_beat`]), unless a decision has fixed its grid ([`unless_fixed`]).
+/// Returns whether a settle was asked for.
+pub fn move_half_beat(session: &Session, near_s: Option<f64>) -> bool {
+    unless_fixed(session, |capture| capture.move_half_beat(near_s)) == Some(true)
 }
 
 /// Forgets the bar lines the user gave the capture and places its bars as the tracker does
@@ -132,13 +139,14 @@ fn decided(track_id: &Option<(u64, String)>, epoch: u64) -> bool {
 /// logged meanwhile, makes it the capture's grid; then has the scoring worker rescore, and
 /// fit again to the same length if a fit was made on the old grid.
 pub fn settle(session: &Session) -> Settled {
-    let (epoch, audio, (anchor, tempo), recount) = {
+    let (epoch, audio, (anchor, tempo), recount, half_beats_s) = {
         let capture = lock(&session.capture);
         (
             capture.epoch,
             capture.audio.snapshot(),
             capture.settle_source(),
             capture.recount(),
+            capture.half_beats_s().to_vec(),
         )
     };
     let frames = audio.frames();
@@ -148,6 +156,7 @@ pub fn settle(session: &Session) -> Settled {
         audio.sample_rate,
         anchor,
         tempo,
+        &half_beats_s,
     ) {
         Ok(analysis) => analysis,
         Err(e) => return Settled::Failed(e.to_string()),
@@ -398,6 +407,60 @@ mod tests {
     }
 
     #[test]
+    fn beats_moved_half_a_beat_are_settled_between_the_songs_beats_and_back() {
+        let (session, song) = captured(16.0);
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        // The share of the beats from 3 s to the song's last beat within 70 ms of `truth`.
+        let last = song.truth.beats[song.truth.beats.len() - 1];
+        let share_on = |session: &Session, truth: &[f64]| {
+            let capture = lock(&session.capture);
+            let beats: Vec<f64> = capture
+                .grid
+                .beats
+                .iter()
+                .copied()
+                .filter(|&t| t > 3.0 && t < last)
+                .collect();
+            let on = beats
+                .iter()
+                .filter(|&&b| truth.iter().any(|&t| (t - b).abs() < 0.07))
+                .count();
+            on as f64 / beats.len().max(1) as f64
+        };
+        let beats = &song.truth.beats;
+        let halfway: Vec<f64> = beats.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
+        assert!(share_on(&session, beats) > 0.95);
+        assert!(move_half_beat(&session, Some(8.0)));
+        assert!(lock(&session.capture).half_beat_moved(Some(8.0)));
+        assert!(
+            wants_settling(&session).is_some(),
+            "asked at the same length"
+        );
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(
+            share_on(&session, &halfway) > 0.95,
+            "{:?}",
+            lock(&session.capture).grid.beats
+        );
+        let capture = lock(&session.capture);
+        assert!(capture.is_settled() && capture.half_beat_moved(Some(8.0)));
+        assert!(
+            capture.grid.bar_starts().len() >= 4,
+            "bars on the new beats"
+        );
+        drop(capture);
+        // Pressed again: back where the tracker found them.
+        assert!(move_half_beat(&session, Some(8.0)));
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(share_on(&session, beats) > 0.95);
+        assert!(!lock(&session.capture).half_beat_moved(Some(8.0)));
+        // A decision fixes the grid.
+        let epoch = lock(&session.capture).epoch;
+        *lock(&session.track_id) = Some((epoch, "ab".into()));
+        assert!(!move_half_beat(&session, Some(8.0)));
+    }
+
+    #[test]
     fn a_capture_too_short_for_two_bars_settles_to_no_proposals() {
         let session = Session::new(None);
         session.new_capture(22_050, 2);
@@ -464,6 +527,7 @@ mod tests {
                 22_050,
                 None,
                 cutscore_analysis::TempoSource::Heard,
+                &[],
             )
             .unwrap()
         };

@@ -546,6 +546,55 @@ fn the_bar_line_buttons_move_the_bars_a_beat_until_a_decision_fixes_the_grid() {
 }
 
 #[test]
+fn the_half_beat_button_moves_the_beats_half_a_beat_once_the_capture_is_read_again() {
+    use cutscore_plugin::settle::{Settled, settle as settle_capture};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut harness, session, _) = editor_logging_to(&dir.path().join("prefs"));
+    assert!(matches!(settle_capture(&session), Settled::Settled { .. }));
+    harness.run();
+    let found = lock(&session.capture).grid.beats.clone();
+    let reading_again = |harness: &Harness<'_, CutscoreEditor>| {
+        harness
+            .query_by_label_contains("moving the beats half a beat")
+            .is_some()
+    };
+    assert!(!reading_again(&harness));
+    harness.get_by_label("½ beat").click();
+    harness.run();
+    assert!(reading_again(&harness), "the header says what it will do");
+    assert_eq!(
+        lock(&session.capture).grid.beats,
+        found,
+        "not before the settle"
+    );
+    assert!(matches!(settle_capture(&session), Settled::Settled { .. }));
+    harness.run();
+    assert!(!reading_again(&harness));
+    // The newest beats' stretch (this capture's steady pulse: all of it) lies halfway between
+    // the beats found before.
+    let moved = lock(&session.capture).grid.beats.clone();
+    let halfway = |t: f64| {
+        found
+            .windows(2)
+            .any(|w| (t - 0.5 * (w[0] + w[1])).abs() < 0.02 * (w[1] - w[0]))
+    };
+    let share = moved.iter().filter(|&&t| halfway(t)).count() as f64 / moved.len() as f64;
+    assert!(share > 0.9, "{share}: {found:?} -> {moved:?}");
+    // Pressed again: back where the tracker found them.
+    harness.get_by_label("½ beat").click();
+    harness.run();
+    assert!(matches!(settle_capture(&session), Settled::Settled { .. }));
+    assert_eq!(lock(&session.capture).grid.beats, found);
+    // A decision on the capture fixes its grid: the button does nothing.
+    let epoch = lock(&session.capture).epoch;
+    *lock(&session.track_id) = Some((epoch, "fixed".into()));
+    harness.run();
+    harness.get_by_label("½ beat").click();
+    harness.run();
+    assert!(!lock(&session.capture).settle_asked());
+}
+
+#[test]
 fn a_decision_before_the_recount_keeps_the_grid_and_forgets_the_tempo_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let prefs = dir.path().join("prefs");

@@ -796,6 +796,7 @@ fn when_the_music_stops_the_grid_is_settled_over_the_whole_capture() {
         44_100,
         None,
         cutscore_analysis::TempoSource::Heard,
+        &[],
     )
     .unwrap();
     let (grid, features) = {

@@ -270,6 +270,49 @@ fn a_bar_line_the_user_gives_starts_a_bar_and_an_off_beat_is_refused() {
     assert_fails_saying(&analyze(&["--bar-line=-1"]), "expected a time in seconds");
 }
 
+#[test]
+fn half_a_beat_the_user_asks_for_moves_the_beats_and_a_bar_line_may_then_be_given_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = song_of_seed(dir.path(), "6");
+    let analyze = |extra: &[&str]| {
+        trainer()
+            .arg("analyze")
+            .arg(&wav)
+            .arg("--json")
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let heard = analyze(&[]);
+    assert_succeeded(&heard);
+    let beats: Vec<f64> = serde_json::from_value(json_of(&heard.stdout)["beats"].clone()).unwrap();
+    let off_beat = (beats[8] + beats[9]) / 2.0;
+    let half = format!("{off_beat:.3}");
+    let moved = analyze(&["--half-beat", &half, "--bar-line", &half]);
+    assert_succeeded(&moved);
+    let moved = json_of(&moved.stdout);
+    let times = |key: &str| -> Vec<f64> { serde_json::from_value(moved[key].clone()).unwrap() };
+    // The song holds one tempo: every beat moves to the middle of a gap of those found.
+    let halfway = |t: f64| {
+        beats
+            .windows(2)
+            .any(|w| (t - 0.5 * (w[0] + w[1])).abs() < 0.02 * (w[1] - w[0]))
+    };
+    let moved_beats = times("beats");
+    let on = moved_beats.iter().filter(|&&t| halfway(t)).count();
+    assert!(on + 2 >= moved_beats.len(), "{on} of {moved_beats:?}");
+    assert!(
+        times("downbeats")
+            .iter()
+            .any(|t| (t - off_beat).abs() < 0.05),
+        "the bar line given on the moved beats: {:?}",
+        times("downbeats")
+    );
+    let streaming = analyze(&["--half-beat", &half, "--streaming"]);
+    assert_fails_saying(&streaming, "leave out --streaming or --half-beat");
+    assert_fails_saying(&analyze(&["--half-beat=-1"]), "expected a time in seconds");
+}
+
 /// A beat network that hears nothing: every weight 0, so its beat and downbeat probabilities
 /// are the same in every frame.
 fn deaf_beat_model(path: &std::path::Path) {

@@ -53,9 +53,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let hint = tracking.hint;
     let model = args.tracker.beat_model()?;
     let mut found = if args.streaming {
+        anyhow::ensure!(
+            tracking.half_beat_s.is_none(),
+            "--half-beat moves the offline tracker's beats; the streaming tracker decides each \
+             beat as it is heard (the plugin moves them when it settles the grid): leave out \
+             --streaming or --half-beat"
+        );
         streaming(&args, &model, hint)?
     } else {
-        let analysis = analyze_file_with(&model, &args.audio, hint)
+        let analysis = analyze_file_with(&model, &args.audio, hint, tracking.half_beats_s())
             .with_context(|| format!("analysing {}", args.audio.display()))?;
         Found {
             grid: analysis.grid,

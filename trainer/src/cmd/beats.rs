@@ -375,6 +375,10 @@ struct SongScores {
     /// The downbeat F after one bar line given by a user ([`one_bar_click`]), where the grid
     /// has a beat there.
     one_click_downbeat_f: Option<f64>,
+    /// The beat F and downbeat F after the beats are moved half a beat and a bar line given
+    /// where the grid lies on the off-beats at that downbeat ([`half_beat_click`]).
+    half_beat_click_f: Option<f64>,
+    half_beat_click_downbeat_f: Option<f64>,
 }
 
 impl SongScores {
@@ -429,6 +433,8 @@ fn score_decoded(
         half_tempo_f: None,
         half_tempo_downbeat_f: None,
         one_click_downbeat_f: None,
+        half_beat_click_f: None,
+        half_beat_click_downbeat_f: None,
     })
 }
 
@@ -452,6 +458,42 @@ fn one_bar_click(
         return Ok(None);
     }
     Ok(Some(downbeat_f_of(&grid, truth)?))
+}
+
+/// Where the grid has no beat at the downbeat [`one_bar_click`]'s user names but lies on the
+/// off-beats there (halfway between two of its beats, within a quarter of their gap): the beat
+/// F and downbeat F after that user moves the beats half a beat there
+/// ([`cutscore_analysis::half_beat`], the editor's ½ beat; `analyse_with` analyses the song with
+/// the beats moved around the times given) and then gives the bar line. `None` where the grid
+/// has a beat there, or lies elsewhere.
+fn half_beat_click(
+    decoded: &cutscore_analysis::TrackAnalysis,
+    truth: &SongTruth,
+    analyse_with: impl FnOnce(&[f64]) -> cutscore_analysis::TrackAnalysis,
+) -> anyhow::Result<Option<(f64, f64)>> {
+    let Some(&bar_line) = truth
+        .downbeats
+        .iter()
+        .find(|&&t| t >= metrics::MIN_BEAT_TIME_S)
+    else {
+        return Ok(None);
+    };
+    let beats = &decoded.grid.beats;
+    let after = beats.partition_point(|&t| t < bar_line);
+    let (Some(&before), Some(&next)) = (after.checked_sub(1).map(|i| &beats[i]), beats.get(after))
+    else {
+        return Ok(None);
+    };
+    let off_beat =
+        (bar_line - 0.5 * (before + next)).abs() <= given_bar_line::TOLERANCE * (next - before);
+    if given_bar_line::beat_at(&decoded.grid, bar_line).is_ok() || !off_beat {
+        return Ok(None);
+    }
+    let mut grid = analyse_with(&[bar_line]).grid;
+    // Where the moved beats still have none there, the bars stay as the tracker counted them.
+    let _ = given_bar_line::count_bars_from(&mut grid, &mut [], bar_line);
+    let (beats, downbeat_f) = beat_and_downbeat_f(&grid, truth)?;
+    Ok(Some((beats.f_measure, downbeat_f)))
 }
 
 /// The beat scores and the downbeat F of `grid` against `truth`.
@@ -573,30 +615,40 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let scores = songs
         .iter()
         .map(|song| {
+            let tempo = if args.tempo_hint || args.host_tempo {
+                let bpm = steady_tempo(&song.truth.beats).unwrap_or(0.0);
+                if args.host_tempo {
+                    TempoSource::Host(bpm)
+                } else {
+                    TempoSource::Given(TempoHint::new(bpm)?)
+                }
+            } else {
+                TempoSource::Heard
+            };
+            let analyse_with = |half_beats_s: &[f64]| {
+                analyze_frames_at(&model, &song.frames, song.duration_s, tempo, half_beats_s)
+            };
             let decoded = match &args.activations {
                 Some(dir) => cutscore_analysis::analyze_activations(
                     &song.frames,
                     &read_activations(dir, song)?,
                     song.duration_s,
                 ),
-                None if args.tempo_hint || args.host_tempo => {
-                    let bpm = steady_tempo(&song.truth.beats).unwrap_or(0.0);
-                    let tempo = if args.host_tempo {
-                        TempoSource::Host(bpm)
-                    } else {
-                        TempoSource::Given(TempoHint::new(bpm)?)
-                    };
-                    analyze_frames_at(&model, &song.frames, song.duration_s, tempo)
-                }
-                None => analyze_frames_with(&model, &song.frames, song.duration_s),
+                None => analyse_with(&[]),
             };
             let clicked = one_bar_click(&decoded, &song.truth)?;
+            let half_clicked = match args.activations {
+                None => half_beat_click(&decoded, &song.truth, analyse_with)?,
+                Some(_) => None,
+            };
             let mut scores = score_decoded(&song.name, decoded, &song.truth)?;
             scores.one_click_downbeat_f = clicked;
+            scores.half_beat_click_f = half_clicked.map(|c| c.0);
+            scores.half_beat_click_downbeat_f = half_clicked.map(|c| c.1);
             // What taking the editor's ½× offer gives: the grid decoded at the tempo offered.
             if let Some(bpm) = scores.half_tempo_bpm.filter(|_| args.activations.is_none()) {
                 let given = TempoSource::Given(TempoHint::new(bpm)?);
-                let at_half = analyze_frames_at(&model, &song.frames, song.duration_s, given);
+                let at_half = analyze_frames_at(&model, &song.frames, song.duration_s, given, &[]);
                 let (beats, downbeat_f) = beat_and_downbeat_f(&at_half.grid, &song.truth)?;
                 scores.half_tempo_f = Some(beats.f_measure);
                 scores.half_tempo_downbeat_f = Some(downbeat_f);
@@ -752,6 +804,57 @@ fn print_bar_clicks(scores: &[SongScores]) {
          songs, changing its downbeat F on {moved}; mean downbeat F {mean:.3}; worse by more \
          than 0.02 on {}{}",
         metrics::MIN_BEAT_TIME_S,
+        clicked.len(),
+        scores.len(),
+        worse.len(),
+        if worse.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", worse.join(", "))
+        }
+    );
+    print_half_beat_clicks(scores);
+}
+
+/// What moving the beats half a beat before the bar line ([`half_beat_click`]) adds to
+/// [`print_bar_clicks`]: on how many songs the user would, the mean beat F and downbeat F with
+/// both clicks (one click's where only the bar line is given, as found where neither can be),
+/// and the songs either makes worse.
+fn print_half_beat_clicks(scores: &[SongScores]) {
+    let n = scores.len().max(1) as f64;
+    let clicked: Vec<&SongScores> = scores
+        .iter()
+        .filter(|s| s.half_beat_click_f.is_some())
+        .collect();
+    let f = scores
+        .iter()
+        .map(|s| s.half_beat_click_f.unwrap_or(s.f))
+        .sum::<f64>()
+        / n;
+    let downbeat_f = scores
+        .iter()
+        .map(|s| {
+            s.half_beat_click_downbeat_f
+                .or(s.one_click_downbeat_f)
+                .unwrap_or(s.downbeat_f)
+        })
+        .sum::<f64>()
+        / n;
+    let worse: Vec<String> = clicked
+        .iter()
+        .filter_map(|s| {
+            let (f, db) = (s.half_beat_click_f?, s.half_beat_click_downbeat_f?);
+            (f < s.f - 0.02 || db < s.downbeat_f - 0.02).then(|| {
+                format!(
+                    "{} F {:.3} -> {f:.3}, downbeat F {:.3} -> {db:.3}",
+                    s.name, s.f, s.downbeat_f
+                )
+            })
+        })
+        .collect();
+    println!(
+        "with ½ beat first where the grid lies on the off-beats there: on {} of {} songs; mean F \
+         {f:.3}, mean downbeat F {downbeat_f:.3}; worse by more than 0.02 on {}{}",
         clicked.len(),
         scores.len(),
         worse.len(),

@@ -136,31 +136,52 @@ pub struct TrackerArgs {
     /// bounds the move).
     #[arg(long, value_name = "SECONDS")]
     bar_line: Option<f64>,
+    /// A time where the tracker's beats fall halfway between the song's (on its off-beats), if
+    /// you hear that (seconds): the beats around it, as far as they keep one tempo, move half a
+    /// beat before anything is read on them. With --bar-line, the bar line is a time on the
+    /// moved beats.
+    #[arg(long, value_name = "SECONDS")]
+    half_beat: Option<f64>,
     /// Beat network (.safetensors, as `trainer beats train` writes) to track the beats with
     /// [default: the shipped one].
     #[arg(long, value_name = "FILE")]
     beat_model: Option<PathBuf>,
 }
 
-/// What the user says about a song's beats: its tempo and a time where a bar starts.
+/// What the user says about a song's beats: its tempo, a time where a bar starts and one where
+/// the tracker's beats fall on the off-beats.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Tracking {
     pub hint: Option<TempoHint>,
     pub bar_line_s: Option<f64>,
+    pub half_beat_s: Option<f64>,
+}
+
+impl Tracking {
+    /// The times the beats are moved half a beat around ([`cutscore_analysis::half_beat`]).
+    pub fn half_beats_s(&self) -> &[f64] {
+        self.half_beat_s.as_slice()
+    }
 }
 
 impl TrackerArgs {
-    /// `--bpm` and `--bar-line`, checked.
+    /// `--bpm`, `--bar-line` and `--half-beat`, checked.
     pub fn tracking(&self) -> anyhow::Result<Tracking> {
-        if let Some(t) = self.bar_line {
-            anyhow::ensure!(
-                t.is_finite() && t >= 0.0,
-                "--bar-line is {t}; expected a time in seconds from the start of the song"
-            );
+        for (flag, time) in [
+            ("--bar-line", self.bar_line),
+            ("--half-beat", self.half_beat),
+        ] {
+            if let Some(t) = time {
+                anyhow::ensure!(
+                    t.is_finite() && t >= 0.0,
+                    "{flag} is {t}; expected a time in seconds from the start of the song"
+                );
+            }
         }
         Ok(Tracking {
             hint: self.bpm.map(TempoHint::new).transpose()?,
             bar_line_s: self.bar_line,
+            half_beat_s: self.half_beat,
         })
     }
 
@@ -184,7 +205,7 @@ pub fn analyze_bars(
     audio: &Path,
     tracking: Tracking,
 ) -> anyhow::Result<TrackAnalysis> {
-    let mut analysis = analyze_file_with(model, audio, tracking.hint)
+    let mut analysis = analyze_file_with(model, audio, tracking.hint, tracking.half_beats_s())
         .with_context(|| format!("analysing {}", audio.display()))?;
     ensure_bars(&analysis, audio)?;
     count_bars_from(
@@ -206,8 +227,14 @@ pub fn decode_and_analyze_bars(
     let audio = decode_audio(path).with_context(|| format!("decoding {}", path.display()))?;
     let mut mono = Vec::new();
     mix_to_mono(&audio.samples, usize::from(audio.channels), &mut mono);
-    let mut analysis = analyze_samples_with(model, &mono, audio.sample_rate, tracking.hint)
-        .with_context(|| format!("analysing {}", path.display()))?;
+    let mut analysis = analyze_samples_with(
+        model,
+        &mono,
+        audio.sample_rate,
+        tracking.hint,
+        tracking.half_beats_s(),
+    )
+    .with_context(|| format!("analysing {}", path.display()))?;
     ensure_bars(&analysis, path)?;
     count_bars_from(
         &mut analysis.grid,
