@@ -22,9 +22,9 @@
 use cutscore_core::features::BEAT_FEATURES;
 use cutscore_core::grid::BeatGrid;
 
-use crate::bar_phase::{self, ANCHOR_FOLLOW_TOLERANCE};
+use crate::bar_phase;
 use crate::beat_features::rewrite_bar_features;
-use crate::half_beat::{local_period, nearest_beat};
+use crate::beat_stretch::{gap_follows, local_period, nearest_beat};
 
 /// How far, in beat periods, the time named may lie from the beat it names: the tracker's own
 /// jitter is under a tenth of a period, an off-beat half a period away. Set by that reasoning,
@@ -127,7 +127,7 @@ pub fn count_bars_from_each(grid: &mut BeatGrid, features: &mut [f32], times_s: 
 
 /// The beats around beat `named` whose place in the bar less their count
 /// ([`bar_phase::counted_positions`]: a gap of two periods counts two) is beat `named`'s,
-/// modulo the meter, and that follow its tempo (each gap within [`ANCHOR_FOLLOW_TOLERANCE`] of a
+/// modulo the meter, and that follow its tempo (each gap within [`bar_phase::ANCHOR_FOLLOW_TOLERANCE`] of a
 /// whole number of its period, [`local_period`]): the stretch between two changes of phase or
 /// of tempo, which naming a beat in it moves. A tracker that heard the first seconds of a song
 /// at another tempo counts them alike with the rest, by a count that is not the song's.
@@ -138,11 +138,7 @@ pub fn counted_alike(grid: &BeatGrid, named: usize) -> std::ops::RangeInclusive<
     let offset = |i: usize| (grid.beat_in_bar[i] % m + m - counted[i] % m) % m;
     let own = offset(named);
     let period = local_period(beats, named);
-    // Whether the gap before beat `i` follows the period.
-    let follows = |i: usize| {
-        let periods = (beats[i] - beats[i - 1]) / period;
-        (periods - periods.round().max(1.0)).abs() <= ANCHOR_FOLLOW_TOLERANCE
-    };
+    let follows = |i: usize| gap_follows(beats, i, period);
     let first = (0..named)
         .rev()
         .take_while(|&i| offset(i) == own && follows(i + 1))

@@ -18,6 +18,8 @@
 //!   beat, in the plugin's capture).
 //! - [`given_bar_line`]: the bars counted from a beat the user names (the editor's bar-line
 //!   buttons, `trainer --bar-line`).
+//! - [`beat_stretch`]: the stretch of beats around a beat that keeps one tempo, which the user's
+//!   bar lines and half-beat moves reach over.
 //! - [`half_beat`]: the beats moved half a beat where the user hears them on the off-beats (the
 //!   editor's ½ beat, `trainer --half-beat`).
 //! - [`hypermeter`]: which bar lines cuts start and resume on, where every other one is weak.
@@ -34,6 +36,7 @@ pub mod bar_filter;
 pub mod bar_phase;
 pub mod beat_features;
 pub mod beat_model;
+pub mod beat_stretch;
 pub mod decode;
 pub mod frontend;
 pub mod given_bar_line;

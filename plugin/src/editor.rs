@@ -372,12 +372,7 @@ impl CutscoreEditor {
             if marked {
                 button = button.fill(OFFER);
             }
-            let clicked = ui
-                .add_enabled(off.is_none(), button)
-                .on_hover_text(hover)
-                .on_disabled_hover_text(off.unwrap_or_default())
-                .clicked();
-            if clicked {
+            if grid_button(ui, button, off, hover) {
                 let asked = settle::count_at(&self.session, factor);
                 if asked.is_some() {
                     self.selected = None;
@@ -421,31 +416,28 @@ impl CutscoreEditor {
             if given {
                 button = button.fill(GIVEN);
             }
-            let clicked = ui
-                .add_enabled(off.is_none(), button)
-                .on_hover_text(format!(
-                    "{hover} ({around}, as far as the tracker counted them alike; cuts start \
-                     and resume on bar lines){}",
-                    if given {
-                        "; the bars are counted from a bar line you moved"
-                    } else {
-                        ""
-                    }
-                ))
-                .on_disabled_hover_text(off.unwrap_or_default())
-                .clicked();
+            let hover = format!(
+                "{hover} ({around}, as far as the tracker counted them alike; cuts start and \
+                 resume on bar lines){}",
+                if given {
+                    "; the bars are counted from a bar line you moved"
+                } else {
+                    ""
+                }
+            );
             // The selection stays (its beats do not move), so pressed again the button moves
             // the same bars once more.
-            if clicked {
+            if grid_button(ui, button, off, hover) {
                 settle::move_bar_lines(&self.session, by, near_s);
             }
         }
         if given
-            && ui
-                .add_enabled(off.is_none(), egui::Button::new("Reset bars").small())
-                .on_hover_text("Place the bar lines where the tracker finds them again")
-                .on_disabled_hover_text(off.unwrap_or_default())
-                .clicked()
+            && grid_button(
+                ui,
+                egui::Button::new("Reset bars").small(),
+                off,
+                "Place the bar lines where the tracker finds them again",
+            )
             && settle::reset_bar_lines(&self.session)
         {
             self.selected = None;
@@ -484,12 +476,7 @@ impl CutscoreEditor {
              song's beats (around the selected proposal, else the newest beats, as far as they \
              keep one tempo; the capture is read again when the music stops)"
         };
-        let clicked = ui
-            .add_enabled(off.is_none(), button)
-            .on_hover_text(hover)
-            .on_disabled_hover_text(off.unwrap_or_default())
-            .clicked();
-        if clicked {
+        if grid_button(ui, button, off, hover) {
             settle::move_half_beat(&self.session, near_s);
         }
     }
@@ -1293,6 +1280,20 @@ impl CutscoreEditor {
             }
         });
     }
+}
+
+/// A button of the header's grid controls (tempo, bar lines, beats): enabled unless `off` says
+/// why not, with `hover` as its help. Returns whether it was clicked.
+fn grid_button(
+    ui: &mut Ui,
+    button: egui::Button<'_>,
+    off: Option<&str>,
+    hover: impl Into<egui::WidgetText>,
+) -> bool {
+    ui.add_enabled(off.is_none(), button)
+        .on_hover_text(hover)
+        .on_disabled_hover_text(off.unwrap_or_default())
+        .clicked()
 }
 
 /// Where the model runs, which model it is and how many decisions are logged, in a

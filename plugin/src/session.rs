@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
+use cutscore_analysis::beat_stretch;
 use cutscore_analysis::given_bar_line;
-use cutscore_analysis::half_beat;
 use cutscore_analysis::hypermeter;
 use cutscore_analysis::streaming::StreamingAnalyzer;
 use cutscore_analysis::{TempoHint, TempoSource, TrackAnalysis};
@@ -135,12 +135,21 @@ pub struct Capture {
 /// ([`Capture::counted_phase`]): its epoch, settles and tempo requests.
 pub type PhaseKey = (u64, u64, u64);
 
-/// The user's tempo as a settle takes it ([`Capture::count_at`]): the tempo asked for, if any,
-/// and how many times one was asked for.
+/// What the user asked a settle for: the tempo asked for, if any, and how many times one was
+/// asked for ([`Capture::count_at`]); how many times the beats were moved half a beat or a move
+/// taken back ([`Capture::move_half_beat`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Recount {
     pub tempo: Option<TempoHint>,
     pub requests: u64,
+    pub half_beat_requests: u64,
+}
+
+impl Recount {
+    /// Everything asked for so far, counted: it grows with every ask.
+    pub fn asks(&self) -> u64 {
+        self.requests + self.half_beat_requests
+    }
 }
 
 impl Capture {
@@ -236,6 +245,7 @@ impl Capture {
         self.asked = Recount {
             tempo: Some(hint),
             requests: self.asked.requests + 1,
+            ..self.asked
         };
         // The tracker counts at the user's level from here on: none of its beats is an
         // in-between one to leave out (`LEVEL_KEPT`), whatever the last settle found.
@@ -257,26 +267,32 @@ impl Capture {
     }
 
     /// Where the streaming tracker should go on from at the tempo it counts at
-    /// ([`Capture::counted_tempo`]), when that is new since `aligned` (the capture's epoch,
-    /// settles and tempo requests when it last did): after a settle at that tempo, the settled
-    /// grid's last beat (time, place in the bar); otherwise (the user asked for it while the
-    /// grid is at another level, or a tracker of an earlier activation goes on) the grid's last
-    /// bar line, which is a beat at every level. So the tracker keeps the grid's phase rather
-    /// than finding one of its own, which at a slow song's tempo may be the other half of its
-    /// eighth notes.
+    /// ([`Capture::counted_tempo`]), or with the beats the user moved half a beat
+    /// ([`Capture::move_half_beat`]), when that is new since `aligned` (the capture's epoch,
+    /// settles and tempo requests when it last did): after a settle at that tempo, or with those
+    /// beats, the settled grid's last beat (time, place in the bar); otherwise, for a tempo (the
+    /// user asked for it while the grid is at another level, or a tracker of an earlier
+    /// activation goes on), the grid's last bar line, which is a beat at every level. So the
+    /// tracker keeps the grid's phase rather than finding one of its own, which at a slow song's
+    /// tempo may be the other half of its eighth notes, or the off-beats the user moved the beats
+    /// from.
     pub fn counted_phase(&self, aligned: Option<PhaseKey>) -> Option<(PhaseKey, f64, u8)> {
-        let counted = self.asked.tempo?;
+        let counted = self.asked.tempo;
+        if counted.is_none() && self.half_beats_s.is_empty() {
+            return None;
+        }
         let key = (self.epoch, self.settles, self.asked.requests);
         if aligned == Some(key) {
             return None;
         }
         let settled_at_it = self.settles > 0
-            && self.settled_with.tempo == Some(counted)
+            && self.settled_with.tempo == counted
             && self.settled_with.requests == self.asked.requests;
         let (beat, place) = if settled_at_it {
             let last = self.grid.len().checked_sub(1)?;
             (last, self.grid.beat_in_bar[last])
         } else {
+            counted?;
             (*self.grid.bar_starts().last()?, 0)
         };
         Some((key, self.grid.beats[beat], place))
@@ -285,7 +301,7 @@ impl Capture {
     /// Whether the user asked for something only a settle gives (another tempo, the beats moved
     /// half a beat) that no settle has given yet.
     pub fn settle_asked(&self) -> bool {
-        self.asked.requests > self.settled_with.requests
+        self.asked.asks() > self.settled_with.asks()
     }
 
     /// The tempo asked for that no settle has taken yet, BPM.
@@ -305,6 +321,7 @@ impl Capture {
     /// ([`Capture::counted_tempo`]).
     pub fn drop_recount(&mut self) {
         self.settled_with.requests = self.asked.requests;
+        self.settled_with.half_beat_requests = self.asked.half_beat_requests;
     }
 
     /// The grid's tempo: the tracked one, except while the streaming tracker plays on over a
@@ -503,25 +520,36 @@ impl Capture {
 
     /// Moves the beats half a beat, for a song whose beats the tracker found on its off-beats:
     /// those of the steady stretch around the beat nearest `near_s` (the newest of the scored
-    /// beats where `None`; `half_beat::steady_stretch`), from the next settle on, which
+    /// beats where `None`; `beat_stretch::steady_stretch`), from the next settle on, which
     /// analyses the whole capture again with them moved before it reads anything on them. Asked
-    /// again in a stretch it moved, it takes the move back. Returns whether a settle was asked
-    /// for (not where the grid has fewer than two beats).
+    /// again in a stretch it moved, it takes the move back. Bar lines the user gave in the
+    /// stretch move with their beats. Returns whether a settle was asked for (not where the
+    /// grid has fewer than two beats).
     pub fn move_half_beat(&mut self, near_s: Option<f64>) -> bool {
         let Some((beat, stretch)) = self.half_beat_stretch(near_s) else {
             return false;
         };
         let beats = &self.grid.beats;
         let asked = self.half_beats_s.len();
-        self.half_beats_s
-            .retain(|&t| half_beat::nearest_beat(beats, t).is_none_or(|i| !stretch.contains(&i)));
-        if self.half_beats_s.len() == asked {
+        self.half_beats_s.retain(|&t| {
+            beat_stretch::nearest_beat(beats, t).is_none_or(|i| !stretch.contains(&i))
+        });
+        let moving = self.half_beats_s.len() == asked;
+        if moving {
             if asked >= MAX_HALF_BEATS {
                 self.half_beats_s.remove(0);
             }
             self.half_beats_s.push(beats[beat]);
         }
-        self.asked.requests += 1;
+        let half = 0.5 * beat_stretch::local_period(beats, beat);
+        let (from, to) = (beats[*stretch.start()], beats[*stretch.end()]);
+        for t in &mut self.given_bar_lines_s {
+            if (from - 0.5 * half..=to + 0.5 * half).contains(t) {
+                *t += if moving { half } else { -half };
+            }
+        }
+        self.given_bar_lines_s.sort_by(f64::total_cmp);
+        self.asked.half_beat_requests += 1;
         true
     }
 
@@ -530,7 +558,8 @@ impl Capture {
     pub fn half_beat_moved(&self, near_s: Option<f64>) -> bool {
         self.half_beat_stretch(near_s).is_some_and(|(_, stretch)| {
             self.half_beats_s.iter().any(|&t| {
-                half_beat::nearest_beat(&self.grid.beats, t).is_some_and(|i| stretch.contains(&i))
+                beat_stretch::nearest_beat(&self.grid.beats, t)
+                    .is_some_and(|i| stretch.contains(&i))
             })
         })
     }
@@ -548,10 +577,10 @@ impl Capture {
             return None;
         }
         let beat = match near_s {
-            Some(t) => half_beat::nearest_beat(beats, t)?,
+            Some(t) => beat_stretch::nearest_beat(beats, t)?,
             None => self.complete_beats().clamp(1, beats.len()) - 1,
         };
-        Some((beat, half_beat::steady_stretch(beats, beat)))
+        Some((beat, beat_stretch::steady_stretch(beats, beat)))
     }
 
     /// Whether the bars are counted from a bar line the user gave ([`Capture::move_bar_lines`])
@@ -618,11 +647,12 @@ impl Capture {
     }
 
     /// Whether the grid is the offline analysis of everything captured ([`Capture::settle`]),
-    /// nothing heard and no other tempo asked for ([`Capture::count_at`]) since.
+    /// nothing heard, no other tempo asked for and no beats moved half a beat
+    /// ([`Capture::count_at`], [`Capture::move_half_beat`]) since.
     pub fn is_settled(&self) -> bool {
         self.settled_frames > 0
             && self.settled_frames == self.audio.frames()
-            && self.settled_with.requests == self.asked.requests
+            && !self.settle_asked()
     }
 
     /// The tempo to offer the user beside ½×, BPM: half the settled grid's, where a reading
@@ -1203,9 +1233,13 @@ mod tests {
         }
         assert!(!capture.settle_asked());
         assert!(!capture.half_beat_moved(Some(3.0)));
+        // A bar line given in the first stretch moves with its beat; one in the second stays.
+        capture.given_bar_lines_s = vec![2.0, 12.4];
         assert!(capture.move_half_beat(Some(3.0)));
         assert!(capture.settle_asked(), "a settle moves the beats");
+        assert!(capture.recount_pending().is_none(), "no tempo asked for");
         assert_eq!(capture.half_beats_s(), [3.0]);
+        assert_eq!(capture.given_bar_lines_s, [2.25, 12.4]);
         assert!(capture.half_beat_moved(Some(8.0)), "the same stretch");
         assert!(
             !capture.half_beat_moved(None),
@@ -1214,9 +1248,11 @@ mod tests {
         // The newest beats: the second stretch.
         assert!(capture.move_half_beat(None));
         assert_eq!(capture.half_beats_s(), [3.0, 10.0 + 0.6 * 11.0]);
+        assert_eq!(capture.given_bar_lines_s, [2.25, 12.4 + 0.3]);
         // Asked again in the first stretch: taken back there only.
         assert!(capture.move_half_beat(Some(1.0)));
         assert_eq!(capture.half_beats_s(), [10.0 + 0.6 * 11.0]);
+        assert_eq!(capture.given_bar_lines_s, [2.0, 12.4 + 0.3]);
         assert!(!capture.half_beat_moved(Some(3.0)));
         // A capture with one beat has nothing to move.
         let mut one = Capture::new(2, 48_000, 2);

@@ -42,7 +42,7 @@ pub enum Settled {
 }
 
 /// What a settle would settle: the capture's epoch, its length in frames and the settles the
-/// user asked for ([`Capture::count_at`](crate::session::Capture::count_at)).
+/// user asked for ([`Recount::asks`](crate::session::Recount::asks): tempi and half-beat moves).
 pub type SettleKey = (u64, usize, u64);
 
 /// What a settle would settle if the capture has audio its grid was not settled over, or the
@@ -54,10 +54,7 @@ pub fn wants_settling(session: &Session) -> Option<SettleKey> {
         let unsettled = capture.error.is_none()
             && frames > 0
             && (frames > capture.settled_frames || capture.settle_asked());
-        (
-            (capture.epoch, frames, capture.recount().requests),
-            unsettled,
-        )
+        ((capture.epoch, frames, capture.recount().asks()), unsettled)
     };
     (unsettled && !decided(&lock(&session.track_id), key.0)).then_some(key)
 }
@@ -448,6 +445,14 @@ mod tests {
             capture.grid.bar_starts().len() >= 4,
             "bars on the new beats"
         );
+        // The streaming tracker goes on from the moved grid's last beat, once.
+        let last = capture.grid.len() - 1;
+        let (key, time_s, place) = capture.counted_phase(None).expect("a phase to go on from");
+        assert_eq!(
+            (time_s, place),
+            (capture.grid.beats[last], capture.grid.beat_in_bar[last])
+        );
+        assert_eq!(capture.counted_phase(Some(key)), None);
         drop(capture);
         // Pressed again: back where the tracker found them.
         assert!(move_half_beat(&session, Some(8.0)));

@@ -230,19 +230,22 @@ fn a_tempo_the_user_gives_is_tracked_at_its_level() {
     assert_fails_saying(&output, "30 to 300 BPM");
 }
 
+/// `trainer analyze WAV --json` with `extra` arguments.
+fn analyze_json(wav: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    trainer()
+        .arg("analyze")
+        .arg(wav)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_bar_line_the_user_gives_starts_a_bar_and_an_off_beat_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let wav = song_of_seed(dir.path(), "6");
-    let analyze = |extra: &[&str]| {
-        trainer()
-            .arg("analyze")
-            .arg(&wav)
-            .arg("--json")
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let analyze = |extra: &[&str]| analyze_json(&wav, extra);
     let heard = analyze(&[]);
     assert_succeeded(&heard);
     let heard = json_of(&heard.stdout);
@@ -274,15 +277,7 @@ fn a_bar_line_the_user_gives_starts_a_bar_and_an_off_beat_is_refused() {
 fn half_a_beat_the_user_asks_for_moves_the_beats_and_a_bar_line_may_then_be_given_there() {
     let dir = tempfile::tempdir().unwrap();
     let wav = song_of_seed(dir.path(), "6");
-    let analyze = |extra: &[&str]| {
-        trainer()
-            .arg("analyze")
-            .arg(&wav)
-            .arg("--json")
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let analyze = |extra: &[&str]| analyze_json(&wav, extra);
     let heard = analyze(&[]);
     assert_succeeded(&heard);
     let beats: Vec<f64> = serde_json::from_value(json_of(&heard.stdout)["beats"].clone()).unwrap();

@@ -807,11 +807,7 @@ fn print_bar_clicks(scores: &[SongScores]) {
         clicked.len(),
         scores.len(),
         worse.len(),
-        if worse.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", worse.join(", "))
-        }
+        listed(&worse)
     );
     print_half_beat_clicks(scores);
 }
@@ -858,12 +854,17 @@ fn print_half_beat_clicks(scores: &[SongScores]) {
         clicked.len(),
         scores.len(),
         worse.len(),
-        if worse.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", worse.join(", "))
-        }
+        listed(&worse)
     );
+}
+
+/// `": a, b"` for the songs `names`, nothing for none.
+fn listed(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", names.join(", "))
+    }
 }
 
 /// Renders (or reads) every training song, two at a time.
