@@ -29,7 +29,7 @@ pub fn shift_half_beat(beats: &[f64], time_s: f64, duration_s: f64) -> Option<Ve
 
 /// `beats` (in time order, within `0..duration_s`) with the steady stretch around the beat
 /// nearest each of `times_s` moved half a beat, each stretch once however many times lie in it
-/// (and of two that overlap, the earlier): each beat of it half its gap to the next later (the
+/// (where two overlap, the later from the beat after the earlier's last): each beat of it half its gap to the next later (the
 /// last, half the period there), and one more half a period before its first. A new beat closer
 /// than half a period to a beat outside the stretch, or outside the track, is left out. Times
 /// with no stretch to move (fewer than two beats there) change nothing.
@@ -39,14 +39,18 @@ pub fn shift_each(beats: &[f64], times_s: &[f64], duration_s: f64) -> Vec<f64> {
         .filter_map(|&t| stretch_at(beats, t))
         .collect();
     stretches.sort_by_key(|(stretch, _)| *stretch.start());
-    let mut reached = None;
-    stretches.retain(|(stretch, _)| {
-        let apart = reached.is_none_or(|end| *stretch.start() > end);
-        if apart {
-            reached = Some(*stretch.end());
-        }
-        apart
-    });
+    // Two stretches may share the beat where the tempo changes: the later one starts after it.
+    let mut reached: Option<usize> = None;
+    let stretches: Vec<(RangeInclusive<usize>, f64)> = stretches
+        .into_iter()
+        .filter_map(|(stretch, period)| {
+            let start = reached.map_or(*stretch.start(), |end| (end + 1).max(*stretch.start()));
+            (start < *stretch.end()).then(|| {
+                reached = Some(*stretch.end());
+                (start..=*stretch.end(), period)
+            })
+        })
+        .collect();
     // From the last: a move changes the indices after its stretch only.
     let mut shifted = beats.to_vec();
     for (stretch, period) in stretches.iter().rev() {
@@ -141,6 +145,24 @@ mod tests {
         // Both: each as on its own, and 6.0 s, half a period after 5.4 s, now clear of 6.35 s.
         let expected: Vec<f64> = first.iter().chain(&[6.0]).chain(&second).copied().collect();
         assert_beats(&shift_each(&beats, &[9.0, 2.0], 20.0), &expected);
+    }
+
+    #[test]
+    fn two_stretches_sharing_the_beat_where_the_tempo_changes_both_move() {
+        // Every 0.5 s to 10 s, then 10.62 s and every 0.6 s after: the beat at 10 s follows
+        // both periods, so it ends the first stretch and starts the second.
+        let mut beats: Vec<f64> = (0..=20).map(|i| 0.5 * f64::from(i)).collect();
+        let later: Vec<f64> = (0..11).map(|i| 10.62 + 0.6 * f64::from(i)).collect();
+        beats.extend(&later);
+        let shifted = shift_each(&beats, &[3.0, 16.6], 20.0);
+        assert!(shifted.windows(2).all(|w| w[0] < w[1]), "{shifted:?}");
+        // Both moved: 0.25 to 9.75 s every 0.5 s, one beat between the two, and each of the
+        // later ones 0.3 s later.
+        let first: Vec<f64> = (0..20).map(|i| 0.25 + 0.5 * f64::from(i)).collect();
+        assert_beats(&shifted[..20], &first);
+        assert!((9.9..10.6).contains(&shifted[20]), "{shifted:?}");
+        let second: Vec<f64> = later.iter().map(|t| t + 0.3).collect();
+        assert_beats(&shifted[21..], &second);
     }
 
     #[test]

@@ -48,6 +48,47 @@ pub const MAX_GIVEN_BAR_LINES: usize = 64;
 /// The most places a capture keeps where the user moved the beats half a beat
 /// ([`Capture::move_half_beat`]); beyond it the oldest goes.
 pub const MAX_HALF_BEATS: usize = 64;
+
+/// A move of the beats half a beat the user asked for ([`Capture::move_half_beat`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HalfBeat {
+    /// The beat named, on the grid as it stood: where every settle finds the stretch to move
+    /// (`half_beat::shift_each`).
+    at_s: f64,
+    /// That stretch's first and last beats, and half its beat period, on the grid as it stood
+    /// (not reaching into a stretch moved before).
+    from_s: f64,
+    to_s: f64,
+    half_s: f64,
+}
+
+impl HalfBeat {
+    /// Whether a beat at `time_s`, moved or not, belongs to the stretch moved.
+    fn covers(&self, time_s: f64) -> bool {
+        (self.from_s - self.half_s..=self.to_s + self.half_s).contains(&time_s)
+    }
+
+    /// The user's bar lines to move back with the beats when this move is taken back, as ask
+    /// number `ask`: those on the moved beats, within a quarter of a period.
+    fn bar_lines_back(&self, ask: u64) -> BarLinesFollow {
+        BarLinesFollow {
+            ask,
+            from_s: self.from_s - 1.5 * self.half_s,
+            to_s: self.to_s + 1.5 * self.half_s,
+            by_s: -self.half_s,
+        }
+    }
+}
+
+/// Bar lines the user gave that move with their beats `by_s` seconds, those from `from_s` to
+/// `to_s`, once a settle has taken half-beat ask number `ask` ([`Capture::move_half_beat`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BarLinesFollow {
+    ask: u64,
+    from_s: f64,
+    to_s: f64,
+    by_s: f64,
+}
 /// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
 /// playback has not jumped.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,7 +155,7 @@ pub struct Capture {
     /// still to come at it ([`Capture::counted_tempo`]). `tempo: None`: as heard, or as the
     /// host's project says.
     asked: Recount,
-    /// What the grid was last settled with ([`Capture::settled_at`]).
+    /// What the grid was last settled with ([`Capture::settle`]).
     settled_with: Recount,
     /// Settles so far: each moves the beats under the indices of whatever was scored, fitted
     /// or selected before it.
@@ -128,7 +169,9 @@ pub struct Capture {
     /// Where the user moved the beats half a beat ([`Capture::move_half_beat`]), in the order
     /// asked, at most [`MAX_HALF_BEATS`]: every settle moves the beats of the steady stretch
     /// around each (`half_beat`) before it reads anything on them.
-    half_beats_s: Vec<f64>,
+    half_beats: Vec<HalfBeat>,
+    /// The user's bar lines waiting for a settle to move their beats half a beat.
+    bar_lines_follow: Vec<BarLinesFollow>,
 }
 
 /// Which state of a capture the streaming tracker last went on from
@@ -183,7 +226,8 @@ impl Capture {
             settled_with: Recount::default(),
             settles: 0,
             given_bar_lines_s: Vec::new(),
-            half_beats_s: Vec::new(),
+            half_beats: Vec::new(),
+            bar_lines_follow: Vec::new(),
         }
     }
 
@@ -278,16 +322,20 @@ impl Capture {
     /// from.
     pub fn counted_phase(&self, aligned: Option<PhaseKey>) -> Option<(PhaseKey, f64, u8)> {
         let counted = self.asked.tempo;
-        if counted.is_none() && self.half_beats_s.is_empty() {
+        if counted.is_none() && self.asked.half_beat_requests == 0 {
             return None;
         }
         let key = (self.epoch, self.settles, self.asked.requests);
         if aligned == Some(key) {
             return None;
         }
+        // Without a tempo, only once a settle has taken every half-beat move (or taken one
+        // back): the grid before it is where the tracker is anyway.
         let settled_at_it = self.settles > 0
             && self.settled_with.tempo == counted
-            && self.settled_with.requests == self.asked.requests;
+            && self.settled_with.requests == self.asked.requests
+            && (counted.is_some()
+                || self.settled_with.half_beat_requests == self.asked.half_beat_requests);
         let (beat, place) = if settled_at_it {
             let last = self.grid.len().checked_sub(1)?;
             (last, self.grid.beat_in_bar[last])
@@ -311,17 +359,14 @@ impl Capture {
             .flatten()
     }
 
-    /// Records what the grid a settle just put in place was decoded with.
-    pub fn settled_at(&mut self, recount: Recount) {
-        self.settled_with = recount;
-    }
-
     /// Drops the settle a tempo asked for was waiting for: a decision has fixed the grid, which
     /// no settle changes from then on. The tempo stays the streaming tracker's
     /// ([`Capture::counted_tempo`]).
     pub fn drop_recount(&mut self) {
         self.settled_with.requests = self.asked.requests;
         self.settled_with.half_beat_requests = self.asked.half_beat_requests;
+        // The beats they waited for will not move.
+        self.bar_lines_follow.clear();
     }
 
     /// The grid's tempo: the tracked one, except while the streaming tracker plays on over a
@@ -522,51 +567,83 @@ impl Capture {
     /// those of the steady stretch around the beat nearest `near_s` (the newest of the scored
     /// beats where `None`; `beat_stretch::steady_stretch`), from the next settle on, which
     /// analyses the whole capture again with them moved before it reads anything on them. Asked
-    /// again in a stretch it moved, it takes the move back. Bar lines the user gave in the
-    /// stretch move with their beats. Returns whether a settle was asked for (not where the
-    /// grid has fewer than two beats).
+    /// again where it moved them, it takes that move back. Bar lines the user gave there move
+    /// with their beats when the settle moves them. Returns whether a settle was asked for (not
+    /// where the grid has fewer than two beats).
     pub fn move_half_beat(&mut self, near_s: Option<f64>) -> bool {
         let Some((beat, stretch)) = self.half_beat_stretch(near_s) else {
             return false;
         };
         let beats = &self.grid.beats;
-        let asked = self.half_beats_s.len();
-        self.half_beats_s.retain(|&t| {
-            beat_stretch::nearest_beat(beats, t).is_none_or(|i| !stretch.contains(&i))
-        });
-        let moving = self.half_beats_s.len() == asked;
-        if moving {
-            if asked >= MAX_HALF_BEATS {
-                self.half_beats_s.remove(0);
-            }
-            self.half_beats_s.push(beats[beat]);
-        }
-        let half = 0.5 * beat_stretch::local_period(beats, beat);
-        let (from, to) = (beats[*stretch.start()], beats[*stretch.end()]);
-        for t in &mut self.given_bar_lines_s {
-            if (from - 0.5 * half..=to + 0.5 * half).contains(t) {
-                *t += if moving { half } else { -half };
-            }
-        }
-        self.given_bar_lines_s.sort_by(f64::total_cmp);
+        let at_s = beats[beat];
         self.asked.half_beat_requests += 1;
+        let ask = self.asked.half_beat_requests;
+        if let Some(k) = self.half_beats.iter().position(|m| m.covers(at_s)) {
+            let back = self.half_beats.remove(k);
+            self.bar_lines_follow.push(back.bar_lines_back(ask));
+            return true;
+        }
+        // Not into a stretch moved before, which the grid as it stands may join to this one.
+        let (mut from_s, mut to_s) = (beats[*stretch.start()], beats[*stretch.end()]);
+        for moved in &self.half_beats {
+            let (start, end) = (moved.from_s - moved.half_s, moved.to_s + moved.half_s);
+            if end < at_s {
+                from_s = from_s.max(end + moved.half_s);
+            } else if start > at_s {
+                to_s = to_s.min(start - moved.half_s);
+            }
+        }
+        let half_s = 0.5 * beat_stretch::local_period(beats, beat);
+        if self.half_beats.len() >= MAX_HALF_BEATS {
+            let oldest = self.half_beats.remove(0);
+            self.bar_lines_follow.push(oldest.bar_lines_back(ask));
+        }
+        self.half_beats.push(HalfBeat {
+            at_s,
+            from_s,
+            to_s,
+            half_s,
+        });
+        // Bar lines on the stretch's beats, within a quarter of a period.
+        self.bar_lines_follow.push(BarLinesFollow {
+            ask,
+            from_s: from_s - 0.5 * half_s,
+            to_s: to_s + 0.5 * half_s,
+            by_s: half_s,
+        });
         true
     }
 
     /// Whether the beats around `near_s` (as [`Capture::move_half_beat`] takes it) are moved
     /// half a beat, or will be at the next settle (the editor marks the button).
     pub fn half_beat_moved(&self, near_s: Option<f64>) -> bool {
-        self.half_beat_stretch(near_s).is_some_and(|(_, stretch)| {
-            self.half_beats_s.iter().any(|&t| {
-                beat_stretch::nearest_beat(&self.grid.beats, t)
-                    .is_some_and(|i| stretch.contains(&i))
-            })
+        self.half_beat_stretch(near_s).is_some_and(|(beat, _)| {
+            let at_s = self.grid.beats[beat];
+            self.half_beats.iter().any(|m| m.covers(at_s))
         })
     }
 
     /// Where the user moved the beats half a beat, for the settle.
-    pub fn half_beats_s(&self) -> &[f64] {
-        &self.half_beats_s
+    pub fn half_beats_s(&self) -> Vec<f64> {
+        self.half_beats.iter().map(|m| m.at_s).collect()
+    }
+
+    /// Moves the user's bar lines with their beats, as the moves of the beats half a beat up to
+    /// ask number `settled` say (a settle has just made them), and forgets those moves.
+    fn bar_lines_follow_the_beats(&mut self, settled: u64) {
+        let (due, waiting): (Vec<BarLinesFollow>, Vec<BarLinesFollow>) =
+            std::mem::take(&mut self.bar_lines_follow)
+                .into_iter()
+                .partition(|follow| follow.ask <= settled);
+        for follow in due {
+            for t in &mut self.given_bar_lines_s {
+                if (follow.from_s..=follow.to_s).contains(t) {
+                    *t += follow.by_s;
+                }
+            }
+        }
+        self.given_bar_lines_s.sort_by(f64::total_cmp);
+        self.bar_lines_follow = waiting;
     }
 
     /// The beat nearest `near_s` (the newest scored one where `None`) and the steady stretch
@@ -606,13 +683,17 @@ impl Capture {
     /// first `frames` frames of the audio: its beats, bars, features and downbeat evidence, the
     /// last beat left incomplete (its end is the next beat the streaming tracker reports).
     /// Nothing happens, and `false` is returned, if audio came in after those frames: the
-    /// analysis would describe a shorter track than the one captured. Old scores are dropped
-    /// (a new [`Capture::bar_lines`]). Settled at half the streaming tracker's tempo, the grid
-    /// goes on growing at the settled level ([`LEVEL_KEPT`]).
-    pub fn settle(&mut self, analysis: TrackAnalysis, frames: usize) -> bool {
+    /// analysis would describe a shorter track than the one captured. `recount` is what the
+    /// user had asked for when the analysis started (a tempo, beats moved half a beat): bar
+    /// lines the user gave on beats it moved move with them. Old scores are dropped (a new
+    /// [`Capture::bar_lines`]). Settled at half the streaming tracker's tempo, the grid goes on
+    /// growing at the settled level ([`LEVEL_KEPT`]).
+    pub fn settle(&mut self, analysis: TrackAnalysis, frames: usize, recount: Recount) -> bool {
         if frames != self.audio.frames() || frames == 0 {
             return false;
         }
+        self.settled_with = recount;
+        self.bar_lines_follow_the_beats(recount.half_beat_requests);
         let beats = analysis.grid.len();
         let complete = beats.saturating_sub(1);
         let features = analysis.features.as_slice()[..complete * BEAT_FEATURES].to_vec();
@@ -1233,12 +1314,19 @@ mod tests {
         }
         assert!(!capture.settle_asked());
         assert!(!capture.half_beat_moved(Some(3.0)));
-        // A bar line given in the first stretch moves with its beat; one in the second stays.
+        // A bar line given in the first stretch moves with its beat when a settle moves it; one
+        // in the second stays.
         capture.given_bar_lines_s = vec![2.0, 12.4];
         assert!(capture.move_half_beat(Some(3.0)));
         assert!(capture.settle_asked(), "a settle moves the beats");
         assert!(capture.recount_pending().is_none(), "no tempo asked for");
         assert_eq!(capture.half_beats_s(), [3.0]);
+        assert_eq!(
+            capture.given_bar_lines_s,
+            [2.0, 12.4],
+            "not before the settle"
+        );
+        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests);
         assert_eq!(capture.given_bar_lines_s, [2.25, 12.4]);
         assert!(capture.half_beat_moved(Some(8.0)), "the same stretch");
         assert!(
@@ -1248,10 +1336,13 @@ mod tests {
         // The newest beats: the second stretch.
         assert!(capture.move_half_beat(None));
         assert_eq!(capture.half_beats_s(), [3.0, 10.0 + 0.6 * 11.0]);
-        assert_eq!(capture.given_bar_lines_s, [2.25, 12.4 + 0.3]);
-        // Asked again in the first stretch: taken back there only.
+        // Asked again in the first stretch: taken back there only, and its bar line with it.
         assert!(capture.move_half_beat(Some(1.0)));
         assert_eq!(capture.half_beats_s(), [10.0 + 0.6 * 11.0]);
+        // A settle that began before the last ask moves only the bar lines of the asks before.
+        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests - 1);
+        assert_eq!(capture.given_bar_lines_s, [2.25, 12.4 + 0.3]);
+        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests);
         assert_eq!(capture.given_bar_lines_s, [2.0, 12.4 + 0.3]);
         assert!(!capture.half_beat_moved(Some(3.0)));
         // A capture with one beat has nothing to move.
@@ -1384,7 +1475,8 @@ mod tests {
             let mut capture = Capture::new(1, 1_000, 1);
             capture.append(&vec![0.0; 10_000]);
             capture.tempo_bpm = streaming_bpm;
-            assert!(capture.settle(ten_seconds_at(60.0, None), 10_000));
+            let recount = capture.recount();
+            assert!(capture.settle(ten_seconds_at(60.0, None), 10_000, recount));
             if let Some(factor) = then_asked {
                 assert_eq!(capture.count_at(factor), Some(120.0));
             }
@@ -1407,7 +1499,8 @@ mod tests {
         let settled = |half_tempo_bpm: Option<f64>| {
             let mut capture = Capture::new(1, 1_000, 1);
             capture.append(&vec![0.0; 10_000]);
-            assert!(capture.settle(ten_seconds_at(120.0, half_tempo_bpm), 10_000));
+            let recount = capture.recount();
+            assert!(capture.settle(ten_seconds_at(120.0, half_tempo_bpm), 10_000, recount));
             capture
         };
         assert_eq!(settled(None).half_tempo_offer(), None);

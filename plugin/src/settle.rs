@@ -143,7 +143,7 @@ pub fn settle(session: &Session) -> Settled {
             capture.audio.snapshot(),
             capture.settle_source(),
             capture.recount(),
-            capture.half_beats_s().to_vec(),
+            capture.half_beats_s(),
         )
     };
     let frames = audio.frames();
@@ -166,10 +166,9 @@ pub fn settle(session: &Session) -> Settled {
         return Settled::Decided;
     }
     let mut capture = lock(&session.capture);
-    if capture.epoch != epoch || !capture.settle(analysis, frames) {
+    if capture.epoch != epoch || !capture.settle(analysis, frames, recount) {
         return Settled::Superseded;
     }
-    capture.settled_at(recount);
     let scorable = capture.scoring_view().is_some();
     drop(capture);
     drop(track_id);
@@ -427,6 +426,8 @@ mod tests {
         let beats = &song.truth.beats;
         let halfway: Vec<f64> = beats.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
         assert!(share_on(&session, beats) > 0.95);
+        // A bar line the user gave there moves with its beat.
+        assert!(move_bar_lines(&session, 1, Some(8.0)));
         assert!(move_half_beat(&session, Some(8.0)));
         assert!(lock(&session.capture).half_beat_moved(Some(8.0)));
         assert!(
@@ -441,6 +442,7 @@ mod tests {
         );
         let capture = lock(&session.capture);
         assert!(capture.is_settled() && capture.half_beat_moved(Some(8.0)));
+        assert!(capture.bar_line_given(), "the bar line moved with its beat");
         assert!(
             capture.grid.bar_starts().len() >= 4,
             "bars on the new beats"
@@ -459,6 +461,7 @@ mod tests {
         assert!(matches!(settle(&session), Settled::Settled { .. }));
         assert!(share_on(&session, beats) > 0.95);
         assert!(!lock(&session.capture).half_beat_moved(Some(8.0)));
+        assert!(lock(&session.capture).bar_line_given(), "and back");
         // A decision fixes the grid.
         let epoch = lock(&session.capture).epoch;
         *lock(&session.track_id) = Some((epoch, "ab".into()));
@@ -539,10 +542,12 @@ mod tests {
         let mut capture = lock(&session.capture);
         let (frames, grid) = (capture.audio.frames(), capture.grid.clone());
         capture.append(&[0.0; 512]);
-        assert!(!capture.settle(analysis.clone(), frames));
+        let recount = capture.recount();
+        assert!(!capture.settle(analysis.clone(), frames, recount));
         assert_eq!(capture.grid, grid);
         let frames = capture.audio.frames();
-        assert!(capture.settle(analysis, frames));
+        let recount = capture.recount();
+        assert!(capture.settle(analysis, frames, recount));
         // The streaming tracker's next beats: one at the settled last beat's heels is the
         // same beat, reported late, and refused; the next one is taken.
         let beats = &capture.grid.beats;

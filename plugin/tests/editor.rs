@@ -645,7 +645,8 @@ fn a_settle_that_finds_half_the_tempo_marks_half_and_the_click_takes_it() {
             half_tempo_bpm: Some(offer),
         };
         let frames = capture.audio.frames();
-        assert!(capture.settle(analysis, frames));
+        let recount = capture.recount();
+        assert!(capture.settle(analysis, frames, recount));
         offer
     };
     harness.run();
