@@ -1,5 +1,5 @@
 //! Stretches of a grid's beats that keep one tempo: the beat nearest a time, the beat period
-//! around a beat, and the run of beats whose gaps follow it. What the user's bar lines
+//! around a beat, and the run of beats whose gaps follow it and whose phase holds. What the user's bar lines
 //! ([`crate::given_bar_line`]) and half-beat moves ([`crate::half_beat`]) reach over: a change
 //! of tempo, or a gap the tracker put in or left out of the pulse, bounds them.
 
@@ -41,19 +41,39 @@ pub fn gap_follows(beats: &[f64], j: usize, period: f64) -> bool {
     (periods - periods.round().max(1.0)).abs() <= ANCHOR_FOLLOW_TOLERANCE
 }
 
+/// Gaps over which a slide of the beats' phase is summed ([`steady_stretch`]): a bar of 4/4.
+const SLIDE_GAPS: usize = 4;
+/// The most the beats' phase may slide over [`SLIDE_GAPS`] gaps, in beat periods: the quarter
+/// of a beat a time named may lie from its beat (`given_bar_line::TOLERANCE`).
+const MAX_SLIDE: f64 = 0.25;
+
 /// The beats around beat `i` whose gaps follow the period there ([`gap_follows`],
-/// [`local_period`]).
+/// [`local_period`]) and whose phase does not slide: the deviations of any [`SLIDE_GAPS`]
+/// gaps in a row from whole periods sum to at most [`MAX_SLIDE`] of a period. A decoder that
+/// moves from the off-beats to the beats over a few beats, each gap within the bound, leaves
+/// two stretches.
 pub fn steady_stretch(beats: &[f64], i: usize) -> RangeInclusive<usize> {
     let period = local_period(beats, i);
-    let first = (1..=i)
-        .rev()
-        .take_while(|&j| gap_follows(beats, j, period))
-        .last()
-        .map_or(i, |j| j - 1);
-    let last = (i + 1..beats.len())
-        .take_while(|&j| gap_follows(beats, j, period))
-        .last()
-        .unwrap_or(i);
+    // The last beat of `gaps` (the beats whose gap before them is walked, outwards) that
+    // follows the period and keeps the phase.
+    let reach = |gaps: &mut dyn Iterator<Item = usize>| -> Option<usize> {
+        let mut recent = [0.0; SLIDE_GAPS];
+        let mut reached = None;
+        for (n, j) in gaps.enumerate() {
+            let periods = (beats[j] - beats[j - 1]) / period;
+            let deviation = periods - periods.round().max(1.0);
+            recent[n % SLIDE_GAPS] = deviation;
+            if deviation.abs() > ANCHOR_FOLLOW_TOLERANCE
+                || recent.iter().sum::<f64>().abs() > MAX_SLIDE
+            {
+                break;
+            }
+            reached = Some(j);
+        }
+        reached
+    };
+    let first = reach(&mut (1..=i).rev()).map_or(i, |j| j - 1);
+    let last = reach(&mut (i + 1..beats.len())).unwrap_or(i);
     first..=last
 }
 
@@ -77,6 +97,13 @@ mod tests {
             "6.5 s to 7.1 s follows 0.6 s"
         );
         assert_eq!(nearest_beat(&beats, 2.8), Some(5));
+        // The same tempo throughout, but the beats slide half a beat earlier over four gaps
+        // of 0.44 s (each within the bound, together 0.24 s): two stretches.
+        let mut sliding: Vec<f64> = (0..20).map(|k| 0.5 * f64::from(k)).collect();
+        sliding.extend((1..=4).map(|k| 9.5 + 0.44 * f64::from(k)));
+        sliding.extend((1..20).map(|k| 11.26 + 0.5 * f64::from(k)));
+        assert_eq!(steady_stretch(&sliding, 5), 0..=21);
+        assert_eq!(steady_stretch(&sliding, 35), 21..=42);
         assert_eq!(
             nearest_beat(&beats, 3.1),
             Some(6),
