@@ -453,10 +453,10 @@ impl CutscoreEditor {
 
     /// "½ beat": the beats moved half a beat, for a song whose beats the tracker found on its
     /// off-beats (cuts then start and resume between the song's beats): around the selected
-    /// proposal, else the newest beats, as far as they keep one tempo; the whole capture is read
-    /// again with them moved once the music stops, and pressed again there the move is taken
-    /// back (`Capture::move_half_beat`). `off`: why it cannot be used now; `moved`: the beats
-    /// there are moved.
+    /// proposal, else the newest beats, as far as they keep one tempo and phase; the whole
+    /// capture is read again with them moved once the music stops, and pressed again there the
+    /// move is taken back (`Capture::move_half_beat`). `off`: why it cannot be used now;
+    /// `moved`: the beats there are moved.
     fn half_beat_button(
         &mut self,
         ui: &mut Ui,
@@ -474,7 +474,7 @@ impl CutscoreEditor {
         } else {
             "Move the beats half a beat: the tracker found them on the off-beats, between the \
              song's beats (around the selected proposal, else the newest beats, as far as they \
-             keep one tempo; the capture is read again when the music stops)"
+             keep one tempo and phase; the capture is read again when the music stops)"
         };
         if grid_button(ui, button, off, hover) {
             settle::move_half_beat(&self.session, near_s);

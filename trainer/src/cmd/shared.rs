@@ -137,9 +137,9 @@ pub struct TrackerArgs {
     #[arg(long, value_name = "SECONDS")]
     bar_line: Option<f64>,
     /// A time where the tracker's beats fall halfway between the song's (on its off-beats), if
-    /// you hear that (seconds): the beats around it, as far as they keep one tempo, move half a
-    /// beat before anything is read on them. With --bar-line, the bar line is a time on the
-    /// moved beats.
+    /// you hear that (seconds): the beats around it, as far as they keep one tempo and phase,
+    /// move half a beat before anything is read on them. With --bar-line, the bar line is a
+    /// time on the moved beats.
     #[arg(long, value_name = "SECONDS")]
     half_beat: Option<f64>,
     /// Beat network (.safetensors, as `trainer beats train` writes) to track the beats with
