@@ -438,6 +438,16 @@ fn score_decoded(
     })
 }
 
+/// The first true downbeat from where the scores start ([`metrics::MIN_BEAT_TIME_S`]): where
+/// the simulated user of [`one_bar_click`] and [`half_beat_click`] looks.
+fn first_scored_downbeat(truth: &SongTruth) -> Option<f64> {
+    truth
+        .downbeats
+        .iter()
+        .copied()
+        .find(|&t| t >= metrics::MIN_BEAT_TIME_S)
+}
+
 /// The downbeat F of `decoded`'s grid after a user gives it one bar line
 /// ([`given_bar_line`]): the first true downbeat from where the scores start
 /// ([`metrics::MIN_BEAT_TIME_S`]), as a user who checks the first bar they hear would.
@@ -446,11 +456,7 @@ fn one_bar_click(
     decoded: &cutscore_analysis::TrackAnalysis,
     truth: &SongTruth,
 ) -> anyhow::Result<Option<f64>> {
-    let Some(&bar_line) = truth
-        .downbeats
-        .iter()
-        .find(|&&t| t >= metrics::MIN_BEAT_TIME_S)
-    else {
+    let Some(bar_line) = first_scored_downbeat(truth) else {
         return Ok(None);
     };
     let mut grid = decoded.grid.clone();
@@ -471,11 +477,7 @@ fn half_beat_click(
     truth: &SongTruth,
     analyse_with: impl FnOnce(&[f64]) -> cutscore_analysis::TrackAnalysis,
 ) -> anyhow::Result<Option<(f64, f64)>> {
-    let Some(&bar_line) = truth
-        .downbeats
-        .iter()
-        .find(|&&t| t >= metrics::MIN_BEAT_TIME_S)
-    else {
+    let Some(bar_line) = first_scored_downbeat(truth) else {
         return Ok(None);
     };
     let beats = &decoded.grid.beats;
