@@ -1,7 +1,7 @@
 //! Stretches of a grid's beats that keep one tempo: the beat nearest a time, the beat period
-//! around a beat, and the run of beats whose gaps follow it and whose phase holds. What the user's bar lines
-//! ([`crate::given_bar_line`]) and half-beat moves ([`crate::half_beat`]) reach over: a change
-//! of tempo, or a gap the tracker put in or left out of the pulse, bounds them.
+//! around a beat, and the run of beats whose gaps follow it and whose phase holds. What the
+//! user's bar lines ([`crate::given_bar_line`]) and half-beat moves ([`crate::half_beat`]) reach
+//! over: a change of tempo, or a gap the tracker put in or left out of the pulse, bounds them.
 
 use std::ops::RangeInclusive;
 
@@ -42,10 +42,10 @@ pub fn gap_follows(beats: &[f64], j: usize, period: f64) -> bool {
 }
 
 /// Gaps over which a slide of the beats' phase is summed ([`steady_stretch`]): a bar of 4/4.
-const SLIDE_GAPS: usize = 4;
+pub const SLIDE_GAPS: usize = 4;
 /// The most the beats' phase may slide over [`SLIDE_GAPS`] gaps, in beat periods: the quarter
 /// of a beat a time named may lie from its beat (`given_bar_line::TOLERANCE`).
-const MAX_SLIDE: f64 = 0.25;
+pub const MAX_SLIDE: f64 = 0.25;
 
 /// The beats around beat `i` whose gaps follow the period there ([`gap_follows`],
 /// [`local_period`]) and whose phase does not slide: the deviations of any [`SLIDE_GAPS`]

@@ -127,9 +127,10 @@ pub fn count_bars_from_each(grid: &mut BeatGrid, features: &mut [f32], times_s: 
 
 /// The beats around beat `named` whose place in the bar less their count
 /// ([`bar_phase::counted_positions`]: a gap of two periods counts two) is beat `named`'s,
-/// modulo the meter, and that follow its tempo (each gap within [`bar_phase::ANCHOR_FOLLOW_TOLERANCE`] of a
-/// whole number of its period, [`local_period`]): the stretch between two changes of phase or
-/// of tempo, which naming a beat in it moves. A tracker that heard the first seconds of a song
+/// modulo the meter, and that follow its tempo (each gap within
+/// [`bar_phase::ANCHOR_FOLLOW_TOLERANCE`] of a whole number of its period, [`local_period`],
+/// [`gap_follows`]): the stretch between two changes of phase or of tempo, which naming a beat
+/// in it moves. A tracker that heard the first seconds of a song
 /// at another tempo counts them alike with the rest, by a count that is not the song's.
 pub fn counted_alike(grid: &BeatGrid, named: usize) -> std::ops::RangeInclusive<usize> {
     let beats = &grid.beats;

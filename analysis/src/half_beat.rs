@@ -7,10 +7,11 @@
 //! halfway between them: `analysis/shipped/BEATS.md`, session 52), but a person hears it at
 //! once, as with the tempo level (½×, 2×) and the bar lines ([`crate::given_bar_line`]). So the
 //! user may say where: each beat of the steady stretch around that time
-//! ([`beat_stretch::steady_stretch`]) moves half a period later, one more comes half a period
-//! before the first, and the analysis then reads the features, the downbeat evidence and the bar
-//! lines on the new beats as on any grid. A beat the tracker left out stays out. To take a move
-//! back, the analysis is run again without it (the plugin's ½ beat pressed again).
+//! ([`beat_stretch::steady_stretch`]) moves half a period later (half its gap to the next), one
+//! more comes half a period before the first, and the analysis then reads the features, the
+//! downbeat evidence and the bar lines on the new beats as on any grid. A beat the tracker left
+//! out stays out. To take a move back, the analysis is run again without it (the plugin's ½ beat
+//! pressed again).
 
 use std::ops::RangeInclusive;
 
@@ -29,10 +30,11 @@ pub fn shift_half_beat(beats: &[f64], time_s: f64, duration_s: f64) -> Option<Ve
 
 /// `beats` (in time order, within `0..duration_s`) with the steady stretch around the beat
 /// nearest each of `times_s` moved half a beat, each stretch once however many times lie in it
-/// (where two overlap, the later from the beat after the earlier's last): each beat of it half its gap to the next later (the
-/// last, half the period there), and one more half a period before its first. A new beat closer
-/// than half a period to a beat outside the stretch, or outside the track, is left out. Times
-/// with no stretch to move (fewer than two beats there) change nothing.
+/// (where two overlap, the later from the beat after the earlier's last): each beat of it half
+/// its gap to the next later (the last, half the period there), and one more half a period
+/// before its first. A new beat closer than half a period to a beat outside the stretch, or
+/// outside the track, is left out. Times with no stretch to move (fewer than two beats there)
+/// change nothing.
 pub fn shift_each(beats: &[f64], times_s: &[f64], duration_s: f64) -> Vec<f64> {
     let mut stretches: Vec<(RangeInclusive<usize>, f64)> = times_s
         .iter()
