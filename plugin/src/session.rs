@@ -89,6 +89,7 @@ struct BarLinesFollow {
     to_s: f64,
     by_s: f64,
 }
+
 /// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
 /// playback has not jumped.
 #[derive(Debug, Clone, Copy, PartialEq)]
