@@ -37,8 +37,14 @@ pub fn local_period(beats: &[f64], i: usize) -> f64 {
 /// Whether the gap before beat `j` (at least 1) is within [`ANCHOR_FOLLOW_TOLERANCE`] of a whole
 /// number of `period`s (a gap of two periods, a beat left out, follows).
 pub fn gap_follows(beats: &[f64], j: usize, period: f64) -> bool {
+    gap_deviation(beats, j, period).abs() <= ANCHOR_FOLLOW_TOLERANCE
+}
+
+/// How far the gap before beat `j` (at least 1) lies from a whole number (at least one) of
+/// `period`s, in periods.
+fn gap_deviation(beats: &[f64], j: usize, period: f64) -> f64 {
     let periods = (beats[j] - beats[j - 1]) / period;
-    (periods - periods.round().max(1.0)).abs() <= ANCHOR_FOLLOW_TOLERANCE
+    periods - periods.round().max(1.0)
 }
 
 /// Gaps over which a slide of the beats' phase is summed ([`steady_stretch`]): a bar of 4/4.
@@ -60,8 +66,7 @@ pub fn steady_stretch(beats: &[f64], i: usize) -> RangeInclusive<usize> {
         let mut recent = [0.0; SLIDE_GAPS];
         let mut reached = None;
         for (n, j) in gaps.enumerate() {
-            let periods = (beats[j] - beats[j - 1]) / period;
-            let deviation = periods - periods.round().max(1.0);
+            let deviation = gap_deviation(beats, j, period);
             recent[n % SLIDE_GAPS] = deviation;
             if deviation.abs() > ANCHOR_FOLLOW_TOLERANCE
                 || recent.iter().sum::<f64>().abs() > MAX_SLIDE
