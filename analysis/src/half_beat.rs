@@ -36,14 +36,55 @@ pub fn shift_half_beat(beats: &[f64], time_s: f64, duration_s: f64) -> Option<Ve
 /// outside the track, is left out. Times with no stretch to move (fewer than two beats there)
 /// change nothing.
 pub fn shift_each(beats: &[f64], times_s: &[f64], duration_s: f64) -> Vec<f64> {
-    let mut stretches: Vec<(RangeInclusive<usize>, f64)> = times_s
+    // From the last: a move changes the indices after its stretch only.
+    let mut shifted = beats.to_vec();
+    for (stretch, period) in stretches(beats, times_s).iter().rev() {
+        shifted = shift_stretch(&shifted, stretch, *period, duration_s);
+    }
+    shifted
+}
+
+/// A stretch of beats [`shift_each`] moves, on the beats before the move.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MovedStretch {
+    /// Its first and last beats before the move.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Half its beat period: how far its beats move.
+    pub half_s: f64,
+}
+
+impl MovedStretch {
+    /// Whether a beat at `time_s`, before or after the move, is one of the stretch's.
+    pub fn covers(&self, time_s: f64) -> bool {
+        (self.from_s - self.half_s..=self.to_s + self.half_s).contains(&time_s)
+    }
+}
+
+/// The stretches [`shift_each`] moves for `times_s`, in time order. As the grid grows, the
+/// stretch around a time may reach further than it did when the user named it.
+pub fn moved_stretches(beats: &[f64], times_s: &[f64]) -> Vec<MovedStretch> {
+    stretches(beats, times_s)
+        .into_iter()
+        .map(|(stretch, period)| MovedStretch {
+            from_s: beats[*stretch.start()],
+            to_s: beats[*stretch.end()],
+            half_s: 0.5 * period,
+        })
+        .collect()
+}
+
+/// The steady stretches around the beats nearest `times_s` and their periods, in time order,
+/// each once; where two overlap, the later starts at the beat after the earlier's last (two
+/// stretches may share the beat where the tempo changes).
+fn stretches(beats: &[f64], times_s: &[f64]) -> Vec<(RangeInclusive<usize>, f64)> {
+    let mut found: Vec<(RangeInclusive<usize>, f64)> = times_s
         .iter()
         .filter_map(|&t| stretch_at(beats, t))
         .collect();
-    stretches.sort_by_key(|(stretch, _)| *stretch.start());
-    // Two stretches may share the beat where the tempo changes: the later one starts after it.
+    found.sort_by_key(|(stretch, _)| *stretch.start());
     let mut reached: Option<usize> = None;
-    let stretches: Vec<(RangeInclusive<usize>, f64)> = stretches
+    found
         .into_iter()
         .filter_map(|(stretch, period)| {
             let start = reached.map_or(*stretch.start(), |end| (end + 1).max(*stretch.start()));
@@ -52,13 +93,7 @@ pub fn shift_each(beats: &[f64], times_s: &[f64], duration_s: f64) -> Vec<f64> {
                 (start..=*stretch.end(), period)
             })
         })
-        .collect();
-    // From the last: a move changes the indices after its stretch only.
-    let mut shifted = beats.to_vec();
-    for (stretch, period) in stretches.iter().rev() {
-        shifted = shift_stretch(&shifted, stretch, *period, duration_s);
-    }
-    shifted
+        .collect()
 }
 
 /// The steady stretch around the beat nearest `time_s` and the period there, where it holds two
@@ -165,6 +200,28 @@ mod tests {
         assert!((9.9..10.6).contains(&shifted[20]), "{shifted:?}");
         let second: Vec<f64> = later.iter().map(|t| t + 0.3).collect();
         assert_beats(&shifted[21..], &second);
+    }
+
+    #[test]
+    fn the_stretches_moved_are_named_once_each_and_cover_their_beats_moved_or_not() {
+        // As above: 0.5 s to 10 s, then every 0.6 s from 10.62 s.
+        let mut beats: Vec<f64> = (0..=20).map(|i| 0.5 * f64::from(i)).collect();
+        beats.extend((0..11).map(|i| 10.62 + 0.6 * f64::from(i)));
+        let moved = moved_stretches(&beats, &[16.6, 3.0, 7.0]);
+        let expected = [(0.0, 10.0, 0.25), (10.62, 16.62, 0.3)];
+        assert_eq!(moved.len(), 2, "{moved:?}");
+        for (stretch, (from_s, to_s, half_s)) in moved.iter().zip(expected) {
+            assert!(
+                (stretch.from_s - from_s).abs() < 1e-9
+                    && (stretch.to_s - to_s).abs() < 1e-9
+                    && (stretch.half_s - half_s).abs() < 1e-9,
+                "{stretch:?}"
+            );
+        }
+        // A beat of the first, before and after the move; the half-beat before the first.
+        assert!(moved[0].covers(5.0) && moved[0].covers(5.25) && moved[0].covers(-0.25));
+        assert!(!moved[0].covers(10.4) && moved[1].covers(10.4) && !moved[1].covers(17.0));
+        assert!(moved_stretches(&beats, &[]).is_empty());
     }
 
     #[test]

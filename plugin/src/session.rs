@@ -14,6 +14,7 @@ use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
 use cutscore_analysis::beat_stretch;
 use cutscore_analysis::given_bar_line;
+use cutscore_analysis::half_beat::MovedStretch;
 use cutscore_analysis::hypermeter;
 use cutscore_analysis::streaming::StreamingAnalyzer;
 use cutscore_analysis::{TempoHint, TempoSource, TrackAnalysis};
@@ -55,27 +56,31 @@ struct HalfBeat {
     /// The beat named, on the grid as it stood: where every settle finds the stretch to move
     /// (`half_beat::shift_each`).
     at_s: f64,
-    /// That stretch's first and last beats, and half its beat period, on the grid as it stood
-    /// (not reaching into a stretch moved before).
-    from_s: f64,
-    to_s: f64,
-    half_s: f64,
+    /// That stretch's first and last beats, and half its beat period: on the grid as it stood
+    /// (not reaching into a stretch moved before), then as the last settle moved it
+    /// ([`Capture::half_beats_as_moved`]).
+    stretch: MovedStretch,
 }
 
 impl HalfBeat {
     /// Whether a beat at `time_s`, moved or not, belongs to the stretch moved.
     fn covers(&self, time_s: f64) -> bool {
-        (self.from_s - self.half_s..=self.to_s + self.half_s).contains(&time_s)
+        self.stretch.covers(time_s)
     }
 
     /// The user's bar lines to move back with the beats when this move is taken back, as ask
     /// number `ask`: those on the moved beats, within a quarter of a period.
     fn bar_lines_back(&self, ask: u64) -> BarLinesFollow {
+        let MovedStretch {
+            from_s,
+            to_s,
+            half_s,
+        } = self.stretch;
         BarLinesFollow {
             ask,
-            from_s: self.from_s - 1.5 * self.half_s,
-            to_s: self.to_s + 1.5 * self.half_s,
-            by_s: -self.half_s,
+            from_s: from_s - 1.5 * half_s,
+            to_s: to_s + 1.5 * half_s,
+            by_s: -half_s,
         }
     }
 }
@@ -587,11 +592,16 @@ impl Capture {
         // Not into a stretch moved before, which the grid as it stands may join to this one.
         let (mut from_s, mut to_s) = (beats[*stretch.start()], beats[*stretch.end()]);
         for moved in &self.half_beats {
-            let (start, end) = (moved.from_s - moved.half_s, moved.to_s + moved.half_s);
+            let MovedStretch {
+                from_s: first,
+                to_s: last,
+                half_s: half,
+            } = moved.stretch;
+            let (start, end) = (first - half, last + half);
             if end < at_s {
-                from_s = from_s.max(end + moved.half_s);
+                from_s = from_s.max(end + half);
             } else if start > at_s {
-                to_s = to_s.min(start - moved.half_s);
+                to_s = to_s.min(start - half);
             }
         }
         let half_s = 0.5 * beat_stretch::local_period(beats, beat);
@@ -601,9 +611,11 @@ impl Capture {
         }
         self.half_beats.push(HalfBeat {
             at_s,
-            from_s,
-            to_s,
-            half_s,
+            stretch: MovedStretch {
+                from_s,
+                to_s,
+                half_s,
+            },
         });
         // Bar lines on the stretch's beats, within a quarter of a period.
         self.bar_lines_follow.push(BarLinesFollow {
@@ -622,6 +634,19 @@ impl Capture {
             let at_s = self.grid.beats[beat];
             self.half_beats.iter().any(|m| m.covers(at_s))
         })
+    }
+
+    /// Takes each stretch the user moved half a beat as far as a settle moved it (`moved`, on
+    /// the beats it decoded): as the capture grows, the stretch around the time named may reach
+    /// past the grid the user pressed ½ beat on. So the button marks every beat moved, and
+    /// pressed on any of them takes the move back. A move asked for after the settle's analysis
+    /// began (no stretch moved there) keeps the stretch it was asked on.
+    fn half_beats_as_moved(&mut self, moved: &[MovedStretch]) {
+        for asked in &mut self.half_beats {
+            if let Some(stretch) = moved.iter().find(|stretch| stretch.covers(asked.at_s)) {
+                asked.stretch = *stretch;
+            }
+        }
     }
 
     /// Where the user moved the beats half a beat, for the settle.
@@ -695,6 +720,7 @@ impl Capture {
         }
         self.settled_with = recount;
         self.bar_lines_follow_the_beats(recount.half_beat_requests);
+        self.half_beats_as_moved(&analysis.half_beat_moves);
         let beats = analysis.grid.len();
         let complete = beats.saturating_sub(1);
         let features = analysis.features.as_slice()[..complete * BEAT_FEATURES].to_vec();
@@ -1465,6 +1491,7 @@ mod tests {
             duration_s: 10.0,
             downbeat_log_odds: vec![0.0; n],
             half_tempo_bpm,
+            half_beat_moves: Vec::new(),
         }
     }
 

@@ -403,6 +403,60 @@ mod tests {
     }
 
     #[test]
+    fn beats_moved_half_a_beat_early_in_a_capture_are_marked_and_taken_back_as_it_grows() {
+        // ½ beat pressed at 3 s of a capture 6 s long; the capture then grows to the whole
+        // song, and the next settle moves the stretch as it now stands, to the end.
+        let (session, song) = captured(16.0);
+        assert!(song.truth.beats[song.truth.beats.len() - 1] > 20.0);
+        let half = {
+            let mut capture = lock(&session.capture);
+            let samples = 6 * 22_050 * 2;
+            let mut first = Capture::new(capture.epoch, 22_050, 2);
+            first.append(&song.samples[..samples]);
+            for k in 0..(6.0 / 0.3) as usize {
+                first.push_beat(0.3 * k as f64, (k % 4) as u8, 4, 0.0);
+            }
+            *capture = first;
+            samples
+        };
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(move_half_beat(&session, Some(3.0)));
+        lock(&session.capture).append(&song.samples[half..]);
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        let beats = &song.truth.beats;
+        let last = beats[beats.len() - 1];
+        // The share of the settled beats from 3 s to the song's last beat within 70 ms of one
+        // of `truth`.
+        let share_on = |truth: &[f64]| {
+            let capture = lock(&session.capture);
+            let heard: Vec<f64> = capture
+                .grid
+                .beats
+                .iter()
+                .copied()
+                .filter(|&t| t > 3.0 && t < last)
+                .collect();
+            let on = heard
+                .iter()
+                .filter(|&&b| truth.iter().any(|&t| (t - b).abs() < 0.07))
+                .count();
+            on as f64 / heard.len().max(1) as f64
+        };
+        let halfway: Vec<f64> = beats.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
+        assert!(share_on(&halfway) > 0.95, "moved to the end of the capture");
+        assert!(
+            lock(&session.capture).half_beat_moved(Some(20.0)),
+            "marked where the settle moved them, past where the press found the stretch"
+        );
+        // Pressed there, the move is taken back.
+        assert!(move_half_beat(&session, Some(20.0)));
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(share_on(beats) > 0.95);
+        assert!(!lock(&session.capture).half_beat_moved(Some(20.0)));
+        assert!(!lock(&session.capture).half_beat_moved(Some(3.0)));
+    }
+
+    #[test]
     fn beats_moved_half_a_beat_are_settled_between_the_songs_beats_and_back() {
         let (session, song) = captured(16.0);
         assert!(matches!(settle(&session), Settled::Settled { .. }));

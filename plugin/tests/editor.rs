@@ -643,6 +643,7 @@ fn a_settle_that_finds_half_the_tempo_marks_half_and_the_click_takes_it() {
             tempo_bpm: capture.tempo_bpm,
             confidence: 0.9,
             half_tempo_bpm: Some(offer),
+            half_beat_moves: Vec::new(),
         };
         let frames = capture.audio.frames();
         let recount = capture.recount();
