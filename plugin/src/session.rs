@@ -71,17 +71,7 @@ impl HalfBeat {
     /// The user's bar lines to move back with the beats when this move is taken back, as ask
     /// number `ask`: those on the moved beats, within a quarter of a period.
     fn bar_lines_back(&self, ask: u64) -> BarLinesFollow {
-        let MovedStretch {
-            from_s,
-            to_s,
-            half_s,
-        } = self.stretch;
-        BarLinesFollow {
-            ask,
-            from_s: from_s - 1.5 * half_s,
-            to_s: to_s + 1.5 * half_s,
-            by_s: -half_s,
-        }
+        BarLinesFollow::new(ask, self.at_s, self.stretch, Follow::Back)
     }
 }
 
@@ -93,6 +83,52 @@ struct BarLinesFollow {
     from_s: f64,
     to_s: f64,
     by_s: f64,
+    /// The beat the user named, by which the settle finds the stretch as far as it moved it
+    /// ([`BarLinesFollow::as_moved`]), and which way the bar lines go.
+    named_s: f64,
+    follow: Follow,
+}
+
+/// Which way the user's bar lines follow a stretch of beats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Follow {
+    /// Half a beat later, with the beats moved.
+    Move,
+    /// Half a beat earlier, with a move taken back.
+    Back,
+}
+
+impl BarLinesFollow {
+    /// The user's bar lines on the beats of `stretch` to follow them `follow`'s way once a
+    /// settle has taken ask number `ask`, which named the beat at `named_s`: those within a
+    /// quarter of a period of its beats as they stand (before a move, or, for a move taken
+    /// back, after it).
+    fn new(ask: u64, named_s: f64, stretch: MovedStretch, follow: Follow) -> Self {
+        let half = stretch.half_s;
+        let (margin, by_s) = match follow {
+            Follow::Move => (0.5 * half, half),
+            Follow::Back => (1.5 * half, -half),
+        };
+        Self {
+            ask,
+            from_s: stretch.from_s - margin,
+            to_s: stretch.to_s + margin,
+            by_s,
+            named_s,
+            follow,
+        }
+    }
+
+    /// The bar lines on the stretch as the settle moved it (`moved`, on the beats it decoded),
+    /// where it moved one there: as the capture grows the stretch reaches past the grid the user
+    /// pressed on, and bar lines given there since lie on beats the settle moved (or, where a
+    /// move taken back is asked for again, moved and back).
+    fn as_moved(self, moved: &[MovedStretch]) -> Self {
+        match moved.iter().find(|stretch| stretch.covers(self.named_s)) {
+            Some(stretch) => Self::new(self.ask, self.named_s, *stretch, self.follow),
+            None => self,
+        }
+    }
 }
 
 /// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
@@ -609,21 +645,14 @@ impl Capture {
             let oldest = self.half_beats.remove(0);
             self.bar_lines_follow.push(oldest.bar_lines_back(ask));
         }
-        self.half_beats.push(HalfBeat {
-            at_s,
-            stretch: MovedStretch {
-                from_s,
-                to_s,
-                half_s,
-            },
-        });
-        // Bar lines on the stretch's beats, within a quarter of a period.
-        self.bar_lines_follow.push(BarLinesFollow {
-            ask,
-            from_s: from_s - 0.5 * half_s,
-            to_s: to_s + 0.5 * half_s,
-            by_s: half_s,
-        });
+        let stretch = MovedStretch {
+            from_s,
+            to_s,
+            half_s,
+        };
+        self.half_beats.push(HalfBeat { at_s, stretch });
+        self.bar_lines_follow
+            .push(BarLinesFollow::new(ask, at_s, stretch, Follow::Move));
         true
     }
 
@@ -655,13 +684,14 @@ impl Capture {
     }
 
     /// Moves the user's bar lines with their beats, as the moves of the beats half a beat up to
-    /// ask number `settled` say (a settle has just made them), and forgets those moves.
-    fn bar_lines_follow_the_beats(&mut self, settled: u64) {
+    /// ask number `settled` say (a settle has just made them, moving the stretches `moved`), and
+    /// forgets those moves.
+    fn bar_lines_follow_the_beats(&mut self, settled: u64, moved: &[MovedStretch]) {
         let (due, waiting): (Vec<BarLinesFollow>, Vec<BarLinesFollow>) =
             std::mem::take(&mut self.bar_lines_follow)
                 .into_iter()
                 .partition(|follow| follow.ask <= settled);
-        for follow in due {
+        for follow in due.into_iter().map(|follow| follow.as_moved(moved)) {
             for t in &mut self.given_bar_lines_s {
                 if (follow.from_s..=follow.to_s).contains(t) {
                     *t += follow.by_s;
@@ -719,7 +749,7 @@ impl Capture {
             return false;
         }
         self.settled_with = recount;
-        self.bar_lines_follow_the_beats(recount.half_beat_requests);
+        self.bar_lines_follow_the_beats(recount.half_beat_requests, &analysis.half_beat_moves);
         self.half_beats_as_moved(&analysis.half_beat_moves);
         let beats = analysis.grid.len();
         let complete = beats.saturating_sub(1);
@@ -1353,7 +1383,7 @@ mod tests {
             [2.0, 12.4],
             "not before the settle"
         );
-        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests);
+        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests, &[]);
         assert_eq!(capture.given_bar_lines_s, [2.25, 12.4]);
         assert!(capture.half_beat_moved(Some(8.0)), "the same stretch");
         assert!(
@@ -1367,9 +1397,9 @@ mod tests {
         assert!(capture.move_half_beat(Some(1.0)));
         assert_eq!(capture.half_beats_s(), [10.0 + 0.6 * 11.0]);
         // A settle that began before the last ask moves only the bar lines of the asks before.
-        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests - 1);
+        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests - 1, &[]);
         assert_eq!(capture.given_bar_lines_s, [2.25, 12.4 + 0.3]);
-        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests);
+        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests, &[]);
         assert_eq!(capture.given_bar_lines_s, [2.0, 12.4 + 0.3]);
         assert!(!capture.half_beat_moved(Some(3.0)));
         // A capture with one beat has nothing to move.

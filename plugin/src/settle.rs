@@ -402,26 +402,107 @@ mod tests {
         assert_eq!(bar_times(&session), again);
     }
 
-    #[test]
-    fn beats_moved_half_a_beat_early_in_a_capture_are_marked_and_taken_back_as_it_grows() {
-        // ½ beat pressed at 3 s of a capture 6 s long; the capture then grows to the whole
-        // song, and the next settle moves the stretch as it now stands, to the end.
+    /// A song's first 6 s captured and settled, ½ beat pressed at 3 s; and where the rest of
+    /// its samples starts.
+    fn six_seconds_moved_at_three() -> (Session, cutscore_synth::Song, usize) {
         let (session, song) = captured(16.0);
         assert!(song.truth.beats[song.truth.beats.len() - 1] > 20.0);
-        let half = {
+        let rest = 6 * 22_050 * 2;
+        {
             let mut capture = lock(&session.capture);
-            let samples = 6 * 22_050 * 2;
             let mut first = Capture::new(capture.epoch, 22_050, 2);
-            first.append(&song.samples[..samples]);
+            first.append(&song.samples[..rest]);
             for k in 0..(6.0 / 0.3) as usize {
                 first.push_beat(0.3 * k as f64, (k % 4) as u8, 4, 0.0);
             }
             *capture = first;
-            samples
-        };
+        }
         assert!(matches!(settle(&session), Settled::Settled { .. }));
         assert!(move_half_beat(&session, Some(3.0)));
-        lock(&session.capture).append(&song.samples[half..]);
+        (session, song, rest)
+    }
+
+    #[test]
+    fn a_bar_line_given_as_the_capture_grows_moves_with_the_beats_the_settle_moves() {
+        // The music plays on after the press; the streaming tracker reports the song's beats,
+        // and the user gives a bar line at 15 s on them. The settle moves the whole stretch, to
+        // the end, and the bar line with its beat, however often the move was taken back and
+        // asked for again.
+        let (session, song, rest) = six_seconds_moved_at_three();
+        {
+            let mut capture = lock(&session.capture);
+            capture.append(&song.samples[rest..]);
+            for (k, &t) in song
+                .truth
+                .beats
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| **t > 6.5)
+            {
+                if capture.push_beat(t, (k % 4) as u8, 4, 0.0) {
+                    capture
+                        .features
+                        .extend_from_slice(&[0.0; cutscore_core::features::BEAT_FEATURES]);
+                }
+            }
+            assert!(!capture.bar_line_given());
+        }
+        assert!(move_bar_lines(&session, 1, Some(15.0)));
+        assert!(lock(&session.capture).bar_line_given());
+        // The bar line nearest 15 s, and whether the grid has one within 70 ms of `t`.
+        let bar_line_near = |t: f64| {
+            let capture = lock(&session.capture);
+            let grid = &capture.grid;
+            let nearest = grid
+                .bar_starts()
+                .into_iter()
+                .map(|b| grid.beats[b])
+                .min_by(|a, b| (a - t).abs().total_cmp(&(b - t).abs()));
+            nearest.is_some_and(|b| (b - t).abs() < 0.07)
+        };
+        let given = {
+            let capture = lock(&session.capture);
+            let grid = &capture.grid;
+            let b = grid.bar_starts().into_iter().map(|b| grid.beats[b]);
+            b.min_by(|a, b| (a - 15.0).abs().total_cmp(&(b - 15.0).abs()))
+                .unwrap()
+        };
+        let half = 30.0 / song.truth.bpm;
+        // Taken back where it was asked and asked again, before any settle: moved once.
+        assert!(move_half_beat(&session, Some(3.0)));
+        assert!(move_half_beat(&session, Some(3.0)));
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(bar_line_near(given + half));
+        let capture = lock(&session.capture);
+        assert!(
+            capture.half_beat_moved(Some(15.0)),
+            "the settle moved the beats there"
+        );
+        assert!(capture.bar_line_given(), "the bar line moved with its beat");
+        drop(capture);
+        // Taken back there, and asked for again before the next settle: moved back and forth.
+        assert!(move_half_beat(&session, Some(15.0)));
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(!lock(&session.capture).half_beat_moved(Some(15.0)));
+        assert!(
+            lock(&session.capture).bar_line_given(),
+            "back with its beat"
+        );
+        assert!(bar_line_near(given));
+        assert!(move_half_beat(&session, Some(15.0)));
+        assert!(move_half_beat(&session, Some(15.0)));
+        assert!(move_half_beat(&session, Some(15.0)));
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(lock(&session.capture).half_beat_moved(Some(15.0)));
+        assert!(bar_line_near(given + half), "moved once with its beat");
+    }
+
+    #[test]
+    fn beats_moved_half_a_beat_early_in_a_capture_are_marked_and_taken_back_as_it_grows() {
+        // ½ beat pressed at 3 s of a capture 6 s long; the capture then grows to the whole
+        // song, and the next settle moves the stretch as it now stands, to the end.
+        let (session, song, rest) = six_seconds_moved_at_three();
+        lock(&session.capture).append(&song.samples[rest..]);
         assert!(matches!(settle(&session), Settled::Settled { .. }));
         let beats = &song.truth.beats;
         let last = beats[beats.len() - 1];
