@@ -402,6 +402,25 @@ mod tests {
         assert_eq!(bar_times(&session), again);
     }
 
+    /// The share of the capture's beats from 3 s to `song`'s last beat within 70 ms of one of
+    /// `truth`.
+    fn share_of_beats_on(session: &Session, song: &cutscore_synth::Song, truth: &[f64]) -> f64 {
+        let last = song.truth.beats[song.truth.beats.len() - 1];
+        let capture = lock(&session.capture);
+        let beats: Vec<f64> = capture
+            .grid
+            .beats
+            .iter()
+            .copied()
+            .filter(|&t| t > 3.0 && t < last)
+            .collect();
+        let on = beats
+            .iter()
+            .filter(|&&b| truth.iter().any(|&t| (t - b).abs() < 0.07))
+            .count();
+        on as f64 / beats.len().max(1) as f64
+    }
+
     /// A song's first 6 s captured and settled, ½ beat pressed at 3 s; and where the rest of
     /// its samples starts.
     fn six_seconds_moved_at_three() -> (Session, cutscore_synth::Song, usize) {
@@ -505,24 +524,7 @@ mod tests {
         lock(&session.capture).append(&song.samples[rest..]);
         assert!(matches!(settle(&session), Settled::Settled { .. }));
         let beats = &song.truth.beats;
-        let last = beats[beats.len() - 1];
-        // The share of the settled beats from 3 s to the song's last beat within 70 ms of one
-        // of `truth`.
-        let share_on = |truth: &[f64]| {
-            let capture = lock(&session.capture);
-            let heard: Vec<f64> = capture
-                .grid
-                .beats
-                .iter()
-                .copied()
-                .filter(|&t| t > 3.0 && t < last)
-                .collect();
-            let on = heard
-                .iter()
-                .filter(|&&b| truth.iter().any(|&t| (t - b).abs() < 0.07))
-                .count();
-            on as f64 / heard.len().max(1) as f64
-        };
+        let share_on = |truth: &[f64]| share_of_beats_on(&session, &song, truth);
         let halfway: Vec<f64> = beats.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
         assert!(share_on(&halfway) > 0.95, "moved to the end of the capture");
         assert!(
@@ -541,23 +543,7 @@ mod tests {
     fn beats_moved_half_a_beat_are_settled_between_the_songs_beats_and_back() {
         let (session, song) = captured(16.0);
         assert!(matches!(settle(&session), Settled::Settled { .. }));
-        // The share of the beats from 3 s to the song's last beat within 70 ms of `truth`.
-        let last = song.truth.beats[song.truth.beats.len() - 1];
-        let share_on = |session: &Session, truth: &[f64]| {
-            let capture = lock(&session.capture);
-            let beats: Vec<f64> = capture
-                .grid
-                .beats
-                .iter()
-                .copied()
-                .filter(|&t| t > 3.0 && t < last)
-                .collect();
-            let on = beats
-                .iter()
-                .filter(|&&b| truth.iter().any(|&t| (t - b).abs() < 0.07))
-                .count();
-            on as f64 / beats.len().max(1) as f64
-        };
+        let share_on = |session: &Session, truth: &[f64]| share_of_beats_on(session, &song, truth);
         let beats = &song.truth.beats;
         let halfway: Vec<f64> = beats.windows(2).map(|w| 0.5 * (w[0] + w[1])).collect();
         assert!(share_on(&session, beats) > 0.95);
