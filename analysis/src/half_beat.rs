@@ -34,14 +34,30 @@ pub fn shift_half_beat(beats: &[f64], time_s: f64, duration_s: f64) -> Option<Ve
 /// its gap to the next later (the last, half the period there), and one more half a period
 /// before its first. A new beat closer than half a period to a beat outside the stretch, or
 /// outside the track, is left out. Times with no stretch to move (fewer than two beats there)
-/// change nothing.
-pub fn shift_each(beats: &[f64], times_s: &[f64], duration_s: f64) -> Vec<f64> {
+/// change nothing. Also returns what was moved for each time ([`Move`]).
+pub fn shift_each(beats: &[f64], times_s: &[f64], duration_s: f64) -> (Vec<f64>, Vec<Move>) {
+    let found = stretches(beats, times_s);
     // From the last: a move changes the indices after its stretch only.
     let mut shifted = beats.to_vec();
-    for (stretch, period) in stretches(beats, times_s).iter().rev() {
+    for (stretch, period) in found.iter().rev() {
         shifted = shift_stretch(&shifted, stretch, *period, duration_s);
     }
-    shifted
+    let moves = times_s
+        .iter()
+        .filter_map(|&named_s| {
+            let i = nearest_beat(beats, named_s)?;
+            let (stretch, period) = found.iter().find(|(stretch, _)| stretch.contains(&i))?;
+            Some(Move {
+                named_s,
+                stretch: MovedStretch {
+                    from_s: beats[*stretch.start()],
+                    to_s: beats[*stretch.end()],
+                    half_s: 0.5 * period,
+                },
+            })
+        })
+        .collect();
+    (shifted, moves)
 }
 
 /// A stretch of beats [`shift_each`] moves, on the beats before the move.
@@ -61,17 +77,13 @@ impl MovedStretch {
     }
 }
 
-/// The stretches [`shift_each`] moves for `times_s`, in time order. As the grid grows, the
-/// stretch around a time may reach further than it did when the user named it.
-pub fn moved_stretches(beats: &[f64], times_s: &[f64]) -> Vec<MovedStretch> {
-    stretches(beats, times_s)
-        .into_iter()
-        .map(|(stretch, period)| MovedStretch {
-            from_s: beats[*stretch.start()],
-            to_s: beats[*stretch.end()],
-            half_s: 0.5 * period,
-        })
-        .collect()
+/// A time named to [`shift_each`] and the stretch moved around it: as the grid grows, that
+/// stretch may reach further than it did when the user named the time, and two times named
+/// apart may fall in one stretch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Move {
+    pub named_s: f64,
+    pub stretch: MovedStretch,
 }
 
 /// The steady stretches around the beats nearest `times_s` and their periods, in time order,
@@ -161,7 +173,7 @@ mod tests {
             &once,
             &(0..33).map(|i| 0.5 * f64::from(i)).collect::<Vec<_>>(),
         );
-        assert_beats(&shift_each(&beats, &[7.0, 3.0], 20.0), &once);
+        assert_beats(&shift_each(&beats, &[7.0, 3.0], 20.0).0, &once);
     }
 
     #[test]
@@ -181,7 +193,7 @@ mod tests {
         assert_beats(&shift_half_beat(&beats, 9.0, 20.0).unwrap(), &expected);
         // Both: each as on its own, and 6.0 s, half a period after 5.4 s, now clear of 6.35 s.
         let expected: Vec<f64> = first.iter().chain(&[6.0]).chain(&second).copied().collect();
-        assert_beats(&shift_each(&beats, &[9.0, 2.0], 20.0), &expected);
+        assert_beats(&shift_each(&beats, &[9.0, 2.0], 20.0).0, &expected);
     }
 
     #[test]
@@ -191,7 +203,7 @@ mod tests {
         let mut beats: Vec<f64> = (0..=20).map(|i| 0.5 * f64::from(i)).collect();
         let later: Vec<f64> = (0..11).map(|i| 10.62 + 0.6 * f64::from(i)).collect();
         beats.extend(&later);
-        let shifted = shift_each(&beats, &[3.0, 16.6], 20.0);
+        let (shifted, _) = shift_each(&beats, &[3.0, 16.6], 20.0);
         assert!(shifted.windows(2).all(|w| w[0] < w[1]), "{shifted:?}");
         // Both moved: 0.25 to 9.75 s every 0.5 s, one beat between the two, and each of the
         // later ones 0.3 s later.
@@ -203,25 +215,43 @@ mod tests {
     }
 
     #[test]
-    fn the_stretches_moved_are_named_once_each_and_cover_their_beats_moved_or_not() {
+    fn each_time_named_gets_the_stretch_moved_around_it_which_covers_its_beats_moved_or_not() {
         // As above: 0.5 s to 10 s, then every 0.6 s from 10.62 s.
         let mut beats: Vec<f64> = (0..=20).map(|i| 0.5 * f64::from(i)).collect();
         beats.extend((0..11).map(|i| 10.62 + 0.6 * f64::from(i)));
-        let moved = moved_stretches(&beats, &[16.6, 3.0, 7.0]);
-        let expected = [(0.0, 10.0, 0.25), (10.62, 16.62, 0.3)];
-        assert_eq!(moved.len(), 2, "{moved:?}");
-        for (stretch, (from_s, to_s, half_s)) in moved.iter().zip(expected) {
-            assert!(
-                (stretch.from_s - from_s).abs() < 1e-9
-                    && (stretch.to_s - to_s).abs() < 1e-9
-                    && (stretch.half_s - half_s).abs() < 1e-9,
-                "{stretch:?}"
-            );
+        let (shifted, moves) = shift_each(&beats, &[16.6, 3.0, 7.0, 40.0], 20.0);
+        let first = MovedStretch {
+            from_s: 0.0,
+            to_s: 10.0,
+            half_s: 0.25,
+        };
+        let second = MovedStretch {
+            from_s: 10.62,
+            to_s: 16.62,
+            half_s: 0.3,
+        };
+        let named: Vec<(f64, MovedStretch)> =
+            moves.iter().map(|m| (m.named_s, m.stretch)).collect();
+        let close = |a: &MovedStretch, b: &MovedStretch| {
+            [a.from_s - b.from_s, a.to_s - b.to_s, a.half_s - b.half_s]
+                .iter()
+                .all(|d| d.abs() < 1e-9)
+        };
+        // 40 s: its nearest beat, 16.62 s, is the second stretch's.
+        assert_eq!(named.len(), 4, "{named:?}");
+        for ((t, stretch), (expected_t, expected)) in
+            named
+                .iter()
+                .zip([(16.6, second), (3.0, first), (7.0, first), (40.0, second)])
+        {
+            assert!(*t == expected_t && close(stretch, &expected), "{named:?}");
         }
-        // A beat of the first, before and after the move; the half-beat before the first.
-        assert!(moved[0].covers(5.0) && moved[0].covers(5.25) && moved[0].covers(-0.25));
-        assert!(!moved[0].covers(10.4) && moved[1].covers(10.4) && !moved[1].covers(17.0));
-        assert!(moved_stretches(&beats, &[]).is_empty());
+        // Every beat moved lies in a stretch moved, before and after the move.
+        for t in beats.iter().chain(&shifted) {
+            assert!(first.covers(*t) || second.covers(*t), "{t}");
+        }
+        assert!(!first.covers(10.4) && second.covers(10.4) && !second.covers(17.0));
+        assert!(shift_each(&beats, &[], 20.0).1.is_empty());
     }
 
     #[test]
@@ -242,6 +272,6 @@ mod tests {
     fn too_few_beats_move_nothing() {
         assert_eq!(shift_half_beat(&[], 1.0, 4.0), None);
         assert_eq!(shift_half_beat(&[1.0], 1.0, 4.0), None);
-        assert_eq!(shift_each(&[1.0], &[1.0, 2.0], 4.0), vec![1.0]);
+        assert_eq!(shift_each(&[1.0], &[1.0, 2.0], 4.0), (vec![1.0], vec![]));
     }
 }

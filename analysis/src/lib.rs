@@ -222,10 +222,10 @@ pub struct TrackAnalysis {
     /// may be at the song's eighth notes ([`half_tempo`]): what the user is offered, never
     /// applied. `None` for a grid at a tempo the user or the host gave.
     pub half_tempo_bpm: Option<f64>,
-    /// Where the beats were moved half a beat (the stretches around the times asked for,
-    /// [`half_beat::moved_stretches`]), on the beats as decoded; empty where none were asked
-    /// for.
-    pub half_beat_moves: Vec<half_beat::MovedStretch>,
+    /// Where the beats were moved half a beat: each time asked for with the stretch moved
+    /// around it, on the beats as decoded ([`half_beat::shift_each`]); empty where none were
+    /// asked for.
+    pub half_beat_moves: Vec<half_beat::Move>,
 }
 
 /// Below this [`TrackAnalysis::confidence`] a track is reported as having no steady pulse:
@@ -470,9 +470,10 @@ fn analyze_from(
         decoded, anchor, ..
     } = decoded_at;
     let mut grid = decoded.grid;
-    let half_beat_moves = half_beat::moved_stretches(&grid.beats, half_beats_s);
+    let mut half_beat_moves = Vec::new();
     if !half_beats_s.is_empty() {
-        grid.beats = half_beat::shift_each(&grid.beats, half_beats_s, grid.duration_s);
+        (grid.beats, half_beat_moves) =
+            half_beat::shift_each(&grid.beats, half_beats_s, grid.duration_s);
         // Placeholders: the bars are placed on the new beats below.
         grid.beat_in_bar = vec![0; grid.beats.len()];
     }

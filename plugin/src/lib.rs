@@ -21,6 +21,7 @@ pub mod analysis_thread;
 pub mod capture_audio;
 pub mod editor;
 pub mod engine;
+pub mod half_beats;
 pub mod jobs;
 pub mod learn;
 pub mod params;

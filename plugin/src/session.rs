@@ -14,7 +14,6 @@ use cutscore_analysis::bar_phase;
 use cutscore_analysis::beat_features::rewrite_bar_features;
 use cutscore_analysis::beat_stretch;
 use cutscore_analysis::given_bar_line;
-use cutscore_analysis::half_beat::MovedStretch;
 use cutscore_analysis::hypermeter;
 use cutscore_analysis::streaming::StreamingAnalyzer;
 use cutscore_analysis::{TempoHint, TempoSource, TrackAnalysis};
@@ -28,6 +27,7 @@ use cutscore_editing::fit::FitResult;
 use crossbeam_channel::Sender;
 
 use crate::capture_audio::{AudioSnapshot, CaptureAudio};
+use crate::half_beats::HalfBeats;
 use crate::jobs::Job;
 use crate::tap::{AuditionFlags, HostBar, TapStats};
 
@@ -46,91 +46,6 @@ pub const ENVELOPE_FRAMES: usize = 1024;
 /// The most bar lines a capture keeps from the user ([`Capture::move_bar_lines`]); beyond it
 /// the one farthest from the newest goes.
 pub const MAX_GIVEN_BAR_LINES: usize = 64;
-/// The most places a capture keeps where the user moved the beats half a beat
-/// ([`Capture::move_half_beat`]); beyond it the oldest goes.
-pub const MAX_HALF_BEATS: usize = 64;
-
-/// A move of the beats half a beat the user asked for ([`Capture::move_half_beat`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct HalfBeat {
-    /// The beat named, on the grid as it stood: where every settle finds the stretch to move
-    /// (`half_beat::shift_each`).
-    at_s: f64,
-    /// That stretch's first and last beats, and half its beat period: on the grid as it stood
-    /// (not reaching into a stretch moved before), then as the last settle moved it
-    /// ([`Capture::half_beats_as_moved`]).
-    stretch: MovedStretch,
-}
-
-impl HalfBeat {
-    /// Whether a beat at `time_s`, moved or not, belongs to the stretch moved.
-    fn covers(&self, time_s: f64) -> bool {
-        self.stretch.covers(time_s)
-    }
-
-    /// The user's bar lines to move back with the beats when this move is taken back, as ask
-    /// number `ask`: those on the moved beats, within a quarter of a period.
-    fn bar_lines_back(&self, ask: u64) -> BarLinesFollow {
-        BarLinesFollow::new(ask, self.at_s, self.stretch, Follow::Back)
-    }
-}
-
-/// Bar lines the user gave that move with their beats `by_s` seconds, those from `from_s` to
-/// `to_s`, once a settle has taken half-beat ask number `ask` ([`Capture::move_half_beat`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct BarLinesFollow {
-    ask: u64,
-    from_s: f64,
-    to_s: f64,
-    by_s: f64,
-    /// The beat the user named, by which the settle finds the stretch as far as it moved it
-    /// ([`BarLinesFollow::as_moved`]), and which way the bar lines go.
-    named_s: f64,
-    follow: Follow,
-}
-
-/// Which way the user's bar lines follow a stretch of beats.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Follow {
-    /// Half a beat later, with the beats moved.
-    Move,
-    /// Half a beat earlier, with a move taken back.
-    Back,
-}
-
-impl BarLinesFollow {
-    /// The user's bar lines on the beats of `stretch` to follow them `follow`'s way once a
-    /// settle has taken ask number `ask`, which named the beat at `named_s`: those within a
-    /// quarter of a period of its beats as they stand (before a move, or, for a move taken
-    /// back, after it).
-    fn new(ask: u64, named_s: f64, stretch: MovedStretch, follow: Follow) -> Self {
-        let half = stretch.half_s;
-        let (margin, by_s) = match follow {
-            Follow::Move => (0.5 * half, half),
-            Follow::Back => (1.5 * half, -half),
-        };
-        Self {
-            ask,
-            from_s: stretch.from_s - margin,
-            to_s: stretch.to_s + margin,
-            by_s,
-            named_s,
-            follow,
-        }
-    }
-
-    /// The bar lines on the stretch as the settle moved it (`moved`, on the beats it decoded),
-    /// where it moved one there: as the capture grows the stretch reaches past the grid the user
-    /// pressed on, and bar lines given there since lie on beats the settle moved (or, where a
-    /// move taken back is asked for again, moved and back).
-    fn as_moved(self, moved: &[MovedStretch]) -> Self {
-        match moved.iter().find(|stretch| stretch.covers(self.named_s)) {
-            Some(stretch) => Self::new(self.ask, self.named_s, *stretch, self.follow),
-            None => self,
-        }
-    }
-}
-
 /// The first bar line the host gave in a capture ([`Capture::start_segment`]), while the host's
 /// playback has not jumped.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -208,12 +123,10 @@ pub struct Capture {
     /// grid has one, each over its stretch up to the next one's beat, as a DAW's bar marker
     /// holds up to the next.
     given_bar_lines_s: Vec<f64>,
-    /// Where the user moved the beats half a beat ([`Capture::move_half_beat`]), in the order
-    /// asked, at most [`MAX_HALF_BEATS`]: every settle moves the beats of the steady stretch
-    /// around each (`half_beat`) before it reads anything on them.
-    half_beats: Vec<HalfBeat>,
-    /// The user's bar lines waiting for a settle to move their beats half a beat.
-    bar_lines_follow: Vec<BarLinesFollow>,
+    /// Where the user moved the beats half a beat ([`Capture::move_half_beat`]): every settle
+    /// moves the beats of the steady stretch around each (`half_beat`) before it reads anything
+    /// on them.
+    half_beats: HalfBeats,
 }
 
 /// Which state of a capture the streaming tracker last went on from
@@ -268,8 +181,7 @@ impl Capture {
             settled_with: Recount::default(),
             settles: 0,
             given_bar_lines_s: Vec::new(),
-            half_beats: Vec::new(),
-            bar_lines_follow: Vec::new(),
+            half_beats: HalfBeats::default(),
         }
     }
 
@@ -407,8 +319,6 @@ impl Capture {
     pub fn drop_recount(&mut self) {
         self.settled_with.requests = self.asked.requests;
         self.settled_with.half_beat_requests = self.asked.half_beat_requests;
-        // The beats they waited for will not move.
-        self.bar_lines_follow.clear();
     }
 
     /// The grid's tempo: the tracked one, except while the streaming tracker plays on over a
@@ -609,97 +519,34 @@ impl Capture {
     /// those of the steady stretch around the beat nearest `near_s` (the newest of the scored
     /// beats where `None`; `beat_stretch::steady_stretch`), from the next settle on, which
     /// analyses the whole capture again with them moved before it reads anything on them. Asked
-    /// again where it moved them, it takes that move back. Bar lines the user gave there move
-    /// with their beats when the settle moves them. Returns whether a settle was asked for (not
-    /// where the grid has fewer than two beats).
+    /// again where it moved them, it takes that move back ([`HalfBeats::toggle`]). Bar lines the
+    /// user gave there move with their beats when the settle moves them ([`HalfBeats::settle`]).
+    /// Returns whether a settle was asked for (not where the grid has fewer than two beats).
     pub fn move_half_beat(&mut self, near_s: Option<f64>) -> bool {
         let Some((beat, stretch)) = self.half_beat_stretch(near_s) else {
             return false;
         };
         let beats = &self.grid.beats;
-        let at_s = beats[beat];
+        self.half_beats.toggle(
+            beats[beat],
+            beats[*stretch.start()],
+            beats[*stretch.end()],
+            0.5 * beat_stretch::local_period(beats, beat),
+        );
         self.asked.half_beat_requests += 1;
-        let ask = self.asked.half_beat_requests;
-        if let Some(k) = self.half_beats.iter().position(|m| m.covers(at_s)) {
-            let back = self.half_beats.remove(k);
-            self.bar_lines_follow.push(back.bar_lines_back(ask));
-            return true;
-        }
-        // Not into a stretch moved before, which the grid as it stands may join to this one.
-        let (mut from_s, mut to_s) = (beats[*stretch.start()], beats[*stretch.end()]);
-        for moved in &self.half_beats {
-            let MovedStretch {
-                from_s: first,
-                to_s: last,
-                half_s: half,
-            } = moved.stretch;
-            let (start, end) = (first - half, last + half);
-            if end < at_s {
-                from_s = from_s.max(end + half);
-            } else if start > at_s {
-                to_s = to_s.min(start - half);
-            }
-        }
-        let half_s = 0.5 * beat_stretch::local_period(beats, beat);
-        if self.half_beats.len() >= MAX_HALF_BEATS {
-            let oldest = self.half_beats.remove(0);
-            self.bar_lines_follow.push(oldest.bar_lines_back(ask));
-        }
-        let stretch = MovedStretch {
-            from_s,
-            to_s,
-            half_s,
-        };
-        self.half_beats.push(HalfBeat { at_s, stretch });
-        self.bar_lines_follow
-            .push(BarLinesFollow::new(ask, at_s, stretch, Follow::Move));
         true
     }
 
     /// Whether the beats around `near_s` (as [`Capture::move_half_beat`] takes it) are moved
     /// half a beat, or will be at the next settle (the editor marks the button).
     pub fn half_beat_moved(&self, near_s: Option<f64>) -> bool {
-        self.half_beat_stretch(near_s).is_some_and(|(beat, _)| {
-            let at_s = self.grid.beats[beat];
-            self.half_beats.iter().any(|m| m.covers(at_s))
-        })
-    }
-
-    /// Takes each stretch the user moved half a beat as far as a settle moved it (`moved`, on
-    /// the beats it decoded): as the capture grows, the stretch around the time named may reach
-    /// past the grid the user pressed ½ beat on. So the button marks every beat moved, and
-    /// pressed on any of them takes the move back. A move asked for after the settle's analysis
-    /// began (no stretch moved there) keeps the stretch it was asked on.
-    fn half_beats_as_moved(&mut self, moved: &[MovedStretch]) {
-        for asked in &mut self.half_beats {
-            if let Some(stretch) = moved.iter().find(|stretch| stretch.covers(asked.at_s)) {
-                asked.stretch = *stretch;
-            }
-        }
+        self.half_beat_stretch(near_s)
+            .is_some_and(|(beat, _)| self.half_beats.covers(self.grid.beats[beat]))
     }
 
     /// Where the user moved the beats half a beat, for the settle.
     pub fn half_beats_s(&self) -> Vec<f64> {
-        self.half_beats.iter().map(|m| m.at_s).collect()
-    }
-
-    /// Moves the user's bar lines with their beats, as the moves of the beats half a beat up to
-    /// ask number `settled` say (a settle has just made them, moving the stretches `moved`), and
-    /// forgets those moves.
-    fn bar_lines_follow_the_beats(&mut self, settled: u64, moved: &[MovedStretch]) {
-        let (due, waiting): (Vec<BarLinesFollow>, Vec<BarLinesFollow>) =
-            std::mem::take(&mut self.bar_lines_follow)
-                .into_iter()
-                .partition(|follow| follow.ask <= settled);
-        for follow in due.into_iter().map(|follow| follow.as_moved(moved)) {
-            for t in &mut self.given_bar_lines_s {
-                if (follow.from_s..=follow.to_s).contains(t) {
-                    *t += follow.by_s;
-                }
-            }
-        }
-        self.given_bar_lines_s.sort_by(f64::total_cmp);
-        self.bar_lines_follow = waiting;
+        self.half_beats.times_s()
     }
 
     /// The beat nearest `near_s` (the newest scored one where `None`) and the steady stretch
@@ -749,8 +596,11 @@ impl Capture {
             return false;
         }
         self.settled_with = recount;
-        self.bar_lines_follow_the_beats(recount.half_beat_requests, &analysis.half_beat_moves);
-        self.half_beats_as_moved(&analysis.half_beat_moves);
+        self.half_beats.settle(
+            &analysis.grid,
+            &analysis.half_beat_moves,
+            &mut self.given_bar_lines_s,
+        );
         let beats = analysis.grid.len();
         let complete = beats.saturating_sub(1);
         let features = analysis.features.as_slice()[..complete * BEAT_FEATURES].to_vec();
@@ -1371,20 +1221,14 @@ mod tests {
         }
         assert!(!capture.settle_asked());
         assert!(!capture.half_beat_moved(Some(3.0)));
-        // A bar line given in the first stretch moves with its beat when a settle moves it; one
-        // in the second stays.
+        // The user's bar lines move with their beats when a settle moves them
+        // (`half_beats::HalfBeats::settle`), not at the press.
         capture.given_bar_lines_s = vec![2.0, 12.4];
         assert!(capture.move_half_beat(Some(3.0)));
         assert!(capture.settle_asked(), "a settle moves the beats");
         assert!(capture.recount_pending().is_none(), "no tempo asked for");
         assert_eq!(capture.half_beats_s(), [3.0]);
-        assert_eq!(
-            capture.given_bar_lines_s,
-            [2.0, 12.4],
-            "not before the settle"
-        );
-        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests, &[]);
-        assert_eq!(capture.given_bar_lines_s, [2.25, 12.4]);
+        assert_eq!(capture.given_bar_lines_s, [2.0, 12.4]);
         assert!(capture.half_beat_moved(Some(8.0)), "the same stretch");
         assert!(
             !capture.half_beat_moved(None),
@@ -1393,15 +1237,11 @@ mod tests {
         // The newest beats: the second stretch.
         assert!(capture.move_half_beat(None));
         assert_eq!(capture.half_beats_s(), [3.0, 10.0 + 0.6 * 11.0]);
-        // Asked again in the first stretch: taken back there only, and its bar line with it.
+        // Asked again in the first stretch: taken back there only.
         assert!(capture.move_half_beat(Some(1.0)));
         assert_eq!(capture.half_beats_s(), [10.0 + 0.6 * 11.0]);
-        // A settle that began before the last ask moves only the bar lines of the asks before.
-        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests - 1, &[]);
-        assert_eq!(capture.given_bar_lines_s, [2.25, 12.4 + 0.3]);
-        capture.bar_lines_follow_the_beats(capture.asked.half_beat_requests, &[]);
-        assert_eq!(capture.given_bar_lines_s, [2.0, 12.4 + 0.3]);
         assert!(!capture.half_beat_moved(Some(3.0)));
+        assert!(capture.half_beat_moved(Some(12.0)));
         // A capture with one beat has nothing to move.
         let mut one = Capture::new(2, 48_000, 2);
         assert!(!one.move_half_beat(None));

@@ -364,11 +364,6 @@ mod tests {
     fn bar_lines_the_user_moves_hold_through_a_settle_until_a_decision_fixes_the_grid() {
         let (session, song) = captured(16.0);
         assert!(matches!(settle(&session), Settled::Settled { .. }));
-        let bar_times = |session: &Session| -> Vec<f64> {
-            let capture = lock(&session.capture);
-            let grid = &capture.grid;
-            grid.bar_starts().iter().map(|&i| grid.beats[i]).collect()
-        };
         let near = |a: f64, b: f64| (a - b).abs() < 0.07;
         let on_truth = |times: &[f64]| {
             times
@@ -400,6 +395,13 @@ mod tests {
         *lock(&session.track_id) = Some((epoch, "ab".into()));
         assert!(!move_bar_lines(&session, -1, None));
         assert_eq!(bar_times(&session), again);
+    }
+
+    /// The times of the capture's bar lines.
+    fn bar_times(session: &Session) -> Vec<f64> {
+        let capture = lock(&session.capture);
+        let grid = &capture.grid;
+        grid.bar_starts().iter().map(|&i| grid.beats[i]).collect()
     }
 
     /// The share of the capture's beats from 3 s to `song`'s last beat within 70 ms of one of
@@ -442,78 +444,65 @@ mod tests {
     }
 
     #[test]
-    fn a_bar_line_given_as_the_capture_grows_moves_with_the_beats_the_settle_moves() {
-        // The music plays on after the press; the streaming tracker reports the song's beats,
-        // and the user gives a bar line at 15 s on them. The settle moves the whole stretch, to
-        // the end, and the bar line with its beat, however often the move was taken back and
-        // asked for again.
+    fn bar_lines_given_as_the_capture_grows_move_once_with_the_beats_the_settles_move() {
+        // ½ beat at 3 s of the first 6 s; the music plays on, the streaming tracker reporting
+        // the song's beats, and the user gives bar lines on them between settles.
         let (session, song, rest) = six_seconds_moved_at_three();
-        {
+        let half = 30.0 / song.truth.bpm;
+        let play_on = |to_s: f64| {
             let mut capture = lock(&session.capture);
-            capture.append(&song.samples[rest..]);
-            for (k, &t) in song
-                .truth
-                .beats
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| **t > 6.5)
-            {
-                if capture.push_beat(t, (k % 4) as u8, 4, 0.0) {
+            let from = capture.audio.frames() * 2;
+            let to = ((to_s * 22_050.0) as usize * 2).min(song.samples.len());
+            capture.append(&song.samples[from..to]);
+            let after_s = from as f64 / (2.0 * 22_050.0) + 0.5;
+            for (k, &t) in song.truth.beats.iter().enumerate() {
+                if t > after_s && t <= to_s && capture.push_beat(t, (k % 4) as u8, 4, 0.0) {
                     capture
                         .features
                         .extend_from_slice(&[0.0; cutscore_core::features::BEAT_FEATURES]);
                 }
             }
-            assert!(!capture.bar_line_given());
-        }
-        assert!(move_bar_lines(&session, 1, Some(15.0)));
-        assert!(lock(&session.capture).bar_line_given());
-        // The bar line nearest 15 s, and whether the grid has one within 70 ms of `t`.
-        let bar_line_near = |t: f64| {
-            let capture = lock(&session.capture);
-            let grid = &capture.grid;
-            let nearest = grid
-                .bar_starts()
-                .into_iter()
-                .map(|b| grid.beats[b])
-                .min_by(|a, b| (a - t).abs().total_cmp(&(b - t).abs()));
-            nearest.is_some_and(|b| (b - t).abs() < 0.07)
         };
-        let given = {
-            let capture = lock(&session.capture);
-            let grid = &capture.grid;
-            let b = grid.bar_starts().into_iter().map(|b| grid.beats[b]);
-            b.min_by(|a, b| (a - 15.0).abs().total_cmp(&(b - 15.0).abs()))
+        // The bar line nearest `t`, if the grid has one within 70 ms.
+        let bar_line_near = |t: f64| {
+            bar_times(&session)
+                .into_iter()
+                .find(|b| (b - t).abs() < 0.07)
+        };
+        // Bar +1 at `t`: the bar line the user gave there, the new one nearest `t`.
+        let give_bar_line = |t: f64| {
+            let before = bar_times(&session);
+            assert!(move_bar_lines(&session, 1, Some(t)));
+            bar_times(&session)
+                .into_iter()
+                .filter(|b| before.iter().all(|a| (a - b).abs() > 0.07))
+                .min_by(|a, b| (a - t).abs().total_cmp(&(b - t).abs()))
                 .unwrap()
         };
-        let half = 30.0 / song.truth.bpm;
-        // Taken back where it was asked and asked again, before any settle: moved once.
-        assert!(move_half_beat(&session, Some(3.0)));
-        assert!(move_half_beat(&session, Some(3.0)));
+        assert_eq!(rest, 6 * 22_050 * 2);
+        play_on(16.0);
+        let at_12 = give_bar_line(12.0);
         assert!(matches!(settle(&session), Settled::Settled { .. }));
-        assert!(bar_line_near(given + half));
+        assert!(lock(&session.capture).half_beat_moved(Some(14.0)));
+        assert!(bar_line_near(at_12 + half).is_some(), "moved with its beat");
+        // On to the end: a bar line on the beats streamed since, and ½ beat pressed there too
+        // (the settle moved the stretch only as far as the capture went). The next settle
+        // moves one stretch to the end, and each bar line once.
+        play_on(30.0);
+        let at_20 = give_bar_line(20.0);
+        assert!(!lock(&session.capture).half_beat_moved(Some(20.0)));
+        assert!(move_half_beat(&session, Some(22.0)));
+        assert_eq!(lock(&session.capture).half_beats_s().len(), 2);
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
+        assert!(bar_line_near(at_20 + half).is_some(), "moved once");
+        assert_eq!(lock(&session.capture).half_beats_s().len(), 1, "one move");
+        // One press takes it back; the bar line goes back with its beat.
+        assert!(move_half_beat(&session, Some(20.0)));
+        assert!(matches!(settle(&session), Settled::Settled { .. }));
         let capture = lock(&session.capture);
-        assert!(
-            capture.half_beat_moved(Some(15.0)),
-            "the settle moved the beats there"
-        );
-        assert!(capture.bar_line_given(), "the bar line moved with its beat");
+        assert!(!capture.half_beat_moved(Some(20.0)) && !capture.half_beat_moved(Some(3.0)));
         drop(capture);
-        // Taken back there, and asked for again before the next settle: moved back and forth.
-        assert!(move_half_beat(&session, Some(15.0)));
-        assert!(matches!(settle(&session), Settled::Settled { .. }));
-        assert!(!lock(&session.capture).half_beat_moved(Some(15.0)));
-        assert!(
-            lock(&session.capture).bar_line_given(),
-            "back with its beat"
-        );
-        assert!(bar_line_near(given));
-        assert!(move_half_beat(&session, Some(15.0)));
-        assert!(move_half_beat(&session, Some(15.0)));
-        assert!(move_half_beat(&session, Some(15.0)));
-        assert!(matches!(settle(&session), Settled::Settled { .. }));
-        assert!(lock(&session.capture).half_beat_moved(Some(15.0)));
-        assert!(bar_line_near(given + half), "moved once with its beat");
+        assert!(bar_line_near(at_20).is_some(), "back with its beat");
     }
 
     #[test]
