@@ -39,21 +39,20 @@ pub fn shift_each(beats: &[f64], times_s: &[f64], duration_s: f64) -> (Vec<f64>,
     let found = stretches(beats, times_s);
     // From the last: a move changes the indices after its stretch only.
     let mut shifted = beats.to_vec();
-    for (stretch, period) in found.iter().rev() {
+    for (stretch, period, _) in found.iter().rev() {
         shifted = shift_stretch(&shifted, stretch, *period, duration_s);
     }
-    let moves = times_s
+    let moves = found
         .iter()
-        .filter_map(|&named_s| {
-            let i = nearest_beat(beats, named_s)?;
-            let (stretch, period) = found.iter().find(|(stretch, _)| stretch.contains(&i))?;
-            Some(Move {
+        .flat_map(|(stretch, period, times)| {
+            let moved = MovedStretch {
+                from_s: beats[*stretch.start()],
+                to_s: beats[*stretch.end()],
+                half_s: 0.5 * period,
+            };
+            times.iter().map(move |&named_s| Move {
                 named_s,
-                stretch: MovedStretch {
-                    from_s: beats[*stretch.start()],
-                    to_s: beats[*stretch.end()],
-                    half_s: 0.5 * period,
-                },
+                stretch: moved,
             })
         })
         .collect();
@@ -86,26 +85,29 @@ pub struct Move {
     pub stretch: MovedStretch,
 }
 
-/// The steady stretches around the beats nearest `times_s` and their periods, in time order,
-/// each once; where two overlap, the later starts at the beat after the earlier's last (two
-/// stretches may share the beat where the tempo changes).
-fn stretches(beats: &[f64], times_s: &[f64]) -> Vec<(RangeInclusive<usize>, f64)> {
-    let mut found: Vec<(RangeInclusive<usize>, f64)> = times_s
+/// The steady stretches around the beats nearest `times_s`, their periods and the times each
+/// came from, in time order, each once; where two overlap, the later starts at the beat after
+/// the earlier's last (two stretches may share the beat where the tempo changes), and a stretch
+/// left with fewer than two beats gives its times to the one before.
+fn stretches(beats: &[f64], times_s: &[f64]) -> Vec<(RangeInclusive<usize>, f64, Vec<f64>)> {
+    let mut found: Vec<(RangeInclusive<usize>, f64, f64)> = times_s
         .iter()
-        .filter_map(|&t| stretch_at(beats, t))
+        .filter_map(|&t| stretch_at(beats, t).map(|(stretch, period)| (stretch, period, t)))
         .collect();
-    found.sort_by_key(|(stretch, _)| *stretch.start());
-    let mut reached: Option<usize> = None;
-    found
-        .into_iter()
-        .filter_map(|(stretch, period)| {
-            let start = reached.map_or(*stretch.start(), |end| (end + 1).max(*stretch.start()));
-            (start < *stretch.end()).then(|| {
-                reached = Some(*stretch.end());
-                (start..=*stretch.end(), period)
-            })
-        })
-        .collect()
+    found.sort_by_key(|(stretch, _, _)| *stretch.start());
+    let mut kept: Vec<(RangeInclusive<usize>, f64, Vec<f64>)> = Vec::new();
+    for (stretch, period, t) in found {
+        let start = kept.last().map_or(*stretch.start(), |(before, _, _)| {
+            (before.end() + 1).max(*stretch.start())
+        });
+        match kept.last_mut() {
+            Some((before, _, times)) if start >= *stretch.end() || *before == stretch => {
+                times.push(t)
+            }
+            _ => kept.push((start..=*stretch.end(), period, vec![t])),
+        }
+    }
+    kept
 }
 
 /// The steady stretch around the beat nearest `time_s` and the period there, where it holds two
@@ -230,6 +232,7 @@ mod tests {
             to_s: 16.62,
             half_s: 0.3,
         };
+        // In time order of the stretches; the times named in each in the order given.
         let named: Vec<(f64, MovedStretch)> =
             moves.iter().map(|m| (m.named_s, m.stretch)).collect();
         let close = |a: &MovedStretch, b: &MovedStretch| {
@@ -242,16 +245,37 @@ mod tests {
         for ((t, stretch), (expected_t, expected)) in
             named
                 .iter()
-                .zip([(16.6, second), (3.0, first), (7.0, first), (40.0, second)])
+                .zip([(3.0, first), (7.0, first), (16.6, second), (40.0, second)])
         {
             assert!(*t == expected_t && close(stretch, &expected), "{named:?}");
         }
-        // Every beat moved lies in a stretch moved, before and after the move.
-        for t in beats.iter().chain(&shifted) {
+        // Every beat moved lies in a stretch moved, after the move too.
+        for t in &shifted {
             assert!(first.covers(*t) || second.covers(*t), "{t}");
         }
         assert!(!first.covers(10.4) && second.covers(10.4) && !second.covers(17.0));
         assert!(shift_each(&beats, &[], 20.0).1.is_empty());
+    }
+
+    #[test]
+    fn a_time_named_past_a_tempo_change_gets_its_own_stretch_moved() {
+        // Every 0.5 s to 10 s, then every 0.56 s: the stretch around 3 s reaches past 10.56 s
+        // (gaps of 0.56 s are within the bound at first); the one around 10.56 s moves from
+        // the beat after it to the last, and is the one reported for 10.56 s.
+        let mut beats: Vec<f64> = (0..=20).map(|i| 0.5 * f64::from(i)).collect();
+        beats.extend((1..=12).map(|i| 10.0 + 0.56 * f64::from(i)));
+        let last = beats[beats.len() - 1];
+        let (_, moves) = shift_each(&beats, &[3.0, 10.56], 20.0);
+        let at = |t: f64| moves.iter().find(|m| m.named_s == t).unwrap().stretch;
+        assert_eq!(moves.len(), 2, "{moves:?}");
+        assert!(at(3.0).from_s == 0.0, "{moves:?}");
+        assert!((at(10.56).to_s - last).abs() < 1e-9, "{moves:?}");
+        assert!(at(3.0).to_s < at(10.56).from_s, "{moves:?}");
+        // Every beat moved lies in one of them.
+        let (shifted, _) = shift_each(&beats, &[3.0, 10.56], 20.0);
+        for t in &shifted {
+            assert!(at(3.0).covers(*t) || at(10.56).covers(*t), "{t}");
+        }
     }
 
     #[test]

@@ -587,8 +587,9 @@ impl Capture {
     /// last beat left incomplete (its end is the next beat the streaming tracker reports).
     /// Nothing happens, and `false` is returned, if audio came in after those frames: the
     /// analysis would describe a shorter track than the one captured. `recount` is what the
-    /// user had asked for when the analysis started (a tempo, beats moved half a beat): bar
-    /// lines the user gave on beats it moved move with them. Old scores are dropped (a new
+    /// user had asked for when the analysis started (a tempo, beats moved half a beat); bar
+    /// lines the user gave on beats the analysis moved half a beat, or moved back, move with
+    /// them ([`HalfBeats::settle`]). Old scores are dropped (a new
     /// [`Capture::bar_lines`]). Settled at half the streaming tracker's tempo, the grid goes on
     /// growing at the settled level ([`LEVEL_KEPT`]).
     pub fn settle(&mut self, analysis: TrackAnalysis, frames: usize, recount: Recount) -> bool {
@@ -597,6 +598,7 @@ impl Capture {
         }
         self.settled_with = recount;
         self.half_beats.settle(
+            &self.grid,
             &analysis.grid,
             &analysis.half_beat_moves,
             &mut self.given_bar_lines_s,

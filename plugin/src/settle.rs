@@ -489,20 +489,32 @@ mod tests {
         // (the settle moved the stretch only as far as the capture went). The next settle
         // moves one stretch to the end, and each bar line once.
         play_on(30.0);
+        // Out of phase with the bars counted from the first, so only it puts a bar line there:
+        // Bar +1 twice.
+        give_bar_line(20.0);
         let at_20 = give_bar_line(20.0);
+        assert!(bar_line_near(at_20 - 2.0 * half).is_none(), "out of phase");
         assert!(!lock(&session.capture).half_beat_moved(Some(20.0)));
         assert!(move_half_beat(&session, Some(22.0)));
         assert_eq!(lock(&session.capture).half_beats_s().len(), 2);
         assert!(matches!(settle(&session), Settled::Settled { .. }));
         assert!(bar_line_near(at_20 + half).is_some(), "moved once");
+        assert!(
+            bar_line_near(at_12 + half).is_some(),
+            "the first stays moved"
+        );
         assert_eq!(lock(&session.capture).half_beats_s().len(), 1, "one move");
-        // One press takes it back; the bar line goes back with its beat.
+        // One press takes it back; the bar lines go back with their beats.
         assert!(move_half_beat(&session, Some(20.0)));
         assert!(matches!(settle(&session), Settled::Settled { .. }));
         let capture = lock(&session.capture);
         assert!(!capture.half_beat_moved(Some(20.0)) && !capture.half_beat_moved(Some(3.0)));
         drop(capture);
         assert!(bar_line_near(at_20).is_some(), "back with its beat");
+        assert!(
+            bar_line_near(at_12).is_some(),
+            "the first back with its beat"
+        );
     }
 
     #[test]
