@@ -101,9 +101,7 @@ fn stretches(beats: &[f64], times_s: &[f64]) -> Vec<(RangeInclusive<usize>, f64,
             (before.end() + 1).max(*stretch.start())
         });
         match kept.last_mut() {
-            Some((before, _, times)) if start >= *stretch.end() || *before == stretch => {
-                times.push(t)
-            }
+            Some((_, _, times)) if start >= *stretch.end() => times.push(t),
             _ => kept.push((start..=*stretch.end(), period, vec![t])),
         }
     }
@@ -260,8 +258,8 @@ mod tests {
     #[test]
     fn a_time_named_past_a_tempo_change_gets_its_own_stretch_moved() {
         // Every 0.5 s to 10 s, then every 0.56 s: the stretch around 3 s reaches past 10.56 s
-        // (gaps of 0.56 s are within the bound at first); the one around 10.56 s moves from
-        // the beat after it to the last, and is the one reported for 10.56 s.
+        // (gaps of 0.56 s are within the bound at first); the one around 10.56 s moves from the
+        // beat after that one's last to the song's last, and is the one reported for 10.56 s.
         let mut beats: Vec<f64> = (0..=20).map(|i| 0.5 * f64::from(i)).collect();
         beats.extend((1..=12).map(|i| 10.0 + 0.56 * f64::from(i)));
         let last = beats[beats.len() - 1];
