@@ -19,6 +19,9 @@ pub const EDIT_FEATURES: usize = 4;
 pub const MODEL_INPUTS: usize = BEAT_FEATURES + EDIT_FEATURES;
 /// Version of the 125-input layout. Bump it whenever either table changes.
 pub const FEATURE_SCHEMA_VERSION: u32 = 2;
+/// The beat feature that is 1 on the first beat of a bar and 0 elsewhere (`bar_position`'s
+/// beat-in-bar 0, `docs/features.md`).
+pub const BAR_START: usize = 87;
 
 /// Why a feature matrix was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -94,6 +97,13 @@ impl FeatureMatrix {
     /// The 121 features of beat `beat`.
     pub fn row(&self, beat: usize) -> &[f32] {
         &self.values[beat * BEAT_FEATURES..(beat + 1) * BEAT_FEATURES]
+    }
+
+    /// The beats that start a bar, by their [`BAR_START`] feature, in order.
+    pub fn bar_starts(&self) -> Vec<usize> {
+        (0..self.beats)
+            .filter(|&beat| self.row(beat)[BAR_START] > 0.5)
+            .collect()
     }
 
     /// The 121 features of beat `beat`, for writing.

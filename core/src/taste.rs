@@ -37,6 +37,15 @@
 //! lost craft lets the layer act more strongly where the user listens (issue #18: the "lift"
 //! user's agreement after 100 decisions went from 69.5 % to 90.1 %).
 //!
+//! Since schema 5 that floor is measured from the track, not in score points alone: the gate
+//! reads how far below the track's reference score ([`FloorFrom::Track`], the best of a fixed
+//! sample of its cuts, `cutscore_reward::scoring::track_reference`) an edit scores. Songs
+//! differ in how well the transformer scores even their best cuts (the best proposal of a
+//! recording scored 6.7 on average, with a spread of 1.1 from song to song), so a floor in
+//! score points, taken from the few songs a user judged, shut the taste out of every proposal
+//! of a song that scores low, and where the judged songs scored low, let it act on flawed
+//! edits of songs that score high.
+//!
 //! The layer reads each input only within the span the user's judged edits covered
 //! ([`InputRange`], schema 4): an edit whose summary lies outside it (a level jump at the join
 //! larger than any the user heard, say) is weighed as the nearest edge of what the user judged.
@@ -57,12 +66,16 @@ use std::ops::Range;
 use crate::edit::Edit;
 use crate::features::FeatureMatrix;
 
-/// Version of the taste layer: the summary's layout and how the offset is applied. Version 4
+/// Version of the taste layer: the summary's layout and how the offset is applied. Version 5
 /// layers weigh all [`TASTE_INPUTS`], each read within its [`InputRange`], and fade out below a
-/// floor when they have one; version 3 layers are the same without a range; versions 1 (no
-/// floor) and 2 (a floor) weigh the first [`TASTE_INPUTS_V2`]. All are still read and applied
-/// as they were. A layer of any other version is not used.
-pub const TASTE_SCHEMA_VERSION: u32 = 4;
+/// floor measured from the track's reference score ([`FloorFrom::Track`]) when they have one;
+/// version 4 layers are the same with a floor that is a transformer score; version 3 layers
+/// are version 4 without a range; versions 1 (no floor) and 2 (a floor) weigh the first
+/// [`TASTE_INPUTS_V2`]. All are still read and applied as they were. A layer of any other
+/// version is not used.
+pub const TASTE_SCHEMA_VERSION: u32 = 5;
+/// The fourth version: every input read within its range, the floor a transformer score.
+pub const TASTE_SCHEMA_SCORE_FLOOR: u32 = 4;
 /// The third version: every input, read unclamped.
 pub const TASTE_SCHEMA_UNCLAMPED: u32 = 3;
 /// The first version, whose layers have no floor.
@@ -211,10 +224,31 @@ pub fn track_mean(features: &FeatureMatrix) -> [f32; SUMMARY_WIDTH] {
 
 /// [`TasteLayer::gate`] of a layer with this `bound` and `floor`, for a learner that fixes the
 /// gates before it has weights.
-pub fn gate(bound: f32, floor: Option<f32>, score: f32) -> f32 {
+pub fn gate(bound: f32, floor: Option<f32>, standing: f32) -> f32 {
     match floor {
         None => 1.0,
-        Some(floor) => 1.0 / (1.0 + (-(score - floor) * 4.0 / bound).exp()),
+        Some(floor) => 1.0 / (1.0 + (-(standing - floor) * 4.0 / bound).exp()),
+    }
+}
+
+/// What a layer's floor, and so its gate, is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorFrom {
+    /// The transformer's score of the edit itself (taste schemas 2 to 4).
+    Score,
+    /// The edit's score less its track's reference score (schema 5): how far below the best
+    /// cuts of its own track the edit scores.
+    Track,
+}
+
+/// What the gate of a layer whose floor is measured `from` reads for an edit the transformer
+/// scores `score`, on a track whose reference score is `reference` (`None`: a track too short
+/// to have one, where how well its best cuts score is unknown, so every edit stands below any
+/// floor and the taste stays out, as it does for flawed edits).
+pub fn standing(from: FloorFrom, score: f32, reference: Option<f32>) -> f32 {
+    match from {
+        FloorFrom::Score => score,
+        FloorFrom::Track => reference.map_or(f32::NEG_INFINITY, |r| score - r),
     }
 }
 
@@ -222,13 +256,15 @@ pub fn gate(bound: f32, floor: Option<f32>, score: f32) -> f32 {
 /// to the transformer's score. The bound lets a taste reorder edits the transformer finds about
 /// as good, and keeps it from overturning a clear difference in craft. With a floor, the
 /// offset fades out (a logistic `bound / 4` score points wide) for edits the transformer scores
-/// below it, so the taste reorders well-crafted edits and leaves the flawed ones to the craft.
-/// With a range, each input is read within it.
+/// below it, so the taste reorders well-crafted edits and leaves the flawed ones to the craft;
+/// the floor is measured from the track's reference score or, in layers before schema 5, is a
+/// score ([`FloorFrom`]). With a range, each input is read within it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TasteLayer {
     weights: Vec<f32>,
     bound: f32,
     floor: Option<f32>,
+    floor_from: FloorFrom,
     range: Option<InputRange>,
 }
 
@@ -245,6 +281,11 @@ pub enum TasteError {
     Bound(f32),
     #[error("taste floor is {0}; expected a finite score")]
     Floor(f32),
+    #[error(
+        "taste layer has a floor measured from the track but no input range; expected a range \
+         beside it (taste schema 5)"
+    )]
+    TrackFloorWithoutRange,
     #[error(
         "taste input range {index} is {low}..{high}; expected finite numbers, the first no larger"
     )]
@@ -332,6 +373,7 @@ impl TasteLayer {
             weights,
             bound,
             floor: None,
+            floor_from: FloorFrom::Track,
             range: None,
         })
     }
@@ -353,14 +395,37 @@ impl TasteLayer {
         self.range.as_ref()
     }
 
-    /// The same layer fading out below the transformer score `floor` (`None`: acting on every
-    /// edit alike, as version 1 layers do).
-    pub fn with_floor(mut self, floor: Option<f32>) -> Result<Self, TasteError> {
+    /// The same layer fading out below `floor`, measured `from` the score or the track's
+    /// reference (`None`: acting on every edit alike, as version 1 layers do, whatever `from`
+    /// says).
+    pub fn with_floor(mut self, floor: Option<f32>, from: FloorFrom) -> Result<Self, TasteError> {
         if let Some(f) = floor.filter(|f| !f.is_finite()) {
             return Err(TasteError::Floor(f));
         }
         self.floor = floor;
+        self.floor_from = if floor.is_some() {
+            from
+        } else {
+            FloorFrom::Track
+        };
         Ok(self)
+    }
+
+    /// What the floor is measured from.
+    pub fn floor_from(&self) -> FloorFrom {
+        self.floor_from
+    }
+
+    /// Whether [`TasteLayer::standing`] needs the track's reference score: the layer has a
+    /// floor measured from it.
+    pub fn needs_reference(&self) -> bool {
+        self.floor.is_some() && self.floor_from == FloorFrom::Track
+    }
+
+    /// What the gate reads for an edit the transformer scores `score` on a track whose
+    /// reference score is `reference` ([`standing`]).
+    pub fn standing(&self, score: f32, reference: Option<f32>) -> f32 {
+        standing(self.floor_from, score, reference)
     }
 
     pub fn weights(&self) -> &[f32] {
@@ -371,28 +436,33 @@ impl TasteLayer {
         self.bound
     }
 
-    /// The transformer score below which the layer fades out, if it does.
+    /// The standing below which the layer fades out, if it does: score points below the
+    /// track's reference or a score ([`TasteLayer::floor_from`]).
     pub fn floor(&self) -> Option<f32> {
         self.floor
     }
 
-    /// How much of the layer acts on an edit the transformer scores `score`: 1 well above the
-    /// floor, 1/2 at it, towards 0 below. The width `bound / 4` is the narrowest that keeps
+    /// How much of the layer acts on an edit of this [`TasteLayer::standing`]: 1 well above
+    /// the floor, 1/2 at it, towards 0 below. The width `bound / 4` is the narrowest that keeps
     /// `score + offset` from ever falling as `score` rises (the logistic's slope is at most
-    /// `1 / (4 width)` and the offset at most `bound`).
-    pub fn gate(&self, score: f32) -> f32 {
-        gate(self.bound, self.floor, score)
+    /// `1 / (4 width)` and the offset at most `bound`; the standing rises with the score).
+    pub fn gate(&self, standing: f32) -> f32 {
+        gate(self.bound, self.floor, standing)
     }
 
-    /// The taste schema this layer is written under: 4 with a range, 3 without, or for a layer
-    /// of the first [`TASTE_INPUTS_V2`] inputs the version it was learned under (1 without a
-    /// floor, 2 with).
+    /// The taste schema this layer is written under: with a range, 5 when its floor is measured
+    /// from the track (or it has none) and 4 when the floor is a score; 3 without a range; or
+    /// for a layer of the first [`TASTE_INPUTS_V2`] inputs the version it was learned under (1
+    /// without a floor, 2 with).
     pub fn schema(&self) -> u32 {
         match (
             self.weights.len() == TASTE_INPUTS_V2,
             self.floor,
             &self.range,
         ) {
+            (false, Some(_), Some(_)) if self.floor_from == FloorFrom::Score => {
+                TASTE_SCHEMA_SCORE_FLOOR
+            }
             (false, _, Some(_)) => TASTE_SCHEMA_VERSION,
             (false, _, None) => TASTE_SCHEMA_UNCLAMPED,
             (true, None, _) => TASTE_SCHEMA_UNGATED,
@@ -400,15 +470,22 @@ impl TasteLayer {
         }
     }
 
-    /// The layer's addition to the score of an edit the transformer scores `score`:
+    /// The layer's addition to the score of an edit of this [`TasteLayer::standing`]:
     /// `bound * tanh(w . x / bound)`, times [`TasteLayer::gate`], with `x` the inputs clamped
     /// into the layer's range when it has one. A schema 1 or 2 layer weighs the first
     /// [`TASTE_INPUTS_V2`] inputs.
-    pub fn offset(&self, inputs: &[f32; TASTE_INPUTS], score: f32) -> f32 {
+    pub fn offset(&self, inputs: &[f32; TASTE_INPUTS], standing: f32) -> f32 {
+        self.ungated(inputs) * self.gate(standing)
+    }
+
+    /// [`TasteLayer::offset`] before the gate, `bound * tanh(w . x / bound)`: what a caller that
+    /// learns the standing later (the plugin's scores, kept while the track's reference moves)
+    /// multiplies by the gate then.
+    pub fn ungated(&self, inputs: &[f32; TASTE_INPUTS]) -> f32 {
         let clamped = self.range.as_ref().map(|r| r.clamp(inputs));
         let x = clamped.as_ref().unwrap_or(inputs);
         let sum: f32 = self.weights.iter().zip(x).map(|(w, x)| w * x).sum();
-        self.bound * (sum / self.bound).tanh() * self.gate(score)
+        self.bound * (sum / self.bound).tanh()
     }
 }
 
@@ -538,7 +615,9 @@ mod tests {
         assert_ne!(sum(TASTE_INPUTS_V2), sum(TASTE_INPUTS));
         assert_eq!(old.schema(), TASTE_SCHEMA_UNGATED);
         assert_eq!(
-            old.with_floor(Some(0.0)).unwrap().schema(),
+            old.with_floor(Some(0.0), FloorFrom::Score)
+                .unwrap()
+                .schema(),
             TASTE_SCHEMA_GATED_V2
         );
         assert_eq!(new.schema(), TASTE_SCHEMA_UNCLAMPED);
@@ -553,7 +632,10 @@ mod tests {
         x[0] = 1.0;
         // Saturated: the full -4 without a floor, at any score.
         assert!((layer.offset(&x, -8.0) + 4.0).abs() < 1e-4);
-        let gated = layer.with_floor(Some(5.0)).unwrap();
+        let gated = layer
+            .clone()
+            .with_floor(Some(5.0), FloorFrom::Score)
+            .unwrap();
         assert!(
             (gated.offset(&x, 5.0) + 2.0).abs() < 1e-4,
             "half at the floor"
@@ -570,9 +652,50 @@ mod tests {
         assert_eq!(
             TasteLayer::new(vec![0.0; TASTE_INPUTS], 1.0)
                 .unwrap()
-                .with_floor(Some(f32::INFINITY)),
+                .with_floor(Some(f32::INFINITY), FloorFrom::Track),
             Err(TasteError::Floor(f32::INFINITY))
         );
+    }
+
+    #[test]
+    fn a_floor_from_the_track_reads_how_far_below_its_reference_an_edit_scores() {
+        let mut w = vec![0f32; TASTE_INPUTS];
+        w[0] = -100.0;
+        let mut x = [0f32; TASTE_INPUTS];
+        x[0] = 1.0;
+        let range = InputRange::spanning([&[0.0; TASTE_INPUTS], &x]);
+        let layer = TasteLayer::new(w, 4.0).unwrap().with_range(range).unwrap();
+        let by_score = layer
+            .clone()
+            .with_floor(Some(7.0), FloorFrom::Score)
+            .unwrap();
+        let by_track = layer
+            .clone()
+            .with_floor(Some(-2.0), FloorFrom::Track)
+            .unwrap();
+        assert_eq!(by_score.schema(), TASTE_SCHEMA_SCORE_FLOOR);
+        assert_eq!(by_track.schema(), TASTE_SCHEMA_VERSION);
+        assert!(by_track.needs_reference() && !by_score.needs_reference());
+        assert!(
+            !layer
+                .with_floor(None, FloorFrom::Track)
+                .unwrap()
+                .needs_reference()
+        );
+        // Two edits scoring 3, one on a track whose best cuts score 3.5, one on a track whose
+        // best score 10: the first stands 0.5 below its track's reference, above the floor 2
+        // below it, and gets most of the taste (of 4 at most); the second stands 7 below and
+        // gets almost none. A floor of 7 in score points gives both almost none.
+        let near = by_track.offset(&x, by_track.standing(3.0, Some(3.5)));
+        let far = by_track.offset(&x, by_track.standing(3.0, Some(10.0)));
+        assert!(near < -3.0 && far > -0.1, "{near} {far}");
+        let either = by_score.offset(&x, by_score.standing(3.0, Some(3.5)));
+        assert!(either > -0.1, "{either}");
+        // A score floor reads the score whatever the reference; a track floor without a
+        // reference keeps the taste out.
+        assert_eq!(by_score.standing(3.0, Some(8.0)), 3.0);
+        assert_eq!(by_track.standing(3.0, None), f32::NEG_INFINITY);
+        assert_eq!(by_track.offset(&x, by_track.standing(9.0, None)), 0.0);
     }
 
     #[test]

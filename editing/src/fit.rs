@@ -61,7 +61,7 @@ use super::bars::{BarLimits, Bars};
 use super::candidates::{BarBeat, bar_beats};
 use cutscore_core::edit::Edit;
 use cutscore_core::grid::BeatGrid;
-use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_reward::scoring::{Track, score_edits_at, taste_reference};
 use cutscore_reward::{ModelError, RewardModel};
 
 /// Constraints and search settings.
@@ -250,7 +250,9 @@ pub fn fit_to_length_unless(
     let downbeats = grid.bar_starts();
     let bars = bars_of(grid, &downbeats, options);
     let spans = candidate_spans(&bars, options, need + slack);
-    let cuts = score_cuts(model, grid, track, &downbeats, spans, &check)?;
+    // A taste layer measured from the track reads its reference: once for every call here.
+    let reference = taste_reference(model, track)?;
+    let cuts = score_cuts(model, grid, (track, reference), &downbeats, spans, &check)?;
     check()?;
     let per_join = per_join_charge(&cuts, options.join_cost);
     let value_of = |score: f32, joins: usize| {
@@ -306,7 +308,7 @@ pub fn fit_to_length_unless(
         .collect::<Result<Vec<_>, _>>()
         .map_err(ModelError::from)?;
     check()?;
-    let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
+    let scores = score_edits_at(model, track, reference, &edits, SCORING_CHUNK)?;
     let positions = bar_beats(grid);
     let mut fitted: Vec<FitEdit> = solutions
         .iter()
@@ -403,11 +405,11 @@ fn per_join_charge(cuts: &[Cut], join_cost: f32) -> f32 {
     }
 }
 
-/// Scores each cut of `spans` as a one-join edit.
+/// Scores each cut of `spans` as a one-join edit, on a track of this [`taste_reference`].
 fn score_cuts(
     model: &RewardModel,
     grid: &BeatGrid,
-    track: Track,
+    (track, reference): (Track, Option<f32>),
     downbeats: &[usize],
     spans: Vec<(usize, usize)>,
     check: &dyn Fn() -> Result<(), FitError>,
@@ -420,7 +422,7 @@ fn score_cuts(
             .map(|&(s, e)| Edit::new(grid.len(), [(downbeats[s], downbeats[e])]))
             .collect::<Result<Vec<_>, _>>()
             .map_err(ModelError::from)?;
-        let scores = score_edits(model, track, &edits, SCORING_CHUNK)?;
+        let scores = score_edits_at(model, track, reference, &edits, SCORING_CHUNK)?;
         cuts.extend(chunk.iter().zip(scores).map(|(&(s, e), score)| {
             let (start, end) = (downbeats[s], downbeats[e]);
             Cut {

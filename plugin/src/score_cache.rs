@@ -17,12 +17,19 @@
 //! input and, with a taste layer, the mean of all rows drift slowly as the capture grows:
 //! [`ScoreCache::is_stale`] rescores a span once the track is [`STALE_GROWTH`] times longer.
 //!
+//! A taste layer's gate is not kept: it reads where the transformer's score stands against the
+//! track's reference score (the best of a sample of its cuts, scored and kept here like the
+//! proposals), which moves whenever a better cut is heard, so each entry keeps the transformer's
+//! score and the layer's offset before the gate, and [`Scored::score`] applies the gate with the
+//! reference of the moment.
+//!
 //! [`Capture::place_bars`]: crate::session::Capture::place_bars
 
 use std::collections::HashMap;
 
 use cutscore_core::features::FeatureMatrix;
 use cutscore_core::grid::BeatGrid;
+use cutscore_core::taste::TasteLayer;
 
 /// A score goes stale when the track has grown by this factor since it was computed: the
 /// `kept_fraction` input moves with the track's length. Measured on the real set
@@ -38,7 +45,10 @@ pub type Span = (usize, usize);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {
-    pub score: f32,
+    /// The reward transformer's score.
+    pub transformer: f32,
+    /// The taste layer's offset before its gate ([`TasteLayer::ungated`]; 0 without a layer).
+    pub ungated: f32,
     /// Complete beats of the track when it was scored.
     pub beats: usize,
     /// The model generation that scored it.
@@ -47,6 +57,18 @@ pub struct Scored {
     pub dirty: bool,
     /// Its windows reached past the track's end ([`whole_at`]).
     pub clipped: bool,
+}
+
+impl Scored {
+    /// The score the proposal is ranked by: the transformer's, plus the taste layer's offset
+    /// gated by where the transformer's score stands against the track's `reference` (read
+    /// when the scores are published, so every score of a ranking reads the same one).
+    pub fn score(&self, taste: Option<&TasteLayer>, reference: Option<f32>) -> f32 {
+        self.transformer
+            + taste.map_or(0.0, |t| {
+                self.ungated * t.gate(t.standing(self.transformer, reference))
+            })
+    }
 }
 
 /// How many beats the track needs for `span`'s scoring windows of `window` beats to be whole:
@@ -186,7 +208,8 @@ mod tests {
 
     fn scored() -> Scored {
         Scored {
-            score: 1.0,
+            transformer: 1.0,
+            ungated: 0.0,
             beats: 100,
             generation: 0,
             dirty: false,

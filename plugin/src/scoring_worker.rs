@@ -9,6 +9,7 @@
 //! [`MODEL_THREADS`] threads named `cutscore-model-N`, not on one thread per core of the host's
 //! machine.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,13 +20,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use cutscore_core::edit::Edit;
 use cutscore_core::features::FeatureMatrix;
 use cutscore_core::grid::BeatGrid;
-use cutscore_core::taste::track_mean;
+use cutscore_core::taste::{TasteLayer, taste_inputs, track_mean};
 use cutscore_editing::candidates::{CandidateOptions, bar_beats, candidate_spans};
 use cutscore_editing::fit::{FitError, FitOptions, fit_to_length_unless};
 use cutscore_reward::RewardModel;
 use cutscore_reward::checkpoint::Checkpoint;
 use cutscore_reward::device::{DeviceChoice, select};
-use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_reward::scoring::{Track, reference_cuts, score_edits};
 use cutscore_reward::shipped::ModelSource;
 use nice_plug_egui::RepaintNotifier;
 
@@ -128,15 +129,40 @@ impl ScoringWorker {
             .into_iter()
             .filter(|&span| view.settled || whole_at(span, window) <= grid.len())
             .collect();
-        cache.keep_only(&spans);
+        // A taste layer whose floor is measured from the track reads the track's reference
+        // score, the best of these cuts (whole windows only, like `track_reference`): they
+        // are scored and kept like the proposals (with cuts of 2 bars allowed from every bar
+        // line, they are proposals too).
+        let reference_spans = if serving
+            .model
+            .taste()
+            .is_some_and(TasteLayer::needs_reference)
+        {
+            reference_cuts(&features, window)
+        } else {
+            Vec::new()
+        };
+        let proposed: HashSet<Span> = spans.iter().copied().collect();
+        let scored_spans: Vec<Span> = spans
+            .iter()
+            .copied()
+            .chain(
+                reference_spans
+                    .iter()
+                    .copied()
+                    .filter(|s| !proposed.contains(s)),
+            )
+            .collect();
+        let spans = &scored_spans[..spans.len()];
+        cache.keep_only(&scored_spans);
         let current = |s: &Scored| s.generation == serving.generation;
-        let mut fresh: Vec<Span> = spans
+        let mut fresh: Vec<Span> = scored_spans
             .iter()
             .copied()
             .filter(|span| !cache.get(span).is_some_and(current))
             .collect();
         newest_first(&mut fresh);
-        let stale: Vec<Span> = spans
+        let stale: Vec<Span> = scored_spans
             .iter()
             .copied()
             .filter(|span| {
@@ -159,17 +185,21 @@ impl ScoringWorker {
             unpublished = true;
             if published.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY) {
                 let latency = bar_at.take();
-                self.publish(serving, epoch, (&grid, &features), &spans, cache, latency);
+                let scored = (spans, &reference_spans[..]);
+                self.publish(serving, epoch, (&grid, &features), scored, cache, latency);
                 (published, unpublished) = (Some(Instant::now()), false);
             }
         }
         if unpublished || published.is_none() {
             let latency = bar_at.take();
-            self.publish(serving, epoch, (&grid, &features), &spans, cache, latency);
+            let scored = (spans, &reference_spans[..]);
+            self.publish(serving, epoch, (&grid, &features), scored, cache, latency);
         }
     }
 
-    /// Scores `spans` into `cache`; `false` (with the status set) if the model failed.
+    /// Scores `spans` into `cache`: the transformer's score and the taste layer's offset
+    /// before its gate, which [`Scored::score`] applies with the track's reference when the
+    /// scores are published; `false` (with the status set) if the model failed.
     fn score(
         &self,
         serving: &Serving,
@@ -188,16 +218,29 @@ impl ScoringWorker {
             features,
             meter: grid.meter,
         };
+        let taste = serving.model.taste();
+        let transformer = serving.model.clone().with_taste(None);
         let scores = edits.map_err(|e| e.to_string()).and_then(|edits| {
-            score_edits(&serving.model, track, &edits, BATCH).map_err(|e| e.to_string())
+            let scores =
+                score_edits(&transformer, track, &edits, BATCH).map_err(|e| e.to_string())?;
+            let ungated: Vec<f32> = match taste {
+                Some(taste) => {
+                    let mean = track_mean(features);
+                    let summary = |edit| taste_inputs(features, &mean, grid.meter, edit);
+                    edits.iter().map(|e| taste.ungated(&summary(e))).collect()
+                }
+                None => vec![0.0; edits.len()],
+            };
+            Ok(scores.into_iter().zip(ungated).collect::<Vec<_>>())
         });
         match scores {
             Ok(scores) => {
-                for (&span, score) in spans.iter().zip(scores) {
+                for (&span, (transformer, ungated)) in spans.iter().zip(scores) {
                     cache.insert(
                         span,
                         Scored {
-                            score,
+                            transformer,
+                            ungated,
                             beats: grid.len(),
                             generation: serving.generation,
                             dirty: false,
@@ -214,21 +257,33 @@ impl ScoringWorker {
         }
     }
 
+    /// Publishes the proposals of `spans` as ranked by their scores in `cache`, the taste
+    /// layer's gate reading the track's reference: the best transformer score among
+    /// `reference_spans` scored so far (until all are, the reference may rise; they count as
+    /// pending). A score from a model swapped out since is shown without a taste until it is
+    /// rescored: its offset is the old layer's.
     fn publish(
         &self,
         serving: &Serving,
         epoch: u64,
         (grid, features): (&BeatGrid, &FeatureMatrix),
-        spans: &[Span],
+        (spans, reference_spans): (&[Span], &[Span]),
         cache: &ScoreCache,
         bar_at: Option<Instant>,
     ) {
         let positions = bar_beats(grid);
+        let reference = reference_spans
+            .iter()
+            .filter_map(|span| Some(cache.get(span)?.transformer))
+            .reduce(f32::max);
+        let taste = serving.model.taste();
         let mut ranked: Vec<Proposal> = spans
             .iter()
             .filter_map(|&span| {
                 let scored = cache.get(&span)?;
-                Some(Proposal::on_grid(grid, &positions, span, scored.score))
+                let taste = taste.filter(|_| scored.generation == serving.generation);
+                let score = scored.score(taste, reference);
+                Some(Proposal::on_grid(grid, &positions, span, score))
             })
             .collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -237,8 +292,10 @@ impl ScoringWorker {
         for proposal in ranked.iter_mut().take(MAX_SHOWN) {
             proposal.summarise(features, &mean, grid.len(), grid.meter);
         }
+        let proposed: HashSet<&Span> = spans.iter().collect();
         let pending = spans
             .iter()
+            .chain(reference_spans.iter().filter(|s| !proposed.contains(s)))
             .filter(|span| {
                 cache.get(span).is_none_or(|s| {
                     ScoreCache::is_stale(s, grid.len()) || s.generation != serving.generation
@@ -476,7 +533,9 @@ mod tests {
     use std::collections::HashMap;
 
     use crossbeam_channel::{Sender, unbounded};
-    use cutscore_core::features::BEAT_FEATURES;
+    use cutscore_core::features::{BAR_START, BEAT_FEATURES};
+    use cutscore_core::taste::{FloorFrom, SUMMARY_WIDTH, TASTE_INPUTS};
+    use cutscore_reward::scoring::track_reference;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -569,6 +628,105 @@ mod tests {
             moved < spans.len() / 2,
             "{moved} of {} scores changed",
             spans.len()
+        );
+    }
+
+    /// With a taste layer whose floor is measured from the track, the published scores are the
+    /// ones `score_edits` gives the capture as it stands (its reference the best of its
+    /// reference cuts, scored and kept with the proposals), before and after the rows of the
+    /// best reference cut are rewritten, the spans over them rescored and the reference moved;
+    /// and the gate matters: some scores lie between the transformer's alone and the
+    /// transformer's with the whole offset.
+    #[test]
+    fn a_taste_measured_from_the_track_ranks_the_proposals_as_a_fresh_scoring_does() {
+        let (worker, mut serving, _jobs) = worker(160);
+        {
+            let mut capture = lock(&worker.session.capture);
+            for beat in 0..160 {
+                let downbeat = if beat % 4 == 0 { 1.0 } else { 0.0 };
+                capture.features[beat * BEAT_FEATURES + BAR_START] = downbeat;
+            }
+        }
+        // Two points per doubling of the bars removed, fading out a point below the reference.
+        let mut weights = vec![0f32; TASTE_INPUTS];
+        weights[2 * SUMMARY_WIDTH] = 2.0;
+        let whole = TasteLayer::new(weights, 4.0).unwrap();
+        let gated = whole
+            .clone()
+            .with_floor(Some(-1.0), FloorFrom::Track)
+            .unwrap();
+        let plain = serving.model.clone().with_taste(None);
+        serving.model = plain.clone().with_taste(Some(gated));
+        let mut cache = ScoreCache::default();
+        let fresh = |model: &RewardModel, spans: &[Span]| {
+            let view = lock(&worker.session.capture).scoring_view().unwrap();
+            let edits: Vec<Edit> = spans
+                .iter()
+                .map(|&span| Edit::new(view.grid.len(), [span]).unwrap())
+                .collect();
+            let track = Track {
+                features: &view.features,
+                meter: 4,
+            };
+            score_edits(model, track, &edits, BATCH).unwrap()
+        };
+        let reference = || {
+            let view = lock(&worker.session.capture).scoring_view().unwrap();
+            let track = Track {
+                features: &view.features,
+                meter: 4,
+            };
+            let best = reference_cuts(&view.features, plain.config().scoring_window())
+                .into_iter()
+                .map(|span| {
+                    let edit = Edit::new(view.grid.len(), [span]).unwrap();
+                    (score_edits(&plain, track, &[edit], BATCH).unwrap()[0], span)
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .unwrap();
+            (best.0, track_reference(&plain, track).unwrap(), best.1)
+        };
+        let (first, reads, best) = reference();
+        assert!(
+            reads.is_some_and(|r| (r - first).abs() < 1e-4),
+            "{reads:?} {first}"
+        );
+        for rewrite in [false, true] {
+            if rewrite {
+                // The rows heard either side of the best reference cut's join are rewritten
+                // (louder in every band): the reference moves.
+                let mut capture = lock(&worker.session.capture);
+                for beat in (best.0 - 4..best.0).chain(best.1..best.1 + 4) {
+                    for band in 0..20 {
+                        capture.features[beat * BEAT_FEATURES + band] += 0.5;
+                    }
+                }
+                capture.bar_lines += 1;
+            }
+            worker.update(&serving, &mut cache, &mut None);
+            let (published, pending) = published(&worker);
+            assert_eq!(pending, 0);
+            let spans: Vec<Span> = published.keys().copied().collect();
+            let want = fresh(&serving.model, &spans);
+            let without = fresh(&plain, &spans);
+            let ungated = fresh(&plain.clone().with_taste(Some(whole.clone())), &spans);
+            let mut partly = 0;
+            for (i, span) in spans.iter().enumerate() {
+                assert!(
+                    (published[span] - want[i]).abs() < 1e-4,
+                    "{span:?}: published {} but scores {}",
+                    published[span],
+                    want[i]
+                );
+                let (lo, hi) = (without[i].min(ungated[i]), without[i].max(ungated[i]));
+                partly += usize::from(want[i] > lo + 1e-3 && want[i] < hi - 1e-3);
+            }
+            assert!(partly > 0, "no score is partly gated");
+        }
+        let moved = reference().0;
+        assert!(
+            (moved - first).abs() > 1e-2,
+            "the rewrite moved it: {first} {moved}"
         );
     }
 

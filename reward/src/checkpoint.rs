@@ -13,7 +13,8 @@
 //!   `taste.bound`, when the layer fades out below one `taste.floor`, and from schema 4 the
 //!   range each input is read within, `taste.low` and `taste.high`: the user's taste learned
 //!   by `trainer finetune`): [`TASTE_SCHEMA_VERSION`] (all [`TASTE_INPUTS`] weights and their
-//!   range, the floor optional), or an earlier layer's 3 (the same without a range), 1 (the
+//!   range, the floor optional and measured from the track's reference score), or an earlier
+//!   layer's 4 (the same with a floor that is a score), 3 (that without a range), 1 (the
 //!   first [`TASTE_INPUTS_V2`] weights, no floor) or 2 (the same with a floor), which are
 //!   still read.
 //!
@@ -35,8 +36,9 @@ use sha2::{Digest, Sha256};
 use crate::{Config, ModelError, RewardModel};
 use cutscore_core::features::FEATURE_SCHEMA_VERSION;
 use cutscore_core::taste::{
-    InputRange, TASTE_INPUTS, TASTE_INPUTS_V2, TASTE_SCHEMA_GATED_V2, TASTE_SCHEMA_UNCLAMPED,
-    TASTE_SCHEMA_UNGATED, TASTE_SCHEMA_VERSION, TasteLayer,
+    FloorFrom, InputRange, TASTE_INPUTS, TASTE_INPUTS_V2, TASTE_SCHEMA_GATED_V2,
+    TASTE_SCHEMA_SCORE_FLOOR, TASTE_SCHEMA_UNCLAMPED, TASTE_SCHEMA_UNGATED, TASTE_SCHEMA_VERSION,
+    TasteError, TasteLayer,
 };
 
 const FORMAT: &str = "cutscore-reward-model";
@@ -361,6 +363,10 @@ impl Checkpoint {
         metrics: &TrainingMetrics,
         provenance: &Provenance,
     ) -> Result<String, CheckpointError> {
+        // Schema 5 alone says the floor is measured from the track, and it carries a range.
+        if taste.needs_reference() && taste.range().is_none() {
+            return Err(TasteError::TrackFloorWithoutRange.into());
+        }
         let mut tensors: BTreeMap<String, Tensor> = self
             .tensors
             .iter()
@@ -447,7 +453,7 @@ fn read_taste(
     };
     let actual: u32 = parse(schema, "cutscore.taste_schema")?;
     let inputs = match actual {
-        TASTE_SCHEMA_VERSION | TASTE_SCHEMA_UNCLAMPED => TASTE_INPUTS,
+        TASTE_SCHEMA_VERSION | TASTE_SCHEMA_SCORE_FLOOR | TASTE_SCHEMA_UNCLAMPED => TASTE_INPUTS,
         TASTE_SCHEMA_UNGATED | TASTE_SCHEMA_GATED_V2 => TASTE_INPUTS_V2,
         _ => {
             return Err(CheckpointError::TasteSchema {
@@ -483,8 +489,9 @@ fn read_taste(
     } else {
         Some(vector(TASTE_FLOOR, 1)?[0])
     };
-    // From schema 4, every layer carries its range.
-    let range = if actual == TASTE_SCHEMA_VERSION {
+    // From schema 4, every layer carries its range; from 5, its floor is measured from the
+    // track.
+    let range = if actual >= TASTE_SCHEMA_SCORE_FLOOR {
         Some(InputRange::new(
             &vector(TASTE_LOW, TASTE_INPUTS)?,
             &vector(TASTE_HIGH, TASTE_INPUTS)?,
@@ -492,9 +499,14 @@ fn read_taste(
     } else {
         None
     };
+    let from = if actual == TASTE_SCHEMA_VERSION {
+        FloorFrom::Track
+    } else {
+        FloorFrom::Score
+    };
     Ok(Some(
         TasteLayer::new(weights, bound)?
-            .with_floor(floor)?
+            .with_floor(floor, from)?
             .with_range(range)?,
     ))
 }

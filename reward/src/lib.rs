@@ -64,6 +64,11 @@ pub enum ModelError {
         beats: usize,
         max: usize,
     },
+    #[error(
+        "this edit batch has no track reference scores, which the model's taste layer reads; \
+         expected a batch built for a model with that layer"
+    )]
+    NoReference,
     #[error(transparent)]
     Edit(#[from] cutscore_core::edit::EditError),
     #[error("tensor computation failed: {0}")]

@@ -5,11 +5,15 @@ use candle_nn::VarMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::scoring::{EditBatch, Track, score_edits, window_inputs};
+use super::scoring::{
+    EditBatch, Track, reference_cuts, score_edits, track_reference, window_inputs,
+};
 use super::*;
 use cutscore_core::edit::Edit;
-use cutscore_core::features::{FeatureMatrix, MODEL_INPUTS};
-use cutscore_core::taste::{SUMMARY_WIDTH, TASTE_INPUTS, TasteLayer, taste_inputs, track_mean};
+use cutscore_core::features::{BAR_START, FeatureMatrix, MODEL_INPUTS};
+use cutscore_core::taste::{
+    FloorFrom, SUMMARY_WIDTH, TASTE_INPUTS, TasteLayer, taste_inputs, track_mean,
+};
 
 fn tiny() -> (RewardModel, VarMap) {
     let map = VarMap::new();
@@ -149,6 +153,70 @@ fn bad_input_gets_typed_errors() {
     ));
 }
 
+/// `beats` beats of seeded noise in 4/4 from beat 2 (a two-beat pickup), bar lines marked.
+fn barred(rng: &mut StdRng, beats: usize) -> FeatureMatrix {
+    let mut features = FeatureMatrix::new(beats, noise(rng, beats * 121)).unwrap();
+    for beat in 0..beats {
+        features.row_mut(beat)[BAR_START] = if beat >= 2 && (beat - 2) % 4 == 0 {
+            1.0
+        } else {
+            0.0
+        };
+    }
+    features
+}
+
+#[test]
+fn a_tracks_reference_is_its_best_two_bar_cut_from_every_other_bar_line() {
+    let (model, _) = tiny();
+    let mut rng = StdRng::seed_from_u64(9);
+    // 12 bar lines (beats 2, 6, ..., 46): two-bar cuts from the 2nd, 4th, ... bar line up to
+    // the last that leaves a bar after it, from beat 6 to 14, 14 to 22, ..., 38 to 46.
+    let features = barred(&mut rng, 48);
+    assert_eq!(
+        features.bar_starts(),
+        (2..48).step_by(4).collect::<Vec<_>>()
+    );
+    let track = Track {
+        features: &features,
+        meter: 4,
+    };
+    // 16-beat windows, 8 beats either side of the join: the cut from 38 to 46 would need 8
+    // beats after it and the track has 2.
+    let window = model.config().scoring_window();
+    assert_eq!(window, 16);
+    let spans = reference_cuts(&features, window);
+    assert_eq!(spans, [(6, 14), (14, 22), (22, 30), (30, 38)]);
+    let cuts: Vec<Edit> = spans
+        .iter()
+        .map(|&span| Edit::new(48, [span]).unwrap())
+        .collect();
+    let best = score_edits(&model, track, &cuts, 8)
+        .unwrap()
+        .into_iter()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let reference = track_reference(&model, track).unwrap().unwrap();
+    assert!((reference - best).abs() < 1e-5, "{reference} {best}");
+    // A taste layer does not move it: it is the transformer's.
+    let mut weights = vec![0f32; TASTE_INPUTS];
+    weights[2 * SUMMARY_WIDTH] = 3.0;
+    let layer = TasteLayer::new(weights, 4.0).unwrap();
+    let tasteful = model.clone().with_taste(Some(layer));
+    assert_eq!(track_reference(&tasteful, track).unwrap(), Some(reference));
+    // 24 beats (6 bar lines): the one cut from the second, 6 to 14, has 10 beats after it.
+    // 20 beats: the same cut has 6, too few for whole windows, and there is no reference.
+    for (beats, want) in [(24, vec![(6, 14)]), (20, vec![])] {
+        let short = barred(&mut rng, beats);
+        assert_eq!(reference_cuts(&short, window), want, "{beats} beats");
+        let track = Track {
+            features: &short,
+            meter: 4,
+        };
+        let reference = track_reference(&model, track).unwrap();
+        assert_eq!(reference.is_some(), !want.is_empty(), "{beats} beats");
+    }
+}
+
 #[test]
 fn edit_batches_average_windows_like_the_chunked_scorer() {
     let (model, _) = tiny();
@@ -165,7 +233,7 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
     ];
     let chunked = score_edits(&model, track, &edits, 2).unwrap();
     let pairs: Vec<(Track, &Edit)> = edits.iter().map(|e| (track, e)).collect();
-    let batch = EditBatch::new(&pairs, model.config(), &Device::Cpu).unwrap();
+    let batch = EditBatch::new(&pairs, &model).unwrap();
     let together: Vec<f32> = batch.scores(&model, false).unwrap().to_vec1().unwrap();
     for (a, b) in chunked.iter().zip(&together) {
         assert!((a - b).abs() < 1e-5, "{chunked:?} vs {together:?}");
@@ -190,12 +258,32 @@ fn edit_batches_average_windows_like_the_chunked_scorer() {
     assert!((with_layer[1] - chunked[1] - 4.0 * (3f32 * 3f32.log2() / 4.0).tanh()).abs() < 1e-4);
     assert_eq!(with_layer[2], chunked[2]);
     // With a floor at the second edit's own score, half its offset is added, on both paths.
-    let floored = layer.with_floor(Some(chunked[1])).unwrap();
+    let floored = layer
+        .clone()
+        .with_floor(Some(chunked[1]), FloorFrom::Score)
+        .unwrap();
     let tasteful = model.clone().with_taste(Some(floored));
     let with_floor = score_edits(&tasteful, track, &edits, 2).unwrap();
     let batched: Vec<f32> = batch.scores(&tasteful, false).unwrap().to_vec1().unwrap();
     let half = 2.0 * (3f32 * 3f32.log2() / 4.0).tanh();
     assert!((with_floor[1] - chunked[1] - half).abs() < 1e-4);
+    assert!((batched[1] - with_floor[1]).abs() < 1e-5);
+    // The same floor measured from the track's reference: half again, on both paths, once the
+    // batch is built for a model that reads the reference (a batch built without one is
+    // refused rather than scored on no reference).
+    let reference = track_reference(&model, track).unwrap().unwrap();
+    let from_track = layer
+        .with_floor(Some(chunked[1] - reference), FloorFrom::Track)
+        .unwrap();
+    let tasteful = model.clone().with_taste(Some(from_track));
+    let with_floor = score_edits(&tasteful, track, &edits, 2).unwrap();
+    assert!((with_floor[1] - chunked[1] - half).abs() < 1e-4);
+    assert!(matches!(
+        batch.scores(&tasteful, false),
+        Err(ModelError::NoReference)
+    ));
+    let batch = EditBatch::new(&pairs, &tasteful).unwrap();
+    let batched: Vec<f32> = batch.scores(&tasteful, false).unwrap().to_vec1().unwrap();
     assert!((batched[1] - with_floor[1]).abs() < 1e-5);
     let wrong = FeatureMatrix::zeros(10);
     let err = score_edits(

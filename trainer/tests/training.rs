@@ -325,7 +325,7 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
     assert!(info.status.success(), "{}", stderr(&info));
     let taste = &json(&info)["taste"];
     assert_eq!(taste["weights"].as_array().unwrap().len(), 39);
-    assert_eq!(taste["schema"], 4);
+    assert_eq!(taste["schema"], 5);
     assert!(taste["bound"].as_f64().unwrap() > 0.0);
     let (low, high) = (&taste["range"]["low"], &taste["range"]["high"]);
     let side = |v: &serde_json::Value| -> Vec<f64> {
@@ -353,6 +353,12 @@ fn finetune_installs_the_new_model_keeps_the_old_and_leaves_prefs_alone() {
         "{taste}"
     );
     assert_eq!(taste["floor"].is_null(), !gated, "{taste}");
+    let from = if gated {
+        "track reference".into()
+    } else {
+        serde_json::Value::Null
+    };
+    assert_eq!(taste["floor_from"], from, "{taste}");
     let plain = trainer()
         .args(["info", "--json"])
         .arg(&backup)

@@ -218,7 +218,7 @@ pub(crate) fn pair_scores(
         .chain(pairs.iter().map(|p| (p.track, p.rejected)))
         .collect();
     let device: &Device = model.device();
-    let batch = EditBatch::new(&edits, model.config(), device)?;
+    let batch = EditBatch::new(&edits, model)?;
     let scores = batch.scores(model, train)?;
     let n = pairs.len();
     let confidence: Vec<f32> = pairs.iter().map(|p| p.confidence.clamp(0.0, 1.0)).collect();

@@ -29,7 +29,7 @@ use cutscore_core::edit::Edit;
 use cutscore_core::prefs::{Decision, PrefsError, PrefsLog, RECORD_VERSION, Record, Verdict};
 use cutscore_editing::candidates::{CandidateOptions, rank_candidates};
 use cutscore_reward::checkpoint::{Checkpoint, CheckpointError};
-use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_reward::scoring::{Track, score_edits, track_reference};
 use cutscore_reward::{ModelError, RewardModel};
 
 /// Keeps the users' songs apart from replay and `trainer pairs` songs.
@@ -135,6 +135,9 @@ pub struct Shown {
     pub proposals: Vec<Edit>,
     /// Their scores by the base model.
     pub scores: Vec<f32>,
+    /// The song's reference score by the base model's transformer (a taste layer's gate reads
+    /// scores from it).
+    pub reference: Option<f32>,
 }
 
 impl Shown {
@@ -180,10 +183,12 @@ fn show(model: &RewardModel, song: Song, proposals: usize) -> Result<Option<Show
         return Ok(None);
     }
     let (proposals, scores) = ranked.into_iter().map(|c| (c.edit, c.score)).unzip();
+    let reference = track_reference(model, track)?;
     Ok(Some(Shown {
         song,
         proposals,
         scores,
+        reference,
     }))
 }
 

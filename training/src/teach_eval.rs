@@ -104,10 +104,12 @@ pub struct TeachCurve {
     pub skill_after: Option<f32>,
 }
 
-/// A proposal the user may be asked about: its song, its transformer score and its summary.
+/// A proposal the user may be asked about: its song, its transformer score (and the song's
+/// reference score) and its summary.
 struct Candidate {
     song: usize,
     score: f32,
+    reference: Option<f32>,
     summary: [f32; TASTE_INPUTS],
     utility: f32,
 }
@@ -148,9 +150,9 @@ pub(crate) fn study(
                     .min(options.questions - answered.len());
                 let total = |c: &Candidate| {
                     c.score
-                        + layer
-                            .as_ref()
-                            .map_or(0.0, |l| l.offset(&c.summary, c.score))
+                        + layer.as_ref().map_or(0.0, |l| {
+                            l.offset(&c.summary, l.standing(c.score, c.reference))
+                        })
                 };
                 let picked = match asking {
                     Asking::MostInformative => {
@@ -252,6 +254,7 @@ fn candidates(user: &User, songs: &[Shown]) -> Vec<Candidate> {
             out.push(Candidate {
                 song: s,
                 score,
+                reference: shown.reference,
                 summary: taste_inputs(&song.features, &mean, song.grid.meter, edit),
                 utility: user.taste.utility(song, edit),
             });
@@ -271,7 +274,7 @@ fn answer(user: &User, a: &Candidate, b: &Candidate, rng: &mut impl Rng) -> Row 
         a_better = !a_better;
     }
     let (c, r) = if a_better { (a, b) } else { (b, a) };
-    Row::new((c.score, r.score), c.summary, r.summary)
+    Row::new((c.score, r.score), c.reference, c.summary, r.summary)
 }
 
 /// The user's clear preferences on `songs` as rows (better first).
@@ -285,6 +288,7 @@ fn held_out_rows(user: &User, songs: &[Shown]) -> Rows {
         for (i, j) in clear_pairs(user.taste, song, &shown.proposals) {
             rows.push(Row::new(
                 (shown.scores[i], shown.scores[j]),
+                shown.reference,
                 summary(i),
                 summary(j),
             ));

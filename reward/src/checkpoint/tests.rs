@@ -273,17 +273,18 @@ fn a_taste_layer_round_trips_and_a_wrong_one_is_refused() {
 }
 
 #[test]
-fn layers_are_written_as_schema_4_and_earlier_layers_still_read_as_they_were() {
+fn layers_are_written_as_schema_5_and_earlier_layers_still_read_as_they_were() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _) = saved(dir.path(), StorageType::F32);
     let base = Checkpoint::read(&path).unwrap();
-    let layer = |inputs: usize, floor: Option<f32>| {
+    let layer_from = |inputs: usize, floor: Option<f32>, from: FloorFrom| {
         let weights: Vec<f32> = (0..inputs).map(|i| i as f32 * 0.1 - 1.0).collect();
         TasteLayer::new(weights, 2.0)
             .unwrap()
-            .with_floor(floor)
+            .with_floor(floor, from)
             .unwrap()
     };
+    let layer = |inputs: usize, floor: Option<f32>| layer_from(inputs, floor, FloorFrom::Score);
     let save = |name: &str, layer: &TasteLayer| {
         let out = dir.path().join(name);
         base.save_with_taste(
@@ -307,12 +308,16 @@ fn layers_are_written_as_schema_4_and_earlier_layers_still_read_as_they_were() {
             .with_range(Some(InputRange::new(&low, &high).unwrap()))
             .unwrap()
     };
-    // (layer, schema written): this build's layers (a range, with and without a floor), a
-    // schema 3 layer without a range, and the layers of the first 27 inputs that schemas 1 and
-    // 2 learned.
+    // (layer, schema written): this build's layers (a range, with a floor measured from the
+    // track and without a floor), a schema 4 layer whose floor is a score, a schema 3 layer
+    // without a range, and the layers of the first 27 inputs that schemas 1 and 2 learned.
     let cases = [
+        (
+            ranged(layer_from(TASTE_INPUTS, Some(-1.5), FloorFrom::Track)),
+            "5",
+        ),
+        (ranged(layer(TASTE_INPUTS, None)), "5"),
         (ranged(layer(TASTE_INPUTS, Some(4.5))), "4"),
-        (ranged(layer(TASTE_INPUTS, None)), "4"),
         (layer(TASTE_INPUTS, Some(4.5)), "3"),
         (layer(TASTE_INPUTS, None), "3"),
         (layer(TASTE_INPUTS_V2, None), "1"),
@@ -325,7 +330,7 @@ fn layers_are_written_as_schema_4_and_earlier_layers_still_read_as_they_were() {
         assert_eq!(Checkpoint::read(&out).unwrap().taste.as_ref(), Some(layer));
         written.push(out);
     }
-    let new = written[5].clone();
+    let new = written[6].clone();
     // Saving an ungated layer from a floored model leaves no floor behind.
     let again = Checkpoint::read(&written[0]).unwrap();
     let plain = TasteLayer::new(vec![0.5; TASTE_INPUTS], 1.0).unwrap();
@@ -339,7 +344,28 @@ fn layers_are_written_as_schema_4_and_earlier_layers_still_read_as_they_were() {
         )
         .unwrap();
     assert_eq!(Checkpoint::read(&out).unwrap().taste, Some(plain));
-    // A schema 4 file without its range, or with one the wrong way round, is refused.
+    // A floor measured from the track needs the range schema 5 carries: without one (or on a
+    // layer of the first 27 inputs, which has none) the layer is refused, not written as an
+    // older schema that would read its floor as a score.
+    for inputs in [TASTE_INPUTS, TASTE_INPUTS_V2] {
+        let err = base
+            .save_with_taste(
+                &dir.path().join("refused.safetensors"),
+                &layer_from(inputs, Some(-1.5), FloorFrom::Track),
+                &TrainingMetrics::default(),
+                &Provenance::default(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CheckpointError::Taste(TasteError::TrackFloorWithoutRange)
+            ),
+            "{err}"
+        );
+    }
+    assert!(!dir.path().join("refused.safetensors").exists());
+    // A schema 5 file without its range, or with one the wrong way round, is refused.
     let err = tampered(&written[0], |t, _| {
         t.remove("taste.high");
     })
@@ -356,7 +382,7 @@ fn layers_are_written_as_schema_4_and_earlier_layers_still_read_as_they_were() {
     })
     .unwrap_err();
     assert!(matches!(err, CheckpointError::Taste(_)), "{err}");
-    // A schema 4 file holding a schema 2 layer's 27 weights is refused, naming the shape.
+    // A schema 5 file holding a schema 2 layer's 27 weights is refused, naming the shape.
     let err = tampered(&written[0], |t, _| {
         t.insert(
             "taste.weight".into(),

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use cutscore_core::features::{BEAT_FEATURES, EDIT_FEATURES};
+use cutscore_core::taste::FloorFrom;
 use cutscore_reward::checkpoint::tensor_shapes;
 use cutscore_reward::device::{self, DeviceChoice};
 
@@ -48,6 +49,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "weights": t.weights(),
                     "bound": t.bound(),
                     "floor": t.floor(),
+                    "floor_from": t.floor().map(|_| match t.floor_from() {
+                        FloorFrom::Score => "score",
+                        FloorFrom::Track => "track reference",
+                    }),
                     "range": t.range().map(|r| serde_json::json!({
                         "low": r.low(),
                         "high": r.high(),
@@ -86,9 +91,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(t) = &taste {
         let used = t.weights().iter().filter(|w| **w != 0.0).count();
-        let fade = t.floor().map_or("on every edit".to_string(), |f| {
-            format!("fading out below score {f:.2}")
-        });
+        let fade = match (t.floor(), t.floor_from()) {
+            (None, _) => "on every edit".to_string(),
+            (Some(f), FloorFrom::Score) => format!("fading out below score {f:.2}"),
+            (Some(f), FloorFrom::Track) => {
+                format!("fading out below the track's reference score {f:+.2}")
+            }
+        };
         let range = if t.range().is_some() {
             ", each read within the span of the edits it learned from"
         } else {

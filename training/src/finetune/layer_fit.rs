@@ -7,7 +7,8 @@
 //! Bradley–Terry loss of that margin plus `sparsity |w|_1` (and a light ridge) on standardised
 //! inputs, so a taste uses the few inputs it needs. The gate `g` (1 above the layer's floor,
 //! fading below it, [`TasteLayer::gate`]) is fixed before the solve: the floor is
-//! [`FLOOR_PERCENTILE`] of the transformer's scores of the edits the user judged. Whether to
+//! [`FLOOR_PERCENTILE`] of the transformer's scores of the edits the user judged, each measured
+//! from its track's reference score ([`track_reference`], [`FloorFrom::Track`]). Whether to
 //! gate at all is chosen with the sparsity and the bound ([`GATES`]), and so is whether to read
 //! every input or only the one or two that alone order the most of the user's pairs ([`FOCUS`]).
 //!
@@ -25,8 +26,10 @@ use rayon::prelude::*;
 use super::{CurvePoint, FinetuneOptions};
 use crate::pair_set::PairSet;
 use cutscore_core::prefs::Preference;
-use cutscore_core::taste::{InputRange, TASTE_INPUTS, TasteLayer, gate, taste_inputs, track_mean};
-use cutscore_reward::scoring::{Track, score_edits};
+use cutscore_core::taste::{
+    FloorFrom, InputRange, TASTE_INPUTS, TasteLayer, gate, standing, taste_inputs, track_mean,
+};
+use cutscore_reward::scoring::{Track, score_edits, track_reference};
 use cutscore_reward::{ModelError, RewardModel};
 
 /// L1 strengths tried by cross-validation.
@@ -58,9 +61,9 @@ const MIN_SPREAD: f32 = 1e-4;
 /// A light ridge under the L1 penalty, so the problem has one solution.
 const RIDGE: f32 = 1e-3;
 /// The layer's floor: this percentile of the transformer's scores of the edits the user
-/// judged. Below the scores of what the user has heard, a taste learned from them is a guess
-/// (5, 10 and 25 gave agreement and kept craft within about a point of each other in issue
-/// #18's study; 10 is the middle).
+/// judged, each less its track's reference score. Below the scores of what the user has heard,
+/// a taste learned from them is a guess (5, 10 and 25 gave agreement and kept craft within
+/// about a point of each other in issue #18's study, with the floor a score; 10 is the middle).
 pub const FLOOR_PERCENTILE: f32 = 10.0;
 
 /// Whether the layer fades out below its floor, tried both ways by cross-validation. The gate
@@ -136,12 +139,15 @@ impl Settings {
     }
 }
 
-/// One pair: the transformer's scores, both summaries, the label's confidence and the pair's
-/// weight in the loss.
+/// One pair: the transformer's scores, its track's reference score, both summaries, the
+/// label's confidence and the pair's weight in the loss.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     chosen_score: f32,
     rejected_score: f32,
+    /// The reference score of the pair's track ([`track_reference`]), which the gate reads the
+    /// scores from.
+    reference: Option<f32>,
     chosen: [f32; TASTE_INPUTS],
     rejected: [f32; TASTE_INPUTS],
     confidence: f32,
@@ -150,15 +156,17 @@ pub(crate) struct Row {
 
 impl Row {
     /// A certain preference for the edit summarised by `chosen` over `rejected`, which the
-    /// transformer scores `scores`.
+    /// transformer scores `scores`, on a track whose reference score is `reference`.
     pub(crate) fn new(
         scores: (f32, f32),
+        reference: Option<f32>,
         chosen: [f32; TASTE_INPUTS],
         rejected: [f32; TASTE_INPUTS],
     ) -> Self {
         Self {
             chosen_score: scores.0,
             rejected_score: scores.1,
+            reference,
             chosen,
             rejected,
             confidence: 1.0,
@@ -166,12 +174,20 @@ impl Row {
         }
     }
 
+    /// What the gate of a layer learned here reads for the chosen and the rejected edit: their
+    /// scores measured from the track's reference ([`FloorFrom::Track`]).
+    fn standings(&self) -> (f32, f32) {
+        let of = |score| standing(FloorFrom::Track, score, self.reference);
+        (of(self.chosen_score), of(self.rejected_score))
+    }
+
     /// The pair's margin with `layer`'s offsets.
     pub(crate) fn margin_with(&self, layer: Option<&TasteLayer>) -> f32 {
         self.chosen_score - self.rejected_score
             + layer.map_or(0.0, |l| {
-                l.offset(&self.chosen, self.chosen_score)
-                    - l.offset(&self.rejected, self.rejected_score)
+                let standing = |score| l.standing(score, self.reference);
+                l.offset(&self.chosen, standing(self.chosen_score))
+                    - l.offset(&self.rejected, standing(self.rejected_score))
             })
     }
 }
@@ -206,6 +222,7 @@ impl Rows {
                 .flat_map(|p| [p.chosen.clone(), p.rejected.clone()])
                 .collect();
             let scores = score_edits(model, track, &edits, CHUNK)?;
+            let reference = track_reference(model, track)?;
             let mean = track_mean(track.features);
             let summary = |edit| taste_inputs(track.features, &mean, track.meter, edit);
             let rows = pairs
@@ -214,6 +231,7 @@ impl Rows {
                 .map(|(p, s)| Row {
                     chosen_score: s[0],
                     rejected_score: s[1],
+                    reference,
                     chosen: summary(&p.chosen),
                     rejected: summary(&p.rejected),
                     confidence: p.confidence.clamp(0.5, 1.0),
@@ -245,12 +263,18 @@ impl Rows {
         (a, b)
     }
 
-    /// [`FLOOR_PERCENTILE`] of the transformer's scores of both edits of every row (`None`
-    /// without rows).
+    /// [`FLOOR_PERCENTILE`] of the standings (the transformer's scores measured from their
+    /// track's reference) of both edits of every row of a track that has a reference (`None`
+    /// without such rows: a layer learned then has no floor, but a track with ten proposals
+    /// is long enough to have a reference).
     pub fn floor(&self) -> Option<f32> {
         let mut scores: Vec<f32> = self
             .rows()
-            .flat_map(|r| [r.chosen_score, r.rejected_score])
+            .flat_map(|r| {
+                let (c, r) = r.standings();
+                [c, r]
+            })
+            .filter(|s| s.is_finite())
             .collect();
         if scores.is_empty() {
             return None;
@@ -437,14 +461,12 @@ pub(crate) fn solve(
         .iter()
         .map(|r| (scaled(&r.chosen), scaled(&r.rejected)))
         .collect();
-    // The gate of each side depends on the transformer's score alone: fixed for the solve.
+    // The gate of each side depends on the transformer's scores alone: fixed for the solve.
     let gates: Vec<(f32, f32)> = rows
         .iter()
         .map(|r| {
-            (
-                gate(bound, floor, r.chosen_score),
-                gate(bound, floor, r.rejected_score),
-            )
+            let (c, j) = r.standings();
+            (gate(bound, floor, c), gate(bound, floor, j))
         })
         .collect();
     // The smooth part's gradient at `w`: the loss and the light ridge that keeps it well posed.
@@ -498,7 +520,7 @@ pub(crate) fn solve(
         .map(|j| if used[j] { w[j] / scale[j] } else { 0.0 })
         .collect();
     TasteLayer::new(weights, bound)
-        .and_then(|l| l.with_floor(floor))
+        .and_then(|l| l.with_floor(floor, FloorFrom::Track))
         .and_then(|l| l.with_range(range))
         .expect("proximal steps on finite data keep the weights finite")
 }
@@ -743,6 +765,12 @@ pub(super) fn learning_curve(
 mod tests {
     use super::*;
 
+    /// A certain preference on a track whose reference score is 0: the gate reads the scores
+    /// themselves.
+    fn row(scores: (f32, f32), chosen: [f32; TASTE_INPUTS], rejected: [f32; TASTE_INPUTS]) -> Row {
+        Row::new(scores, Some(0.0), chosen, rejected)
+    }
+
     /// Rows of `songs` songs where the user always prefers the edit with the larger first input
     /// although the transformer scores it `lean` points lower; scores spread over 4-6.
     fn opposed_rows(songs: usize, lean: f32) -> Rows {
@@ -753,7 +781,7 @@ mod tests {
                         let score = 4.0 + 0.2 * i as f32 + 0.03 * s as f32;
                         let mut chosen = [0.0; TASTE_INPUTS];
                         chosen[0] = 1.0 + 0.1 * (i % 3) as f32;
-                        Row::new((score, score + lean), chosen, [0.0; TASTE_INPUTS])
+                        row((score, score + lean), chosen, [0.0; TASTE_INPUTS])
                     })
                     .collect();
                 (format!("song{s}"), rows)
@@ -795,7 +823,7 @@ mod tests {
                     let ((a, ca), (b, cb)) = (edit(), edit());
                     if ca > 0.0 && cb > 0.0 && (ca - cb).abs() >= 1.0 {
                         let (chosen, rejected) = if ca < cb { (a, b) } else { (b, a) };
-                        rows.push(Row::new((0.0, 0.0), chosen, rejected));
+                        rows.push(row((0.0, 0.0), chosen, rejected));
                     }
                 }
                 (format!("song{s}"), rows)
@@ -868,6 +896,48 @@ mod tests {
         assert!(mean_log_loss(&user, &gated) > mean_log_loss(&user, &layer));
     }
 
+    /// `rows` with every pair moved `by` points, on tracks whose reference score is `reference`.
+    fn moved(rows: &Rows, by: f32, reference: Option<f32>) -> Rows {
+        let mut out = rows.clone();
+        for row in out.songs.iter_mut().flat_map(|(_, r)| r) {
+            row.chosen_score += by;
+            row.rejected_score += by;
+            row.reference = reference;
+        }
+        out
+    }
+
+    /// The floor is measured from each song's reference score, so a taste learned on songs the
+    /// transformer scores well reaches the proposals of a song it scores 4 points lower on the
+    /// whole (a recording whose best cuts score 2.5 where the judged songs' scored 6.5). A floor
+    /// in score points, taken from the judged songs, shuts the taste out of that song, and the
+    /// transformer's lean against the user's choice stands there.
+    #[test]
+    fn a_floor_measured_from_each_song_reaches_a_song_the_transformer_scores_low() {
+        let settings = Settings {
+            sparsity: 1e-3,
+            bound: 4.0,
+            gated: true,
+            focus: None,
+        };
+        let judged = moved(&opposed_rows(6, 0.5), 0.0, Some(6.5));
+        let low = moved(&opposed_rows(2, 0.5), -4.0, Some(2.5));
+        let layer = fit(&judged, &Rows::default(), 0.3, settings);
+        assert!(
+            layer.floor().is_some_and(|f| f < 0.0),
+            "{:?}",
+            layer.floor()
+        );
+        assert_eq!(accuracy(&judged, Some(&layer)), Some(1.0));
+        assert_eq!(accuracy(&low, Some(&layer)), Some(1.0));
+        // The same songs with every reference at 0: the standings are the scores themselves,
+        // the floor a score among the judged ones, and the low song's proposals lie below it.
+        let (judged, low) = (moved(&judged, 0.0, Some(0.0)), moved(&low, 0.0, Some(0.0)));
+        let by_score = fit(&judged, &Rows::default(), 0.3, settings);
+        assert_eq!(accuracy(&judged, Some(&by_score)), Some(1.0));
+        assert_eq!(accuracy(&low, Some(&by_score)), Some(0.0));
+    }
+
     /// A taste learned from small lifts at the join (what the user judged) is read within
     /// them: it orders the edits the user hears as they do, and an edit with a larger jump
     /// than any they judged gains no more than the largest they did, so the craft's verdict on
@@ -886,7 +956,7 @@ mod tests {
                     let rows = (0..10)
                         .map(|i| {
                             let lift = 0.02 + 0.02 * i as f32;
-                            Row::new((5.0, 5.0), summary(lift), summary(-lift - 0.01 * s as f32))
+                            row((5.0, 5.0), summary(lift), summary(-lift - 0.01 * s as f32))
                         })
                         .collect();
                     (format!("song{s}"), rows)
@@ -914,7 +984,7 @@ mod tests {
         let craft = Rows {
             songs: vec![(
                 "craft".into(),
-                vec![Row::new((6.5, 5.0), summary(0.2), summary(1.0))],
+                vec![row((6.5, 5.0), summary(0.2), summary(1.0))],
             )],
         };
         assert_eq!(accuracy(&craft, Some(&layer)), Some(1.0));
@@ -946,7 +1016,7 @@ mod tests {
                             rejected[QUALITY] - 10f32.powf(rng.random_range(-2.0..0.0));
                         let score = 5.0 + rng.random_range(-0.5..0.5);
                         let noise = rng.random_range(-1.0..1.0);
-                        Row::new((score + noise, score), chosen, rejected)
+                        row((score + noise, score), chosen, rejected)
                     })
                     .collect();
                 (format!("song{s}"), rows)
@@ -971,7 +1041,7 @@ mod tests {
             chosen[1] = 0.0;
             Row {
                 confidence,
-                ..Row::new((5.0, 5.0), chosen, [0.0; TASTE_INPUTS])
+                ..row((5.0, 5.0), chosen, [0.0; TASTE_INPUTS])
             }
         };
         // Input 30: behind in every pair. Input 20: ahead in two of the three sure pairs.
