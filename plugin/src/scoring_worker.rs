@@ -583,6 +583,20 @@ mod tests {
         (scores, proposals.pending)
     }
 
+    /// `model`'s scores of `spans` as one-cut edits of the worker's capture as it stands.
+    fn fresh_scores(worker: &ScoringWorker, model: &RewardModel, spans: &[Span]) -> Vec<f32> {
+        let view = lock(&worker.session.capture).scoring_view().unwrap();
+        let edits: Vec<Edit> = spans
+            .iter()
+            .map(|&span| Edit::new(view.grid.len(), [span]).unwrap())
+            .collect();
+        let track = Track {
+            features: &view.features,
+            meter: 4,
+        };
+        score_edits(model, track, &edits, BATCH).unwrap()
+    }
+
     #[test]
     fn after_the_bar_lines_move_the_kept_and_the_rescored_scores_equal_a_fresh_scoring() {
         let (worker, serving, _jobs) = worker(160);
@@ -602,17 +616,8 @@ mod tests {
         worker.update(&serving, &mut cache, &mut None);
         let (after, pending) = published(&worker);
         assert_eq!(pending, 0);
-        let view = lock(&worker.session.capture).scoring_view().unwrap();
         let spans: Vec<Span> = after.keys().copied().collect();
-        let edits: Vec<Edit> = spans
-            .iter()
-            .map(|&span| Edit::new(view.grid.len(), [span]).unwrap())
-            .collect();
-        let track = Track {
-            features: &view.features,
-            meter: 4,
-        };
-        let fresh = score_edits(&serving.model, track, &edits, BATCH).unwrap();
+        let fresh = fresh_scores(&worker, &serving.model, &spans);
         let mut moved = 0;
         for (span, fresh) in spans.iter().zip(fresh) {
             assert!(
@@ -658,18 +663,7 @@ mod tests {
         let plain = serving.model.clone().with_taste(None);
         serving.model = plain.clone().with_taste(Some(gated));
         let mut cache = ScoreCache::default();
-        let fresh = |model: &RewardModel, spans: &[Span]| {
-            let view = lock(&worker.session.capture).scoring_view().unwrap();
-            let edits: Vec<Edit> = spans
-                .iter()
-                .map(|&span| Edit::new(view.grid.len(), [span]).unwrap())
-                .collect();
-            let track = Track {
-                features: &view.features,
-                meter: 4,
-            };
-            score_edits(model, track, &edits, BATCH).unwrap()
-        };
+        let fresh = |model: &RewardModel, spans: &[Span]| fresh_scores(&worker, model, spans);
         let reference = || {
             let view = lock(&worker.session.capture).scoring_view().unwrap();
             let track = Track {
