@@ -170,8 +170,8 @@ fn barred(rng: &mut StdRng, beats: usize) -> FeatureMatrix {
 fn a_tracks_reference_is_its_best_two_bar_cut_from_every_other_bar_line() {
     let (model, _) = tiny();
     let mut rng = StdRng::seed_from_u64(9);
-    // 12 bar lines (beats 2, 6, ..., 46): two-bar cuts from the 2nd, 4th, ... bar line up to
-    // the last that leaves a bar after it, from beat 6 to 14, 14 to 22, ..., 38 to 46.
+    // 12 bar lines (beats 2, 6, ..., 46): two-bar cuts from the 2nd, 4th, ... bar line, from
+    // beat 6 to 14, 14 to 22, ..., 38 to 46, those with whole windows (below).
     let features = barred(&mut rng, 48);
     assert_eq!(
         features.bar_starts(),
