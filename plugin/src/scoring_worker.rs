@@ -185,14 +185,14 @@ impl ScoringWorker {
             unpublished = true;
             if published.is_none_or(|at| at.elapsed() >= PUBLISH_EVERY) {
                 let latency = bar_at.take();
-                let scored = (spans, &reference_spans[..]);
+                let scored = (&scored_spans[..], spans.len(), &reference_spans[..]);
                 self.publish(serving, epoch, (&grid, &features), scored, cache, latency);
                 (published, unpublished) = (Some(Instant::now()), false);
             }
         }
         if unpublished || published.is_none() {
             let latency = bar_at.take();
-            let scored = (spans, &reference_spans[..]);
+            let scored = (&scored_spans[..], spans.len(), &reference_spans[..]);
             self.publish(serving, epoch, (&grid, &features), scored, cache, latency);
         }
     }
@@ -257,20 +257,22 @@ impl ScoringWorker {
         }
     }
 
-    /// Publishes the proposals of `spans` as ranked by their scores in `cache`, the taste
-    /// layer's gate reading the track's reference: the best transformer score among
-    /// `reference_spans` scored so far (until all are, the reference may rise; they count as
-    /// pending). A score from a model swapped out since is shown without a taste until it is
-    /// rescored: its offset is the old layer's.
+    /// Publishes the first `proposals` of `scored` (the proposals; the rest are reference cuts
+    /// that are not) as ranked by their scores in `cache`, the taste layer's gate reading the
+    /// track's reference: the best transformer score among `reference_spans` scored so far
+    /// (until all are, the reference may rise; every span of `scored` counts as pending until
+    /// it is scored). A score from a model swapped out since is shown without a taste until it
+    /// is rescored: its offset is the old layer's.
     fn publish(
         &self,
         serving: &Serving,
         epoch: u64,
         (grid, features): (&BeatGrid, &FeatureMatrix),
-        (spans, reference_spans): (&[Span], &[Span]),
+        (scored, proposals, reference_spans): (&[Span], usize, &[Span]),
         cache: &ScoreCache,
         bar_at: Option<Instant>,
     ) {
+        let spans = &scored[..proposals];
         let positions = bar_beats(grid);
         let reference = reference_spans
             .iter()
@@ -280,9 +282,9 @@ impl ScoringWorker {
         let mut ranked: Vec<Proposal> = spans
             .iter()
             .filter_map(|&span| {
-                let scored = cache.get(&span)?;
-                let taste = taste.filter(|_| scored.generation == serving.generation);
-                let score = scored.score(taste, reference);
+                let entry = cache.get(&span)?;
+                let taste = taste.filter(|_| entry.generation == serving.generation);
+                let score = entry.score(taste, reference);
                 Some(Proposal::on_grid(grid, &positions, span, score))
             })
             .collect();
@@ -292,10 +294,8 @@ impl ScoringWorker {
         for proposal in ranked.iter_mut().take(MAX_SHOWN) {
             proposal.summarise(features, &mean, grid.len(), grid.meter);
         }
-        let proposed: HashSet<&Span> = spans.iter().collect();
-        let pending = spans
+        let pending = scored
             .iter()
-            .chain(reference_spans.iter().filter(|s| !proposed.contains(s)))
             .filter(|span| {
                 cache.get(span).is_none_or(|s| {
                     ScoreCache::is_stale(s, grid.len()) || s.generation != serving.generation
