@@ -265,8 +265,7 @@ impl Rows {
 
     /// [`FLOOR_PERCENTILE`] of the standings (the transformer's scores measured from their
     /// track's reference) of both edits of every row of a track that has a reference (`None`
-    /// without such rows: a layer learned then has no floor, but a track with ten proposals
-    /// is long enough to have a reference).
+    /// without such rows, and a layer learned then has no floor).
     pub fn floor(&self) -> Option<f32> {
         let mut scores: Vec<f32> = self
             .rows()
