@@ -368,6 +368,9 @@ pub fn run(
     if options.held_out_songs == 0 {
         return Err(too_few("held-out songs", 0, 1));
     }
+    if options.skill_pairs == 0 {
+        return Err(too_few("fresh synthetic pairs", 0, 1));
+    }
     let model = base.model(device)?;
     let decided_songs = most.div_ceil(options.proposals);
     let total = decided_songs + options.held_out_songs;
@@ -531,6 +534,54 @@ mod tests {
             write_wav(&path, &audio, WavFormat::Float32).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn a_loop_with_nothing_to_measure_on_is_refused_before_any_song_is_made() {
+        let base = shipped::checkpoint().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let lift: Vec<User> = panel().into_iter().filter(|u| u.name == "lift").collect();
+        let refused = |options: TasteEvalOptions| match run(
+            &base,
+            &lift,
+            &options,
+            &Device::Cpu,
+            scratch.path(),
+            |_| {},
+        ) {
+            Err(TasteEvalError::TooFew { what, actual, .. }) => (what, actual),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let default = TasteEvalOptions::default;
+        assert_eq!(
+            refused(TasteEvalOptions {
+                proposals: 1,
+                ..default()
+            }),
+            ("proposals per song", 1)
+        );
+        assert_eq!(
+            refused(TasteEvalOptions {
+                decisions: vec![5],
+                ..default()
+            }),
+            ("decisions", 5)
+        );
+        assert_eq!(
+            refused(TasteEvalOptions {
+                held_out_songs: 0,
+                ..default()
+            }),
+            ("held-out songs", 0)
+        );
+        assert_eq!(
+            refused(TasteEvalOptions {
+                skill_pairs: 0,
+                ..default()
+            }),
+            ("fresh synthetic pairs", 0)
+        );
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
     }
 
     #[test]

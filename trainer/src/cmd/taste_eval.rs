@@ -34,6 +34,10 @@ pub struct Args {
     /// Songs nobody decides on, where agreement is measured.
     #[arg(long, default_value_t = 20)]
     held_out_songs: usize,
+    /// Fresh synthetic pairs (20 per song) the craft kept is measured on: more measure it
+    /// closer.
+    #[arg(long, default_value_t = TasteEvalOptions::default().skill_pairs)]
+    skill_pairs: usize,
     /// Seeds the songs, the users' noise and the fine-tuning.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -104,6 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         decisions: args.decisions,
         proposals: args.proposals,
         held_out_songs: args.held_out_songs,
+        skill_pairs: args.skill_pairs,
         seed: args.seed,
         finetune: finetune.clone(),
         keep_prefs: args.keep_prefs,
@@ -115,7 +120,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seed: args.seed,
             ..TeachOptions::default()
         }),
-        ..TasteEvalOptions::default()
     };
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;
     let bar = ProgressBar::new(0).with_style(
