@@ -16,15 +16,16 @@
 //! synthetic pairs, measured there). The layer is learned with fixed settings, not the
 //! cross-validated choice `trainer finetune` makes under its limit on lost craft, so the craft
 //! column says what a way of asking costs when nothing holds the taste back. On recordings
-//! (seeds 30-39, 200 answers, issue #18's session 47) that is much for the tastes the craft
-//! scores against: the lift user's layer, asked the most telling pairs, orders 98.0 % of
-//! held-out pairs the user's way and costs 5.5 points of skill on fresh synthetic pairs on
-//! average (no run within a point), the noisy lift user's 3.1, quiet-out's 1.7, long cuts' 0.1
-//! (session 40: 97.9 %, 5.6, 3.7, 1.6, 0.1). Read the answers to reach 90 % beside that column:
-//! the most telling pairs reached it in half the answers random ones took, or fewer, on 13 of
-//! those 40 runs (random pairs that never got there counted as 210 answers; median answers 25
-//! against 40 for lift, 50 against 100 for long cuts, 45 against 50 for quiet-out, 40 against
-//! 55 for the noisy lift user).
+//! (seeds 30-39, 200 answers, issue #18's session 55, with the floor read from each song's
+//! reference score) the lift user's layer, asked the most telling pairs, orders 98.0 % of
+//! held-out pairs the user's way and costs 2.7 points of skill on 600 fresh synthetic pairs
+//! on average (2 runs of 10 within a point), the noisy lift user's 1.6 (96.2 %), quiet-out's 0.7
+//! (93.1 %), long cuts' 0.05 (90.9 %); session 47, with the floor a score: 5.5, 3.1, 1.7 and 0.1.
+//! Read the answers to reach 90 % beside that column: the most telling pairs reached it in half
+//! the answers random ones took, or fewer, on 12 of those 40 runs (session 47: 13; random pairs
+//! that never got there counted as 210 answers; median answers 20 against 40 for lift, 85
+//! against 150 for long cuts, 35 against 50 for quiet-out, 40 against 50 for the noisy lift
+//! user).
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
