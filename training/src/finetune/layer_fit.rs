@@ -103,7 +103,11 @@ pub const FOCUS: [usize; 2] = [1, 2];
 /// decisions on 30 songs, seeds 30-39, the mean agreement without and with them on offer went
 /// lift 92.1 -> 91.2 %, long cuts 97.7 -> 97.7, quiet-out 96.0 -> 95.1, noisy lift 91.3 ->
 /// 90.9, 16 runs of 40 worse and 12 better). The 100 decisions above are 10 songs; between 10
-/// and 30 nothing was measured, and 20 is the middle.
+/// and 30 nothing was measured, and 20 is the middle. Offered at any number of songs again in
+/// session 55, with the floor read from each song: after 300 decisions (seeds 30-32, craft on
+/// 3,000 fresh synthetic pairs per seed) agreement went lift 94.5 -> 95.2 %, long cuts 97.5 ->
+/// 97.6, quiet-out 97.3 -> 97.9, noisy lift 93.7 -> 94.7, but the focused layers cost more craft:
+/// runs keeping it within a point 12 -> 9 of 12. Not kept.
 pub const FOCUS_BELOW_SONGS: usize = 20;
 
 /// The sparsity and focus of each layer cross-validation offers a user who has judged
