@@ -92,9 +92,9 @@ impl Default for PairOptions {
 /// taste costs on these pairs, and with fewer that judgement did not hold on fresh songs (issue
 /// #18: with 600 pairs, of 12 or of 30 songs, the keep-the-chorus layer judged to cost at most 1
 /// point cost 2.0 and 2.3 on fresh pairs; with these 1,500, 0.2). Three times as many (4,500,
-/// session 55) made fine-tuning 100 decisions take 51-58 s instead of 11-12 s and judged the
-/// craft no closer on the two seeds run (recordings, 3,000 fresh pairs per seed: 7 of 8 runs
-/// within a point against 8 of 8).
+/// session 55) made fine-tuning 100 decisions take 51-58 s instead of 18-23 s (each beside one
+/// other such run on 2 cores) and judged the craft no closer on the two seeds run (recordings,
+/// 3,000 fresh pairs per seed: 7 of 8 runs within a point against 8 of 8).
 pub const REPLAY_PAIRS: usize = 1500;
 /// Pairs per replay song.
 pub const REPLAY_PAIRS_PER_SONG: usize = 20;
