@@ -25,9 +25,10 @@
 //! the answers random ones took, or fewer, on 12 of those 40 runs (session 47: 13; random pairs
 //! that never got there counted as 210 answers; median answers 20 against 40 for lift, 85
 //! against 150 for long cuts, 35 against 50 for quiet-out, 40 against 50 for the noisy lift
-//! user; session 56 ran them again and read the same). Each run's count moves by a round either
-//! way from seed to seed; the mean agreement of the ten seeds after each round is steadier, and
-//! it first reaches 90 % after 20 answers against random's 40 for lift, 60 against 80 for the
+//! user; session 56 ran them again and read the same). A run's verdict turns on single rounds
+//! (over seeds 30-49, 15 of the 48 runs that miss half would reach it with one round fewer of
+//! the most telling pairs or one more of random's); the mean agreement of the ten seeds after
+//! each round is steadier, and it first reaches 90 % after 20 answers against random's 40 for lift, 60 against 80 for the
 //! noisy lift user, 110 against 170 for long cuts and 60 against 90 for quiet-out (session 56):
 //! about two thirds of random's answers, half for lift alone. On seeds 40-49, never used for a
 //! choice (same session and build), the most telling pairs did better against random: half
