@@ -10,7 +10,10 @@
 //! measured.
 //!
 //! The panel covers tastes the reward model's scoring windows see (the level at the join) and
-//! tastes they can only infer (what was removed), plus one noisy person.
+//! tastes they can only infer (what was removed), plus one noisy person. Every choice made in
+//! fine-tuning and Teach was measured on it. [`unseen_panel`] holds four more tastes, defined
+//! in issue #18's session 57 and never used to choose anything: they say how the learning fares
+//! on a taste nobody tuned it for.
 
 use rand::Rng;
 
@@ -35,6 +38,17 @@ pub enum Taste {
     QuietOut,
     /// Keeps the chorus: every chorus bar removed counts against a cut (what is kept).
     KeepChorus,
+    /// Joins that drop the energy: the bars after a join quieter than the bars before it
+    /// (heard at the join; [`unseen_panel`]).
+    Drop,
+    /// Shorter cuts: fewer bars removed by one proposal ([`unseen_panel`]).
+    ShortCuts,
+    /// Cuts late in the song: the later the removed material lies, the better, in shares of the
+    /// song (where; [`unseen_panel`]).
+    LateCuts,
+    /// Keeps the loudest parts: every removed bar of the song's loudest quarter of beats counts
+    /// against a cut (what is kept, a threshold no input reads; [`unseen_panel`]).
+    KeepLoud,
 }
 
 impl Taste {
@@ -47,20 +61,37 @@ impl Taste {
         };
         let meter = f32::from(song.grid.meter.max(1));
         let removed = edit.removed();
+        let beats = song.grid.len();
+        let per_span = |value: &dyn Fn(usize, usize) -> f32| {
+            let values: Vec<f32> = removed.iter().map(|s| value(s.start, s.end)).collect();
+            values.iter().sum::<f32>() / values.len().max(1) as f32
+        };
+        let lift = || {
+            per_span(&|start, end| {
+                let after = mean(&mut (end..(end + LIFT_BEATS).min(beats)));
+                let before = mean(&mut (start.saturating_sub(LIFT_BEATS)..start));
+                after - before
+            })
+        };
         match self {
-            Self::Lift => {
-                let beats = song.grid.len();
-                let lifts: Vec<f32> = removed
-                    .iter()
-                    .map(|span| {
-                        let after = mean(&mut (span.end..(span.end + LIFT_BEATS).min(beats)));
-                        let before = mean(&mut (span.start.saturating_sub(LIFT_BEATS)..span.start));
-                        after - before
-                    })
-                    .collect();
-                lifts.iter().sum::<f32>() / lifts.len().max(1) as f32
-            }
+            Self::Lift => lift(),
+            Self::Drop => -lift(),
             Self::LongCuts => edit.removed_len() as f32 / meter,
+            Self::ShortCuts => -(edit.removed_len() as f32) / meter,
+            Self::LateCuts => {
+                per_span(&|start, end| (start + end) as f32 / 2.0 / beats.max(1) as f32)
+            }
+            Self::KeepLoud => {
+                let mut levels: Vec<f32> = (0..beats).map(level).collect();
+                levels.sort_by(f32::total_cmp);
+                let loud = levels.get(beats * 3 / 4).copied().unwrap_or(f32::INFINITY);
+                let lost = removed
+                    .iter()
+                    .flat_map(|s| s.start..s.end)
+                    .filter(|&b| level(b) >= loud)
+                    .count();
+                -(lost as f32) / meter
+            }
             Self::QuietOut => -mean(&mut removed.iter().flat_map(|s| s.start..s.end)),
             // A recording's form is unknown: no bar of it is known to be chorus.
             Self::KeepChorus => {
@@ -82,8 +113,9 @@ impl Taste {
     /// The smallest difference in [`Taste::utility`] the user notices.
     pub fn resolution(self) -> f32 {
         match self {
-            Self::Lift | Self::QuietOut => 1.0,
-            Self::LongCuts | Self::KeepChorus => 0.5,
+            Self::Lift | Self::Drop | Self::QuietOut => 1.0,
+            Self::LongCuts | Self::ShortCuts | Self::KeepChorus | Self::KeepLoud => 0.5,
+            Self::LateCuts => 0.1,
         }
     }
 
@@ -96,9 +128,10 @@ impl Taste {
     /// Where the taste can be heard: at the join, or only in what was removed.
     pub fn heard(self) -> &'static str {
         match self {
-            Self::Lift => "at the join",
-            Self::LongCuts => "in the cut's length",
-            Self::QuietOut | Self::KeepChorus => "in what is removed",
+            Self::Lift | Self::Drop => "at the join",
+            Self::LongCuts | Self::ShortCuts => "in the cut's length",
+            Self::LateCuts => "in where the cut lies",
+            Self::QuietOut | Self::KeepChorus | Self::KeepLoud => "in what is removed",
         }
     }
 }
@@ -153,6 +186,20 @@ pub fn panel() -> Vec<User> {
         User::new("quiet-out", Taste::QuietOut, 0.0),
         User::new("keep-chorus", Taste::KeepChorus, 0.0),
         User::new("lift-noisy", Taste::Lift, 0.1),
+    ]
+}
+
+/// Tastes nobody tuned the learning for (issue #18, session 57): defined before they were
+/// first measured and never used to choose a setting, a rule or a model. One at the join
+/// (the opposite of lift), one of length (the opposite of long cuts), one of where a cut lies,
+/// and one about what is kept through a threshold (the loudest quarter of a song) that no input
+/// of the taste layer reads as such. Keep them out of every choice, or they stop saying this.
+pub fn unseen_panel() -> Vec<User> {
+    vec![
+        User::new("drop", Taste::Drop, 0.0),
+        User::new("short-cuts", Taste::ShortCuts, 0.0),
+        User::new("late-cuts", Taste::LateCuts, 0.0),
+        User::new("keep-loud", Taste::KeepLoud, 0.0),
     ]
 }
 
@@ -252,6 +299,42 @@ mod tests {
             .sum::<f32>()
             / 4.0;
         assert!((Taste::Lift.utility(&song, &e) - 20.0 * (after - before)).abs() < 1e-3);
+        // Drop is lift the other way round; short cuts long cuts the other way round.
+        assert_eq!(
+            Taste::Drop.utility(&song, &e),
+            -Taste::Lift.utility(&song, &e)
+        );
+        assert_eq!(Taste::ShortCuts.utility(&song, &a), -1.0);
+        assert!(Taste::ShortCuts.utility(&song, &a) > Taste::ShortCuts.utility(&song, &b));
+        // Late cuts: the removed span's middle as a share of the song, later is better.
+        let beats = song.grid.len() as f32;
+        let early = cut(&song, downbeats[2], 1);
+        let late = cut(&song, downbeats[downbeats.len() - 3], 1);
+        let middle = |e: &Edit| {
+            let s = &e.removed()[0];
+            (s.start + s.end) as f32 / 2.0 / beats
+        };
+        assert_eq!(Taste::LateCuts.utility(&song, &early), middle(&early));
+        assert!(
+            Taste::LateCuts.utility(&song, &late) > Taste::LateCuts.utility(&song, &early) + 0.5
+        );
+        // Keep the loud parts: the loudest bar's beats are the song's loudest quarter, the
+        // quietest bar's are not.
+        assert!(
+            Taste::KeepLoud.utility(&song, &l) <= -0.5,
+            "{}",
+            Taste::KeepLoud.utility(&song, &l)
+        );
+        assert_eq!(Taste::KeepLoud.utility(&song, &q), 0.0);
+        let names: Vec<String> = panel()
+            .into_iter()
+            .chain(unseen_panel())
+            .map(|u| u.name)
+            .collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
     }
 
     #[test]

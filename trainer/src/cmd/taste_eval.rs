@@ -21,8 +21,9 @@ pub struct Args {
     /// multiple of --proposals).
     #[arg(long, value_delimiter = ',', default_value = "100")]
     decisions: Vec<usize>,
-    /// Users to simulate [default: all; with --recordings all but keep-chorus]: lift,
-    /// long-cuts, quiet-out, keep-chorus, lift-noisy.
+    /// Users to simulate [default: the panel; with --recordings all but keep-chorus]: lift,
+    /// long-cuts, quiet-out, keep-chorus, lift-noisy; or tastes nothing was tuned on (never
+    /// use them to choose): drop, short-cuts, late-cuts, keep-loud.
     #[arg(long, value_delimiter = ',')]
     users: Vec<String>,
     /// Model the users start from [default: the shipped model].
@@ -80,15 +81,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .filter(|u| args.recordings.is_none() || !u.taste.needs_form())
             .collect()
     } else {
+        let known: Vec<User> = panel
+            .into_iter()
+            .chain(simulated_users::unseen_panel())
+            .collect();
         args.users
             .iter()
             .map(|name| {
-                panel
+                known
                     .iter()
                     .find(|u| &u.name == name)
                     .cloned()
                     .ok_or_else(|| {
-                        let known: Vec<&str> = panel.iter().map(|u| u.name.as_str()).collect();
+                        let known: Vec<&str> = known.iter().map(|u| u.name.as_str()).collect();
                         anyhow::anyhow!("no simulated user `{name}`; expected one of {known:?}")
                     })
             })
