@@ -281,6 +281,23 @@ mod tests {
         Edit::new(song.grid.len(), [(start, start + bars * meter)]).unwrap()
     }
 
+    /// One-bar cuts of the bars of `song`'s middle with the lowest and the highest sum of
+    /// `feature`.
+    fn extreme_bars(song: &Song, feature: usize) -> (Edit, Edit) {
+        let downbeats = song.grid.bar_starts();
+        let sum = |bar: usize| {
+            let s = downbeats[bar];
+            (s..s + usize::from(song.grid.meter))
+                .map(|i| song.features.row(i)[feature])
+                .sum::<f32>()
+        };
+        let bars = 2..downbeats.len() - 2;
+        let low = bars.clone().min_by(|&x, &y| sum(x).total_cmp(&sum(y)));
+        let high = bars.max_by(|&x, &y| sum(x).total_cmp(&sum(y)));
+        let one_bar = |bar: Option<usize>| cut(song, downbeats[bar.unwrap()], 1);
+        (one_bar(low), one_bar(high))
+    }
+
     #[test]
     fn tastes_read_what_they_claim() {
         let song = synthetic(11);
@@ -289,22 +306,7 @@ mod tests {
         assert_eq!(Taste::LongCuts.utility(&song, &b), 3.0);
         assert!(Taste::LongCuts.utility(&song, &a) < Taste::LongCuts.utility(&song, &b));
         // The quietest and loudest bar of the song's middle, by the level feature.
-        let level = |bar: usize| {
-            let s = downbeats[bar];
-            (s..s + usize::from(song.grid.meter))
-                .map(|i| song.features.row(i)[LEVEL])
-                .sum::<f32>()
-        };
-        let bars = 2..downbeats.len() - 2;
-        let quiet = bars
-            .clone()
-            .min_by(|&x, &y| level(x).total_cmp(&level(y)))
-            .unwrap();
-        let loud = bars.max_by(|&x, &y| level(x).total_cmp(&level(y))).unwrap();
-        let (q, l) = (
-            cut(&song, downbeats[quiet], 1),
-            cut(&song, downbeats[loud], 1),
-        );
+        let (q, l) = extreme_bars(&song, LEVEL);
         assert!(Taste::QuietOut.utility(&song, &q) > Taste::QuietOut.utility(&song, &l));
         // A chorus bar removed counts against a cut, a verse bar does not.
         let chorus = song
@@ -334,7 +336,7 @@ mod tests {
         assert_eq!(Taste::KeepChorus.utility(&recording, &chorus_cut), 0.0);
         assert!(Taste::KeepChorus.needs_form() && !Taste::QuietOut.needs_form());
         // Lift: the level after the join minus before it, in dB.
-        let e = cut(&song, downbeats[quiet], 1);
+        let e = q.clone();
         let span = &e.removed()[0];
         let after: f32 = (span.end..span.end + 4)
             .map(|i| song.features.row(i)[LEVEL])
@@ -373,24 +375,7 @@ mod tests {
         );
         assert_eq!(Taste::KeepLoud.utility(&song, &q), 0.0);
         // Keep the busy parts: the same, by onset strength.
-        let onsets = |bar: usize| {
-            let s = downbeats[bar];
-            (s..s + usize::from(song.grid.meter))
-                .map(|i| song.features.row(i)[ONSETS])
-                .sum::<f32>()
-        };
-        let middle_bars = 2..downbeats.len() - 2;
-        let calm = middle_bars
-            .clone()
-            .min_by(|&x, &y| onsets(x).total_cmp(&onsets(y)))
-            .unwrap();
-        let busy = middle_bars
-            .max_by(|&x, &y| onsets(x).total_cmp(&onsets(y)))
-            .unwrap();
-        let (calm, busy) = (
-            cut(&song, downbeats[calm], 1),
-            cut(&song, downbeats[busy], 1),
-        );
+        let (calm, busy) = extreme_bars(&song, ONSETS);
         // (A bar's onsets peak on a beat or two: the busiest bar holds at least one beat of the
         // song's busiest quarter, the calmest none.)
         let (busy, calm) = (
