@@ -11,9 +11,9 @@
 //!
 //! The panel covers tastes the reward model's scoring windows see (the level at the join) and
 //! tastes they can only infer (what was removed), plus one noisy person. Every choice made in
-//! fine-tuning and Teach was measured on it. [`unseen_panel`] holds four more tastes, defined
-//! in issue #18's session 57 and never used to choose anything: they say how the learning fares
-//! on a taste nobody tuned it for.
+//! fine-tuning and Teach was measured on it. [`unseen_panel`] holds six more tastes, each
+//! defined in issue #18's session 57 before it was first run, none of which chose anything that
+//! shipped: they say how the learning fares on a taste nobody tuned it for.
 
 use rand::Rng;
 
@@ -46,14 +46,15 @@ pub enum Taste {
     /// Cuts late in the song: the later the removed material lies, the better, in shares of the
     /// song (where; [`unseen_panel`]).
     LateCuts,
-    /// Keeps the loudest parts: every removed bar of the song's loudest quarter of beats counts
-    /// against a cut (what is kept, a threshold on the song's own levels; [`unseen_panel`]).
+    /// Keeps the loudest parts: every removed beat among the song's loudest quarter of beats
+    /// counts against a cut, in bars (what is kept, a threshold on the song's own levels;
+    /// [`unseen_panel`]).
     KeepLoud,
-    /// Keeps the busiest parts: every removed bar of the song's busiest quarter of beats (by
-    /// onset strength) counts against a cut ([`unseen_panel`]).
+    /// Keeps the busiest parts: every removed beat among the song's busiest quarter of beats
+    /// (by onset strength) counts against a cut, in bars ([`unseen_panel`]).
     KeepBusy,
-    /// Keeps the intro and the ending: every removed bar of the song's first or last
-    /// [`ENDS`] counts against a cut ([`unseen_panel`]).
+    /// Keeps the intro and the ending: every removed beat of the song's first or last 15 %
+    /// counts against a cut, in bars ([`unseen_panel`]).
     KeepEnds,
 }
 
