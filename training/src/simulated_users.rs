@@ -237,8 +237,8 @@ pub fn panel() -> Vec<User> {
 /// short cuts 97.1 / 98.2, late cuts 94.5 / 95.3, keep-loud 83.7 / 86.5, keep-busy 83.8 / 88.6,
 /// keep-ends 47.5 / 48.9 (47.7 before fine-tuning). The threshold tastes fall short of 90 %,
 /// and keep-ends is not learned at all: the summary reads where a cut lies as the mean middle
-/// of its spans, and a linear layer cannot say "at neither end" of it (cross-validation
-/// chose the strongest sparsity, a layer that changes nothing).
+/// of its spans, and a linear layer cannot say "at neither end" of it (cross-validation chose
+/// the strongest sparsity on 8 of its 10 runs, and none moved the craft).
 pub fn unseen_panel() -> Vec<User> {
     vec![
         User::new("drop", Taste::Drop, 0.0),
