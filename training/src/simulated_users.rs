@@ -74,9 +74,22 @@ impl Taste {
         let meter = f32::from(song.grid.meter.max(1));
         let removed = edit.removed();
         let beats = song.grid.len();
+        let removed_beats = || removed.iter().flat_map(|s| s.start..s.end);
+        // The mean over the removed spans of what each span is worth.
         let per_span = |value: &dyn Fn(usize, usize) -> f32| {
-            let values: Vec<f32> = removed.iter().map(|s| value(s.start, s.end)).collect();
-            values.iter().sum::<f32>() / values.len().max(1) as f32
+            removed.iter().map(|s| value(s.start, s.end)).sum::<f32>() / removed.len().max(1) as f32
+        };
+        // The removed beats the user wanted kept, in bars, counted against the cut.
+        let lost = |wanted: &dyn Fn(usize) -> bool| {
+            -(removed_beats().filter(|&b| wanted(b)).count() as f32) / meter
+        };
+        // Whether a beat is among the song's top quarter of beats by `feature`.
+        let top_quarter = |feature: usize| {
+            let value = move |beat: usize| song.features.row(beat)[feature];
+            let mut values: Vec<f32> = (0..beats).map(value).collect();
+            values.sort_by(f32::total_cmp);
+            let top = values.get(beats * 3 / 4).copied().unwrap_or(f32::INFINITY);
+            move |beat: usize| value(beat) >= top
         };
         let lift = || {
             per_span(&|start, end| {
@@ -93,47 +106,20 @@ impl Taste {
             Self::LateCuts => {
                 per_span(&|start, end| (start + end) as f32 / 2.0 / beats.max(1) as f32)
             }
-            Self::KeepLoud | Self::KeepBusy => {
-                let feature = if self == Self::KeepLoud {
-                    LEVEL
-                } else {
-                    ONSETS
-                };
-                let value = |beat: usize| song.features.row(beat)[feature];
-                let mut values: Vec<f32> = (0..beats).map(value).collect();
-                values.sort_by(f32::total_cmp);
-                let top = values.get(beats * 3 / 4).copied().unwrap_or(f32::INFINITY);
-                let lost = removed
-                    .iter()
-                    .flat_map(|s| s.start..s.end)
-                    .filter(|&b| value(b) >= top)
-                    .count();
-                -(lost as f32) / meter
-            }
+            Self::KeepLoud => lost(&top_quarter(LEVEL)),
+            Self::KeepBusy => lost(&top_quarter(ONSETS)),
             Self::KeepEnds => {
                 let ends = ENDS * beats as f32;
-                let lost = removed
-                    .iter()
-                    .flat_map(|s| s.start..s.end)
-                    .filter(|&b| (b as f32) < ends || (b as f32) >= beats as f32 - ends)
-                    .count();
-                -(lost as f32) / meter
+                lost(&|b| (b as f32) < ends || (b as f32) >= beats as f32 - ends)
             }
-            Self::QuietOut => -mean(&mut removed.iter().flat_map(|s| s.start..s.end)),
+            Self::QuietOut => -mean(&mut removed_beats()),
             // A recording's form is unknown: no bar of it is known to be chorus.
-            Self::KeepChorus => {
-                let chorus = removed
-                    .iter()
-                    .flat_map(|s| s.start..s.end)
-                    .filter(|&b| {
-                        song.truth
-                            .as_ref()
-                            .and_then(|t| t.section_at(song.grid.time_of(b)))
-                            .is_some_and(|s| s.name == "chorus")
-                    })
-                    .count();
-                -(chorus as f32) / meter
-            }
+            Self::KeepChorus => lost(&|b| {
+                song.truth
+                    .as_ref()
+                    .and_then(|t| t.section_at(song.grid.time_of(b)))
+                    .is_some_and(|s| s.name == "chorus")
+            }),
         }
     }
 

@@ -28,8 +28,9 @@
 //! user; session 56 ran them again and read the same). A run's verdict turns on single rounds
 //! (over seeds 30-49, 15 of the 48 runs that miss half would reach it with one round fewer of
 //! the most telling pairs or one more of random's); the mean agreement of the ten seeds after
-//! each round is steadier, and it first reaches 90 % after 20 answers against random's 40 for lift, 60 against 80 for the
-//! noisy lift user, 110 against 170 for long cuts and 60 against 90 for quiet-out (session 56):
+//! each round is steadier, and it first reaches 90 % after 20 answers against random's 40 for
+//! lift, 60 against 80 for the noisy lift user, 110 against 170 for long cuts and 60 against 90
+//! for quiet-out (session 56):
 //! about two thirds of random's answers, half for lift alone. On seeds 40-49, never used for a
 //! choice (same session and build), the most telling pairs did better against random: half
 //! its answers or fewer on 20 of 40 runs, the mean curve at 90 % after 20 answers against 30

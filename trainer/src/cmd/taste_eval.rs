@@ -93,8 +93,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .find(|u| &u.name == name)
                     .cloned()
                     .ok_or_else(|| {
-                        let known: Vec<&str> = known.iter().map(|u| u.name.as_str()).collect();
-                        anyhow::anyhow!("no simulated user `{name}`; expected one of {known:?}")
+                        let names: Vec<&str> = known.iter().map(|u| u.name.as_str()).collect();
+                        anyhow::anyhow!("no simulated user `{name}`; expected one of {names:?}")
                     })
             })
             .collect::<anyhow::Result<_>>()?
