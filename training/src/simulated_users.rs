@@ -56,12 +56,21 @@ pub enum Taste {
     /// Keeps the intro and the ending: every removed beat of the song's first or last 15 %
     /// counts against a cut, in bars ([`unseen_panel`]).
     KeepEnds,
+    /// Keeps the intro: every removed beat within the recording's first [`EDGE_SECONDS`]
+    /// counts against a cut, in bars ([`unseen_panel`], session 58).
+    KeepIntro,
+    /// Keeps the outro: every removed beat within the recording's last [`EDGE_SECONDS`] counts
+    /// against a cut, in bars ([`unseen_panel`], session 58).
+    KeepOutro,
 }
 
 /// Feature index of a beat's mean onset strength (`docs/features.md`).
 const ONSETS: usize = 77;
 /// The share of a song at each end that the keep-the-ends user holds on to.
 const ENDS: f32 = 0.15;
+/// How much of a recording's start and end, in seconds, the keep-the-intro and keep-the-outro
+/// users hold on to.
+const EDGE_SECONDS: f64 = 30.0;
 
 impl Taste {
     /// How much the user likes `edit` of `song`: dB for the level tastes, bars for the others.
@@ -112,6 +121,11 @@ impl Taste {
                 let ends = ENDS * beats as f32;
                 lost(&|b| (b as f32) < ends || (b as f32) >= beats as f32 - ends)
             }
+            Self::KeepIntro => lost(&|b| song.grid.time_of(b) < EDGE_SECONDS),
+            Self::KeepOutro => {
+                let outro = song.grid.duration_s - EDGE_SECONDS;
+                lost(&|b| song.grid.time_of(b) >= outro)
+            }
             Self::QuietOut => -mean(&mut removed_beats()),
             // A recording's form is unknown: no bar of it is known to be chorus.
             Self::KeepChorus => lost(&|b| {
@@ -132,7 +146,9 @@ impl Taste {
             | Self::KeepChorus
             | Self::KeepLoud
             | Self::KeepBusy
-            | Self::KeepEnds => 0.5,
+            | Self::KeepEnds
+            | Self::KeepIntro
+            | Self::KeepOutro => 0.5,
             Self::LateCuts => 0.1,
         }
     }
@@ -148,7 +164,9 @@ impl Taste {
         match self {
             Self::Lift | Self::Drop => "at the join",
             Self::LongCuts | Self::ShortCuts => "in the cut's length",
-            Self::LateCuts | Self::KeepEnds => "in where the cut lies",
+            Self::LateCuts | Self::KeepEnds | Self::KeepIntro | Self::KeepOutro => {
+                "in where the cut lies"
+            }
             Self::QuietOut | Self::KeepChorus | Self::KeepLoud | Self::KeepBusy => {
                 "in what is removed"
             }
@@ -225,6 +243,10 @@ pub fn panel() -> Vec<User> {
 /// and keep-ends is not learned at all: the summary reads where a cut lies as the mean middle
 /// of its spans, and a linear layer cannot say "at neither end" of it (cross-validation chose
 /// the strongest sparsity on 8 of its 10 runs, and none moved the craft).
+///
+/// Two more were defined in session 58 before a change to the summary for keep-ends was built:
+/// keep-intro and keep-outro, which hold on to a recording's first or last 30 seconds (in
+/// seconds, where keep-ends counts shares of the song, and one end each).
 pub fn unseen_panel() -> Vec<User> {
     vec![
         User::new("drop", Taste::Drop, 0.0),
@@ -233,6 +255,8 @@ pub fn unseen_panel() -> Vec<User> {
         User::new("keep-loud", Taste::KeepLoud, 0.0),
         User::new("keep-busy", Taste::KeepBusy, 0.0),
         User::new("keep-ends", Taste::KeepEnds, 0.0),
+        User::new("keep-intro", Taste::KeepIntro, 0.0),
+        User::new("keep-outro", Taste::KeepOutro, 0.0),
     ]
 }
 
@@ -375,6 +399,22 @@ mod tests {
         assert_eq!(Taste::KeepEnds.utility(&song, &early), -1.0);
         let centre = cut(&song, downbeats[downbeats.len() / 2], 1);
         assert_eq!(Taste::KeepEnds.utility(&song, &centre), 0.0);
+        // Keep the intro and the outro: a bar of the first or last 30 seconds counts against a
+        // cut of that end, never of the other or of the middle. (The song lasts 36 s: played a
+        // quarter as fast, 144 s.)
+        let mut slow = song.clone();
+        slow.grid.beats.iter_mut().for_each(|t| *t *= 4.0);
+        slow.grid.duration_s *= 4.0;
+        let last = cut(&slow, downbeats[downbeats.len() - 2], 1);
+        assert!(slow.grid.time_of(downbeats[2] + 4) < 30.0);
+        assert!(slow.grid.time_of(downbeats[downbeats.len() - 2]) > slow.grid.duration_s - 30.0);
+        assert_eq!(Taste::KeepIntro.utility(&slow, &early), -1.0);
+        assert_eq!(Taste::KeepIntro.utility(&slow, &last), 0.0);
+        assert_eq!(Taste::KeepOutro.utility(&slow, &last), -1.0);
+        for edit in [&early, &centre] {
+            assert_eq!(Taste::KeepOutro.utility(&slow, edit), 0.0);
+        }
+        assert_eq!(Taste::KeepIntro.utility(&slow, &centre), 0.0);
         let names: Vec<String> = panel()
             .into_iter()
             .chain(unseen_panel())

@@ -23,7 +23,8 @@ pub struct Args {
     decisions: Vec<usize>,
     /// Users to simulate [default: the panel; with --recordings all but keep-chorus]: lift,
     /// long-cuts, quiet-out, keep-chorus, lift-noisy; or tastes nothing was tuned on (never
-    /// use them to choose): drop, short-cuts, late-cuts, keep-loud, keep-busy, keep-ends.
+    /// use them to choose): drop, short-cuts, late-cuts, keep-loud, keep-busy, keep-ends,
+    /// keep-intro, keep-outro.
     #[arg(long, value_delimiter = ',')]
     users: Vec<String>,
     /// Model the users start from [default: the shipped model].
