@@ -246,7 +246,12 @@ pub fn panel() -> Vec<User> {
 ///
 /// Two more were defined in session 58 before a change to the summary for keep-ends was built:
 /// keep-intro and keep-outro, which hold on to a recording's first or last 30 seconds (in
-/// seconds, where keep-ends counts shares of the song, and one end each).
+/// seconds, where keep-ends counts shares of the song, and one end each). Seeds 30-34: keep-intro
+/// 44.7 % before, 63.0 after 100 decisions, 84.4 after 300; keep-outro 51.6, 55.4, 64.5. Where a
+/// cut lies, past a threshold, is the kind of taste the learning fares worst on: most of such a
+/// user's proposals are alike to them, so most of their decisions order two proposals they do
+/// not mind between, as the proposals were shown (the model's order), and a layer that weighs
+/// where a cut lies reorders those too, which cross-validation counts against it.
 pub fn unseen_panel() -> Vec<User> {
     vec![
         User::new("drop", Taste::Drop, 0.0),
