@@ -218,18 +218,19 @@ impl User {
 /// The standard panel: one user per taste, and a noisy one who likes lifts but contradicts
 /// themself one time in ten.
 ///
-/// Since session 46 every choice was measured on recordings (`taste-eval --recordings`), where
-/// keep-chorus cannot be simulated. On synthetic songs (`taste-eval` without it; session 58,
-/// seeds 30-33, 100 / 300 decisions, mean agreement on songs nobody decided on, craft on 3,000
-/// fresh synthetic pairs a seed): lift 90.4 / 94.7 %, long cuts 94.2 / 94.1, quiet-out 92.3 /
-/// 93.3, noisy lift 91.2 / 92.0, keep-chorus **77.3** / 87.1; the craft within a point on 19 of
-/// 20 runs after 100 and 16 of 20 after 300 (worst -1.53, lift after 300). Below the
+/// Most choices since session 35 were measured on recordings (`taste-eval --recordings`),
+/// where keep-chorus cannot be simulated. On synthetic songs (`taste-eval` without it; session 58,
+/// seeds 30-39, 100 / 300 decisions, mean agreement on songs nobody decided on, craft on 3,000
+/// fresh synthetic pairs a seed): lift 90.6 / 93.9 %, long cuts 93.7 / 93.6, quiet-out 92.0 /
+/// 92.8, noisy lift 90.7 / 91.8, keep-chorus **82.3** / 89.0; the craft within a point on 47 of
+/// 50 runs after 100 and 46 of 50 after 300 (worst -1.53, lift after 300). Below the
 /// recordings' figures (seeds 30-34: 93.8 / 96.1, 97.7 / 97.2, 90.6 / 97.2, 93.4 / 95.8) on
-/// every row but quiet-out's after 100, and none reaches 95 % after 300. For keep-chorus, a
-/// layer of fixed settings (`--sparsity 0.001 --bound 8`, same seeds) agrees 84.1 / 92.2 % at
-/// more craft lost (3 of 4 runs within a point each; worst -1.27), and a craft limit of 2
-/// points (`--craft-slack 2`) 78.5 / 87.8: what holds it back is which layer cross-validation
-/// chooses, not the limit on the craft ([`unseen_panel`] says why such tastes are hard to judge).
+/// every row but quiet-out's after 100, and none reaches 95 % after 300. For keep-chorus on
+/// seeds 30-33 (77.3 / 87.1 there), a layer of fixed settings (`--sparsity 0.001 --bound 8`)
+/// agrees 84.1 / 92.2 % at more craft lost (3 of 4 runs within a point each; worst -1.27),
+/// and a craft limit of 2 points (`--craft-slack 2`) 78.5 / 87.8: what holds it back is which
+/// layer cross-validation chooses, not the limit on the craft ([`unseen_panel`] says why such
+/// tastes are hard to judge).
 pub fn panel() -> Vec<User> {
     vec![
         User::new("lift", Taste::Lift, 0.0),
